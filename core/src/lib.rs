@@ -1,0 +1,8 @@
+//! ringkv-core: the portable, sans-IO heart of ringkv.
+//!
+//! Nothing in this crate spawns threads, reads a clock or opens a socket: hosts pass
+//! time and IO in. The storage layer talks to a [`storage::BlockStore`] that the host
+//! supplies (files natively, memory or browser stores in wasm).
+#![deny(clippy::unwrap_used)]
+
+pub mod storage;
