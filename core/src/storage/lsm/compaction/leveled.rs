@@ -1,0 +1,98 @@
+use std::sync::Arc;
+
+use crate::storage::lsm::options::LsmOptions;
+use crate::storage::lsm::version::{TableHandle, Version};
+
+/// Tables to merge from `input_level` into `output_level`.
+#[derive(Debug)]
+pub struct Plan {
+    pub input_level: usize,
+    pub output_level: usize,
+    /// Input-level tables; for L0, newest first.
+    pub upper: Vec<Arc<TableHandle>>,
+    /// Output-level tables overlapping the upper range, sorted by key.
+    pub lower: Vec<Arc<TableHandle>>,
+    /// No table below the output level overlaps the range, so tombstones have nothing
+    /// left to shadow and can be dropped.
+    pub drop_tombstones: bool,
+}
+
+impl Plan {
+    /// One table that overlaps nothing below can change level without being rewritten.
+    pub fn is_trivial_move(&self) -> bool {
+        self.input_level > 0 && self.upper.len() == 1 && self.lower.is_empty()
+    }
+
+    pub fn input_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.upper
+            .iter()
+            .chain(self.lower.iter())
+            .map(|t| t.meta.table_id)
+    }
+
+    pub fn input_bytes(&self) -> u64 {
+        self.upper
+            .iter()
+            .chain(self.lower.iter())
+            .map(|t| t.meta.size_bytes)
+            .sum()
+    }
+}
+
+/// Chooses the next compaction, if any is due. `cursors[level]` is the largest key of
+/// the last table compacted out of `level`, so tables are taken round-robin through the
+/// key space and no range starves.
+pub fn pick(version: &Version, options: &LsmOptions, cursors: &mut [Vec<u8>]) -> Option<Plan> {
+    let levels = version.levels.len();
+    if levels < 2 {
+        return None;
+    }
+    if version.levels[0].len() >= options.l0_compaction_trigger {
+        let upper = version.levels[0].clone();
+        return Some(plan(version, 0, upper));
+    }
+    let mut best: Option<(usize, f64)> = None;
+    // The last level has nowhere to go.
+    for level in 1..levels - 1 {
+        let target = options.level_target_bytes(level as u32).max(1);
+        let score = version.level_size_bytes(level) as f64 / target as f64;
+        if score >= 1.0 && best.is_none_or(|(_, s)| score > s) {
+            best = Some((level, score));
+        }
+    }
+    let (level, _) = best?;
+    let tables = &version.levels[level];
+    let cursor = cursors.get(level).cloned().unwrap_or_default();
+    let index = tables.partition_point(|t| t.meta.smallest_key <= cursor);
+    let table = tables.get(index).or_else(|| tables.first())?.clone();
+    if let Some(c) = cursors.get_mut(level) {
+        *c = table.meta.largest_key.clone();
+    }
+    Some(plan(version, level, vec![table]))
+}
+
+fn plan(version: &Version, input_level: usize, upper: Vec<Arc<TableHandle>>) -> Plan {
+    let smallest = upper
+        .iter()
+        .map(|t| t.meta.smallest_key.as_slice())
+        .min()
+        .unwrap_or_default()
+        .to_vec();
+    let largest = upper
+        .iter()
+        .map(|t| t.meta.largest_key.as_slice())
+        .max()
+        .unwrap_or_default()
+        .to_vec();
+    let output_level = input_level + 1;
+    let lower = version.overlapping(output_level, &smallest, &largest);
+    let drop_tombstones = (output_level + 1..version.levels.len())
+        .all(|l| version.overlapping(l, &smallest, &largest).is_empty());
+    Plan {
+        input_level,
+        output_level,
+        upper,
+        lower,
+        drop_tombstones,
+    }
+}
