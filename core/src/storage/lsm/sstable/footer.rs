@@ -3,24 +3,12 @@
 //! future version may change everything before them.
 
 use super::coding::ByteReader;
+use super::frame::Section;
 use crate::storage::error::{Result, StorageError};
 
 pub(crate) const FOOTER_SIZE_BYTES: usize = 64;
 pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) const MAGIC: [u8; 8] = *b"RKVTABLE";
-
-/// Offset and stored size of one section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Section {
-    pub(crate) offset: u64,
-    pub(crate) size_bytes: u64,
-}
-
-impl Section {
-    fn end(self) -> Option<u64> {
-        self.offset.checked_add(self.size_bytes)
-    }
-}
 
 /// Layout: index, bloom, properties sections (offset u64 LE, size u64 LE each; 48 bytes),
 /// format version u32 LE, CRC32 of the 52 bytes before it u32 LE, magic (8 bytes).

@@ -7,6 +7,19 @@ use super::coding::{ByteReader, Decoded, Malformed};
 
 pub(crate) const TRAILER_SIZE_BYTES: usize = 5;
 
+/// Where a framed section is stored: its file offset and size, trailer included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Section {
+    pub(crate) offset: u64,
+    pub(crate) size_bytes: u64,
+}
+
+impl Section {
+    pub(crate) fn end(self) -> Option<u64> {
+        self.offset.checked_add(self.size_bytes)
+    }
+}
+
 /// No section decompresses to more than this. The writer never compresses a section
 /// larger than this, so the bound can never reject a table we wrote; it keeps a damaged
 /// size field from making us allocate a huge buffer.

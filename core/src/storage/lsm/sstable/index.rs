@@ -7,18 +7,12 @@
 
 use super::block::SeekMode;
 use super::coding::{put_varint, ByteReader, Decoded};
-use super::frame::TRAILER_SIZE_BYTES;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BlockHandle {
-    pub(crate) offset: u64,
-    pub(crate) size_bytes: u64,
-}
+use super::frame::{Section, TRAILER_SIZE_BYTES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexEntry {
     pub(crate) last_key: Vec<u8>,
-    pub(crate) handle: BlockHandle,
+    pub(crate) block: Section,
 }
 
 /// Smallest encoding of one entry: three one-byte varints (empty key).
@@ -36,8 +30,8 @@ impl Index {
         for entry in entries {
             put_varint(&mut buf, entry.last_key.len() as u64);
             buf.extend_from_slice(&entry.last_key);
-            put_varint(&mut buf, entry.handle.offset);
-            put_varint(&mut buf, entry.handle.size_bytes);
+            put_varint(&mut buf, entry.block.offset);
+            put_varint(&mut buf, entry.block.size_bytes);
         }
         buf
     }
@@ -70,7 +64,7 @@ impl Index {
             }
             entries.push(IndexEntry {
                 last_key,
-                handle: BlockHandle { offset, size_bytes },
+                block: Section { offset, size_bytes },
             });
         }
         reader.expect_end()?;
@@ -107,7 +101,7 @@ mod tests {
     fn entry(key: &[u8], offset: u64, size_bytes: u64) -> IndexEntry {
         IndexEntry {
             last_key: key.to_vec(),
-            handle: BlockHandle { offset, size_bytes },
+            block: Section { offset, size_bytes },
         }
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::block::{Block, BlockCursor, SeekMode};
 use super::bloom::Bloom;
 use super::coding::Malformed;
-use super::footer::{Footer, Section, FOOTER_SIZE_BYTES};
-use super::frame;
+use super::footer::{Footer, FOOTER_SIZE_BYTES};
+use super::frame::{self, Section};
 use super::index::Index;
 use super::iter::TableIter;
 use super::properties::Properties;
@@ -133,30 +133,26 @@ impl TableReader {
 
     /// Data block `block` (an index position), from the cache or the file.
     pub(crate) fn load_block(&self, block: usize) -> Result<Arc<Block>> {
-        let handle = self
+        let section = self
             .index
             .get(block)
             .ok_or_else(|| {
                 StorageError::corruption(self.file.name(), 0, "block index out of range")
             })?
-            .handle;
-        if let Some(cached) = self.cache.get(self.table_id, handle.offset) {
+            .block;
+        if let Some(cached) = self.cache.get(self.table_id, section.offset) {
             return Ok(cached);
         }
-        let section = Section {
-            offset: handle.offset,
-            size_bytes: handle.size_bytes,
-        };
         let contents = read_section(&*self.file, section, "data block")?;
         let decoded = Block::decode(contents).map_err(|m| self.block_corruption(block, m))?;
         let decoded = Arc::new(decoded);
         self.cache
-            .insert(self.table_id, handle.offset, Arc::clone(&decoded));
+            .insert(self.table_id, section.offset, Arc::clone(&decoded));
         Ok(decoded)
     }
 
     pub(crate) fn block_corruption(&self, block: usize, malformed: Malformed) -> StorageError {
-        let offset = self.index.get(block).map_or(0, |e| e.handle.offset);
+        let offset = self.index.get(block).map_or(0, |e| e.block.offset);
         malformed.at(self.file.name(), offset, "data block")
     }
 }

@@ -1,9 +1,10 @@
 use std::sync::Arc;
 
 use super::block::BlockEncoder;
-use super::footer::{Footer, Section};
+use super::footer::Footer;
+use super::frame::Section;
 use super::hash::hash64;
-use super::index::{BlockHandle, Index, IndexEntry};
+use super::index::{Index, IndexEntry};
 use super::properties::Properties;
 use super::{bloom, frame, TableOptions};
 use crate::storage::blockstore::BlockFile;
@@ -132,14 +133,11 @@ impl TableWriter {
     }
 
     fn flush_block(&mut self) -> Result<()> {
-        let stored = frame::encode(&self.block.finish(), self.options.compress);
-        let offset = self.append(&stored)?;
+        let contents = self.block.finish();
+        let block = self.append_section(&contents, self.options.compress)?;
         self.index.push(IndexEntry {
             last_key: self.properties.largest_key.clone(),
-            handle: BlockHandle {
-                offset,
-                size_bytes: stored.len() as u64,
-            },
+            block,
         });
         Ok(())
     }
