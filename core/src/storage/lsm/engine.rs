@@ -33,10 +33,10 @@ pub struct LsmEngine {
     pub(super) cache: Arc<BlockCache>,
     pub(super) next_file_id: AtomicU64,
     pub(super) state: RwLock<Arc<ReadState>>,
-    queue: WriteQueue,
+    pub(super) queue: WriteQueue,
     pub(super) writer: Mutex<WriterState>,
     pub(super) maint: Mutex<MaintState>,
-    failure: Mutex<Option<String>>,
+    pub(super) failure: Mutex<Option<String>>,
     pub(super) counters: Counters,
 }
 
@@ -131,7 +131,7 @@ impl LsmEngine {
     pub(super) fn manifest_for(&self, state: &ReadState, version: &Version, last_flushed_lsn: Lsn) -> Manifest {
         let oldest_log = state.imm.last().map_or(state.mem.log_id, |m| m.log_id);
         Manifest {
-            format_version: super::manifest::FORMAT_VERSION,
+            format_version: super::manifest::MANIFEST_FORMAT_VERSION,
             next_file_id: self.next_file_id.load(Ordering::SeqCst),
             log_number: oldest_log,
             last_flushed_lsn,

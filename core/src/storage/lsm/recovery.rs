@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::cache::BlockCache;
 use super::commit_log::{replay, LogWriter};
 use super::engine::{Counters, LsmEngine, MaintState, ReadState, WriterState};
-use super::manifest::{read_manifest, Manifest, FORMAT_VERSION};
+use super::manifest::{read_manifest, Manifest, MANIFEST_FORMAT_VERSION};
 use super::memtable::Memtable;
 use super::meta::{log_file_name, parse_file_name, table_file_name, MANIFEST_TEMP_FILE};
 use super::options::LsmOptions;
@@ -22,7 +22,7 @@ impl LsmEngine {
     /// is dropped; any other damage fails the open with `StorageError::Corruption`.
     pub fn open(store: Arc<dyn BlockStore>, options: LsmOptions) -> Result<Self> {
         let manifest = read_manifest(store.as_ref())?.unwrap_or(Manifest {
-            format_version: FORMAT_VERSION,
+            format_version: MANIFEST_FORMAT_VERSION,
             next_file_id: 1,
             log_number: 0,
             last_flushed_lsn: 0,
