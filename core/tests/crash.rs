@@ -160,7 +160,9 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
         for image_seed in [0u64, op_index.wrapping_mul(31) + 1] {
             let image = store.crash_image(image_seed);
             let engine = LsmEngine::open(Arc::new(image.clone()), options()).unwrap_or_else(|e| {
-                panic!("seed {seed} {fault:?} at op {op_index} image {image_seed}: reopen failed: {e}")
+                panic!(
+                    "seed {seed} {fault:?} at op {op_index} image {image_seed}: reopen failed: {e}"
+                )
             });
             let got = read_all(&engine);
             let matched = (outcome.durable..=outcome.attempted).find(|&m| states[m] == got);
@@ -175,10 +177,15 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
             // The recovered engine keeps working and recovers again.
             let mut batch = WriteBatch::new();
             batch.put(b"after-crash".to_vec(), b"yes".to_vec());
-            engine.write(&batch, WriteOptions::DURABLE).expect("write after recovery");
+            engine
+                .write(&batch, WriteOptions::DURABLE)
+                .expect("write after recovery");
             drop(engine);
             let again = LsmEngine::open(Arc::new(image), options()).expect("second reopen");
-            assert_eq!(again.get(b"after-crash").expect("get"), Some(b"yes".to_vec()));
+            assert_eq!(
+                again.get(b"after-crash").expect("get"),
+                Some(b"yes".to_vec())
+            );
             images += 1;
         }
     }
@@ -189,7 +196,10 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
 fn crash_at_every_store_operation() {
     for seed in 1..=3 {
         let (ops, images) = check(seed, Fault::Crash);
-        assert!(ops > 100, "workload too small to exercise flush and compaction: {ops} ops");
+        assert!(
+            ops > 100,
+            "workload too small to exercise flush and compaction: {ops} ops"
+        );
         assert!(images >= 2 * ops);
     }
 }
@@ -214,7 +224,9 @@ fn workload_reaches_flush_and_compaction() {
     for step in &steps {
         match step {
             Step::Write(b, sync) => {
-                engine.write(b, WriteOptions { sync: *sync }).expect("write");
+                engine
+                    .write(b, WriteOptions { sync: *sync })
+                    .expect("write");
             }
             Step::Flush => engine.flush().expect("flush"),
             Step::Maintain => {

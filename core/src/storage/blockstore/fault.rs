@@ -154,7 +154,9 @@ impl BlockStore for FaultStore {
     fn create(&self, name: &str) -> Result<Arc<dyn BlockFile>> {
         self.begin_op(name)?;
         let data = Arc::new(Mutex::new(FileData::default()));
-        lock(&self.shared).files.insert(name.to_string(), data.clone());
+        lock(&self.shared)
+            .files
+            .insert(name.to_string(), data.clone());
         Ok(Arc::new(FaultFile {
             name: name.to_string(),
             data,

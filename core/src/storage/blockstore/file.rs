@@ -52,7 +52,10 @@ impl FileStore {
     }
 
     fn handle(&self, name: &str, file: File) -> Result<Arc<dyn BlockFile>> {
-        let len = file.metadata().map_err(|e| StorageError::io(name, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| StorageError::io(name, e))?
+            .len();
         Ok(Arc::new(DiskFile {
             name: name.to_string(),
             file,
@@ -135,7 +138,8 @@ impl BlockFile for DiskFile {
         (&self.file)
             .write_all(data)
             .map_err(|e| StorageError::io(&self.name, e))?;
-        self.len_bytes.fetch_add(data.len() as u64, Ordering::AcqRel);
+        self.len_bytes
+            .fetch_add(data.len() as u64, Ordering::AcqRel);
         Ok(())
     }
 

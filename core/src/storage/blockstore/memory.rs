@@ -108,7 +108,11 @@ impl BlockFile for MemoryFile {
                 &self.name,
                 std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
-                    format!("read of {} bytes at {offset} past end {}", buf.len(), data.len()),
+                    format!(
+                        "read of {} bytes at {offset} past end {}",
+                        buf.len(),
+                        data.len()
+                    ),
                 ),
             )),
         }

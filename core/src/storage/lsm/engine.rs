@@ -14,7 +14,7 @@ use super::meta::{log_file_name, table_file_name, TableMeta};
 use super::options::LsmOptions;
 use super::sstable::{TableReader, TableWriter};
 use super::version::{TableHandle, Version};
-use super::write_queue::{WriteQueue, Waiter};
+use super::write_queue::{Waiter, WriteQueue};
 use crate::storage::blockstore::{BlockFile, BlockStore};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::{Engine, EngineStats, Lsn, WriteBatch, WriteOptions};
@@ -119,7 +119,11 @@ impl LsmEngine {
         Ok((id, self.store.create(&table_file_name(id))?))
     }
 
-    pub(super) fn open_table(&self, meta: TableMeta, file: Arc<dyn BlockFile>) -> Result<Arc<TableHandle>> {
+    pub(super) fn open_table(
+        &self,
+        meta: TableMeta,
+        file: Arc<dyn BlockFile>,
+    ) -> Result<Arc<TableHandle>> {
         let reader = TableReader::open(file, meta.table_id, self.cache.clone())?;
         Ok(Arc::new(TableHandle {
             meta,
@@ -128,7 +132,12 @@ impl LsmEngine {
     }
 
     /// The manifest describing `version` and the logs still needed by `state`.
-    pub(super) fn manifest_for(&self, state: &ReadState, version: &Version, last_flushed_lsn: Lsn) -> Manifest {
+    pub(super) fn manifest_for(
+        &self,
+        state: &ReadState,
+        version: &Version,
+        last_flushed_lsn: Lsn,
+    ) -> Manifest {
         let oldest_log = state.imm.last().map_or(state.mem.log_id, |m| m.log_id);
         Manifest {
             format_version: super::manifest::MANIFEST_FORMAT_VERSION,
@@ -141,7 +150,9 @@ impl LsmEngine {
 
     pub(super) fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
         let bytes = write_manifest(self.store.as_ref(), manifest)?;
-        self.counters.store_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.counters
+            .store_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
 
@@ -214,14 +225,17 @@ impl LsmEngine {
     fn make_room(&self, writer: &mut WriterState, force: bool) -> Result<()> {
         let state = self.read_state();
         let full = state.mem.size_bytes() >= self.options.memtable_size_bytes_max;
-        if !full && !(force && !state.mem.is_empty()) {
+        let forced = force && !state.mem.is_empty();
+        if !full && !forced {
             return Ok(());
         }
         // Backpressure: help with the work instead of queueing unbounded memtables.
         while self.read_state().imm.len() >= self.options.immutable_memtables_max {
             self.maintain_locked(&mut lock(&self.maint), u64::MAX)?;
         }
-        while self.read_state().version.levels.first().map_or(0, Vec::len) >= self.options.l0_stall_tables {
+        while self.read_state().version.levels.first().map_or(0, Vec::len)
+            >= self.options.l0_stall_tables
+        {
             if !self.maintain_locked(&mut lock(&self.maint), u64::MAX)? {
                 break;
             }
@@ -248,9 +262,11 @@ impl LsmEngine {
     }
 
     fn submit(&self, waiter: Waiter) -> Result<Lsn> {
-        let lsn = self.queue.submit(waiter, self.options.group_commit_bytes_max, |group| {
-            self.commit_group(group)
-        })?;
+        let lsn = self
+            .queue
+            .submit(waiter, self.options.group_commit_bytes_max, |group| {
+                self.commit_group(group)
+            })?;
         if !self.options.background_maintenance && !self.read_state().imm.is_empty() {
             self.guard(self.run_maintenance())?;
         }
@@ -265,7 +281,11 @@ impl LsmEngine {
 
     /// One unit of background work: flush the oldest frozen memtable, else advance (or
     /// start) a compaction. Returns whether more work is due.
-    pub(super) fn maintain_locked(&self, maint: &mut MaintState, budget_bytes: u64) -> Result<bool> {
+    pub(super) fn maintain_locked(
+        &self,
+        maint: &mut MaintState,
+        budget_bytes: u64,
+    ) -> Result<bool> {
         self.check_failed()?;
         if self.flush_oldest(maint)? {
             return Ok(self.work_due(maint));
@@ -326,7 +346,9 @@ impl LsmEngine {
                 writer.add(&key, value.as_deref())?;
             }
             let meta = writer.finish()?;
-            self.counters.store_bytes.fetch_add(meta.size_bytes, Ordering::Relaxed);
+            self.counters
+                .store_bytes
+                .fetch_add(meta.size_bytes, Ordering::Relaxed);
             added.push(self.open_table(meta, file)?);
         }
         maint.last_flushed_lsn = maint.last_flushed_lsn.max(mem.last_lsn());
@@ -340,7 +362,12 @@ impl LsmEngine {
         self.write_manifest(&self.manifest_for(&remaining, &version, maint.last_flushed_lsn))?;
         self.edit_state(|s| ReadState {
             mem: s.mem.clone(),
-            imm: s.imm.iter().filter(|m| !Arc::ptr_eq(m, &mem)).cloned().collect(),
+            imm: s
+                .imm
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, &mem))
+                .cloned()
+                .collect(),
             version: version.clone(),
         });
         self.store.remove(&log_file_name(mem.log_id))?;
@@ -371,7 +398,9 @@ impl LsmEngine {
         let state = self.read_state();
         let mut added = Vec::with_capacity(job.outputs.len());
         for (meta, file) in job.outputs {
-            self.counters.store_bytes.fetch_add(meta.size_bytes, Ordering::Relaxed);
+            self.counters
+                .store_bytes
+                .fetch_add(meta.size_bytes, Ordering::Relaxed);
             added.push(self.open_table(meta, file)?);
         }
         let removed: HashSet<u64> = job.plan.input_ids().collect();
@@ -418,13 +447,21 @@ impl Engine for LsmEngine {
         self.submit(Waiter::new(batch.clone(), options.sync, false))
     }
 
-    fn scan(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.check_failed()?;
         let state = self.read_state();
         let start_owned: Bound<Vec<u8>> = start.map(<[u8]>::to_vec);
         let mut sources: Vec<Source> = Vec::new();
         for mem in std::iter::once(&state.mem).chain(state.imm.iter()) {
-            sources.push(Box::new(MemtableIter::new(mem.clone(), start_owned.clone())));
+            sources.push(Box::new(MemtableIter::new(
+                mem.clone(),
+                start_owned.clone(),
+            )));
         }
         for (level, tables) in state.version.levels.iter().enumerate() {
             if level == 0 {
@@ -432,7 +469,10 @@ impl Engine for LsmEngine {
                     sources.push(Box::new(table.reader.iter(start_owned.clone())));
                 }
             } else if !tables.is_empty() {
-                sources.push(Box::new(LevelIter::new(tables.clone(), start_owned.clone())));
+                sources.push(Box::new(LevelIter::new(
+                    tables.clone(),
+                    start_owned.clone(),
+                )));
             }
         }
         let mut out = Vec::new();
@@ -487,7 +527,12 @@ impl Engine for LsmEngine {
             space_used_bytes: tables_bytes + log_bytes,
             entries_approx,
             tables: state.version.all().count() as u64,
-            levels: state.version.levels.iter().map(|l| l.len() as u64).collect(),
+            levels: state
+                .version
+                .levels
+                .iter()
+                .map(|l| l.len() as u64)
+                .collect(),
             flushes: self.counters.flushes.load(Ordering::Relaxed),
             compactions: self.counters.compactions.load(Ordering::Relaxed),
             syncs: self.counters.syncs.load(Ordering::Relaxed),
@@ -519,7 +564,10 @@ impl Drop for LsmEngine {
     fn drop(&mut self) {
         if self.check_failed().is_ok() {
             let mut writer = lock(&self.writer);
-            let _ = writer.log.write_out().and_then(|()| writer.log.file().sync());
+            let _ = writer
+                .log
+                .write_out()
+                .and_then(|()| writer.log.file().sync());
         }
     }
 }

@@ -119,8 +119,11 @@ impl LsmEngine {
         let mut added = Vec::new();
         if !replayed.is_empty() {
             let (id, file) = self.new_table_file()?;
-            let mut writer = super::sstable::TableWriter::new(file.clone(), id, &self.options.table);
-            for entry in super::iter::MemtableIter::new(replayed.clone(), std::ops::Bound::Unbounded) {
+            let mut writer =
+                super::sstable::TableWriter::new(file.clone(), id, &self.options.table);
+            for entry in
+                super::iter::MemtableIter::new(replayed.clone(), std::ops::Bound::Unbounded)
+            {
                 let (key, value) = entry?;
                 writer.add(&key, value.as_deref())?;
             }

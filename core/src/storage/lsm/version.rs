@@ -28,7 +28,7 @@ impl Version {
             levels[level].push(table);
         }
         if let Some(l0) = levels.first_mut() {
-            l0.sort_by(|a, b| b.meta.table_id.cmp(&a.meta.table_id));
+            l0.sort_by_key(|t| std::cmp::Reverse(t.meta.table_id));
         }
         for level in levels.iter_mut().skip(1) {
             level.sort_by(|a, b| a.meta.smallest_key.cmp(&b.meta.smallest_key));

@@ -75,7 +75,9 @@ impl WriteQueue {
         let mut group_bytes = 0usize;
         for waiter in queue.iter() {
             let alone = waiter.rotate || group.first().is_some_and(|w| w.rotate);
-            if !group.is_empty() && (alone || group_bytes + waiter.batch.size_bytes() > group_bytes_max) {
+            if !group.is_empty()
+                && (alone || group_bytes + waiter.batch.size_bytes() > group_bytes_max)
+            {
                 break;
             }
             group_bytes += waiter.batch.size_bytes();

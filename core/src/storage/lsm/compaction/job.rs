@@ -34,9 +34,15 @@ impl CompactionJob {
                 sources.push(Box::new(table.reader.iter(Bound::Unbounded)));
             }
         } else {
-            sources.push(Box::new(LevelIter::new(plan.upper.clone(), Bound::Unbounded)));
+            sources.push(Box::new(LevelIter::new(
+                plan.upper.clone(),
+                Bound::Unbounded,
+            )));
         }
-        sources.push(Box::new(LevelIter::new(plan.lower.clone(), Bound::Unbounded)));
+        sources.push(Box::new(LevelIter::new(
+            plan.lower.clone(),
+            Bound::Unbounded,
+        )));
         Self {
             plan,
             merge: MergeIter::new(sources),
