@@ -6,6 +6,8 @@ pub mod blockstore;
 pub mod error;
 pub mod lsm;
 pub mod redb_engine;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::ops::Bound;
 
