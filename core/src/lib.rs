@@ -5,4 +5,5 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+pub mod rand;
 pub mod storage;

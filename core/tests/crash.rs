@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use ringkv_core::rand::SplitMix64;
 use ringkv_core::storage::blockstore::{BlockStore, Fault, FaultStore};
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{Engine, StorageError, WriteBatch, WriteOptions};
@@ -23,22 +24,8 @@ enum Step {
     Maintain,
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E4B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn workload(seed: u64, steps: usize) -> Vec<Step> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..steps)
         .map(|i| match rng.below(20) {
             0 => Step::Flush,

@@ -36,7 +36,7 @@ fn check(
 #[wasm_bindgen_test]
 fn lsm_engine_matches_model_on_memory_store() {
     check("LsmEngine", &mut |store| {
-        Ok(Box::new(LsmEngine::open(store, LsmOptions::default())?) as Box<dyn Engine>)
+        Ok(Box::new(LsmEngine::open(store, LsmOptions::tiny())?) as Box<dyn Engine>)
     });
 }
 

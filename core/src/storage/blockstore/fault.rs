@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{BlockFile, BlockStore};
+use crate::rand::SplitMix64;
 use crate::storage::error::{Result, StorageError};
 
 /// What to do at a chosen operation.
@@ -85,7 +86,7 @@ impl FaultStore {
     /// survived; `seed == 0` keeps exactly the synced bytes.
     pub fn crash_image(&self, seed: u64) -> FaultStore {
         let shared = lock(&self.shared);
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut names: Vec<&String> = shared.files.keys().collect();
         names.sort();
         let mut files = HashMap::new();
@@ -96,7 +97,7 @@ impl FaultStore {
             // truncate the page cache's state is modelled as entirely lost.
             if seed != 0 && file.data.starts_with(&file.durable) {
                 let tail = &file.data[file.durable.len()..];
-                let kept = (rng.next() % (tail.len() as u64 + 1)) as usize;
+                let kept = rng.below(tail.len() as u64 + 1) as usize;
                 image.extend_from_slice(&tail[..kept]);
             }
             files.insert(
@@ -260,18 +261,5 @@ impl BlockFile for FaultFile {
         // Lock order is store, then file (see `crash_image`): never hold a file here.
         lock(&self.store.shared).stats.syncs += 1;
         Ok(())
-    }
-}
-
-/// Tiny deterministic generator so crash images depend only on the seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE5_E4B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
