@@ -47,9 +47,10 @@ fn workload(seed: u64, steps: usize) -> Vec<Step> {
         .collect()
 }
 
-fn options() -> LsmOptions {
+/// `stepped`: maintenance runs only in the host's bounded `maintain` steps.
+fn options(stepped: bool) -> LsmOptions {
     LsmOptions {
-        background_maintenance: false,
+        background_maintenance: stepped,
         ..LsmOptions::tiny()
     }
 }
@@ -79,12 +80,12 @@ struct Outcome {
     durable: usize,
 }
 
-fn run(store: &FaultStore, steps: &[Step]) -> Outcome {
+fn run(store: &FaultStore, steps: &[Step], stepped: bool) -> Outcome {
     let mut outcome = Outcome {
         attempted: 0,
         durable: 0,
     };
-    let engine = match LsmEngine::open(Arc::new(store.clone()), options()) {
+    let engine = match LsmEngine::open(Arc::new(store.clone()), options(stepped)) {
         Ok(e) => e,
         Err(_) => return outcome,
     };
@@ -130,12 +131,12 @@ fn read_all(engine: &LsmEngine) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
-fn check(seed: u64, fault: Fault) -> (u64, u64) {
+fn check(seed: u64, fault: Fault, stepped: bool) -> (u64, u64) {
     let steps = workload(seed, 80);
     let states = model_states(&steps);
 
     let clean = FaultStore::new();
-    let full = run(&clean, &steps);
+    let full = run(&clean, &steps, stepped);
     assert_eq!(full.attempted, states.len() - 1);
     let total_ops = clean.stats().ops;
 
@@ -143,14 +144,15 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
     for op_index in 0..total_ops {
         let store = FaultStore::new();
         store.plan(op_index, fault);
-        let outcome = run(&store, &steps);
+        let outcome = run(&store, &steps, stepped);
         for image_seed in [0u64, op_index.wrapping_mul(31) + 1] {
             let image = store.crash_image(image_seed);
-            let engine = LsmEngine::open(Arc::new(image.clone()), options()).unwrap_or_else(|e| {
-                panic!(
+            let engine =
+                LsmEngine::open(Arc::new(image.clone()), options(stepped)).unwrap_or_else(|e| {
+                    panic!(
                     "seed {seed} {fault:?} at op {op_index} image {image_seed}: reopen failed: {e}"
                 )
-            });
+                });
             let got = read_all(&engine);
             let matched = (outcome.durable..=outcome.attempted).find(|&m| states[m] == got);
             assert!(
@@ -168,7 +170,7 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
                 .write(&batch, WriteOptions::DURABLE)
                 .expect("write after recovery");
             drop(engine);
-            let again = LsmEngine::open(Arc::new(image), options()).expect("second reopen");
+            let again = LsmEngine::open(Arc::new(image), options(stepped)).expect("second reopen");
             assert_eq!(
                 again.get(b"after-crash").expect("get"),
                 Some(b"yes".to_vec())
@@ -182,7 +184,7 @@ fn check(seed: u64, fault: Fault) -> (u64, u64) {
 #[test]
 fn crash_at_every_store_operation() {
     for seed in 1..=3 {
-        let (ops, images) = check(seed, Fault::Crash);
+        let (ops, images) = check(seed, Fault::Crash, false);
         assert!(
             ops > 100,
             "workload too small to exercise flush and compaction: {ops} ops"
@@ -192,22 +194,29 @@ fn crash_at_every_store_operation() {
 }
 
 #[test]
+fn crash_at_every_store_operation_with_stepped_maintenance() {
+    for seed in 7..=8 {
+        check(seed, Fault::Crash, true);
+    }
+}
+
+#[test]
 fn eio_at_every_store_operation_is_fail_stop() {
     for seed in 4..=5 {
-        check(seed, Fault::Eio);
+        check(seed, Fault::Eio, false);
     }
 }
 
 #[test]
 fn enospc_at_every_store_operation_is_fail_stop() {
-    check(6, Fault::NoSpace);
+    check(6, Fault::NoSpace, false);
 }
 
 #[test]
 fn workload_reaches_flush_and_compaction() {
     let store = FaultStore::new();
     let steps = workload(1, 80);
-    let engine = LsmEngine::open(Arc::new(store.clone()), options()).expect("open");
+    let engine = LsmEngine::open(Arc::new(store.clone()), options(false)).expect("open");
     for step in &steps {
         match step {
             Step::Write(b, sync) => {

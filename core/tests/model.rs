@@ -68,7 +68,7 @@ fn check(ops: &[ModelOp], open: Open<'_>) -> std::result::Result<(), TestCaseErr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn lsm_inline_maintenance_matches_model(ops in ops()) {
@@ -103,11 +103,17 @@ proptest! {
 /// Longer seeded sequences, identical to the ones the wasm tests run.
 #[test]
 fn seeded_long_sequences_match_model() {
-    for seed in 1..=6u64 {
+    for seed in 1..=24u64 {
         let ops = random_ops(seed, 1500, 64);
         for (name, open) in [
-            ("lsm inline", &mut lsm_on(Arc::new(MemoryStore::new()), false) as Open<'_>),
-            ("lsm background", &mut lsm_on(Arc::new(MemoryStore::new()), true)),
+            (
+                "lsm inline",
+                &mut lsm_on(Arc::new(MemoryStore::new()), false) as Open<'_>,
+            ),
+            (
+                "lsm background",
+                &mut lsm_on(Arc::new(MemoryStore::new()), true),
+            ),
             ("redb", &mut redb_on(Arc::new(MemoryStore::new()))),
         ] {
             if let Err(m) = run_model(&ops, open) {

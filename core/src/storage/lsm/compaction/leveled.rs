@@ -72,20 +72,12 @@ pub fn pick(version: &Version, options: &LsmOptions, cursors: &mut [Vec<u8>]) ->
 }
 
 fn plan(version: &Version, input_level: usize, upper: Vec<Arc<TableHandle>>) -> Plan {
-    let smallest = upper
-        .iter()
-        .map(|t| t.meta.smallest_key.as_slice())
-        .min()
-        .unwrap_or_default()
-        .to_vec();
-    let largest = upper
-        .iter()
-        .map(|t| t.meta.largest_key.as_slice())
-        .max()
-        .unwrap_or_default()
-        .to_vec();
     let output_level = input_level + 1;
+    let (smallest, largest) = key_range(&upper);
     let lower = version.overlapping(output_level, &smallest, &largest);
+    // Lower tables may reach past the upper range, and their tombstones are rewritten
+    // too: check the whole output range against the deeper levels.
+    let (smallest, largest) = key_range(upper.iter().chain(lower.iter()));
     let drop_tombstones = (output_level + 1..version.levels.len())
         .all(|l| version.overlapping(l, &smallest, &largest).is_empty());
     Plan {
@@ -95,4 +87,21 @@ fn plan(version: &Version, input_level: usize, upper: Vec<Arc<TableHandle>>) -> 
         lower,
         drop_tombstones,
     }
+}
+
+/// Smallest and largest key over `tables`.
+fn key_range<'a>(tables: impl IntoIterator<Item = &'a Arc<TableHandle>>) -> (Vec<u8>, Vec<u8>) {
+    let mut range: Option<(&[u8], &[u8])> = None;
+    for t in tables {
+        let (s, l) = (
+            t.meta.smallest_key.as_slice(),
+            t.meta.largest_key.as_slice(),
+        );
+        range = Some(match range {
+            Some((rs, rl)) => (rs.min(s), rl.max(l)),
+            None => (s, l),
+        });
+    }
+    let (s, l) = range.unwrap_or_default();
+    (s.to_vec(), l.to_vec())
 }
