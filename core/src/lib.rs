@@ -5,4 +5,6 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+pub mod ring;
 pub mod storage;
+pub mod versioning;
