@@ -6,4 +6,6 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod rand;
+pub mod ring;
 pub mod storage;
+pub mod versioning;

@@ -1,0 +1,21 @@
+//! Why a layout change was refused.
+
+use thiserror::Error;
+
+use super::node::NodeId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LayoutError {
+    #[error("replication factor {0} out of range (must be at least 1)")]
+    ReplicasOutOfRange(u64),
+    #[error("vnodes per capacity unit {0} out of range (1..=TOKENS_PER_NODE_MAX)")]
+    VnodesOutOfRange(u32),
+    #[error("node {0} listed twice")]
+    DuplicateNode(NodeId),
+    #[error("node {node} would get {tokens} tokens (limit TOKENS_PER_NODE_MAX)")]
+    TooManyTokens { node: NodeId, tokens: u64 },
+    #[error("ring would have {tokens} tokens (limit TOKENS_TOTAL_MAX)")]
+    RingTooLarge { tokens: u64 },
+    #[error("layout version counter exhausted")]
+    VersionExhausted,
+}
