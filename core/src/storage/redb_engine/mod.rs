@@ -29,8 +29,10 @@ use store_backend::{LogImage, SnapshotPolicy};
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ringkv_data");
 /// Engine metadata; holds [`LSN_KEY`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("ringkv_meta");
-/// LSN of the last committed batch, written in the same transaction as the batch so it
-/// survives reopen and crashes exactly as the data does.
+/// LSN of the last batch, written by every durable commit (a durable batch, `flush`, and
+/// the final commit on drop). redb makes a durable commit persist every non-durable one
+/// before it, so a recovered database holds exactly the batches up to the stored LSN.
+/// Skipping the write on non-durable commits keeps them as cheap as plain redb commits.
 const LSN_KEY: &str = "lsn";
 
 /// redb's page cache for store-backed engines: the adapter already holds the whole file
@@ -55,8 +57,19 @@ pub struct RedbEngine {
     /// Name used in error messages: the path or the store file name.
     file: String,
     user_bytes_written: AtomicU64,
+    /// Held across each write transaction, so LSN order is commit order (redb runs one
+    /// write transaction at a time anyway, so this costs no concurrency).
+    lsn: Mutex<LsnState>,
     /// Set when a commit fails: redb then refuses writes until reopened.
     failure: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+struct LsnState {
+    /// LSN of the last committed batch.
+    last: Lsn,
+    /// LSN stored in `ringkv_meta` by the last durable commit.
+    persisted: Lsn,
 }
 
 enum Backing {
@@ -104,7 +117,7 @@ impl RedbEngine {
             },
             file_name,
         );
-        engine.create_tables()?;
+        engine.init()?;
         Ok(engine)
     }
 
@@ -127,7 +140,7 @@ impl RedbEngine {
             .create_with_backend(image.backend())
             .map_err(|e| map_err(file_name, e))?;
         let engine = Self::new(db, Backing::Store(image.clone()), file_name.to_string());
-        engine.create_tables()?;
+        engine.init()?;
         if fresh {
             // Only now, with redb fully initialised, does the store file come to exist.
             image.attach()?;
@@ -141,23 +154,56 @@ impl RedbEngine {
             backing,
             file,
             user_bytes_written: AtomicU64::new(0),
+            lsn: Mutex::new(LsnState::default()),
             failure: Mutex::new(None),
         }
     }
 
-    fn create_tables(&self) -> Result<()> {
+    /// Creates the tables if new and loads the stored LSN.
+    fn init(&self) -> Result<()> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.open_table(DATA).map_err(|e| self.err(e))?;
-        txn.open_table(META).map_err(|e| self.err(e))?;
-        self.commit(txn)
+        let stored = {
+            txn.open_table(DATA).map_err(|e| self.err(e))?;
+            let meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            let stored = meta.get(LSN_KEY).map_err(|e| self.err(e))?;
+            stored.map(|g| g.value()).unwrap_or(0)
+        };
+        self.commit(txn)?;
+        *self.lock_lsn() = LsnState {
+            last: stored,
+            persisted: stored,
+        };
+        Ok(())
+    }
+
+    fn lock_lsn(&self) -> std::sync::MutexGuard<'_, LsnState> {
+        // Fields are only assigned after a successful commit, so a panic leaves them valid.
+        self.lsn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// LSN of the last committed batch (0 for a new database).
     pub fn last_lsn(&self) -> Result<Lsn> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.err(e))?;
-        let lsn = meta.get(LSN_KEY).map_err(|e| self.err(e))?;
-        Ok(lsn.map(|g| g.value()).unwrap_or(0))
+        Ok(self.lock_lsn().last)
+    }
+
+    /// A durable commit that also stores the current LSN; `flush` and drop use it.
+    fn durable_commit(&self) -> Result<()> {
+        self.check_failed()?;
+        let mut lsn = self.lock_lsn();
+        if lsn.persisted == lsn.last {
+            // Every commit since the last durable one would have advanced `last`.
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            meta.insert(LSN_KEY, lsn.last).map_err(|e| self.err(e))?;
+        }
+        self.commit(txn)?;
+        lsn.persisted = lsn.last;
+        Ok(())
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StorageError {
@@ -195,6 +241,7 @@ impl Engine for RedbEngine {
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<Lsn> {
         batch.validate()?;
         self.check_failed()?;
+        let mut lsn = self.lock_lsn();
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         // redb 4: `Immediate` syncs before commit returns; `None` is visible at once and
         // becomes durable with the next `Immediate` commit (or a clean close).
@@ -204,7 +251,8 @@ impl Engine for RedbEngine {
             Durability::None
         };
         txn.set_durability(durability).map_err(|e| self.err(e))?;
-        let lsn = {
+        let next = lsn.last + 1;
+        {
             let mut data = txn.open_table(DATA).map_err(|e| self.err(e))?;
             for op in batch.ops() {
                 match op {
@@ -217,21 +265,19 @@ impl Engine for RedbEngine {
                     }
                 }
             }
+        }
+        if options.sync {
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            // Read inside the write transaction: redb serializes writers, so this is the
-            // previous batch's LSN even with concurrent writers.
-            let last = meta
-                .get(LSN_KEY)
-                .map_err(|e| self.err(e))?
-                .map(|g| g.value())
-                .unwrap_or(0);
-            meta.insert(LSN_KEY, last + 1).map_err(|e| self.err(e))?;
-            last + 1
-        };
+            meta.insert(LSN_KEY, next).map_err(|e| self.err(e))?;
+        }
         self.commit(txn)?;
+        lsn.last = next;
+        if options.sync {
+            lsn.persisted = next;
+        }
         self.user_bytes_written
             .fetch_add(batch.size_bytes() as u64, Ordering::Relaxed);
-        Ok(lsn)
+        Ok(next)
     }
 
     fn scan(
@@ -256,13 +302,10 @@ impl Engine for RedbEngine {
         Ok(out)
     }
 
-    /// An empty `Immediate` commit: redb then syncs every earlier non-durable commit.
+    /// An `Immediate` commit storing the LSN: redb then syncs every earlier non-durable
+    /// commit with it.
     fn flush(&self) -> Result<()> {
-        self.check_failed()?;
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.err(e))?;
-        self.commit(txn)
+        self.durable_commit()
     }
 
     /// redb has no background work: pages are reused in place at commit. (redb's own
@@ -310,6 +353,18 @@ impl Engine for RedbEngine {
             compactions: snapshots,
             syncs,
             block_cache_bytes: self.db.cache_stats().used_bytes() as u64,
+        }
+    }
+}
+
+impl Drop for RedbEngine {
+    /// redb's close would make pending non-durable commits durable by itself, but without
+    /// the LSN that goes with them; commit it first. Errors cannot be returned from drop:
+    /// a failed commit leaves the file for the next open to recover from its last durable
+    /// commit, LSN included.
+    fn drop(&mut self) {
+        if self.check_failed().is_ok() {
+            let _ = self.durable_commit();
         }
     }
 }

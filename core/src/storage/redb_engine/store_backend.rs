@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redb::StorageBackend;
 
@@ -69,6 +69,7 @@ pub(crate) struct LogImage {
     tmp_name: String,
     policy: SnapshotPolicy,
     state: RwLock<State>,
+    sync_serial: Mutex<()>,
     pub counters: BackendCounters,
 }
 
@@ -131,6 +132,7 @@ impl LogImage {
             tmp_name,
             policy,
             state: RwLock::new(state),
+            sync_serial: Mutex::new(()),
             counters: BackendCounters::default(),
         });
         Ok((image, fresh))
@@ -140,6 +142,7 @@ impl LogImage {
     /// store has no file, so a crash during redb's initialisation leaves nothing behind
     /// (redb writes its magic number last and could not open a half-initialised file).
     pub(crate) fn attach(&self) -> Result<()> {
+        let _serial = self.sync_serial.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.write();
         self.write_snapshot(&mut state)
     }
@@ -162,46 +165,64 @@ impl LogImage {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Persists every write so far. A delta record is cut under the image's write lock
+    /// but appended and synced without it, so redb's readers are not blocked for the
+    /// fsync; a snapshot (rare) keeps the lock. `sync_serial` keeps syncs in order.
     fn sync(&self) -> Result<()> {
-        let mut state = self.write();
-        if let Some(cause) = &state.failed {
-            return Err(StorageError::Failed {
-                cause: cause.clone(),
-            });
-        }
-        let Some(log) = state.log.clone() else {
-            return Ok(());
-        };
-        let result = if state.dirty.is_empty() && state.shrink_to == state.image.len() as u64 {
-            log.sync()
-        } else {
-            let record = delta_record(&state);
-            let threshold = self.policy.min_bytes.max(
-                self.policy
-                    .image_multiple
-                    .saturating_mul(state.image.len() as u64),
-            );
-            if state.log_len + record.len() as u64 > threshold {
-                self.write_snapshot(&mut state)
-            } else {
-                let appended = log.append(&record).and_then(|()| log.sync());
-                if appended.is_ok() {
-                    state.log_len += record.len() as u64;
-                    self.counters
-                        .store_bytes_written
-                        .fetch_add(record.len() as u64, Ordering::Relaxed);
-                }
-                appended
+        let _serial = self.sync_serial.lock().unwrap_or_else(|p| p.into_inner());
+        let (log, record) = {
+            let mut state = self.write();
+            if let Some(cause) = &state.failed {
+                return Err(StorageError::Failed {
+                    cause: cause.clone(),
+                });
             }
-        };
-        match result {
-            Ok(()) => {
+            let Some(log) = state.log.clone() else {
+                return Ok(());
+            };
+            if state.dirty.is_empty() && state.shrink_to == state.image.len() as u64 {
+                (log, None)
+            } else {
+                let record = delta_record(&state);
+                let threshold = self.policy.min_bytes.max(
+                    self.policy
+                        .image_multiple
+                        .saturating_mul(state.image.len() as u64),
+                );
+                if state.log_len + record.len() as u64 > threshold {
+                    let result = self.write_snapshot(&mut state);
+                    return self.finish(&mut state, result);
+                }
+                // From here the pages are this record's: a later write re-marks its page.
                 state.dirty.clear();
                 state.shrink_to = state.image.len() as u64;
+                (log, Some(record))
+            }
+        };
+        let result = match &record {
+            None => log.sync(),
+            Some(record) => log.append(record).and_then(|()| log.sync()),
+        };
+        let mut state = self.write();
+        if result.is_ok() {
+            let appended = record.as_ref().map_or(0, |r| r.len() as u64);
+            state.log_len += appended;
+            self.counters
+                .store_bytes_written
+                .fetch_add(appended, Ordering::Relaxed);
+        }
+        self.finish(&mut state, result)
+    }
+
+    /// Counts a successful sync, or latches a failed one.
+    fn finish(&self, state: &mut State, result: Result<()>) -> Result<()> {
+        match result {
+            Ok(()) => {
                 self.counters.syncs.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
+                // What reached the store is unknown now (fsync errors are not retryable).
                 state.failed = Some(e.to_string());
                 Err(e)
             }
@@ -264,6 +285,8 @@ impl LogImage {
         self.counters
             .store_bytes_written
             .fetch_add(written, Ordering::Relaxed);
+        state.dirty.clear();
+        state.shrink_to = state.image.len() as u64;
         self.counters.snapshots.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

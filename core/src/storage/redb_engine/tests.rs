@@ -178,7 +178,27 @@ fn flush_makes_buffered_writes_survive_a_crash() {
         assert_eq!(engine.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(engine.get(b"b").unwrap(), Some(b"2".to_vec()));
         assert_eq!(engine.get(b"c").unwrap(), None);
+        // The stored LSN is the flushed batch's: the lost one's LSN is issued again.
+        assert_eq!(engine.last_lsn().unwrap(), 2);
+        assert_eq!(put(&engine, b"d", b"4", true), 3);
     }
+}
+
+#[test]
+fn durable_write_persists_earlier_buffered_writes_and_their_lsns() {
+    let store = FaultStore::new();
+    let engine = RedbEngine::open_store(Arc::new(store.clone()), NAME).unwrap();
+    for i in 0u8..10 {
+        put(&engine, &[i], b"buffered", false);
+    }
+    assert_eq!(put(&engine, b"z", b"durable", true), 11);
+    for i in 10u8..15 {
+        put(&engine, &[i], b"lost", false);
+    }
+    let recovered = RedbEngine::open_store(Arc::new(store.crash_image(1)), NAME).unwrap();
+    assert_eq!(recovered.last_lsn().unwrap(), 11);
+    assert_eq!(all(&recovered).len(), 11);
+    assert_eq!(recovered.get(&[10]).unwrap(), None);
 }
 
 #[test]
@@ -250,8 +270,9 @@ fn model_after(n: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     model.into_iter().collect()
 }
 
-/// Opens, writes `writes` durable batches and closes, on `store`; returns how many
-/// writes were acknowledged and how many were attempted.
+/// Opens, writes `writes` batches (every third one buffered, the rest durable) and
+/// closes, on `store`; returns the LSN of the last acknowledged durable batch and how
+/// many batches were attempted.
 fn crash_workload(store: &FaultStore, policy: SnapshotPolicy, writes: u64) -> (u64, u64) {
     let Ok(engine) = RedbEngine::open_store_with(Arc::new(store.clone()), NAME, policy) else {
         return (0, 0);
@@ -260,14 +281,18 @@ fn crash_workload(store: &FaultStore, policy: SnapshotPolicy, writes: u64) -> (u
     let mut issued = 0;
     for i in 0..writes {
         issued += 1;
-        match engine.write(&crash_batch(i), WriteOptions::DURABLE) {
+        let sync = i % 3 != 1;
+        match engine.write(&crash_batch(i), WriteOptions { sync }) {
             Ok(lsn) => {
                 assert_eq!(lsn, i + 1);
-                acked += 1;
+                if sync {
+                    acked = lsn;
+                }
             }
             Err(_) => break,
         }
     }
+    // Drop makes the buffered tail durable too (if the store still works).
     drop(engine);
     (acked, issued)
 }
@@ -276,6 +301,8 @@ fn crash_at_every_op(policy: SnapshotPolicy) {
     const WRITES: u64 = 30;
     let clean = FaultStore::new();
     assert_eq!(crash_workload(&clean, policy, WRITES), (WRITES, WRITES));
+    let reopened = RedbEngine::open_store_with(Arc::new(clean.crash_image(0)), NAME, policy);
+    assert_eq!(reopened.unwrap().last_lsn().unwrap(), WRITES);
     let total_ops = clean.stats().ops;
     let mut corrupt = 0;
     for crash_at in 0..=total_ops {

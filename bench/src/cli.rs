@@ -1,0 +1,124 @@
+//! Command line: `engine` runs the comparison; `engine-worker` (hidden) is one engine's
+//! run in a child process, so each engine's peak RSS is its own.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "ringkv-bench", about = "ringkv benchmarks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// YCSB-style workloads and durable-put phases on ringkv-lsm, ringkv-redb, redb and fjall.
+    Engine(EngineArgs),
+    /// Runs one engine and prints its results as JSON lines (used by `engine`).
+    #[command(hide = true)]
+    EngineWorker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Small sizes (100k records, 50k ops per workload, 2k durable puts): < 2 minutes.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print one JSON object per (engine, workload, distribution) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a grouped bar chart of ops/s to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Engines to run, comma separated [default: every engine this build has].
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Vec<String>,
+    /// Engine whose ops/s the ratio table divides by each peer's.
+    #[arg(long, default_value = "ringkv-lsm")]
+    pub baseline: String,
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+    /// Directory for the temporary data directories [default: the system temp dir].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Sizes and seeds; `None` means the `--quick` or full default.
+#[derive(Debug, Args, Clone)]
+pub struct SizeArgs {
+    /// Records inserted by the load phase [default: 1M; quick 100k].
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Operations per YCSB workload and distribution [default: 1M; quick 50k].
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Operations of workload E, whose scans read ~50 entries each [default: 1M; quick 50k].
+    #[arg(long)]
+    pub scan_ops: Option<u64>,
+    /// Durable puts in each of durable-1 and durable-16 [default: 20k; quick 2k].
+    #[arg(long)]
+    pub durable_ops: Option<u64>,
+    /// Seed of every random choice, so runs are repeatable.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub engine: String,
+    /// Data directory (created, not removed: the parent owns it).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    #[arg(long)]
+    pub records: u64,
+    #[arg(long)]
+    pub ops: u64,
+    #[arg(long)]
+    pub scan_ops: u64,
+    #[arg(long)]
+    pub durable_ops: u64,
+    #[arg(long)]
+    pub seed: u64,
+}
+
+/// Sizes after applying defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub records: u64,
+    pub ops: u64,
+    pub scan_ops: u64,
+    pub durable_ops: u64,
+    pub seed: u64,
+}
+
+impl SizeArgs {
+    pub fn resolve(&self, quick: bool) -> Sizes {
+        let (records, ops, scan_ops, durable_ops) = if quick {
+            (100_000, 50_000, 50_000, 2_000)
+        } else {
+            (1_000_000, 1_000_000, 1_000_000, 20_000)
+        };
+        Sizes {
+            records: self.records.unwrap_or(records),
+            ops: self.ops.unwrap_or(ops),
+            scan_ops: self.scan_ops.unwrap_or(scan_ops),
+            durable_ops: self.durable_ops.unwrap_or(durable_ops),
+            seed: self.seed,
+        }
+    }
+}
+
+impl WorkerArgs {
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            records: self.records,
+            ops: self.ops,
+            scan_ops: self.scan_ops,
+            durable_ops: self.durable_ops,
+            seed: self.seed,
+        }
+    }
+}
