@@ -2,7 +2,7 @@
 //! ([`RedbEngine::open_path`], native) or on any [`BlockStore`] through an adapter that
 //! turns redb's random writes into an append-only log ([`RedbEngine::open_store`]; works
 //! on memory stores and wasm). Layout of keys, values and the adapter's log:
-//! docs/format-redb.md.
+//! docs/format/redb.md.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod counting;

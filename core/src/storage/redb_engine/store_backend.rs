@@ -15,7 +15,7 @@
 //! Every image a crash can leave is therefore "everything redb wrote up to one of its
 //! `sync_data` calls", which a real disk may also leave and redb recovers from. The cost
 //! is memory (the image, plus the store's own copy on memory stores) and one extra write
-//! of the image each time the log reaches about twice its size. See docs/format-redb.md.
+//! of the image each time the log reaches about twice its size. See docs/format/redb.md.
 
 use std::collections::BTreeSet;
 use std::fmt;

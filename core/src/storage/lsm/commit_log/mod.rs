@@ -2,7 +2,7 @@
 //! record, before the engine applies it to the memtable. On open, [`replay`] rebuilds the
 //! memtable from the logs the manifest has not yet retired.
 //!
-//! Byte format and the torn-tail rule: `docs/format-log-manifest.md`. In short, a record
+//! Byte format and the torn-tail rule: `docs/format/log-manifest.md`. In short, a record
 //! is `[payload_len u32][lsn u64][payload_crc u32][header_crc u32][payload]`; only damage
 //! that a crash can cause (the last write cut short at EOF, or an all-zero tail) ends replay
 //! quietly, everything else is `StorageError::Corruption`.

@@ -2,7 +2,7 @@
 //! logs still need replay, and where id allocation resumes. It is rewritten whole and
 //! swapped in by rename, so a reader sees either the old or the new version, never a mix.
 //!
-//! Byte format: `docs/format-log-manifest.md`.
+//! Byte format: `docs/format/log-manifest.md`.
 
 mod codec;
 

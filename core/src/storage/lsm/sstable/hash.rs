@@ -55,7 +55,7 @@ mod tests {
     use super::*;
 
     /// Pinned outputs, computed by an independent reimplementation of the algorithm (the
-    /// one in docs/format-sstable.md): a change here silently breaks every filter on disk.
+    /// one in docs/format/sstable.md): a change here silently breaks every filter on disk.
     #[test]
     fn hash_is_stable() {
         let pinned: [(&[u8], u64); 4] = [

@@ -3,7 +3,7 @@
 //! A table is written once, front to back, by [`TableWriter`] and then only read, by a
 //! [`TableReader`] that keeps its index and bloom filter in memory and loads data blocks
 //! through the shared [`BlockCache`](super::cache::BlockCache). The byte format is
-//! specified in `docs/format-sstable.md`; every length and offset read from a file is
+//! specified in `docs/format/sstable.md`; every length and offset read from a file is
 //! checked, so damaged or hostile bytes give `StorageError::Corruption`, never a panic.
 
 pub(crate) mod block;
