@@ -46,7 +46,7 @@ impl Default for LsmOptions {
             level_base_size_bytes: 64 << 20,
             level_size_multiplier: 10,
             levels_max: 7,
-            block_cache_capacity_bytes: 64 << 20,
+            block_cache_capacity_bytes: 256 << 20,
             background_maintenance: false,
         }
     }

@@ -97,7 +97,7 @@ impl TableIter {
     /// With [`Self::check_block_start`], proves that blocks read one after another
     /// continue the key order (the index's keys were checked to increase at open).
     fn check_block_end(&self, block: usize) -> Result<()> {
-        let expected = self.table.index().get(block).map(|e| e.last_key.as_slice());
+        let expected = self.table.index().get(block).map(|e| e.last_key);
         if expected != self.cursor.as_ref().map(BlockCursor::key) {
             return Err(self.corruption(block, "last key differs from the index"));
         }
@@ -109,7 +109,7 @@ impl TableIter {
         let previous = block
             .checked_sub(1)
             .and_then(|b| self.table.index().get(b))
-            .map(|e| e.last_key.as_slice());
+            .map(|e| e.last_key);
         let first = self.cursor.as_ref().map(BlockCursor::key);
         if previous.is_some_and(|previous| first.is_none_or(|first| first <= previous)) {
             return Err(self.corruption(block, "first key not after the previous block's"));
