@@ -5,6 +5,7 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+pub mod antientropy;
 pub mod rand;
 pub mod ring;
 pub mod storage;
