@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod antientropy;
+pub mod hash;
 pub mod rand;
 pub mod ring;
 pub mod storage;

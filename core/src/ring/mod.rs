@@ -12,7 +12,6 @@
 
 pub mod balance;
 pub mod error;
-mod hash;
 pub mod layout;
 pub mod node;
 pub mod ownership;

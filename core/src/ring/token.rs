@@ -5,8 +5,8 @@
 //! with token derivation by construction of its bytes). Changing any constant here
 //! moves every key in every deployed cluster: treat them as part of the on-disk format.
 
-use super::hash::siphash24;
 use super::node::NodeId;
+use crate::hash::siphash24;
 
 /// Position of the ring, a point of the `u64` circle.
 pub type Position = u64;
