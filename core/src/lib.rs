@@ -5,6 +5,8 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+pub mod node;
+pub mod protocol;
 pub mod rand;
 pub mod ring;
 pub mod storage;
