@@ -7,6 +7,8 @@
 
 pub mod antientropy;
 pub mod hash;
+pub mod node;
+pub mod protocol;
 pub mod rand;
 pub mod ring;
 pub mod storage;

@@ -1,0 +1,180 @@
+//! How a node is set up: identity, static membership, timeouts and limits.
+
+use crate::protocol::FRAME_SIZE_BYTES_MAX;
+use crate::ring::{NodeId, NodeSpec, DEFAULT_REPLICAS};
+
+use super::error::NodeError;
+
+/// Largest key a client may use by default (the engine allows more; the cluster keeps
+/// keys small because every replica message carries one).
+pub const KEY_SIZE_BYTES_MAX_DEFAULT: usize = 8 << 10;
+/// Largest value a client may store by default.
+pub const VALUE_SIZE_BYTES_MAX_DEFAULT: usize = 1 << 20;
+/// Bytes a data message spends besides its key and value (ids, tag, enum tags, length
+/// prefixes; about 60 in practice). Key + value + this must fit one frame.
+pub const MESSAGE_OVERHEAD_BYTES_MAX: usize = 4 << 10;
+/// Upper bound on members: keeps a gossip frame (about 30 bytes per member) far below
+/// the frame limit.
+pub const MEMBERS_MAX: usize = 4096;
+/// Gossip targets per round, at most (besides the occasional dead member).
+pub const GOSSIP_FANOUT_MAX: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node. Ignored in favour of the identity persisted in the engine, if any.
+    pub id: NodeId,
+    /// This node's failure domain; must match its entry in `members`.
+    pub zone: String,
+    /// This node's weight in capacity units; must match its entry in `members`.
+    pub capacity: u32,
+    /// Replication factor N.
+    pub replicas: usize,
+    /// The full initial member list, this node included; every node of the cluster is
+    /// started with the same list, and the ring is the `RingLayout` of it. Ignored in
+    /// favour of the member list persisted in the engine, if any.
+    pub members: Vec<NodeSpec>,
+    /// How long each phase of a coordinator operation waits for a quorum. A request
+    /// therefore answers within at most twice this (two phases).
+    pub request_timeout_ms: u64,
+    /// Heartbeat bump and gossip round period.
+    pub gossip_interval_ms: u64,
+    /// Random live peers each gossip round goes to (1..=`GOSSIP_FANOUT_MAX`).
+    pub gossip_fanout: usize,
+    /// A member whose heartbeat has not risen for this long is suspect (still used).
+    pub suspect_after_ms: u64,
+    /// ... and for this long, dead: it no longer counts as a reachable replica.
+    pub dead_after_ms: u64,
+    pub key_size_bytes_max: usize,
+    pub value_size_bytes_max: usize,
+    /// Coordinator operations in flight at once; more are refused with `Overloaded`.
+    pub in_flight_requests_max: usize,
+    /// Peer messages waiting in the output queue; beyond this further sends are
+    /// dropped (and counted), as a lossy network would. Client replies are never dropped.
+    pub queued_sends_max: usize,
+}
+
+impl NodeConfig {
+    /// A configuration with the defaults below for everything but identity and members.
+    pub fn new(id: NodeId, zone: impl Into<String>, capacity: u32, members: Vec<NodeSpec>) -> Self {
+        NodeConfig {
+            id,
+            zone: zone.into(),
+            capacity,
+            replicas: DEFAULT_REPLICAS,
+            members,
+            request_timeout_ms: 1000,
+            gossip_interval_ms: 100,
+            gossip_fanout: 2,
+            suspect_after_ms: 500,
+            dead_after_ms: 2000,
+            key_size_bytes_max: KEY_SIZE_BYTES_MAX_DEFAULT,
+            value_size_bytes_max: VALUE_SIZE_BYTES_MAX_DEFAULT,
+            in_flight_requests_max: 1024,
+            queued_sends_max: 16 << 10,
+        }
+    }
+
+    /// The configuration of member `spec` of `members`.
+    pub fn for_member(spec: &NodeSpec, members: Vec<NodeSpec>) -> Self {
+        NodeConfig::new(spec.id, spec.zone.clone(), spec.capacity, members)
+    }
+
+    /// Checks everything that does not depend on persisted state.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let fail = |reason: String| Err(NodeError::InvalidConfig { reason });
+        if self.replicas == 0 {
+            return fail("replicas must be at least 1".into());
+        }
+        if self.members.is_empty() || self.members.len() > MEMBERS_MAX {
+            return fail(format!(
+                "members lists {} nodes; must be 1..={MEMBERS_MAX}",
+                self.members.len()
+            ));
+        }
+        match self.members.iter().find(|spec| spec.id == self.id) {
+            None => return fail(format!("members does not include this node ({})", self.id)),
+            Some(spec) if spec.zone != self.zone || spec.capacity != self.capacity => {
+                return fail(format!(
+                    "this node's entry in members (zone {:?}, capacity {}) differs from \
+                     zone {:?}, capacity {}",
+                    spec.zone, spec.capacity, self.zone, self.capacity
+                ))
+            }
+            Some(_) => {}
+        }
+        if self.request_timeout_ms == 0 || self.gossip_interval_ms == 0 {
+            return fail("request_timeout_ms and gossip_interval_ms must be positive".into());
+        }
+        if !(1..=GOSSIP_FANOUT_MAX).contains(&self.gossip_fanout) {
+            return fail(format!("gossip_fanout must be 1..={GOSSIP_FANOUT_MAX}"));
+        }
+        if self.suspect_after_ms < self.gossip_interval_ms
+            || self.dead_after_ms <= self.suspect_after_ms
+        {
+            return fail("need gossip_interval_ms <= suspect_after_ms < dead_after_ms".into());
+        }
+        let frame_need = self
+            .key_size_bytes_max
+            .saturating_add(self.value_size_bytes_max)
+            .saturating_add(MESSAGE_OVERHEAD_BYTES_MAX);
+        if frame_need > FRAME_SIZE_BYTES_MAX {
+            return fail(format!(
+                "key_size_bytes_max + value_size_bytes_max ({} + {}) leave no room in a \
+                 {FRAME_SIZE_BYTES_MAX}-byte frame",
+                self.key_size_bytes_max, self.value_size_bytes_max
+            ));
+        }
+        if self.in_flight_requests_max == 0 || self.queued_sends_max == 0 {
+            return fail("in_flight_requests_max and queued_sends_max must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Retransmission period of a phase's messages to replicas that have not answered:
+    /// a quarter of the phase timeout, so a lost message costs at most a quarter of it.
+    pub fn resend_interval_ms(&self) -> u64 {
+        (self.request_timeout_ms / 4).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> Vec<NodeSpec> {
+        (1..=3)
+            .map(|i| NodeSpec::new(i, format!("z{i}"), 1))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = NodeConfig::for_member(&NodeSpec::new(2, "z2", 1), members());
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.resend_interval_ms(), 250);
+    }
+
+    #[test]
+    fn rejects_inconsistent_settings() {
+        let base = NodeConfig::for_member(&NodeSpec::new(2, "z2", 1), members());
+        let cases: [fn(&mut NodeConfig); 9] = [
+            |c| c.id = NodeId(9),
+            |c| c.zone = "elsewhere".into(),
+            |c| c.replicas = 0,
+            |c| c.members.clear(),
+            |c| c.request_timeout_ms = 0,
+            |c| c.gossip_fanout = 0,
+            |c| c.dead_after_ms = c.suspect_after_ms,
+            |c| c.value_size_bytes_max = FRAME_SIZE_BYTES_MAX,
+            |c| c.in_flight_requests_max = 0,
+        ];
+        for (i, change) in cases.iter().enumerate() {
+            let mut config = base.clone();
+            change(&mut config);
+            assert!(
+                matches!(config.validate(), Err(NodeError::InvalidConfig { .. })),
+                "case {i} accepted"
+            );
+        }
+    }
+}

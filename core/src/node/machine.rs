@@ -1,0 +1,331 @@
+//! [`Node`]: the sans-IO state machine a host drives.
+
+use std::sync::Arc;
+
+use crate::protocol::{
+    ClientError, ClientReply, ClientRequest, Consistency, Oversized, PeerMessage, RequestId,
+};
+use crate::rand::SplitMix64;
+use crate::ring::{NodeId, RingLayout};
+use crate::storage::Engine;
+
+use super::config::NodeConfig;
+use super::coordinator::{Coordinator, CoordinatorSettings, Ctx};
+use super::error::NodeError;
+use super::gossip::{FailureDetector, GossipTimings};
+use super::io::{Input, Output};
+use super::meta;
+use super::op::OpKind;
+use super::outbox::Outbox;
+use super::replica::{self, ReplicaError};
+use super::status::{MemberStatus, NodeCounters, NodeStatus};
+use super::tags::{TagIssuer, TAG_LEASE_COUNTERS};
+
+/// One cluster node: replica of its ring ranges, coordinator of the client requests it
+/// receives, gossip member. Owns no clock, thread or socket: the host hands in time
+/// (`now_ms`, this node's own clock, maybe skewed against other nodes'), inputs, and
+/// moves outputs. Storage work runs inline through the [`Engine`].
+pub struct Node {
+    id: NodeId,
+    incarnation: u64,
+    config: NodeConfig,
+    layout: RingLayout,
+    engine: Arc<dyn Engine>,
+    rng: SplitMix64,
+    /// Largest `now_ms` seen: time never runs backwards inside the node even if the
+    /// host's clock does.
+    now_ms: u64,
+    detector: FailureDetector,
+    coordinator: Coordinator,
+    outbox: Outbox,
+    counters: NodeCounters,
+    last_storage_error: Option<String>,
+    newest_layout_version_seen: u64,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("incarnation", &self.incarnation)
+            .field("now_ms", &self.now_ms)
+            .field("in_flight", &self.coordinator.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Recovers identity, membership and data from `engine` (metadata keys under "m/";
+    /// persisted identity and members win over `config`), then durably bumps the
+    /// incarnation before anything else happens.
+    pub fn open(
+        config: NodeConfig,
+        engine: Arc<dyn Engine>,
+        rng_seed: u64,
+        now_ms: u64,
+    ) -> Result<Node, NodeError> {
+        config.validate()?;
+        let recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS)?;
+        let mut rng = SplitMix64::new(rng_seed);
+        let id = recovered.id;
+        let detector = FailureDetector::new(
+            id,
+            recovered.incarnation,
+            recovered.layout.nodes().keys().copied(),
+            GossipTimings {
+                interval_ms: config.gossip_interval_ms,
+                fanout: config.gossip_fanout,
+                suspect_after_ms: config.suspect_after_ms,
+                dead_after_ms: config.dead_after_ms,
+            },
+            now_ms,
+            &mut rng,
+        );
+        let coordinator = Coordinator::new(
+            id,
+            recovered.incarnation,
+            TagIssuer::new(recovered.tag_counter_floor, recovered.tag_counter_ceiling),
+            CoordinatorSettings {
+                request_timeout_ms: config.request_timeout_ms,
+                resend_interval_ms: config.resend_interval_ms(),
+                in_flight_requests_max: config.in_flight_requests_max,
+            },
+        );
+        Ok(Node {
+            id,
+            incarnation: recovered.incarnation,
+            outbox: Outbox::new(id, config.queued_sends_max),
+            newest_layout_version_seen: recovered.layout.version(),
+            layout: recovered.layout,
+            config,
+            engine,
+            rng,
+            now_ms,
+            detector,
+            coordinator,
+            counters: NodeCounters::default(),
+            last_storage_error: None,
+            notes: recovered.notes,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Feeds one input. Due timers (request deadlines, resends, gossip) run first, then
+    /// the input, then every message this node sent itself, so all effects of the call
+    /// are in the output queue when it returns.
+    pub fn handle(&mut self, now_ms: u64, input: Input) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.run_timers();
+        match input {
+            Input::Peer { from, message } => self.on_peer(from, message),
+            Input::Client { id, request } => self.on_client(id, request),
+            Input::Tick => {}
+        }
+        while let Some(message) = self.outbox.pop_loopback() {
+            self.on_peer(self.id, message);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop()
+    }
+
+    /// Absolute time (ms, this node's clock) at which the host must call
+    /// `handle(now, Input::Tick)`: the earliest request deadline or resend, or the next
+    /// gossip round. Always `Some` (gossip is periodic).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let gossip_ms = self.detector.next_round_ms();
+        Some(
+            self.coordinator
+                .next_timeout_ms()
+                .map_or(gossip_ms, |request_ms| request_ms.min(gossip_ms)),
+        )
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let members = self
+            .layout
+            .nodes()
+            .values()
+            .map(|spec| {
+                let liveness = self.detector.liveness(spec.id);
+                MemberStatus {
+                    spec: spec.clone(),
+                    state: self.detector.state(spec.id, self.now_ms),
+                    incarnation: liveness.map_or(0, |l| l.incarnation),
+                    heartbeat: liveness.map_or(0, |l| l.heartbeat),
+                    quiet_ms: match liveness {
+                        Some(l) if spec.id != self.id => self.now_ms.saturating_sub(l.rose_at_ms),
+                        _ => 0,
+                    },
+                }
+            })
+            .collect();
+        let mut counters = self.counters;
+        counters.sends_dropped = self.outbox.sends_dropped();
+        NodeStatus {
+            id: self.id,
+            incarnation: self.incarnation,
+            now_ms: self.now_ms,
+            layout: self.layout.clone(),
+            newest_layout_version_seen: self.newest_layout_version_seen,
+            members,
+            in_flight_requests: self.coordinator.in_flight(),
+            queued_outputs: self.outbox.len(),
+            counters,
+            last_storage_error: self.last_storage_error.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    fn ctx(&mut self) -> (&mut Coordinator, Ctx<'_>) {
+        (
+            &mut self.coordinator,
+            Ctx {
+                now_ms: self.now_ms,
+                out: &mut self.outbox,
+                engine: self.engine.as_ref(),
+                counters: &mut self.counters,
+            },
+        )
+    }
+
+    fn run_timers(&mut self) {
+        let (coordinator, mut ctx) = self.ctx();
+        coordinator.on_timers(&mut ctx);
+        if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
+            self.counters.gossip_rounds += 1;
+            let message = PeerMessage::Gossip {
+                layout_version: self.layout.version(),
+                members: self.detector.entries(),
+            };
+            for to in targets {
+                self.outbox.send(to, message.clone());
+            }
+        }
+    }
+
+    fn on_client(&mut self, id: RequestId, request: ClientRequest) {
+        self.counters.requests += 1;
+        if let Err(error) = self.admit(&request) {
+            self.counters.rejected += 1;
+            self.outbox.reply(id, ClientReply::Error(error));
+            return;
+        }
+        let (key, kind) = match request {
+            ClientRequest::Get { key, .. } => (key, OpKind::Get),
+            ClientRequest::Put { key, value, .. } => (key, OpKind::Put { value: Some(value) }),
+            ClientRequest::Delete { key, .. } => (key, OpKind::Put { value: None }),
+        };
+        let replicas = self.layout.preference_list(&key);
+        let believed_alive = replicas
+            .iter()
+            .filter(|id| self.detector.believed_alive(**id, self.now_ms))
+            .count();
+        let (coordinator, mut ctx) = self.ctx();
+        coordinator.start(&mut ctx, id, key, kind, replicas, believed_alive);
+    }
+
+    /// Requests this node refuses outright (they never take effect).
+    fn admit(&self, request: &ClientRequest) -> Result<(), ClientError> {
+        if request.consistency() == Consistency::Eventual {
+            return Err(ClientError::Unsupported {
+                reason: "eventual consistency is not implemented yet; use \
+                         Consistency::Linearizable"
+                    .into(),
+            });
+        }
+        check_size(
+            Oversized::Key,
+            request.key().len(),
+            self.config.key_size_bytes_max,
+        )?;
+        if let ClientRequest::Put { value, .. } = request {
+            check_size(
+                Oversized::Value,
+                value.len(),
+                self.config.value_size_bytes_max,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn on_peer(&mut self, from: NodeId, message: PeerMessage) {
+        if !self.detector.is_member(from) || !self.within_limits(&message) {
+            self.counters.messages_ignored += 1;
+            return;
+        }
+        let engine = self.engine.as_ref();
+        let answer = match message {
+            PeerMessage::ReadTag { req, key } => replica::on_read_tag(engine, req, &key),
+            PeerMessage::Read { req, key } => replica::on_read(engine, req, &key),
+            PeerMessage::Write {
+                req,
+                key,
+                tag,
+                value,
+            } => replica::on_write(engine, req, &key, tag, value).map(|(ack, applied)| {
+                self.counters.writes_applied += u64::from(applied);
+                ack
+            }),
+            PeerMessage::Gossip {
+                layout_version,
+                members,
+            } => {
+                let outcome = self.detector.merge(&members, self.now_ms);
+                self.counters.messages_ignored += outcome.unknown as u64;
+                self.newest_layout_version_seen =
+                    self.newest_layout_version_seen.max(layout_version);
+                return;
+            }
+            reply @ (PeerMessage::ReadTagAck { .. }
+            | PeerMessage::ReadAck { .. }
+            | PeerMessage::WriteAck { .. }) => {
+                let (coordinator, mut ctx) = self.ctx();
+                coordinator.on_reply(&mut ctx, from, reply);
+                return;
+            }
+        };
+        match answer {
+            Ok(reply) => self.outbox.send(from, reply),
+            Err(error) => self.storage_failed(error),
+        }
+    }
+
+    /// A replica message over this node's key or value limits is not served (the
+    /// cluster's nodes are expected to share limits; this guards the engine).
+    fn within_limits(&self, message: &PeerMessage) -> bool {
+        let (key, value) = match message {
+            PeerMessage::ReadTag { key, .. } | PeerMessage::Read { key, .. } => (key, None),
+            PeerMessage::Write { key, value, .. } => (key, value.as_ref()),
+            _ => return true,
+        };
+        key.len() <= self.config.key_size_bytes_max
+            && value.is_none_or(|v| v.len() <= self.config.value_size_bytes_max)
+    }
+
+    /// Nothing is acknowledged for the failed message; the coordinator resends or
+    /// gives up. The engine may refuse all work from now on (until reopened).
+    fn storage_failed(&mut self, error: ReplicaError) {
+        self.counters.storage_errors += 1;
+        self.last_storage_error = Some(error.to_string());
+    }
+}
+
+fn check_size(what: Oversized, size_bytes: usize, limit_bytes: usize) -> Result<(), ClientError> {
+    if size_bytes > limit_bytes {
+        return Err(ClientError::TooLarge {
+            what,
+            size_bytes: size_bytes as u64,
+            limit_bytes: limit_bytes as u64,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

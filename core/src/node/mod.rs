@@ -1,0 +1,38 @@
+//! The cluster node: one sans-IO state machine per node that is replica, coordinator
+//! and gossip member at once. Design: `docs/cluster-design.md`; message flow:
+//! ARCHITECTURE.md, "Cluster: messages and the put/get paths".
+//!
+//! - `machine`: [`Node`] (`open`, `handle`, `poll_output`, `poll_timeout`, `status`).
+//! - `io`: [`Input`] and [`Output`].
+//! - `config`: [`NodeConfig`].
+//! - `coordinator`, `op`, `tags`: ABD operations from the coordinator's side.
+//! - `replica`: ABD from the replica's side; `stored`: the `d/` record format.
+//! - `gossip`: heartbeat failure detection; `meta`: `m/` identity and membership.
+//! - `timers`, `outbox`: deadlines and the bounded output queue.
+
+pub mod config;
+mod coordinator;
+pub mod error;
+mod gossip;
+pub mod io;
+pub mod machine;
+mod meta;
+mod op;
+mod outbox;
+mod replica;
+pub mod status;
+pub mod stored;
+mod tags;
+mod timers;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use gossip::MemberState;
+pub use io::{Input, Output};
+pub use machine::Node;
+pub use status::{MemberStatus, NodeCounters, NodeStatus};
+pub use stored::Stored;
+
+pub use crate::protocol::{
+    ClientError, ClientReply, ClientRequest, Consistency, OpId, Oversized, PeerMessage, RequestId,
+};

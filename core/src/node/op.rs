@@ -1,0 +1,238 @@
+//! One in-flight coordinator operation and its quorum bookkeeping (no IO here).
+//!
+//! ABD, per operation:
+//! - `Query` (phase 1): `ReadTag` (put/delete) or `Read` (get) to every replica; done
+//!   at `quorum` distinct answers.
+//! - `Propagate` (phase 2): `Write { tag, value }` until `quorum` distinct replicas hold
+//!   a tag `>= tag`. For a put that is `quorum` acks; for a get's write-back, replicas
+//!   that already answered phase 1 with `tag` count from the start (their stored tag
+//!   never decreases), so only stale or silent replicas are written to.
+//!
+//! Answers count once per replica (duplicates are ignored), and only from the key's
+//! replicas: quorums of the same preference list always intersect.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::protocol::{OpId, PeerMessage, RequestId};
+use crate::ring::NodeId;
+use crate::versioning::Tag;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    Get,
+    /// A put (`Some`) or a delete (`None`).
+    Put {
+        value: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Query {
+        answered: BTreeMap<NodeId, Tag>,
+        /// Largest tag answered so far and (for gets) its value.
+        best_tag: Tag,
+        best_value: Option<Vec<u8>>,
+    },
+    Propagate {
+        tag: Tag,
+        value: Option<Vec<u8>>,
+        acked: BTreeSet<NodeId>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub id: OpId,
+    pub client: RequestId,
+    pub key: Vec<u8>,
+    pub kind: OpKind,
+    /// The key's preference list: the only nodes whose answers count.
+    pub replicas: Vec<NodeId>,
+    pub quorum: usize,
+    pub phase: Phase,
+    pub phase_deadline_ms: u64,
+    pub next_resend_ms: u64,
+}
+
+impl Op {
+    pub fn new(
+        id: OpId,
+        client: RequestId,
+        key: Vec<u8>,
+        kind: OpKind,
+        replicas: Vec<NodeId>,
+    ) -> Self {
+        let quorum = quorum_of(replicas.len());
+        Op {
+            id,
+            client,
+            key,
+            kind,
+            replicas,
+            quorum,
+            phase: Phase::Query {
+                answered: BTreeMap::new(),
+                best_tag: Tag::ZERO,
+                best_value: None,
+            },
+            phase_deadline_ms: 0,
+            next_resend_ms: 0,
+        }
+    }
+
+    pub fn wake_ms(&self) -> u64 {
+        self.phase_deadline_ms.min(self.next_resend_ms)
+    }
+
+    /// Replicas that have not answered the current phase.
+    pub fn pending(&self) -> Vec<NodeId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|id| match &self.phase {
+                Phase::Query { answered, .. } => !answered.contains_key(id),
+                Phase::Propagate { acked, .. } => !acked.contains(id),
+            })
+            .collect()
+    }
+
+    /// Distinct replicas that answered the current phase.
+    pub fn answered(&self) -> usize {
+        match &self.phase {
+            Phase::Query { answered, .. } => answered.len(),
+            Phase::Propagate { acked, .. } => acked.len(),
+        }
+    }
+
+    /// The message the current phase sends to each replica.
+    pub fn phase_message(&self) -> PeerMessage {
+        let (req, key) = (self.id, self.key.clone());
+        match (&self.phase, &self.kind) {
+            (Phase::Query { .. }, OpKind::Get) => PeerMessage::Read { req, key },
+            (Phase::Query { .. }, OpKind::Put { .. }) => PeerMessage::ReadTag { req, key },
+            (Phase::Propagate { tag, value, .. }, _) => PeerMessage::Write {
+                req,
+                key,
+                tag: *tag,
+                value: value.clone(),
+            },
+        }
+    }
+
+    /// Records a phase-1 answer (`value` is `None` for `ReadTagAck`). Returns whether
+    /// it counted: from a replica of the key, not seen before, in the query phase, and
+    /// of the kind this operation asked for.
+    pub fn record_query(
+        &mut self,
+        from: NodeId,
+        tag: Tag,
+        value: Option<Vec<u8>>,
+        with_value: bool,
+    ) -> bool {
+        if !self.replicas.contains(&from) || with_value != (self.kind == OpKind::Get) {
+            return false;
+        }
+        let Phase::Query {
+            answered,
+            best_tag,
+            best_value,
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        if answered.insert(from, tag).is_some() {
+            return false;
+        }
+        if tag > *best_tag {
+            *best_tag = tag;
+            *best_value = value;
+        }
+        true
+    }
+
+    /// Records a `WriteAck`; same rules as [`Op::record_query`].
+    pub fn record_ack(&mut self, from: NodeId) -> bool {
+        match &mut self.phase {
+            Phase::Propagate { acked, .. } if self.replicas.contains(&from) => acked.insert(from),
+            _ => false,
+        }
+    }
+
+    pub fn has_quorum(&self) -> bool {
+        self.answered() >= self.quorum
+    }
+}
+
+/// Majority of `replicas`: any two such sets of one preference list intersect.
+pub(crate) fn quorum_of(replicas: usize) -> usize {
+    replicas / 2 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(counter: u64) -> Tag {
+        Tag {
+            counter,
+            node: NodeId(1),
+        }
+    }
+
+    fn op(kind: OpKind) -> Op {
+        Op::new(
+            OpId::default(),
+            RequestId(7),
+            b"k".to_vec(),
+            kind,
+            vec![NodeId(1), NodeId(2), NodeId(3)],
+        )
+    }
+
+    #[test]
+    fn answers_count_once_per_replica_of_the_key() {
+        let mut get = op(OpKind::Get);
+        assert_eq!(get.quorum, 2);
+        assert!(get.record_query(NodeId(2), tag(1), Some(b"a".to_vec()), true));
+        assert!(!get.record_query(NodeId(2), tag(5), Some(b"b".to_vec()), true)); // dup
+        assert!(!get.record_query(NodeId(9), tag(5), None, true)); // not a replica
+        assert!(!get.record_query(NodeId(3), tag(5), None, false)); // wrong kind
+        assert!(!get.has_quorum());
+        assert!(get.record_query(NodeId(3), tag(4), Some(b"c".to_vec()), true));
+        assert!(get.has_quorum());
+        assert_eq!(get.pending(), vec![NodeId(1)]);
+        let Phase::Query {
+            best_tag,
+            best_value,
+            ..
+        } = &get.phase
+        else {
+            panic!("query phase");
+        };
+        assert_eq!(
+            (*best_tag, best_value.as_deref()),
+            (tag(4), Some(&b"c"[..]))
+        );
+        assert!(!get.record_ack(NodeId(1))); // not in phase 2
+    }
+
+    #[test]
+    fn phase_messages_follow_kind_and_phase() {
+        let mut put = op(OpKind::Put {
+            value: Some(b"v".to_vec()),
+        });
+        assert!(matches!(put.phase_message(), PeerMessage::ReadTag { .. }));
+        put.phase = Phase::Propagate {
+            tag: tag(3),
+            value: Some(b"v".to_vec()),
+            acked: BTreeSet::new(),
+        };
+        assert!(matches!(put.phase_message(), PeerMessage::Write { tag: t, .. } if t == tag(3)));
+        assert!(put.record_ack(NodeId(1)));
+        assert!(!put.record_ack(NodeId(1)));
+        assert_eq!(quorum_of(1), 1);
+        assert_eq!(quorum_of(2), 2);
+        assert_eq!(quorum_of(5), 3);
+    }
+}

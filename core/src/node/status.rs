@@ -1,0 +1,78 @@
+//! What a node reports about itself: members and their states, the ring, counters.
+
+use crate::ring::{NodeId, NodeSpec, RingLayout};
+
+use super::gossip::MemberState;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    /// Run number of this node (bumped durably on every open).
+    pub incarnation: u64,
+    /// The node's clock as of the last `handle` call (host-supplied, maybe skewed).
+    pub now_ms: u64,
+    pub layout: RingLayout,
+    /// Largest layout version a peer has gossiped (layout changes are not applied yet;
+    /// a value above `layout.version()` means this node routes by an old ring).
+    pub newest_layout_version_seen: u64,
+    /// Every member, this node included, ordered by id.
+    pub members: Vec<MemberStatus>,
+    pub in_flight_requests: usize,
+    pub queued_outputs: usize,
+    pub counters: NodeCounters,
+    /// The most recent storage failure: while the engine fails, this node acknowledges
+    /// nothing as a replica (it never acks what is not durable).
+    pub last_storage_error: Option<String>,
+    /// Where persisted identity or membership overrode the configuration.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub spec: NodeSpec,
+    pub state: MemberState,
+    pub incarnation: u64,
+    pub heartbeat: u64,
+    /// Local time since its heartbeat last rose here (0 for this node).
+    pub quiet_ms: u64,
+}
+
+/// Monotonic counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Client requests received.
+    pub requests: u64,
+    /// Replies `Value` or `Done`.
+    pub succeeded: u64,
+    pub unavailable: u64,
+    pub indeterminate: u64,
+    pub overloaded: u64,
+    /// `TooLarge` and `Unsupported` replies.
+    pub rejected: u64,
+    /// Requests refused with `Unavailable` before sending anything (too few replicas
+    /// believed alive); included in `unavailable`.
+    pub refused_unreachable: u64,
+    /// Phase messages sent again to replicas that had not answered.
+    pub retransmissions: u64,
+    /// Gets whose quorum disagreed on the tag and that wrote the newest value back.
+    pub write_backs: u64,
+    /// Replica writes that stored a new (larger) tag.
+    pub writes_applied: u64,
+    /// Replica messages not answered because storage failed.
+    pub storage_errors: u64,
+    /// Replies for operations no longer in flight (or not counted: duplicate, wrong
+    /// phase, not a replica of the key).
+    pub stale_replies: u64,
+    /// Peer messages ignored: from non-members, over the size limits, or gossip about
+    /// unknown nodes.
+    pub messages_ignored: u64,
+    /// Sends dropped because the output queue was full.
+    pub sends_dropped: u64,
+    pub gossip_rounds: u64,
+}
+
+impl NodeStatus {
+    pub fn member(&self, id: NodeId) -> Option<&MemberStatus> {
+        self.members.iter().find(|member| member.spec.id == id)
+    }
+}

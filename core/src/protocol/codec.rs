@@ -1,0 +1,70 @@
+//! The frame: `format version (u16, little-endian) | postcard(PeerMessage)`.
+//!
+//! The version comes first so a node can refuse a peer speaking a format it does not
+//! know instead of misreading it (postcard is not self-describing). Bump
+//! [`FORMAT_VERSION`] on any change that is not appending an enum variant at the end.
+//! Framing on a byte stream (length prefixes) is the transport's job; a frame here is
+//! one whole message, at most [`FRAME_SIZE_BYTES_MAX`].
+
+use super::error::ProtocolError;
+use super::messages::PeerMessage;
+
+pub const FORMAT_VERSION: u16 = 1;
+/// Largest frame either side accepts: a 1 MiB value plus an 8 KiB key and headers fit
+/// with room to spare, and a receiver never buffers more for one message.
+pub const FRAME_SIZE_BYTES_MAX: usize = 2 << 20;
+
+/// Encodes `message` as one frame. Fails only when the frame would exceed
+/// [`FRAME_SIZE_BYTES_MAX`] (which the node's size limits rule out for its own messages)
+/// or serialization itself fails.
+pub fn encode(message: &PeerMessage) -> Result<Vec<u8>, ProtocolError> {
+    let frame =
+        postcard::to_extend(message, FORMAT_VERSION.to_le_bytes().to_vec()).map_err(|error| {
+            ProtocolError::Malformed {
+                reason: error.to_string(),
+            }
+        })?;
+    check_size(frame.len())?;
+    Ok(frame)
+}
+
+/// Decodes one frame. Never panics, whatever the bytes; allocation is bounded by the
+/// frame size (the size check comes before any parsing).
+pub fn decode(frame: &[u8]) -> Result<PeerMessage, ProtocolError> {
+    check_size(frame.len())?;
+    let (version, body) = match frame {
+        [lo, hi, body @ ..] => (u16::from_le_bytes([*lo, *hi]), body),
+        _ => {
+            return Err(ProtocolError::Truncated {
+                size_bytes: frame.len() as u64,
+            })
+        }
+    };
+    if version != FORMAT_VERSION {
+        return Err(ProtocolError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let (message, rest) = postcard::take_from_bytes::<PeerMessage>(body).map_err(|error| {
+        ProtocolError::Malformed {
+            reason: error.to_string(),
+        }
+    })?;
+    if !rest.is_empty() {
+        return Err(ProtocolError::TrailingBytes {
+            count: rest.len() as u64,
+        });
+    }
+    Ok(message)
+}
+
+fn check_size(size_bytes: usize) -> Result<(), ProtocolError> {
+    if size_bytes > FRAME_SIZE_BYTES_MAX {
+        return Err(ProtocolError::FrameTooLarge {
+            size_bytes: size_bytes as u64,
+            limit_bytes: FRAME_SIZE_BYTES_MAX as u64,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Codec round trips and robustness against arbitrary bytes.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::ring::NodeId;
+use crate::versioning::Tag;
+
+fn arb_op_id() -> impl Strategy<Value = OpId> {
+    (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(node, incarnation, seq)| OpId {
+        coordinator: NodeId(node),
+        incarnation,
+        seq,
+    })
+}
+
+fn arb_tag() -> impl Strategy<Value = Tag> {
+    (any::<u64>(), any::<u64>()).prop_map(|(counter, node)| Tag {
+        counter,
+        node: NodeId(node),
+    })
+}
+
+fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..64)
+}
+
+fn arb_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
+        (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::ReadTag { req, key }),
+        (arb_op_id(), arb_tag()).prop_map(|(req, tag)| PeerMessage::ReadTagAck { req, tag }),
+        (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::Read { req, key }),
+        (arb_op_id(), arb_tag(), prop::option::of(arb_bytes()))
+            .prop_map(|(req, tag, value)| PeerMessage::ReadAck { req, tag, value }),
+        (
+            arb_op_id(),
+            arb_bytes(),
+            arb_tag(),
+            prop::option::of(arb_bytes())
+        )
+            .prop_map(|(req, key, tag, value)| PeerMessage::Write {
+                req,
+                key,
+                tag,
+                value
+            }),
+        arb_op_id().prop_map(|req| PeerMessage::WriteAck { req }),
+        (
+            any::<u64>(),
+            prop::collection::vec((any::<u64>(), any::<u64>(), any::<u64>()), 0..8)
+        )
+            .prop_map(|(layout_version, entries)| PeerMessage::Gossip {
+                layout_version,
+                members: entries
+                    .into_iter()
+                    .map(|(id, incarnation, heartbeat)| GossipEntry {
+                        id: NodeId(id),
+                        incarnation,
+                        heartbeat,
+                    })
+                    .collect(),
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn round_trips(message in arb_message()) {
+        let frame = encode(&message).expect("small message encodes");
+        prop_assert_eq!(&frame[..2], &FORMAT_VERSION.to_le_bytes());
+        prop_assert_eq!(decode(&frame).expect("own frame decodes"), message);
+    }
+
+    /// Whatever the bytes: an error or a message, never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode(&bytes);
+        let mut framed = FORMAT_VERSION.to_le_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        let _ = decode(&framed);
+    }
+
+    /// Damaging a valid frame (flipped byte, cut tail) yields an error or some message,
+    /// never a panic; a cut frame never decodes to the original.
+    #[test]
+    fn damaged_frames_never_panic(message in arb_message(), at in any::<prop::sample::Index>(), flip in 1u8..) {
+        let frame = encode(&message).expect("encodes");
+        let mut flipped = frame.clone();
+        let i = at.index(flipped.len());
+        flipped[i] ^= flip;
+        let _ = decode(&flipped);
+        let cut = &frame[..at.index(frame.len())];
+        prop_assert_ne!(decode(cut).ok(), Some(message));
+    }
+}
+
+#[test]
+fn rejects_other_versions_short_and_oversized_frames() {
+    let frame = encode(&PeerMessage::WriteAck {
+        req: OpId::default(),
+    })
+    .expect("encodes");
+    let mut other = frame.clone();
+    other[0] = other[0].wrapping_add(1);
+    assert!(matches!(
+        decode(&other),
+        Err(ProtocolError::UnsupportedVersion { supported: 1, .. })
+    ));
+    assert!(matches!(
+        decode(&frame[..1]),
+        Err(ProtocolError::Truncated { size_bytes: 1 })
+    ));
+    let mut trailing = frame.clone();
+    trailing.push(0);
+    assert_eq!(
+        decode(&trailing),
+        Err(ProtocolError::TrailingBytes { count: 1 })
+    );
+    let huge = vec![0u8; FRAME_SIZE_BYTES_MAX + 1];
+    assert!(matches!(
+        decode(&huge),
+        Err(ProtocolError::FrameTooLarge { .. })
+    ));
+    let too_big = PeerMessage::Write {
+        req: OpId::default(),
+        key: Vec::new(),
+        tag: Tag::ZERO,
+        value: Some(vec![7; FRAME_SIZE_BYTES_MAX]),
+    };
+    assert!(matches!(
+        encode(&too_big),
+        Err(ProtocolError::FrameTooLarge { .. })
+    ));
+}
+
+/// A length prefix claiming far more elements than the frame holds must fail without
+/// allocating for the claim.
+#[test]
+fn huge_length_prefix_is_an_error() {
+    let mut frame = FORMAT_VERSION.to_le_bytes().to_vec();
+    frame.push(6); // Gossip
+    frame.push(0); // layout_version
+    frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]); // u32::MAX members
+    assert!(matches!(
+        decode(&frame),
+        Err(ProtocolError::Malformed { .. })
+    ));
+}
