@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::model::{prepare, relevant};
 use super::search::{search, Outcome, Stuck};
-use super::{Op, Operation, Outcome as OpOutcome};
+use super::{CheckOptions, Op, Operation, Outcome as OpOutcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -113,17 +113,23 @@ fn shrink(mut ops: Vec<Operation>, budget: &mut u64) -> Vec<Operation> {
     ops
 }
 
-pub(crate) fn explain(ops: Vec<Operation>, step_budget: u64, explain_budget: u64) -> Violation {
+pub(crate) fn explain(ops: Vec<Operation>, options: &CheckOptions) -> Violation {
     let key = ops.first().map(|o| o.key.clone()).unwrap_or_default();
     let ops_considered = ops.len();
-    let mut budget = explain_budget;
+    let mut budget = options.explain_budget;
     let mut core = shrink(ops, &mut budget);
     core.sort_by_key(|o| o.invoke);
     // Indices in the search's answer refer to `relevant(core)`; make that `core` itself.
     let core = relevant(&core);
-    let mut budget = step_budget;
+    let mut budget = options.step_budget;
     let stuck = stuck_of(&core, &mut budget);
-    let explanation = render(&key, &core, ops_considered, stuck.as_ref());
+    let explanation = render(
+        &key,
+        &core,
+        ops_considered,
+        stuck.as_ref(),
+        options.time_scale,
+    );
     Violation {
         key,
         ops: core,
@@ -148,26 +154,47 @@ fn show_value(v: Option<&[u8]>) -> String {
     v.map_or_else(|| "absent".to_string(), show_bytes)
 }
 
-/// One line per op: `#i client c [invoke, return] op -> result`.
-pub fn show_op(op: &Operation) -> String {
+fn show_time(t: u64, scale: u64) -> String {
+    if scale > 1 {
+        let digits = scale.ilog10() as usize;
+        format!("{}.{:0digits$}", t / scale, t % scale)
+    } else {
+        t.to_string()
+    }
+}
+
+/// One line per op: `client c [invoke, return] op -> result`, times divided by `scale`.
+pub fn show_op(op: &Operation, scale: u64) -> String {
     let what = match &op.op {
         Op::Write(v) => format!("write {}", show_bytes(v)),
         Op::Delete => "delete".to_string(),
         Op::Read => "read".to_string(),
     };
     let (end, result) = match (&op.op, &op.outcome) {
-        (Op::Read, OpOutcome::Ok { at, read }) => (at.to_string(), show_value(read.as_deref())),
-        (_, OpOutcome::Ok { at, .. }) => (at.to_string(), "ok".to_string()),
+        (Op::Read, OpOutcome::Ok { at, read }) => {
+            (show_time(*at, scale), show_value(read.as_deref()))
+        }
+        (_, OpOutcome::Ok { at, .. }) => (show_time(*at, scale), "ok".to_string()),
         (_, OpOutcome::Unknown) => ("?".to_string(), "unknown".to_string()),
         (_, OpOutcome::Failed) => ("-".to_string(), "failed".to_string()),
     };
     format!(
         "client {} [{}, {}] {} -> {}",
-        op.client, op.invoke, end, what, result
+        op.client,
+        show_time(op.invoke, scale),
+        end,
+        what,
+        result
     )
 }
 
-fn render(key: &[u8], core: &[Operation], considered: usize, stuck: Option<&Stuck>) -> String {
+fn render(
+    key: &[u8],
+    core: &[Operation],
+    considered: usize,
+    stuck: Option<&Stuck>,
+    scale: u64,
+) -> String {
     let mut out = format!(
         "key {}: not linearizable; these {} of {} ops already are not:\n",
         show_bytes(key),
@@ -175,7 +202,7 @@ fn render(key: &[u8], core: &[Operation], considered: usize, stuck: Option<&Stuc
         considered
     );
     for (i, op) in core.iter().enumerate() {
-        let _ = writeln!(out, "  #{i} {}", show_op(op));
+        let _ = writeln!(out, "  #{i} {}", show_op(op, scale));
     }
     let Some(stuck) = stuck else {
         return out;

@@ -19,7 +19,7 @@ mod search;
 
 use std::collections::BTreeMap;
 
-pub use explain::Violation;
+pub use explain::{show_bytes, show_op, Violation};
 
 /// A register value. `None` in reads means "absent" (never written or deleted).
 pub type Value = Vec<u8>;
@@ -77,6 +77,9 @@ pub struct CheckOptions {
     pub step_budget: u64,
     /// Steps spent shrinking a violation to a small explanation.
     pub explain_budget: u64,
+    /// Explanations print a time `t` as `t / time_scale` (`.` the remainder) when > 1:
+    /// the simulator's stamps are `ms * 1000 + n`.
+    pub time_scale: u64,
 }
 
 impl Default for CheckOptions {
@@ -85,6 +88,7 @@ impl Default for CheckOptions {
             max_ops_per_key: 200,
             step_budget: 2_000_000,
             explain_budget: 4_000_000,
+            time_scale: 1,
         }
     }
 }
@@ -138,10 +142,8 @@ pub fn check_key(ops: &[Operation], options: &CheckOptions) -> Verdict {
         search::Outcome::Exhausted => Verdict::Unknown(Inconclusive::BudgetExceeded {
             steps: options.step_budget,
         }),
-        search::Outcome::Violation(_) => Verdict::Violation(Box::new(explain::explain(
-            relevant,
-            options.step_budget,
-            options.explain_budget,
-        ))),
+        search::Outcome::Violation(_) => {
+            Verdict::Violation(Box::new(explain::explain(relevant, options)))
+        }
     }
 }
