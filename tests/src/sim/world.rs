@@ -11,6 +11,8 @@ use super::clock::Skew;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::faults::{schedule, Fault};
+#[cfg(test)]
+use super::network::NetConfig;
 use super::network::{Fate, Network};
 use super::queue::EventQueue;
 use super::trace::{pretty_debug, Scope, Trace};
@@ -535,3 +537,7 @@ fn show_reply(r: &Reply) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+#[path = "world_tests.rs"]
+mod tests;
