@@ -111,6 +111,10 @@ fn main() -> ExitCode {
     config.replicas = config.replicas.min(args.nodes);
     config.trace_echo = args.trace;
     let mut summary = Summary::default();
+    println!(
+        "impl: {:?}, nodes: {}, replicas: {}",
+        args.which, config.nodes, config.replicas
+    );
     for seed in args.start..args.start.saturating_add(args.seeds) {
         match run(args.which, &config, seed) {
             Ok(report) => {
