@@ -1,0 +1,106 @@
+//! What the simulator needs from the system under test, in the simulator's own terms.
+//!
+//! The event loop is generic over [`Hardware`] (disks, booting) and [`SimNode`] (one
+//! node's state machine), so it runs against `ringkv_core::node::Node` (`cluster.rs`)
+//! and against the small ABD model in `toy.rs` alike.
+
+use std::fmt::Debug;
+
+use super::error::SimError;
+
+/// Nodes are numbered `0..n` in the simulator.
+pub type NodeIndex = usize;
+/// How traces name node `i`: `n1`, `n2`, ... (1-based, like `ringkv` node ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name(pub NodeIndex);
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "n{}", self.0.wrapping_add(1))
+    }
+}
+
+/// Client request ids, unique within a run.
+pub type RequestId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Get { key: Vec<u8> },
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
+}
+
+impl Request {
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Request::Get { key } | Request::Put { key, .. } | Request::Delete { key } => key,
+        }
+    }
+}
+
+/// A node's answer, reduced to what the history needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Value(Option<Vec<u8>>),
+    Done,
+    /// Definitely not applied.
+    Unavailable,
+    /// May or may not have been applied.
+    Indeterminate,
+    /// Refused before doing anything (overloaded, too large, unsupported).
+    Rejected(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Input<M> {
+    Peer { from: NodeIndex, message: M },
+    Client { id: RequestId, request: Request },
+    Tick,
+}
+
+#[derive(Debug, Clone)]
+pub enum Output<M> {
+    Send { to: NodeIndex, message: M },
+    Reply { id: RequestId, reply: Reply },
+}
+
+/// One node's sans-IO state machine. `now_ms` is the node's own (skewed) clock.
+pub trait SimNode {
+    type Message: Clone + Debug;
+    fn handle(&mut self, now_ms: u64, input: Input<Self::Message>);
+    fn poll_output(&mut self) -> Option<Output<Self::Message>>;
+    /// Local time at which the node wants `Input::Tick`.
+    fn poll_timeout(&self) -> Option<u64>;
+}
+
+/// The machines under the nodes: disks that outlive processes, and booting.
+pub trait Hardware {
+    type Node: SimNode;
+
+    fn nodes(&self) -> usize;
+
+    /// How many replicas hold each key (a key has converged when that many agree).
+    fn replicas(&self) -> usize;
+
+    /// Starts node `index` from what its disk holds.
+    fn boot(
+        &mut self,
+        index: NodeIndex,
+        now_ms: u64,
+        rng_seed: u64,
+    ) -> Result<Self::Node, SimError>;
+
+    /// Power loss on `index`, called while its `Node` still exists (it is dropped right
+    /// after, so nothing it does on drop reaches the disk): the disk keeps what was
+    /// synced plus a `seed`-chosen prefix of each unsynced tail.
+    fn power_loss(&mut self, index: NodeIndex, seed: u64);
+
+    /// An opaque rendering of `index`'s stored version of `key` (equal iff the same
+    /// version), `None` if it stores nothing for it.
+    fn replica_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError>;
+
+    /// The user key a message is about, if any (traces of a key show its messages).
+    /// Called once per message, in send order, so an implementation may learn e.g.
+    /// which key an operation id belongs to from requests and label the replies.
+    fn message_key(&mut self, message: &<Self::Node as SimNode>::Message) -> Option<Vec<u8>>;
+}

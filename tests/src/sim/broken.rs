@@ -1,0 +1,112 @@
+//! A deliberately broken coordinator, to prove the checker finds violations in real
+//! simulated runs.
+//!
+//! It wraps a correct node and answers a `Get` from a per-node cache of the last value
+//! that node saw for the key (its own puts, deletes and reads), without a quorum read
+//! and without write-back: a classic stale-read bug. It uses only the node's public
+//! interface, so it wraps `ringkv_core::node::Node` and the toy alike.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::api::{Hardware, Input, NodeIndex, Output, Reply, Request, RequestId, SimNode};
+use super::error::SimError;
+
+pub struct CachingCoordinator<N: SimNode> {
+    inner: N,
+    cache: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Requests forwarded to `inner`, to learn from their replies.
+    forwarded: BTreeMap<RequestId, Request>,
+    /// Answers served from the cache, before anything `inner` produces.
+    cached_replies: VecDeque<Output<N::Message>>,
+}
+
+impl<N: SimNode> CachingCoordinator<N> {
+    pub fn new(inner: N) -> Self {
+        CachingCoordinator {
+            inner,
+            cache: BTreeMap::new(),
+            forwarded: BTreeMap::new(),
+            cached_replies: VecDeque::new(),
+        }
+    }
+
+    fn learn(&mut self, id: RequestId, reply: &Reply) {
+        match (self.forwarded.remove(&id), reply) {
+            (Some(Request::Put { key, value }), Reply::Done) => {
+                self.cache.insert(key, Some(value));
+            }
+            (Some(Request::Delete { key }), Reply::Done) => {
+                self.cache.insert(key, None);
+            }
+            (Some(Request::Get { key }), Reply::Value(v)) => {
+                self.cache.insert(key, v.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<N: SimNode> SimNode for CachingCoordinator<N> {
+    type Message = N::Message;
+
+    fn handle(&mut self, now_ms: u64, input: Input<Self::Message>) {
+        if let Input::Client { id, request } = &input {
+            if let Request::Get { key } = request {
+                if let Some(v) = self.cache.get(key) {
+                    let reply = Reply::Value(v.clone());
+                    self.cached_replies
+                        .push_back(Output::Reply { id: *id, reply });
+                    return;
+                }
+            }
+            self.forwarded.insert(*id, request.clone());
+        }
+        self.inner.handle(now_ms, input);
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Self::Message>> {
+        if let Some(out) = self.cached_replies.pop_front() {
+            return Some(out);
+        }
+        let out = self.inner.poll_output()?;
+        if let Output::Reply { id, reply } = &out {
+            self.learn(*id, reply);
+        }
+        Some(out)
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        self.inner.poll_timeout()
+    }
+}
+
+/// `H` with every node behind a [`CachingCoordinator`].
+pub struct BrokenHardware<H>(pub H);
+
+impl<H: Hardware> Hardware for BrokenHardware<H> {
+    type Node = CachingCoordinator<H::Node>;
+
+    fn nodes(&self) -> usize {
+        self.0.nodes()
+    }
+
+    fn replicas(&self) -> usize {
+        self.0.replicas()
+    }
+
+    fn boot(&mut self, index: NodeIndex, now_ms: u64, seed: u64) -> Result<Self::Node, SimError> {
+        Ok(CachingCoordinator::new(self.0.boot(index, now_ms, seed)?))
+    }
+
+    fn power_loss(&mut self, index: NodeIndex, seed: u64) {
+        self.0.power_loss(index, seed);
+    }
+
+    fn replica_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
+        self.0.replica_version(index, key)
+    }
+
+    fn message_key(&mut self, message: &<Self::Node as SimNode>::Message) -> Option<Vec<u8>> {
+        self.0.message_key(message)
+    }
+}

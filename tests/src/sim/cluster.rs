@@ -1,0 +1,230 @@
+//! The glue to `ringkv_core::node::Node` (feature `node`): each simulated machine is a
+//! `FaultStore` disk under an `LsmEngine`; a crash drops the node and keeps only the
+//! disk's crash image; a boot reopens the engine and `Node::open`s on it.
+//!
+//! Node `i` of the simulator is `NodeId(i + 1)`, in zone `z{i % 3}`, capacity 1.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ringkv_core::node::stored::data_key;
+use ringkv_core::node::{
+    ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node, NodeConfig,
+    OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
+};
+use ringkv_core::ring::{NodeId, NodeSpec};
+use ringkv_core::storage::blockstore::FaultStore;
+use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::storage::{BlockStore, Engine};
+
+use super::api::{Hardware, Input, NodeIndex, Output, Reply, Request, SimNode};
+use super::config::SimConfig;
+use super::error::SimError;
+
+const ZONES: usize = 3;
+
+fn node_id(i: NodeIndex) -> NodeId {
+    NodeId(i as u64 + 1)
+}
+
+/// `usize::MAX` for an id outside the cluster: the simulator drops such sends.
+fn index_of(id: NodeId) -> NodeIndex {
+    usize::try_from(id.0)
+        .ok()
+        .and_then(|v| v.checked_sub(1))
+        .unwrap_or(usize::MAX)
+}
+
+/// A `Node` behind the simulator's interface.
+pub struct SimulatedNode {
+    node: Node,
+}
+
+impl SimulatedNode {
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+}
+
+fn to_node_request(request: Request) -> ClientRequest {
+    let consistency = Consistency::Linearizable;
+    match request {
+        Request::Get { key } => ClientRequest::Get { key, consistency },
+        Request::Put { key, value } => ClientRequest::Put {
+            key,
+            value,
+            consistency,
+        },
+        Request::Delete { key } => ClientRequest::Delete { key, consistency },
+    }
+}
+
+fn from_node_reply(reply: ClientReply) -> Reply {
+    match reply {
+        ClientReply::Value(v) => Reply::Value(v),
+        ClientReply::Done => Reply::Done,
+        ClientReply::Error(ClientError::Unavailable { .. }) => Reply::Unavailable,
+        ClientReply::Error(ClientError::Indeterminate { .. }) => Reply::Indeterminate,
+        ClientReply::Error(
+            e @ (ClientError::TooLarge { .. }
+            | ClientError::Overloaded
+            | ClientError::Unsupported { .. }),
+        ) => Reply::Rejected(e.to_string()),
+    }
+}
+
+impl SimNode for SimulatedNode {
+    type Message = PeerMessage;
+
+    fn handle(&mut self, now_ms: u64, input: Input<PeerMessage>) {
+        let input = match input {
+            Input::Peer { from, message } => NodeInput::Peer {
+                from: node_id(from),
+                message,
+            },
+            Input::Client { id, request } => NodeInput::Client {
+                id: NodeRequestId(id),
+                request: to_node_request(request),
+            },
+            Input::Tick => NodeInput::Tick,
+        };
+        self.node.handle(now_ms, input);
+    }
+
+    fn poll_output(&mut self) -> Option<Output<PeerMessage>> {
+        Some(match self.node.poll_output()? {
+            NodeOutput::Send { to, message } => Output::Send {
+                to: index_of(to),
+                message,
+            },
+            NodeOutput::Reply { id, reply } => Output::Reply {
+                id: id.0,
+                reply: from_node_reply(reply),
+            },
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        self.node.poll_timeout()
+    }
+}
+
+/// Disks and engines of a simulated ringkv cluster.
+pub struct NodeHardware {
+    members: Vec<NodeSpec>,
+    replicas: usize,
+    request_timeout_ms: u64,
+    gossip_interval_ms: u64,
+    stores: Vec<FaultStore>,
+    /// The running engine of each up node, to read replicas for convergence.
+    engines: Vec<Option<Arc<LsmEngine>>>,
+    /// Which key each operation is about, learnt from its requests: replies carry only
+    /// the operation id, and traces of a key should show them too.
+    op_keys: HashMap<OpId, Vec<u8>>,
+    /// Power loss erases the disk: a stand-in for a store that acknowledges writes it
+    /// has not synced, to show lost acknowledged writes are reported.
+    wipe_on_power_loss: bool,
+}
+
+impl NodeHardware {
+    pub fn new(config: &SimConfig) -> Self {
+        let members = (0..config.nodes)
+            .map(|i| NodeSpec::new(node_id(i).0, format!("z{}", i % ZONES), 1))
+            .collect();
+        NodeHardware {
+            members,
+            replicas: config.replicas,
+            request_timeout_ms: config.request_timeout_ms,
+            gossip_interval_ms: config.gossip_interval_ms,
+            stores: (0..config.nodes).map(|_| FaultStore::new()).collect(),
+            engines: vec![None; config.nodes],
+            op_keys: HashMap::new(),
+            wipe_on_power_loss: false,
+        }
+    }
+
+    /// Disks that lose everything on power loss (a broken storage layer).
+    pub fn wipe_on_power_loss(mut self) -> Self {
+        self.wipe_on_power_loss = true;
+        self
+    }
+
+    fn config(&self, i: NodeIndex) -> Option<NodeConfig> {
+        let spec = self.members.get(i)?;
+        let mut config = NodeConfig::for_member(spec, self.members.clone());
+        config.replicas = self.replicas;
+        config.request_timeout_ms = self.request_timeout_ms;
+        config.gossip_interval_ms = self.gossip_interval_ms;
+        Some(config)
+    }
+}
+
+impl Hardware for NodeHardware {
+    type Node = SimulatedNode;
+
+    fn nodes(&self) -> usize {
+        self.members.len()
+    }
+
+    fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    fn boot(&mut self, i: NodeIndex, now_ms: u64, seed: u64) -> Result<SimulatedNode, SimError> {
+        let fail = |reason: String| SimError::Open {
+            node: i,
+            time_ms: now_ms,
+            reason,
+        };
+        let (Some(config), Some(store)) = (self.config(i), self.stores.get(i)) else {
+            return Err(fail("no such node".into()));
+        };
+        let store: Arc<dyn BlockStore> = Arc::new(store.clone());
+        // Tiny tables: flushes and compactions happen within a run, and recover.
+        let engine =
+            LsmEngine::open(store, LsmOptions::tiny()).map_err(|e| fail(format!("engine: {e}")))?;
+        let engine = Arc::new(engine);
+        let node = Node::open(config, engine.clone() as Arc<dyn Engine>, seed, now_ms)
+            .map_err(|e| fail(format!("node: {e}")))?;
+        self.engines[i] = Some(engine);
+        Ok(SimulatedNode { node })
+    }
+
+    fn power_loss(&mut self, i: NodeIndex, seed: u64) {
+        if let Some(store) = self.stores.get_mut(i) {
+            // A fresh store holding the crash image; the old one dies with the node.
+            *store = if self.wipe_on_power_loss {
+                FaultStore::new()
+            } else {
+                store.crash_image(seed)
+            };
+            self.engines[i] = None;
+        }
+    }
+
+    fn replica_version(&self, i: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
+        let Some(engine) = self.engines.get(i).and_then(Option::as_ref) else {
+            return Ok(None);
+        };
+        // `postcard(Stored)`: equal bytes iff equal tag and value.
+        engine.get(&data_key(key)).map_err(|e| SimError::Storage {
+            node: i,
+            reason: e.to_string(),
+        })
+    }
+
+    fn message_key(&mut self, message: &PeerMessage) -> Option<Vec<u8>> {
+        match message {
+            PeerMessage::ReadTag { req, key }
+            | PeerMessage::Read { req, key }
+            | PeerMessage::Write { req, key, .. } => {
+                self.op_keys.insert(*req, key.clone());
+                Some(key.clone())
+            }
+            PeerMessage::ReadTagAck { req, .. }
+            | PeerMessage::ReadAck { req, .. }
+            | PeerMessage::WriteAck { req } => self.op_keys.get(req).cloned(),
+            PeerMessage::Gossip { .. } => None,
+        }
+    }
+}

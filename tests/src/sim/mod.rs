@@ -1,0 +1,33 @@
+//! The deterministic cluster simulator. See docs/simulation.md.
+//!
+//! - [`api`]: what the simulator needs from a node ([`api::SimNode`]) and its machine
+//!   ([`api::Hardware`]).
+//! - [`world`]: the event loop over [`queue`], [`network`], [`faults`], [`clock`],
+//!   [`workload`] and [`trace`].
+//! - [`run`]: one seed from start to verdict; [`report`]: totals over seeds.
+//! - [`toy`]: a small ABD register cluster, so all of the above is tested without
+//!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
+//!   to show the checker catches real-run violations.
+//! - `cluster` (feature `node`): the glue to `ringkv_core::node::Node`.
+
+pub mod api;
+pub mod broken;
+pub mod clock;
+#[cfg(feature = "node")]
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod faults;
+pub mod network;
+pub mod queue;
+pub mod report;
+pub mod run;
+pub mod toy;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+pub use config::SimConfig;
+pub use error::SimError;
+pub use report::Summary;
+pub use run::{run_seed, Finding, FindingKind, SeedReport};

@@ -1,0 +1,147 @@
+//! Totals over many seeds, as text and as one JSON line.
+
+use super::error::SimError;
+use super::run::SeedReport;
+use super::workload::OpCounts;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub seeds: u64,
+    pub histories: u64,
+    pub counts: OpCounts,
+    pub violations: u64,
+    pub lost_acked: u64,
+    pub inconclusive: u64,
+    pub verify_failures: u64,
+    /// Convergence times of the seeds that converged within the cap.
+    pub converge_ms: Vec<u64>,
+    pub not_converged: u64,
+    /// Seeds that show a bug, and seeds whose run itself failed.
+    pub failed_seeds: Vec<u64>,
+    pub errors: Vec<(u64, SimError)>,
+}
+
+impl Summary {
+    pub fn add(&mut self, report: &SeedReport) {
+        self.seeds += 1;
+        self.histories += report.histories as u64;
+        self.counts.add(&report.counts);
+        self.violations += report.violations() as u64;
+        self.lost_acked += report.lost_acked() as u64;
+        self.inconclusive += report.inconclusive as u64;
+        self.verify_failures += report.verify_failures as u64;
+        match report.converge_ms {
+            Some(ms) => self.converge_ms.push(ms),
+            None => self.not_converged += 1,
+        }
+        if report.failed() {
+            self.failed_seeds.push(report.seed);
+        }
+    }
+
+    pub fn add_error(&mut self, seed: u64, error: SimError) {
+        self.seeds += 1;
+        self.failed_seeds.push(seed);
+        self.errors.push((seed, error));
+    }
+
+    /// Median convergence time (the lower median) over all seeds, a seed that did not
+    /// converge counting as infinite: `None` if more than half did not.
+    pub fn converge_ms_p50(&self) -> Option<u64> {
+        let mut v = self.converge_ms.clone();
+        v.sort_unstable();
+        let seeds = v.len() + self.not_converged as usize;
+        v.get(seeds.checked_sub(1)? / 2).copied()
+    }
+
+    /// Whether any seed shows a bug or failed to run.
+    pub fn failed(&self) -> bool {
+        !self.failed_seeds.is_empty()
+    }
+
+    pub fn text(&self) -> String {
+        let c = &self.counts;
+        let p50 = self
+            .converge_ms_p50()
+            .map_or("null".to_string(), |v| v.to_string());
+        format!(
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nconverge_ms_p50: {} ({} seeds did not converge within the cap, counted as infinite)\nerrors: {}\nfailed seeds: {:?}",
+            self.seeds,
+            self.histories,
+            c.issued,
+            c.ok,
+            c.unavailable,
+            c.indeterminate,
+            c.timed_out,
+            c.rejected,
+            self.violations,
+            self.lost_acked,
+            self.inconclusive,
+            self.verify_failures,
+            c.protocol_errors,
+            p50,
+            self.not_converged,
+            self.errors.len(),
+            self.failed_seeds
+        )
+    }
+
+    /// One line of JSON (numbers and `null` only, so no serializer is needed).
+    pub fn json(&self) -> String {
+        let c = &self.counts;
+        let p50 = self
+            .converge_ms_p50()
+            .map_or("null".to_string(), |v| v.to_string());
+        let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
+        format!(
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"converge_ms_p50\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            self.seeds,
+            self.histories,
+            c.issued,
+            c.ok,
+            self.violations,
+            self.lost_acked,
+            c.indeterminate,
+            c.timed_out,
+            c.unavailable,
+            c.rejected,
+            self.inconclusive,
+            self.verify_failures,
+            c.protocol_errors,
+            p50,
+            self.not_converged,
+            self.errors.len(),
+            seeds.join(",")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_json() {
+        let mut s = Summary::default();
+        assert_eq!(s.converge_ms_p50(), None);
+        assert!(s.json().contains("\"converge_ms_p50\":null"));
+        s.converge_ms = vec![30, 10, 20, 40];
+        assert_eq!(s.converge_ms_p50(), Some(20));
+        s.not_converged = 2;
+        assert_eq!(s.converge_ms_p50(), Some(30));
+        s.not_converged = 4;
+        assert_eq!(s.converge_ms_p50(), Some(40));
+        s.not_converged = 5;
+        assert_eq!(s.converge_ms_p50(), None);
+        s.not_converged = 0;
+        s.seeds = 4;
+        s.add_error(9, SimError::EventBudget(1));
+        let json = s.json();
+        assert!(json.starts_with("{\"seeds\":5,\"histories\":0,"), "{json}");
+        assert!(
+            json.ends_with("\"errors\":1,\"failed_seeds\":[9]}"),
+            "{json}"
+        );
+        assert!(s.failed());
+    }
+}

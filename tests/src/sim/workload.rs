@@ -1,0 +1,343 @@
+//! Clients and their history: each client issues one request at a time (get, put or
+//! delete of a small key set, unique values) to a random node, and the outcome of every
+//! request is recorded for the checker.
+//!
+//! A client that gets no answer by its deadline records `Unknown` and continues under a
+//! fresh identity (its old request may still take effect later; the checker allows it).
+
+use std::collections::BTreeMap;
+
+use ringkv_core::rand::SplitMix64;
+
+use super::api::{NodeIndex, Reply, Request, RequestId};
+use crate::checker::{Op, Operation, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkloadConfig {
+    pub clients: usize,
+    pub keys: usize,
+    /// Requests per client; bounds each key's history for the checker.
+    pub ops_per_client: u64,
+    pub think_ms_max: u64,
+    /// Client-side deadline; longer than a node's whole request (two phases).
+    pub client_timeout_ms: u64,
+    pub get_pct: u64,
+    pub delete_pct: u64,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            clients: 5,
+            keys: 4,
+            ops_per_client: 60,
+            think_ms_max: 30,
+            client_timeout_ms: 2_000,
+            get_pct: 45,
+            delete_pct: 15,
+        }
+    }
+}
+
+/// The workload's keys: readable, so traces and explanations show them as text.
+pub fn key(i: usize) -> Vec<u8> {
+    format!("key-{i}").into_bytes()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpCounts {
+    pub issued: u64,
+    pub ok: u64,
+    pub unavailable: u64,
+    /// `Indeterminate` replies.
+    pub indeterminate: u64,
+    /// No reply before the client's deadline.
+    pub timed_out: u64,
+    pub rejected: u64,
+    /// Replies that arrived after the client gave up (ignored).
+    pub late_replies: u64,
+    /// Replies of the wrong kind (a value for a put, `Done` for a get): node bugs.
+    pub protocol_errors: u64,
+}
+
+impl OpCounts {
+    pub fn add(&mut self, o: &OpCounts) {
+        self.issued += o.issued;
+        self.ok += o.ok;
+        self.unavailable += o.unavailable;
+        self.indeterminate += o.indeterminate;
+        self.timed_out += o.timed_out;
+        self.rejected += o.rejected;
+        self.late_replies += o.late_replies;
+        self.protocol_errors += o.protocol_errors;
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    client: usize,
+    op: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Client {
+    incarnation: u64,
+    issued: u64,
+}
+
+#[derive(Debug)]
+pub struct Workload {
+    config: WorkloadConfig,
+    nodes: usize,
+    rng: SplitMix64,
+    clients: Vec<Client>,
+    pending: BTreeMap<RequestId, Pending>,
+    next_request: RequestId,
+    /// History index of request `id` at `id - 1`.
+    op_of_request: Vec<usize>,
+    next_value: u64,
+    pub history: Vec<Operation>,
+    /// History indices of the post-run verification reads.
+    pub verify_reads: Vec<usize>,
+    /// Counts of the workload's requests (verification reads excluded).
+    pub counts: OpCounts,
+}
+
+impl Workload {
+    pub fn new(config: WorkloadConfig, nodes: usize, rng: SplitMix64) -> Self {
+        Workload {
+            config,
+            nodes,
+            rng,
+            // The last slot is the verifier, which issues the post-run reads.
+            clients: vec![Client::default(); config.clients + 1],
+            pending: BTreeMap::new(),
+            next_request: 1,
+            op_of_request: Vec::new(),
+            next_value: 0,
+            history: Vec::new(),
+            verify_reads: Vec::new(),
+            counts: OpCounts::default(),
+        }
+    }
+
+    pub fn config(&self) -> &WorkloadConfig {
+        &self.config
+    }
+
+    fn verifier(&self) -> usize {
+        self.config.clients
+    }
+
+    /// A readable client identity that changes when the client gives up on a request.
+    fn identity(&self, client: usize) -> u64 {
+        client as u64 * 1000 + self.clients[client].incarnation
+    }
+
+    pub fn think_ms(&mut self) -> u64 {
+        self.rng.below(self.config.think_ms_max + 1)
+    }
+
+    fn start(&mut self, client: usize, request: &Request, stamp: u64) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        let op = match request {
+            Request::Get { .. } => Op::Read,
+            Request::Put { value, .. } => Op::Write(value.clone()),
+            Request::Delete { .. } => Op::Delete,
+        };
+        self.op_of_request.push(self.history.len());
+        self.pending.insert(
+            id,
+            Pending {
+                client,
+                op: self.history.len(),
+            },
+        );
+        self.history.push(Operation {
+            client: self.identity(client),
+            key: request.key().to_vec(),
+            op,
+            invoke: stamp,
+            outcome: Outcome::Unknown,
+        });
+        id
+    }
+
+    /// The next request of workload client `client` (target node, id, request), or
+    /// `None` once it has issued all of its requests.
+    pub fn next(&mut self, client: usize, stamp: u64) -> Option<(NodeIndex, RequestId, Request)> {
+        let c = self.clients.get_mut(client)?;
+        if client >= self.config.clients || c.issued >= self.config.ops_per_client {
+            return None;
+        }
+        c.issued += 1;
+        let key = key(self.rng.below(self.config.keys as u64) as usize);
+        let roll = self.rng.below(100);
+        let request = if roll < self.config.get_pct {
+            Request::Get { key }
+        } else if roll < self.config.get_pct + self.config.delete_pct {
+            Request::Delete { key }
+        } else {
+            self.next_value += 1;
+            let value = format!("c{client}-{}", self.next_value).into_bytes();
+            Request::Put { key, value }
+        };
+        let node = self.rng.below(self.nodes as u64) as usize;
+        self.counts.issued += 1;
+        let id = self.start(client, &request, stamp);
+        Some((node, id, request))
+    }
+
+    /// A verification read of `key`; its result joins the history.
+    pub fn verify_read(&mut self, key: &[u8], stamp: u64) -> RequestId {
+        let request = Request::Get { key: key.to_vec() };
+        let id = self.start(self.verifier(), &request, stamp);
+        self.verify_reads.push(self.history.len() - 1);
+        id
+    }
+
+    pub fn is_pending(&self, id: RequestId) -> bool {
+        self.pending.contains_key(&id)
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The key of request `id`, answered or not.
+    pub fn key_of(&self, id: RequestId) -> Option<Vec<u8>> {
+        let index = usize::try_from(id.checked_sub(1)?).ok()?;
+        let &op = self.op_of_request.get(index)?;
+        Some(self.history[op].key.clone())
+    }
+
+    /// Outcome of the latest verification read.
+    pub fn outcome_of_last_verify(&self) -> Option<&Outcome> {
+        let &i = self.verify_reads.last()?;
+        Some(&self.history[i].outcome)
+    }
+
+    /// Records a reply. Returns the client, now free, or `None` for a late reply.
+    pub fn reply(&mut self, id: RequestId, reply: &Reply, stamp: u64) -> Option<usize> {
+        let Some(p) = self.pending.remove(&id) else {
+            self.counts.late_replies += 1;
+            return None;
+        };
+        let is_workload = p.client != self.verifier();
+        let entry = &mut self.history[p.op];
+        let counts = &mut self.counts;
+        let mut count = |f: fn(&mut OpCounts)| {
+            if is_workload {
+                f(counts);
+            }
+        };
+        entry.outcome = match (&entry.op, reply) {
+            (Op::Read, Reply::Value(v)) => {
+                count(|c| c.ok += 1);
+                Outcome::read(stamp, v.as_deref())
+            }
+            (Op::Write(_) | Op::Delete, Reply::Done) => {
+                count(|c| c.ok += 1);
+                Outcome::done(stamp)
+            }
+            (_, Reply::Unavailable) => {
+                count(|c| c.unavailable += 1);
+                Outcome::Failed
+            }
+            (_, Reply::Rejected(_)) => {
+                count(|c| c.rejected += 1);
+                Outcome::Failed
+            }
+            (_, Reply::Indeterminate) => {
+                count(|c| c.indeterminate += 1);
+                Outcome::Unknown
+            }
+            // A reply of the wrong kind: count it; `Unknown` keeps the checker sound.
+            (_, Reply::Value(_) | Reply::Done) => {
+                self.counts.protocol_errors += 1;
+                Outcome::Unknown
+            }
+        };
+        Some(p.client)
+    }
+
+    /// The client's deadline for request `id` passed: if still unanswered, it stays
+    /// `Unknown` and the client continues under a fresh identity. Returns the client.
+    pub fn expire(&mut self, id: RequestId) -> Option<usize> {
+        let p = self.pending.remove(&id)?;
+        if p.client != self.verifier() {
+            self.counts.timed_out += 1;
+        }
+        self.clients[p.client].incarnation += 1;
+        Some(p.client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn records_outcomes_and_renews_identity_on_timeout() {
+        let config = WorkloadConfig {
+            clients: 2,
+            ops_per_client: 3,
+            ..WorkloadConfig::default()
+        };
+        let mut w = Workload::new(config, 5, SplitMix64::new(1));
+        let (node, a, req) = w.next(0, 10).unwrap();
+        assert!(node < 5);
+        let reply = match req {
+            Request::Get { .. } => Reply::Value(None),
+            _ => Reply::Done,
+        };
+        assert_eq!(w.reply(a, &reply, 20), Some(0));
+        assert_eq!(w.reply(a, &reply, 21), None, "a second reply is late");
+        assert_eq!(w.counts.late_replies, 1);
+        assert!(matches!(w.history[0].outcome, Outcome::Ok { at: 20, .. }));
+
+        let (_, b, _) = w.next(0, 30).unwrap();
+        assert!(w.is_pending(b));
+        assert_eq!(w.expire(b), Some(0));
+        assert_eq!(w.expire(b), None);
+        assert_eq!(w.history[1].outcome, Outcome::Unknown);
+        let (_, c, _) = w.next(0, 40).unwrap();
+        assert_eq!(w.history[2].client, 1, "fresh identity after a timeout");
+        assert_eq!(w.reply(c, &Reply::Unavailable, 50), Some(0));
+        assert_eq!(w.history[2].outcome, Outcome::Failed);
+        assert!(w.next(0, 60).is_none(), "client 0 is done after 3 ops");
+        assert_eq!(w.counts.issued, 3);
+        assert_eq!(
+            (w.counts.ok, w.counts.timed_out, w.counts.unavailable),
+            (1, 1, 1)
+        );
+
+        let v = w.verify_read(b"key-0", 70);
+        assert_eq!(w.reply(v, &Reply::Value(None), 80), Some(2));
+        assert_eq!(w.verify_reads, [3]);
+        assert_eq!(w.counts.ok, 1, "verification reads are not workload ops");
+        assert!(!w.has_pending());
+    }
+
+    #[test]
+    fn written_values_are_unique() {
+        let config = WorkloadConfig {
+            clients: 3,
+            ops_per_client: 200,
+            ..WorkloadConfig::default()
+        };
+        let mut w = Workload::new(config, 3, SplitMix64::new(9));
+        let mut values = std::collections::BTreeSet::new();
+        for c in 0..3 {
+            while let Some((_, id, req)) = w.next(c, 0) {
+                if let Request::Put { value, .. } = req {
+                    assert!(values.insert(value));
+                }
+                w.expire(id);
+            }
+        }
+        assert!(values.len() > 100);
+    }
+}

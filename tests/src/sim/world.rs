@@ -1,0 +1,543 @@
+//! The event loop: nodes, network, faults and clients around one event queue.
+//!
+//! Everything random comes from generators derived from the run's seed; nothing reads
+//! a wall clock. The only time is `now`, the simulated millisecond of the event being
+//! processed; each node sees it through its own [`Skew`].
+
+use ringkv_core::rand::SplitMix64;
+
+use super::api::{Hardware, Input, Name, NodeIndex, Output, Reply, Request, RequestId, SimNode};
+use super::clock::Skew;
+use super::config::SimConfig;
+use super::error::SimError;
+use super::faults::{schedule, Fault};
+#[cfg(test)]
+use super::network::NetConfig;
+use super::network::{Fate, Network};
+use super::queue::EventQueue;
+use super::trace::{pretty_debug, Scope, Trace};
+use super::workload::Workload;
+use crate::checker::show_bytes;
+
+type Msg<H> = <<H as Hardware>::Node as SimNode>::Message;
+
+enum Event<M> {
+    Deliver {
+        from: NodeIndex,
+        to: NodeIndex,
+        seq: u64,
+        /// Trace scope, from the key the message is about (computed once, at send).
+        scope: Scope,
+        message: M,
+    },
+    Request {
+        to: NodeIndex,
+        id: RequestId,
+        request: Request,
+    },
+    Reply {
+        from: NodeIndex,
+        id: RequestId,
+        reply: Reply,
+    },
+    Tick {
+        node: NodeIndex,
+        generation: u64,
+    },
+    Fault(Fault),
+    Resume(NodeIndex),
+    Wake(usize),
+    Deadline(RequestId),
+}
+
+struct Slot<N> {
+    /// `None` while crashed.
+    node: Option<N>,
+    skew: Skew,
+    paused_until: u64,
+    /// When the pending `Tick` is due, and its generation (older ticks are stale).
+    tick_at: Option<u64>,
+    tick_generation: u64,
+}
+
+pub struct World<H: Hardware> {
+    pub hw: H,
+    pub config: SimConfig,
+    pub now: u64,
+    queue: EventQueue<Event<Msg<H>>>,
+    slots: Vec<Slot<H::Node>>,
+    pub network: Network,
+    /// Network fates and client delays.
+    rng: SplitMix64,
+    /// Node seeds and crash-image seeds.
+    rng_boot: SplitMix64,
+    pub trace: Trace,
+    pub workload: Workload,
+    faults_active: bool,
+    events: u64,
+    /// `(time, n)`: the n-th history stamp taken at `time`.
+    last_stamp: (u64, u64),
+    messages: u64,
+}
+
+fn label(scope_key: Option<Vec<u8>>) -> Scope {
+    scope_key.map_or(Scope::Other, Scope::Key)
+}
+
+impl<H: Hardware> World<H> {
+    /// Boots every node at time 0 and schedules the faults and the clients.
+    pub fn new(hw: H, config: SimConfig, seed: u64) -> Result<Self, SimError> {
+        config.validate()?;
+        if hw.nodes() != config.nodes {
+            return Err(SimError::Config(format!(
+                "hardware has {} nodes, config {}",
+                hw.nodes(),
+                config.nodes
+            )));
+        }
+        // Independent streams, so e.g. the fault schedule does not shift when a node
+        // sends one more message.
+        let mut master = SplitMix64::new(seed);
+        let mut fork = || SplitMix64::new(master.next_u64());
+        let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew) =
+            (fork(), fork(), fork(), fork(), fork());
+        let (lo, hi) = config.skew_permille;
+        let skews = Skew::draw(config.nodes, lo, hi, &mut rng_skew);
+        let mut world = World {
+            network: Network::new(config.nodes, config.net),
+            workload: Workload::new(config.workload, config.nodes, rng_clients),
+            trace: Trace::new(config.trace_lines_max, config.trace_echo),
+            slots: skews
+                .into_iter()
+                .map(|skew| Slot {
+                    node: None,
+                    skew,
+                    paused_until: 0,
+                    tick_at: None,
+                    tick_generation: 0,
+                })
+                .collect(),
+            queue: EventQueue::default(),
+            now: 0,
+            rng,
+            rng_boot,
+            faults_active: true,
+            events: 0,
+            last_stamp: (0, 0),
+            messages: 0,
+            hw,
+            config,
+        };
+        for (i, s) in world.slots.iter().enumerate() {
+            let text = format!("{} timer rate {} per mille", Name(i), s.skew.permille());
+            world.trace.record(0, Scope::Global, text);
+        }
+        for i in 0..world.config.nodes {
+            world.boot(i)?;
+        }
+        let faults = schedule(
+            world.config.nodes,
+            world.config.workload_ms,
+            &world.config.faults,
+            &mut rng_faults,
+        );
+        for (time, fault) in faults {
+            world.queue.push(time, Event::Fault(fault));
+        }
+        for c in 0..world.config.workload.clients {
+            let at = world.workload.think_ms();
+            world.queue.push(at, Event::Wake(c));
+        }
+        Ok(world)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A history timestamp: `now * 1000 + n` for the n-th stamp this millisecond, so
+    /// stamps follow the processing order (real time) strictly, up to 1000 per ms.
+    pub fn stamp(&mut self) -> u64 {
+        let n = if self.last_stamp.0 == self.now {
+            (self.last_stamp.1 + 1).min(999)
+        } else {
+            0
+        };
+        self.last_stamp = (self.now, n);
+        self.now * 1000 + n
+    }
+
+    fn local(&self, i: NodeIndex) -> u64 {
+        self.slots[i].skew.local(self.now)
+    }
+
+    fn record(&mut self, scope: Scope, text: String) {
+        self.trace.record(self.now, scope, text);
+    }
+
+    pub fn boot(&mut self, i: NodeIndex) -> Result<(), SimError> {
+        let seed = self.rng_boot.next_u64();
+        let node = self.hw.boot(i, self.local(i), seed)?;
+        self.slots[i].node = Some(node);
+        self.record(Scope::Global, format!("{} boots", Name(i)));
+        self.drain(i);
+        Ok(())
+    }
+
+    pub fn crash(&mut self, i: NodeIndex) {
+        if self.slots[i].node.is_none() {
+            return;
+        }
+        let seed = self.rng_boot.next_u64();
+        // Image the disk first: the node must not get to flush anything as it drops.
+        self.hw.power_loss(i, seed);
+        let slot = &mut self.slots[i];
+        slot.node = None;
+        slot.tick_at = None;
+        slot.tick_generation += 1;
+        self.record(Scope::Global, format!("{} CRASHES (power loss)", Name(i)));
+    }
+
+    pub fn is_up(&self, i: NodeIndex) -> bool {
+        self.slots[i].node.is_some()
+    }
+
+    /// Ends all faults: heals the network, resumes paused nodes and boots crashed ones;
+    /// faults still scheduled are skipped.
+    pub fn heal(&mut self) -> Result<(), SimError> {
+        self.faults_active = false;
+        self.network.heal();
+        self.record(Scope::Global, "HEAL: network healed, faults off".into());
+        for i in 0..self.slots.len() {
+            if self.slots[i].paused_until > self.now {
+                self.slots[i].paused_until = self.now;
+                self.record(Scope::Global, format!("{} resumes", Name(i)));
+            }
+            if !self.is_up(i) {
+                self.boot(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands `input` to node `i` and collects what it wants done.
+    fn feed(&mut self, i: NodeIndex, input: Input<Msg<H>>) {
+        let now = self.local(i);
+        if let Some(node) = self.slots[i].node.as_mut() {
+            node.handle(now, input);
+            self.drain(i);
+        }
+    }
+
+    fn drain(&mut self, i: NodeIndex) {
+        while let Some(out) = self.slots[i].node.as_mut().and_then(SimNode::poll_output) {
+            match out {
+                Output::Send { to, message } => self.send(i, to, message),
+                Output::Reply { id, reply } => {
+                    let delay = self.client_delay();
+                    self.queue
+                        .push(self.now + delay, Event::Reply { from: i, id, reply });
+                }
+            }
+        }
+        self.reschedule_tick(i);
+    }
+
+    fn reschedule_tick(&mut self, i: NodeIndex) {
+        let now = self.now;
+        let slot = &mut self.slots[i];
+        // A deadline at or before now is due: run it next millisecond, which also
+        // guarantees progress if a node keeps asking for "now".
+        let want = slot
+            .node
+            .as_ref()
+            .and_then(SimNode::poll_timeout)
+            .map(|local| slot.skew.global(local).max(now + 1));
+        if want != slot.tick_at {
+            slot.tick_generation += 1;
+            slot.tick_at = want;
+            if let Some(at) = want {
+                let generation = slot.tick_generation;
+                self.queue.push(
+                    at,
+                    Event::Tick {
+                        node: i,
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    fn client_delay(&mut self) -> u64 {
+        let (lo, hi) = self.config.client_delay_ms;
+        self.rng.range(lo, hi)
+    }
+
+    fn send(&mut self, from: NodeIndex, to: NodeIndex, message: Msg<H>) {
+        self.messages += 1;
+        let seq = self.messages;
+        let scope = label(self.hw.message_key(&message));
+        if to >= self.slots.len() {
+            self.record(
+                scope,
+                format!(
+                    "{} -> {} m{seq} DROPPED: no such node",
+                    Name(from),
+                    Name(to)
+                ),
+            );
+            return;
+        }
+        // A node talking to itself does not use the network.
+        let fate = if to == from {
+            Fate::Delivered(0)
+        } else {
+            self.network.fate(&mut self.rng)
+        };
+        let how = match fate {
+            Fate::Lost => "LOST".to_string(),
+            Fate::Delivered(d) => format!("+{d}ms"),
+            Fate::Duplicated(a, b) => format!("+{a}ms DUPLICATED +{b}ms"),
+        };
+        let text = format!(
+            "{} -> {} m{seq} {how} {}",
+            Name(from),
+            Name(to),
+            pretty_debug(&message)
+        );
+        self.record(scope.clone(), text);
+        let deliver = |world: &mut Self, delay: u64, message: Msg<H>| {
+            let event = Event::Deliver {
+                from,
+                to,
+                seq,
+                scope: scope.clone(),
+                message,
+            };
+            world.queue.push(world.now + delay, event);
+        };
+        match fate {
+            Fate::Lost => {}
+            Fate::Delivered(d) => deliver(self, d, message),
+            Fate::Duplicated(a, b) => {
+                deliver(self, a, message.clone());
+                deliver(self, b, message);
+            }
+        }
+    }
+
+    /// Schedules a client request to `node` and the client's deadline for it.
+    pub fn submit(&mut self, node: NodeIndex, id: RequestId, request: Request) {
+        let text = format!(
+            "client -> {} req{id} {}",
+            Name(node),
+            show_request(&request)
+        );
+        self.record(Scope::Key(request.key().to_vec()), text);
+        let delay = self.client_delay();
+        let deadline = self.now + self.workload.config().client_timeout_ms;
+        self.queue.push(
+            self.now + delay,
+            Event::Request {
+                to: node,
+                id,
+                request,
+            },
+        );
+        self.queue.push(deadline, Event::Deadline(id));
+    }
+
+    /// Processes events due up to `until`, then sets the clock to `until`.
+    pub fn run_until(&mut self, until: u64) -> Result<(), SimError> {
+        while self.queue.peek_time().is_some_and(|t| t <= until) {
+            let Some((time, event)) = self.queue.pop() else {
+                break;
+            };
+            self.now = time;
+            self.events += 1;
+            if self.events > self.config.events_max {
+                return Err(SimError::EventBudget(self.config.events_max));
+            }
+            self.dispatch(event)?;
+        }
+        self.now = self.now.max(until);
+        Ok(())
+    }
+
+    /// Whether `i` is paused; if so, `event` is put back to when it resumes.
+    fn defer_if_paused(&mut self, i: NodeIndex, event: Event<Msg<H>>) -> Option<Event<Msg<H>>> {
+        let until = self.slots[i].paused_until;
+        if until > self.now {
+            self.queue.push(until, event);
+            return None;
+        }
+        Some(event)
+    }
+
+    fn dispatch(&mut self, event: Event<Msg<H>>) -> Result<(), SimError> {
+        match event {
+            Event::Deliver { to, .. }
+            | Event::Request { to, .. }
+            | Event::Tick { node: to, .. }
+                if !self.is_up(to) =>
+            {
+                self.drop_at_down_node(to, event);
+            }
+            Event::Deliver { to, .. }
+            | Event::Request { to, .. }
+            | Event::Tick { node: to, .. } => {
+                if let Some(event) = self.defer_if_paused(to, event) {
+                    self.deliver(event);
+                }
+            }
+            Event::Reply { from, id, reply } => {
+                let stamp = self.stamp();
+                let key = self.workload.key_of(id);
+                let freed = self.workload.reply(id, &reply, stamp);
+                let late = if freed.is_none() {
+                    " (late, ignored)"
+                } else {
+                    ""
+                };
+                let text = format!(
+                    "{} -> client req{id} {}{late}",
+                    Name(from),
+                    show_reply(&reply)
+                );
+                self.record(label(key), text);
+                if let Some(client) = freed {
+                    let at = self.now + self.workload.think_ms();
+                    self.queue.push(at, Event::Wake(client));
+                }
+            }
+            Event::Fault(fault) => self.apply(fault)?,
+            Event::Resume(i) => {
+                if self.slots[i].paused_until == self.now {
+                    self.record(Scope::Global, format!("{} resumes", Name(i)));
+                }
+            }
+            Event::Wake(client) => {
+                if self.now < self.config.workload_ms {
+                    let stamp = self.stamp();
+                    if let Some((node, id, request)) = self.workload.next(client, stamp) {
+                        self.submit(node, id, request);
+                    }
+                }
+            }
+            Event::Deadline(id) => {
+                let key = self.workload.key_of(id);
+                if let Some(client) = self.workload.expire(id) {
+                    self.record(label(key), format!("client gives up on req{id}: unknown"));
+                    let at = self.now + self.workload.think_ms();
+                    self.queue.push(at, Event::Wake(client));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_at_down_node(&mut self, to: NodeIndex, event: Event<Msg<H>>) {
+        match event {
+            Event::Deliver {
+                from, seq, scope, ..
+            } => {
+                self.record(
+                    scope,
+                    format!(
+                        "{} -> {} m{seq} DROPPED: {} is down",
+                        Name(from),
+                        Name(to),
+                        Name(to)
+                    ),
+                );
+            }
+            Event::Request { id, request, .. } => {
+                let scope = Scope::Key(request.key().to_vec());
+                self.record(scope, format!("req{id} DROPPED: {} is down", Name(to)));
+            }
+            _ => {}
+        }
+    }
+
+    /// `event` reaches an up, running node.
+    fn deliver(&mut self, event: Event<Msg<H>>) {
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                seq,
+                scope,
+                message,
+            } => {
+                if self.network.connected(from, to) {
+                    self.record(scope, format!("{} <- {} m{seq}", Name(to), Name(from)));
+                    self.feed(to, Input::Peer { from, message });
+                } else {
+                    self.record(
+                        scope,
+                        format!("{} -> {} m{seq} DROPPED: partition", Name(from), Name(to)),
+                    );
+                }
+            }
+            Event::Request { to, id, request } => {
+                let scope = Scope::Key(request.key().to_vec());
+                self.record(scope, format!("{} <- client req{id}", Name(to)));
+                self.feed(to, Input::Client { id, request });
+            }
+            // A stale tick (rescheduled since, or from before a crash) is ignored.
+            Event::Tick { node, generation } if self.slots[node].tick_generation == generation => {
+                self.slots[node].tick_at = None;
+                self.record(Scope::Other, format!("{} tick", Name(node)));
+                self.feed(node, Input::Tick);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, fault: Fault) -> Result<(), SimError> {
+        if !self.faults_active {
+            return Ok(());
+        }
+        self.record(Scope::Global, format!("FAULT {fault}"));
+        match fault {
+            Fault::Partition(p) => self.network.apply(&p),
+            Fault::Heal => self.network.heal(),
+            Fault::Crash(i) if i < self.slots.len() => self.crash(i),
+            Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) => self.boot(i)?,
+            Fault::Pause { node, ms } if node < self.slots.len() => {
+                let until = (self.now + ms).max(self.slots[node].paused_until);
+                self.slots[node].paused_until = until;
+                self.queue.push(until, Event::Resume(node));
+            }
+            Fault::Crash(_) | Fault::Restart(_) | Fault::Pause { .. } => {}
+        }
+        Ok(())
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}
+
+fn show_request(r: &Request) -> String {
+    match r {
+        Request::Get { key } => format!("get {}", show_bytes(key)),
+        Request::Put { key, value } => {
+            format!("put {} = {}", show_bytes(key), show_bytes(value))
+        }
+        Request::Delete { key } => format!("delete {}", show_bytes(key)),
+    }
+}
+
+fn show_reply(r: &Reply) -> String {
+    match r {
+        Reply::Value(Some(v)) => format!("value {}", show_bytes(v)),
+        Reply::Value(None) => "value absent".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "world_tests.rs"]
+mod tests;
