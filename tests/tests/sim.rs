@@ -1,5 +1,4 @@
-//! The simulator against `ringkv_core::node::Node` (feature `node`).
-#![cfg(feature = "node")]
+//! The simulator against `ringkv_core::node::Node`: 300 seeds of every fault kind.
 #![allow(clippy::unwrap_used)]
 
 use ringkv_tests::sim::broken::BrokenHardware;
@@ -14,7 +13,7 @@ fn run(config: &SimConfig, seed: u64) -> SeedReport {
 fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     let config = SimConfig::default();
     let mut summary = Summary::default();
-    for seed in 0..100 {
+    for seed in 0..300 {
         let report = run(&config, seed);
         assert!(!report.failed(), "{}", report.render_failure());
         assert_eq!(

@@ -38,11 +38,7 @@ fn parse() -> Result<Args, String> {
         trace: false,
         small: false,
         nodes: 5,
-        which: if cfg!(feature = "node") {
-            Impl::Node
-        } else {
-            Impl::Toy
-        },
+        which: Impl::Node,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -75,22 +71,16 @@ fn run(which: Impl, config: &SimConfig, seed: u64) -> Result<SeedReport, SimErro
     match which {
         Impl::Toy => run_seed(toy(), config, seed),
         Impl::BrokenToy => run_seed(BrokenHardware(toy()), config, seed),
-        #[cfg(feature = "node")]
         Impl::Node => run_seed(
             ringkv_tests::sim::cluster::NodeHardware::new(config),
             config,
             seed,
         ),
-        #[cfg(feature = "node")]
         Impl::BrokenNode => run_seed(
             BrokenHardware(ringkv_tests::sim::cluster::NodeHardware::new(config)),
             config,
             seed,
         ),
-        #[cfg(not(feature = "node"))]
-        Impl::Node | Impl::BrokenNode => Err(SimError::Config(
-            "built without feature `node`: use --impl toy or broken-toy".into(),
-        )),
     }
 }
 

@@ -8,12 +8,11 @@
 //! - [`toy`]: a small ABD register cluster, so all of the above is tested without
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
 //!   to show the checker catches real-run violations.
-//! - `cluster` (feature `node`): the glue to `ringkv_core::node::Node`.
+//! - `cluster`: the glue to `ringkv_core::node::Node`.
 
 pub mod api;
 pub mod broken;
 pub mod clock;
-#[cfg(feature = "node")]
 pub mod cluster;
 pub mod config;
 pub mod error;
