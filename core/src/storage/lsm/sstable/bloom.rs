@@ -85,7 +85,7 @@ impl Bloom {
                 pos: size_bytes,
             });
         }
-        if bits.len() as u64 % BLOCK_SIZE_BYTES != 0 {
+        if !(bits.len() as u64).is_multiple_of(BLOCK_SIZE_BYTES) {
             return Err(Malformed {
                 reason: "filter is not a whole number of 64-byte blocks",
                 pos: size_bytes,
