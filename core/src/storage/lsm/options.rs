@@ -24,6 +24,9 @@ pub struct LsmOptions {
     pub level_base_size_bytes: u64,
     pub level_size_multiplier: u64,
     pub levels_max: u32,
+    /// Decompressed data blocks kept in memory. A server default (redb's own default
+    /// page cache is 1 GiB); hosts with little memory, such as a browser tab, set less.
+    /// A miss costs a read, a CRC and a decode, about three times a hit.
     pub block_cache_capacity_bytes: u64,
     /// `false`: writes that fill the memtable flush and compact inline, to completion.
     /// `true`: the host calls [`crate::storage::Engine::maintain`] from its own thread
