@@ -69,21 +69,22 @@ impl WriteBatch {
     /// Checks the size limits; engines call this before touching anything.
     pub fn validate(&self) -> Result<()> {
         for op in &self.ops {
-            check_len("key", op.key().len(), KEY_SIZE_BYTES_MAX)?;
+            check_size("key", op.key().len(), KEY_SIZE_BYTES_MAX)?;
             if let Some(value) = op.value() {
-                check_len("value", value.len(), VALUE_SIZE_BYTES_MAX)?;
+                check_size("value", value.len(), VALUE_SIZE_BYTES_MAX)?;
             }
         }
-        check_len("batch", self.size_bytes, BATCH_SIZE_BYTES_MAX)
+        check_size("batch", self.size_bytes, BATCH_SIZE_BYTES_MAX)
     }
 }
 
-fn check_len(what: &'static str, len: usize, max: usize) -> Result<()> {
-    if len > max {
+/// `TooLarge` when `size_bytes` exceeds `limit_bytes`.
+pub(crate) fn check_size(what: &'static str, size_bytes: usize, limit_bytes: usize) -> Result<()> {
+    if size_bytes > limit_bytes {
         return Err(StorageError::TooLarge {
             what,
-            size_bytes: len as u64,
-            limit_bytes: max as u64,
+            size_bytes: size_bytes as u64,
+            limit_bytes: limit_bytes as u64,
         });
     }
     Ok(())

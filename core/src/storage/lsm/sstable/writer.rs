@@ -7,6 +7,7 @@ use super::hash::hash64;
 use super::index::{Index, IndexEntry};
 use super::properties::Properties;
 use super::{bloom, frame, TableOptions};
+use crate::storage::batch::check_size;
 use crate::storage::blockstore::BlockFile;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::lsm::meta::TableMeta;
@@ -177,15 +178,4 @@ impl TableWriter {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, reason.to_string()),
         )
     }
-}
-
-fn check_size(what: &'static str, size_bytes: usize, limit_bytes: usize) -> Result<()> {
-    if size_bytes > limit_bytes {
-        return Err(StorageError::TooLarge {
-            what,
-            size_bytes: size_bytes as u64,
-            limit_bytes: limit_bytes as u64,
-        });
-    }
-    Ok(())
 }
