@@ -18,6 +18,9 @@ pub const MESSAGE_OVERHEAD_BYTES_MAX: usize = 4 << 10;
 pub const MEMBERS_MAX: usize = 4096;
 /// Gossip targets per round, at most (besides the occasional dead member).
 pub const GOSSIP_FANOUT_MAX: usize = 4;
+/// Largest causal context an eventual write may carry: a version vector has at most one
+/// entry per member (`MEMBERS_MAX`), about 20 bytes each, plus a format byte.
+pub const EVENTUAL_CONTEXT_SIZE_BYTES_MAX: usize = 96 << 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -51,6 +54,22 @@ pub struct NodeConfig {
     /// Peer messages waiting in the output queue; beyond this further sends are
     /// dropped (and counted), as a lossy network would. Client replies are never dropped.
     pub queued_sends_max: usize,
+    /// Eventual mode: answers an eventual get waits for (R), 1..=`replicas`.
+    pub eventual_r: usize,
+    /// Eventual mode: durable copies an eventual put waits for (W), 1..=`replicas`,
+    /// counting the coordinator's dot issuer.
+    pub eventual_w: usize,
+    /// Eventual mode: hints this node holds for other nodes, at most (all targets
+    /// together). A write that would need one more is refused by this node, which then
+    /// does not count toward that write's W; the coordinator reports which node was full.
+    pub hints_queued_max: usize,
+    /// Eventual mode: how often a node with hints checks whether their owners are alive
+    /// (by gossip) and hands a batch off.
+    pub hint_handoff_interval_ms: u64,
+    /// Hints in flight to one owner at once (one batch).
+    pub hint_handoff_batch_max: usize,
+    /// Bytes of sibling state in one handoff batch, at most (at least one hint is sent).
+    pub hint_handoff_batch_bytes_max: usize,
 }
 
 impl NodeConfig {
@@ -71,6 +90,12 @@ impl NodeConfig {
             value_size_bytes_max: VALUE_SIZE_BYTES_MAX_DEFAULT,
             in_flight_requests_max: 1024,
             queued_sends_max: 16 << 10,
+            eventual_r: 2,
+            eventual_w: 2,
+            hints_queued_max: 64 << 10,
+            hint_handoff_interval_ms: 500,
+            hint_handoff_batch_max: 64,
+            hint_handoff_batch_bytes_max: 4 << 20,
         }
     }
 
@@ -127,7 +152,45 @@ impl NodeConfig {
         if self.in_flight_requests_max == 0 || self.queued_sends_max == 0 {
             return fail("in_flight_requests_max and queued_sends_max must be positive".into());
         }
+        if !(1..=self.replicas).contains(&self.eventual_r)
+            || !(1..=self.replicas).contains(&self.eventual_w)
+        {
+            return fail(format!(
+                "eventual_r ({}) and eventual_w ({}) must be 1..=replicas ({})",
+                self.eventual_r, self.eventual_w, self.replicas
+            ));
+        }
+        if self.hints_queued_max == 0
+            || self.hint_handoff_interval_ms == 0
+            || self.hint_handoff_batch_max == 0
+            || self.hint_handoff_batch_bytes_max == 0
+        {
+            return fail(
+                "hints_queued_max, hint_handoff_interval_ms, hint_handoff_batch_max and \
+                 hint_handoff_batch_bytes_max must be positive"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Largest encoded sibling state of one eventual key: an `EventualMerge` carries a
+    /// key and a state, and must fit one frame. Replicas refuse writes that would store
+    /// a larger state, so every state they hold can be sent.
+    pub fn eventual_state_size_bytes_max(&self) -> usize {
+        FRAME_SIZE_BYTES_MAX
+            .saturating_sub(self.key_size_bytes_max)
+            .saturating_sub(MESSAGE_OVERHEAD_BYTES_MAX)
+    }
+
+    /// Largest causal context an eventual write accepts: [`EVENTUAL_CONTEXT_SIZE_BYTES_MAX`],
+    /// or less if key and value limits leave less room in an `EventualUpdate` frame.
+    pub fn eventual_context_size_bytes_max(&self) -> usize {
+        FRAME_SIZE_BYTES_MAX
+            .saturating_sub(self.key_size_bytes_max)
+            .saturating_sub(self.value_size_bytes_max)
+            .saturating_sub(MESSAGE_OVERHEAD_BYTES_MAX)
+            .min(EVENTUAL_CONTEXT_SIZE_BYTES_MAX)
     }
 
     /// Retransmission period of a phase's messages to replicas that have not answered:
@@ -176,5 +239,28 @@ mod tests {
                 "case {i} accepted"
             );
         }
+    }
+
+    #[test]
+    fn eventual_settings_are_checked_and_limits_fit_a_frame() {
+        let base = NodeConfig::for_member(&NodeSpec::new(2, "z2", 1), members());
+        let cases: [fn(&mut NodeConfig); 5] = [
+            |c| c.eventual_r = 0,
+            |c| c.eventual_w = c.replicas + 1,
+            |c| c.hints_queued_max = 0,
+            |c| c.hint_handoff_interval_ms = 0,
+            |c| c.hint_handoff_batch_max = 0,
+        ];
+        for (i, change) in cases.iter().enumerate() {
+            let mut config = base.clone();
+            change(&mut config);
+            assert!(config.validate().is_err(), "case {i} accepted");
+        }
+        let state_max = base.eventual_state_size_bytes_max();
+        assert!(state_max + base.key_size_bytes_max < FRAME_SIZE_BYTES_MAX);
+        assert_eq!(
+            base.eventual_context_size_bytes_max(),
+            EVENTUAL_CONTEXT_SIZE_BYTES_MAX
+        );
     }
 }

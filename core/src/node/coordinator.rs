@@ -275,7 +275,9 @@ impl Coordinator {
     fn finish(&mut self, ctx: &mut Ctx<'_>, op: &Op, reply: ClientReply) {
         self.timers.cancel(op.id.seq);
         match &reply {
-            ClientReply::Value(_) | ClientReply::Done => ctx.counters.succeeded += 1,
+            ClientReply::Value(_) | ClientReply::Done | ClientReply::Siblings { .. } => {
+                ctx.counters.succeeded += 1
+            }
             ClientReply::Error(ClientError::Indeterminate { .. }) => {
                 ctx.counters.indeterminate += 1
             }

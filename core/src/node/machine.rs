@@ -12,6 +12,7 @@ use crate::storage::Engine;
 use super::config::NodeConfig;
 use super::coordinator::{Coordinator, CoordinatorSettings, Ctx};
 use super::error::NodeError;
+use super::eventual::{EvCtx, Eventual};
 use super::gossip::{FailureDetector, GossipTimings};
 use super::io::{Input, Output};
 use super::meta;
@@ -37,6 +38,8 @@ pub struct Node {
     now_ms: u64,
     detector: FailureDetector,
     coordinator: Coordinator,
+    /// Eventual mode (`node/eventual/`): its own operations, keyspace and hints.
+    eventual: Eventual,
     outbox: Outbox,
     counters: NodeCounters,
     last_storage_error: Option<String>,
@@ -92,9 +95,11 @@ impl Node {
                 in_flight_requests_max: config.in_flight_requests_max,
             },
         );
+        let eventual = Eventual::open(id, recovered.incarnation, &config, engine.as_ref(), now_ms)?;
         Ok(Node {
             id,
             incarnation: recovered.incarnation,
+            eventual,
             outbox: Outbox::new(id, config.queued_sends_max),
             newest_layout_version_seen: recovered.layout.version(),
             layout: recovered.layout,
@@ -135,14 +140,18 @@ impl Node {
     }
 
     /// Absolute time (ms, this node's clock) at which the host must call
-    /// `handle(now, Input::Tick)`: the earliest request deadline or resend, or the next
-    /// gossip round. Always `Some` (gossip is periodic).
+    /// `handle(now, Input::Tick)`: the earliest request deadline or resend, hint handoff
+    /// round, or the next gossip round. Always `Some` (gossip is periodic).
     pub fn poll_timeout(&self) -> Option<u64> {
         let gossip_ms = self.detector.next_round_ms();
         Some(
-            self.coordinator
-                .next_timeout_ms()
-                .map_or(gossip_ms, |request_ms| request_ms.min(gossip_ms)),
+            [
+                self.coordinator.next_timeout_ms(),
+                self.eventual.next_timeout_ms(),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(gossip_ms, u64::min),
         )
     }
 
@@ -174,11 +183,12 @@ impl Node {
             layout: self.layout.clone(),
             newest_layout_version_seen: self.newest_layout_version_seen,
             members,
-            in_flight_requests: self.coordinator.in_flight(),
+            in_flight_requests: self.coordinator.in_flight() + self.eventual.in_flight(),
             queued_outputs: self.outbox.len(),
             counters,
             last_storage_error: self.last_storage_error.clone(),
             notes: self.notes.clone(),
+            hint_queues: self.eventual.hint_queues(),
         }
     }
 
@@ -194,9 +204,28 @@ impl Node {
         )
     }
 
+    /// The eventual-mode module and what it acts on.
+    fn eventual_ctx(&mut self) -> (&mut Eventual, EvCtx<'_>) {
+        (
+            &mut self.eventual,
+            EvCtx {
+                now_ms: self.now_ms,
+                out: &mut self.outbox,
+                engine: self.engine.as_ref(),
+                counters: &mut self.counters,
+                layout: &self.layout,
+                detector: &self.detector,
+            },
+        )
+    }
+
     fn run_timers(&mut self) {
         let (coordinator, mut ctx) = self.ctx();
         coordinator.on_timers(&mut ctx);
+        let (eventual, mut ctx) = self.eventual_ctx();
+        if let Err(error) = eventual.on_timers(&mut ctx) {
+            self.storage_failed(error);
+        }
         if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
             self.counters.gossip_rounds += 1;
             let message = PeerMessage::Gossip {
@@ -216,10 +245,37 @@ impl Node {
             self.outbox.reply(id, ClientReply::Error(error));
             return;
         }
+        // One bound for both modes' operations (an eventual get stays in flight until
+        // its read repair is done).
+        if self.coordinator.in_flight() + self.eventual.in_flight()
+            >= self.config.in_flight_requests_max
+        {
+            self.counters.overloaded += 1;
+            self.outbox
+                .reply(id, ClientReply::Error(ClientError::Overloaded));
+            return;
+        }
         let (key, kind) = match request {
-            ClientRequest::Get { key, .. } => (key, OpKind::Get),
-            ClientRequest::Put { key, value, .. } => (key, OpKind::Put { value: Some(value) }),
-            ClientRequest::Delete { key, .. } => (key, OpKind::Put { value: None }),
+            ClientRequest::Get {
+                key,
+                consistency: Consistency::Linearizable,
+            } => (key, OpKind::Get),
+            ClientRequest::Put {
+                key,
+                value,
+                consistency: Consistency::Linearizable,
+            } => (key, OpKind::Put { value: Some(value) }),
+            ClientRequest::Delete {
+                key,
+                consistency: Consistency::Linearizable,
+            } => (key, OpKind::Put { value: None }),
+            // Everything else is eventual mode: its own keyspace, messages and
+            // operations (`node/eventual/`); the ABD state below is never touched.
+            eventual => {
+                let (module, mut ctx) = self.eventual_ctx();
+                module.on_client(&mut ctx, id, eventual);
+                return;
+            }
         };
         let replicas = self.layout.preference_list(&key);
         let believed_alive = replicas
@@ -230,21 +286,15 @@ impl Node {
         coordinator.start(&mut ctx, id, key, kind, replicas, believed_alive);
     }
 
-    /// Requests this node refuses outright (they never take effect).
+    /// Requests this node refuses outright (they never take effect). Eventual writes'
+    /// contexts are checked by the eventual module.
     fn admit(&self, request: &ClientRequest) -> Result<(), ClientError> {
-        if request.consistency() == Consistency::Eventual {
-            return Err(ClientError::Unsupported {
-                reason: "eventual consistency is not implemented yet; use \
-                         Consistency::Linearizable"
-                    .into(),
-            });
-        }
         check_size(
             Oversized::Key,
             request.key().len(),
             self.config.key_size_bytes_max,
         )?;
-        if let ClientRequest::Put { value, .. } = request {
+        if let Some(value) = request.value() {
             check_size(
                 Oversized::Value,
                 value.len(),
@@ -287,6 +337,21 @@ impl Node {
             | PeerMessage::WriteAck { .. }) => {
                 let (coordinator, mut ctx) = self.ctx();
                 coordinator.on_reply(&mut ctx, from, reply);
+                return;
+            }
+            // Eventual mode: `e/`/`h/` keyspace and eventual operations only; none of
+            // these messages touches a register or counts toward an ABD quorum.
+            eventual @ (PeerMessage::EventualRead { .. }
+            | PeerMessage::EventualReadAck { .. }
+            | PeerMessage::EventualUpdate { .. }
+            | PeerMessage::EventualUpdateAck { .. }
+            | PeerMessage::EventualMerge { .. }
+            | PeerMessage::EventualMergeAck { .. }
+            | PeerMessage::EventualRefused { .. }) => {
+                let (module, mut ctx) = self.eventual_ctx();
+                if let Err(error) = module.on_peer(&mut ctx, from, eventual) {
+                    self.storage_failed(error);
+                }
                 return;
             }
         };

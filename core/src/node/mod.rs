@@ -9,10 +9,13 @@
 //! - `replica`: ABD from the replica's side; `stored`: the `d/` record format.
 //! - `gossip`: heartbeat failure detection; `meta`: `m/` identity and membership.
 //! - `timers`, `outbox`: deadlines and the bounded output queue.
+//! - `eventual`: the opt-in eventual mode (sloppy quorums, siblings, hinted handoff,
+//!   read repair); its own keyspace, messages and operations, apart from ABD.
 
 pub mod config;
 mod coordinator;
 pub mod error;
+pub mod eventual;
 mod gossip;
 pub mod io;
 pub mod machine;

@@ -1,5 +1,7 @@
 //! What a node reports about itself: members and their states, the ring, counters.
 
+use std::collections::BTreeMap;
+
 use crate::ring::{NodeId, NodeSpec, RingLayout};
 
 use super::gossip::MemberState;
@@ -25,6 +27,9 @@ pub struct NodeStatus {
     pub last_storage_error: Option<String>,
     /// Where persisted identity or membership overrode the configuration.
     pub notes: Vec<String>,
+    /// Eventual mode: hints this node holds, by the node they are for (targets with
+    /// none are absent). Durable; handed off when gossip shows the target alive.
+    pub hint_queues: BTreeMap<NodeId, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +66,8 @@ pub struct NodeCounters {
     /// Replica messages not answered because storage failed.
     pub storage_errors: u64,
     /// Replies for operations no longer in flight (or not counted: duplicate, wrong
-    /// phase, not a replica of the key).
+    /// phase, not a replica of the key). Includes the acks of eventual-mode read
+    /// repairs, which nobody waits for.
     pub stale_replies: u64,
     /// Peer messages ignored: from non-members, over the size limits, or gossip about
     /// unknown nodes.
@@ -69,6 +75,19 @@ pub struct NodeCounters {
     /// Sends dropped because the output queue was full.
     pub sends_dropped: u64,
     pub gossip_rounds: u64,
+    /// Eventual mode: hints this node started holding for another node (a new
+    /// `h/` record; merging into an existing hint does not count).
+    pub hints_queued: u64,
+    /// Eventual mode: hints handed off (the target durably acknowledged them) and
+    /// deleted here.
+    pub hints_delivered: u64,
+    /// Eventual mode: writes this node refused because its hint queue was full.
+    pub hints_refused: u64,
+    /// Eventual mode: sibling states this node stored as a replica (new or changed).
+    pub eventual_writes_applied: u64,
+    /// Eventual mode: merged states a get's coordinator sent to replicas that answered
+    /// with an older state.
+    pub read_repairs: u64,
 }
 
 impl NodeStatus {

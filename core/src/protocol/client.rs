@@ -1,11 +1,24 @@
 //! What a client asks a coordinator, and what it gets back.
 //!
 //! The outcome classes matter to callers (and to the linearizability checker):
-//! - `Value`/`Done`: the operation took effect, linearizably.
-//! - `Unavailable`, `TooLarge`, `Overloaded`, `Unsupported`: it did **not** take effect;
-//!   safe to retry.
+//! - `Value`/`Done`: the operation took effect, linearizably (eventual mode: `Done`
+//!   means durable at W nodes of the key's sloppy quorum; `Siblings` is a read's merge of
+//!   R nodes' states, which may miss writes not yet propagated).
+//! - `Unavailable`, `TooLarge`, `Overloaded`, `Unsupported`, `InvalidContext`: it did
+//!   **not** take effect; safe to retry.
 //! - `Indeterminate`: a write may or may not have taken effect (it reached some replicas
 //!   but not a confirmed quorum); a later read decides, and retrying is a new write.
+//!
+//! Eventual mode (opt-in per request, `node/eventual/`): a `Get` with
+//! [`Consistency::Eventual`] answers [`ClientReply::Siblings`] (every concurrent value and
+//! an opaque causal context); writes go through [`ClientRequest::PutEventual`] and
+//! [`ClientRequest::DeleteEventual`], which carry that context back, or through
+//! `Put`/`Delete` with `Consistency::Eventual` (a blind write: no context). Eventual keys
+//! live in their own keyspace: a key written in one mode is invisible to the other, so
+//! use each key in one mode only.
+//!
+//! Compatibility: variants are only appended (postcard encodes the variant index), so
+//! every request and reply of the linearizable API keeps its encoding.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -23,8 +36,10 @@ pub enum Consistency {
     /// between its call and its reply.
     #[default]
     Linearizable,
-    /// Dynamo-style sloppy quorums with siblings. Not built yet: answered with
-    /// [`ClientError::Unsupported`].
+    /// Dynamo-style sloppy quorums with siblings (dotted version vectors): reads return
+    /// every concurrent value and a causal context; a write carrying a read's context
+    /// supersedes exactly the values that read returned. Never linearizable; a separate
+    /// keyspace from linearizable keys.
     Eventual,
 }
 
@@ -43,6 +58,24 @@ pub enum ClientRequest {
         key: Vec<u8>,
         consistency: Consistency,
     },
+    /// An eventual-mode put. `context`: the opaque context of an earlier
+    /// [`ClientReply::Siblings`] for this key; the put supersedes exactly the values that
+    /// read returned (and keeps concurrent ones as siblings). `None` is a blind write,
+    /// concurrent with every stored value (the same as `Put` with
+    /// `Consistency::Eventual`). A context not produced by this cluster is refused with
+    /// [`ClientError::InvalidContext`].
+    PutEventual {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        context: Option<Vec<u8>>,
+    },
+    /// An eventual-mode delete: writes a tombstone sibling (shown as `None` by reads)
+    /// that supersedes what the context's read returned. Same `context` rules as
+    /// [`ClientRequest::PutEventual`].
+    DeleteEventual {
+        key: Vec<u8>,
+        context: Option<Vec<u8>>,
+    },
 }
 
 impl ClientRequest {
@@ -50,7 +83,9 @@ impl ClientRequest {
         match self {
             ClientRequest::Get { key, .. }
             | ClientRequest::Put { key, .. }
-            | ClientRequest::Delete { key, .. } => key,
+            | ClientRequest::Delete { key, .. }
+            | ClientRequest::PutEventual { key, .. }
+            | ClientRequest::DeleteEventual { key, .. } => key,
         }
     }
 
@@ -59,6 +94,19 @@ impl ClientRequest {
             ClientRequest::Get { consistency, .. }
             | ClientRequest::Put { consistency, .. }
             | ClientRequest::Delete { consistency, .. } => *consistency,
+            ClientRequest::PutEventual { .. } | ClientRequest::DeleteEventual { .. } => {
+                Consistency::Eventual
+            }
+        }
+    }
+
+    /// The value a put would write (`None` for gets and deletes).
+    pub fn value(&self) -> Option<&[u8]> {
+        match self {
+            ClientRequest::Put { value, .. } | ClientRequest::PutEventual { value, .. } => {
+                Some(value)
+            }
+            _ => None,
         }
     }
 }
@@ -70,6 +118,15 @@ pub enum ClientReply {
     /// A put or delete took effect.
     Done,
     Error(ClientError),
+    /// An eventual get's result: every live sibling value (`None` is a delete's
+    /// tombstone; empty when the key was never written) and the causal context to pass
+    /// to the next `PutEventual`/`DeleteEventual` of this key. The context is opaque
+    /// (a format version byte and the postcard-encoded version vector); clients store
+    /// and return it unchanged.
+    Siblings {
+        values: Vec<Option<Vec<u8>>>,
+        context: Vec<u8>,
+    },
 }
 
 /// Which part of a request was over its limit.
@@ -77,6 +134,11 @@ pub enum ClientReply {
 pub enum Oversized {
     Key,
     Value,
+    /// An eventual write's causal context.
+    Context,
+    /// An eventual key's sibling state (all concurrent values and their versions) after
+    /// the write: resolve the siblings (write back with the read's context) first.
+    Siblings,
 }
 
 impl std::fmt::Display for Oversized {
@@ -84,6 +146,8 @@ impl std::fmt::Display for Oversized {
         f.write_str(match self {
             Oversized::Key => "key",
             Oversized::Value => "value",
+            Oversized::Context => "causal context",
+            Oversized::Siblings => "sibling state",
         })
     }
 }
@@ -108,4 +172,9 @@ pub enum ClientError {
     Overloaded,
     #[error("unsupported: {reason}")]
     Unsupported { reason: String },
+    /// An eventual write's causal context could not be decoded (it was not produced by
+    /// this cluster's reads, or was damaged) or is unusable; the write did not take
+    /// effect.
+    #[error("invalid causal context: {reason} (the write did not take effect)")]
+    InvalidContext { reason: String },
 }

@@ -8,7 +8,22 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ring::NodeId;
-use crate::versioning::Tag;
+use crate::versioning::{Siblings, Tag, VersionVector};
+
+/// The state of one eventual-mode key: concurrent values (`None` = a delete's
+/// tombstone) with their dots, plus everything seen (`versioning::dvv`).
+pub type SiblingState = Siblings<Option<Vec<u8>>>;
+
+/// Why a replica refused an eventual-mode message (it wrote nothing for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventualRefusal {
+    /// Storing the write needs a new hint and this node already holds its maximum.
+    HintsFull { hints_queued_max: u64 },
+    /// The key's sibling state would encode larger than a message may carry.
+    TooLarge { size_bytes: u64, limit_bytes: u64 },
+    /// The write's context names a counter of this node at `u64::MAX` (forged).
+    CounterExhausted,
+}
 
 /// Identifies one coordinator operation cluster-wide.
 ///
@@ -79,6 +94,39 @@ pub enum PeerMessage {
         layout_version: u64,
         members: Vec<GossipEntry>,
     },
+    // ---- Eventual mode (`node/eventual/`). A separate keyspace (`e/`, `h/`): none of
+    // these messages reads or writes a linearizable register, and their answers never
+    // count toward an ABD quorum.
+    /// Eventual get: "what is your sibling state for `key`?"
+    EventualRead { req: OpId, key: Vec<u8> },
+    /// The replica's sibling state (empty if it holds none).
+    EventualReadAck { req: OpId, state: SiblingState },
+    /// Eventual put/delete at its dot issuer (a node of the key's sloppy quorum): apply
+    /// `Siblings::update(context, issuer, value)` to your own durable copy. If
+    /// `hint_for` names another node, you stand in for it: keep a durable hint for it in
+    /// the same engine batch. Idempotent per `req` (resends are answered from the
+    /// stored state, not applied twice).
+    EventualUpdate {
+        req: OpId,
+        key: Vec<u8>,
+        context: VersionVector,
+        value: Option<Vec<u8>>,
+        hint_for: Option<NodeId>,
+    },
+    /// Sent once the issuer durably holds the update; `state` is its resulting state.
+    EventualUpdateAck { req: OpId, state: SiblingState },
+    /// Merge `state` into your copy durably (a put's replication, read repair, hinted
+    /// handoff); with `hint_for`, also keep a hint for that node. Idempotent.
+    EventualMerge {
+        req: OpId,
+        key: Vec<u8>,
+        state: SiblingState,
+        hint_for: Option<NodeId>,
+    },
+    /// Sent once the replica durably holds a state that includes the merged one.
+    EventualMergeAck { req: OpId },
+    /// The replica refused an `EventualUpdate` or `EventualMerge` and wrote nothing.
+    EventualRefused { req: OpId, reason: EventualRefusal },
 }
 
 impl PeerMessage {
@@ -92,6 +140,13 @@ impl PeerMessage {
             PeerMessage::Write { .. } => "Write",
             PeerMessage::WriteAck { .. } => "WriteAck",
             PeerMessage::Gossip { .. } => "Gossip",
+            PeerMessage::EventualRead { .. } => "EventualRead",
+            PeerMessage::EventualReadAck { .. } => "EventualReadAck",
+            PeerMessage::EventualUpdate { .. } => "EventualUpdate",
+            PeerMessage::EventualUpdateAck { .. } => "EventualUpdateAck",
+            PeerMessage::EventualMerge { .. } => "EventualMerge",
+            PeerMessage::EventualMergeAck { .. } => "EventualMergeAck",
+            PeerMessage::EventualRefused { .. } => "EventualRefused",
         }
     }
 
@@ -103,7 +158,14 @@ impl PeerMessage {
             | PeerMessage::Read { req, .. }
             | PeerMessage::ReadAck { req, .. }
             | PeerMessage::Write { req, .. }
-            | PeerMessage::WriteAck { req } => Some(*req),
+            | PeerMessage::WriteAck { req }
+            | PeerMessage::EventualRead { req, .. }
+            | PeerMessage::EventualReadAck { req, .. }
+            | PeerMessage::EventualUpdate { req, .. }
+            | PeerMessage::EventualUpdateAck { req, .. }
+            | PeerMessage::EventualMerge { req, .. }
+            | PeerMessage::EventualMergeAck { req }
+            | PeerMessage::EventualRefused { req, .. } => Some(*req),
             PeerMessage::Gossip { .. } => None,
         }
     }

@@ -18,4 +18,4 @@ mod tests;
 pub use client::{ClientError, ClientReply, ClientRequest, Consistency, Oversized, RequestId};
 pub use codec::{decode, encode, FORMAT_VERSION, FRAME_SIZE_BYTES_MAX};
 pub use error::ProtocolError;
-pub use messages::{GossipEntry, OpId, PeerMessage};
+pub use messages::{EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState};

@@ -25,8 +25,77 @@ fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..64)
 }
 
+fn arb_state() -> impl Strategy<Value = SiblingState> {
+    prop::collection::vec((0u64..4, prop::option::of(arb_bytes())), 0..4).prop_map(|writes| {
+        let mut state = SiblingState::new();
+        for (node, value) in writes {
+            let context = state.context();
+            // Every other write supersedes what came before; the rest are concurrent.
+            let context = if node % 2 == 0 {
+                context
+            } else {
+                Default::default()
+            };
+            let _ = state.update(&context, NodeId(node), value);
+        }
+        state
+    })
+}
+
+fn arb_refusal() -> impl Strategy<Value = EventualRefusal> {
+    prop_oneof![
+        any::<u64>().prop_map(|hints_queued_max| EventualRefusal::HintsFull { hints_queued_max }),
+        (any::<u64>(), any::<u64>()).prop_map(|(size_bytes, limit_bytes)| {
+            EventualRefusal::TooLarge {
+                size_bytes,
+                limit_bytes,
+            }
+        }),
+        Just(EventualRefusal::CounterExhausted),
+    ]
+}
+
+fn arb_eventual_message() -> impl Strategy<Value = PeerMessage> {
+    let hint = prop::option::of(any::<u64>().prop_map(NodeId));
+    prop_oneof![
+        (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::EventualRead { req, key }),
+        (arb_op_id(), arb_state())
+            .prop_map(|(req, state)| PeerMessage::EventualReadAck { req, state }),
+        (
+            arb_op_id(),
+            arb_bytes(),
+            arb_state(),
+            prop::option::of(arb_bytes()),
+            hint.clone()
+        )
+            .prop_map(|(req, key, state, value, hint_for)| {
+                PeerMessage::EventualUpdate {
+                    req,
+                    key,
+                    context: state.context(),
+                    value,
+                    hint_for,
+                }
+            }),
+        (arb_op_id(), arb_state())
+            .prop_map(|(req, state)| PeerMessage::EventualUpdateAck { req, state }),
+        (arb_op_id(), arb_bytes(), arb_state(), hint).prop_map(|(req, key, state, hint_for)| {
+            PeerMessage::EventualMerge {
+                req,
+                key,
+                state,
+                hint_for,
+            }
+        }),
+        arb_op_id().prop_map(|req| PeerMessage::EventualMergeAck { req }),
+        (arb_op_id(), arb_refusal())
+            .prop_map(|(req, reason)| PeerMessage::EventualRefused { req, reason }),
+    ]
+}
+
 fn arb_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
+        arb_eventual_message(),
         (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::ReadTag { req, key }),
         (arb_op_id(), arb_tag()).prop_map(|(req, tag)| PeerMessage::ReadTagAck { req, tag }),
         (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::Read { req, key }),
@@ -145,4 +214,47 @@ fn huge_length_prefix_is_an_error() {
         decode(&frame),
         Err(ProtocolError::Malformed { .. })
     ));
+}
+
+/// Eventual mode only appended variants: what existed keeps its encoding.
+#[test]
+fn eventual_variants_are_appended() {
+    let first_byte = |bytes: Vec<u8>| bytes[0];
+    let request = |r: &ClientRequest| first_byte(postcard::to_allocvec(r).expect("encodes"));
+    let reply = |r: &ClientReply| first_byte(postcard::to_allocvec(r).expect("encodes"));
+    assert_eq!(
+        request(&ClientRequest::Delete {
+            key: vec![],
+            consistency: Consistency::Linearizable
+        }),
+        2
+    );
+    assert_eq!(
+        request(&ClientRequest::PutEventual {
+            key: vec![],
+            value: vec![],
+            context: None
+        }),
+        3
+    );
+    assert_eq!(
+        request(&ClientRequest::DeleteEventual {
+            key: vec![],
+            context: None
+        }),
+        4
+    );
+    assert_eq!(reply(&ClientReply::Error(ClientError::Overloaded)), 2);
+    assert_eq!(
+        reply(&ClientReply::Siblings {
+            values: vec![],
+            context: vec![]
+        }),
+        3
+    );
+    let frame = encode(&PeerMessage::EventualMergeAck {
+        req: OpId::default(),
+    })
+    .expect("encodes");
+    assert_eq!(frame[2], 12, "after the 7 ABD and gossip messages");
 }

@@ -55,15 +55,17 @@ fn put(key: &[u8], value: &[u8]) -> ClientRequest {
 }
 
 #[test]
-fn refuses_eventual_oversized_and_excess_requests() {
+fn refuses_bad_contexts_oversized_and_excess_requests() {
     let mut cfg = config(1);
     cfg.in_flight_requests_max = 1;
     cfg.key_size_bytes_max = 4;
     cfg.value_size_bytes_max = 4;
     let mut node = node(cfg);
-    let eventual = ClientRequest::Get {
+    // An eventual write whose context this cluster never handed out.
+    let eventual = ClientRequest::PutEventual {
         key: b"k".to_vec(),
-        consistency: Consistency::Eventual,
+        value: b"v".to_vec(),
+        context: Some(vec![0xde, 0xad]),
     };
     node.handle(
         1000,
@@ -103,7 +105,7 @@ fn refuses_eventual_oversized_and_excess_requests() {
     let got = replies(&drain(&mut node));
     assert!(matches!(
         &got[0],
-        (RequestId(1), ClientReply::Error(ClientError::Unsupported { reason })) if reason.contains("eventual")
+        (RequestId(1), ClientReply::Error(ClientError::InvalidContext { reason })) if reason.contains("version")
     ));
     assert_eq!(
         got[1].1,
