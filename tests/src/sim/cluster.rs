@@ -68,8 +68,13 @@ fn from_node_reply(reply: ClientReply) -> Reply {
         ClientReply::Error(
             e @ (ClientError::TooLarge { .. }
             | ClientError::Overloaded
-            | ClientError::Unsupported { .. }),
+            | ClientError::Unsupported { .. }
+            | ClientError::InvalidContext { .. }),
         ) => Reply::Rejected(e.to_string()),
+        // The workload is linearizable only: sibling sets answer eventual reads.
+        ClientReply::Siblings { .. } => {
+            Reply::Rejected("sibling reply to a linearizable request".into())
+        }
     }
 }
 
@@ -224,6 +229,16 @@ impl Hardware for NodeHardware {
             PeerMessage::ReadTagAck { req, .. }
             | PeerMessage::ReadAck { req, .. }
             | PeerMessage::WriteAck { req } => self.op_keys.get(req).cloned(),
+            PeerMessage::EventualRead { req, key }
+            | PeerMessage::EventualUpdate { req, key, .. }
+            | PeerMessage::EventualMerge { req, key, .. } => {
+                self.op_keys.insert(*req, key.clone());
+                Some(key.clone())
+            }
+            PeerMessage::EventualReadAck { req, .. }
+            | PeerMessage::EventualUpdateAck { req, .. }
+            | PeerMessage::EventualMergeAck { req }
+            | PeerMessage::EventualRefused { req, .. } => self.op_keys.get(req).cloned(),
             PeerMessage::Gossip { .. } => None,
         }
     }
