@@ -1,5 +1,6 @@
 //! How a node is set up: identity, static membership, timeouts and limits.
 
+use crate::antientropy::MerkleConfig;
 use crate::protocol::FRAME_SIZE_BYTES_MAX;
 use crate::ring::{NodeId, NodeSpec, DEFAULT_REPLICAS};
 
@@ -18,6 +19,12 @@ pub const MESSAGE_OVERHEAD_BYTES_MAX: usize = 4 << 10;
 pub const MEMBERS_MAX: usize = 4096;
 /// Gossip targets per round, at most (besides the occasional dead member).
 pub const GOSSIP_FANOUT_MAX: usize = 4;
+/// Anti-entropy exchanges in flight at once, at most (each holds at most one key page,
+/// about 256 KiB, and pushes at most about 1 MiB per page).
+pub const ANTI_ENTROPY_CONCURRENT_MAX: usize = 256;
+/// Largest key when anti-entropy is on: a key page carries up to 256 KiB of keys plus
+/// its cursor and one key that may exceed that, and must stay well inside a frame.
+pub const ANTI_ENTROPY_KEY_SIZE_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX / 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -51,6 +58,19 @@ pub struct NodeConfig {
     /// Peer messages waiting in the output queue; beyond this further sends are
     /// dropped (and counted), as a lossy network would. Client replies are never dropped.
     pub queued_sends_max: usize,
+    // ---- Anti-entropy (node/ae/) ----
+    /// Period of anti-entropy rounds; each starts exchanges for the next ranges
+    /// round-robin. 0: never initiate (the node still answers peers and keeps its
+    /// trees, so it is repaired by their exchanges).
+    pub anti_entropy_interval_ms: u64,
+    /// Exchanges in flight at once (1..=`ANTI_ENTROPY_CONCURRENT_MAX`). A round starts
+    /// at most this many minus those still running, so in steady state (all in sync,
+    /// one round trip each) this is the number of ranges compared per interval: a full
+    /// sweep over a node's ranges takes `ranges / this × interval`.
+    pub anti_entropy_concurrent_max: usize,
+    /// Tree shape per range. Must be the same on every node (mismatches are rejected
+    /// as `DepthMismatch`, never mis-compared).
+    pub anti_entropy_merkle: MerkleConfig,
 }
 
 impl NodeConfig {
@@ -71,6 +91,9 @@ impl NodeConfig {
             value_size_bytes_max: VALUE_SIZE_BYTES_MAX_DEFAULT,
             in_flight_requests_max: 1024,
             queued_sends_max: 16 << 10,
+            anti_entropy_interval_ms: 1000,
+            anti_entropy_concurrent_max: 8,
+            anti_entropy_merkle: MerkleConfig::default(),
         }
     }
 
@@ -127,6 +150,17 @@ impl NodeConfig {
         if self.in_flight_requests_max == 0 || self.queued_sends_max == 0 {
             return fail("in_flight_requests_max and queued_sends_max must be positive".into());
         }
+        if !(1..=ANTI_ENTROPY_CONCURRENT_MAX).contains(&self.anti_entropy_concurrent_max) {
+            return fail(format!(
+                "anti_entropy_concurrent_max must be 1..={ANTI_ENTROPY_CONCURRENT_MAX}"
+            ));
+        }
+        if self.key_size_bytes_max > ANTI_ENTROPY_KEY_SIZE_BYTES_MAX {
+            return fail(format!(
+                "key_size_bytes_max must be at most {ANTI_ENTROPY_KEY_SIZE_BYTES_MAX} \
+                 (anti-entropy key pages must fit a frame)"
+            ));
+        }
         Ok(())
     }
 
@@ -157,7 +191,7 @@ mod tests {
     #[test]
     fn rejects_inconsistent_settings() {
         let base = NodeConfig::for_member(&NodeSpec::new(2, "z2", 1), members());
-        let cases: [fn(&mut NodeConfig); 9] = [
+        let cases: [fn(&mut NodeConfig); 11] = [
             |c| c.id = NodeId(9),
             |c| c.zone = "elsewhere".into(),
             |c| c.replicas = 0,
@@ -167,6 +201,8 @@ mod tests {
             |c| c.dead_after_ms = c.suspect_after_ms,
             |c| c.value_size_bytes_max = FRAME_SIZE_BYTES_MAX,
             |c| c.in_flight_requests_max = 0,
+            |c| c.anti_entropy_concurrent_max = 0,
+            |c| c.key_size_bytes_max = ANTI_ENTROPY_KEY_SIZE_BYTES_MAX + 1,
         ];
         for (i, change) in cases.iter().enumerate() {
             let mut config = base.clone();

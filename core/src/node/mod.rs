@@ -9,7 +9,9 @@
 //! - `replica`: ABD from the replica's side; `stored`: the `d/` record format.
 //! - `gossip`: heartbeat failure detection; `meta`: `m/` identity and membership.
 //! - `timers`, `outbox`: deadlines and the bounded output queue.
+//! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
 
+mod ae;
 pub mod config;
 mod coordinator;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod stored;
 mod tags;
 mod timers;
 
+pub use ae::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use gossip::MemberState;

@@ -2,6 +2,7 @@
 
 use crate::ring::{NodeId, NodeSpec, RingLayout};
 
+use super::ae::AntiEntropyStatus;
 use super::gossip::MemberState;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +24,11 @@ pub struct NodeStatus {
     /// The most recent storage failure: while the engine fails, this node acknowledges
     /// nothing as a replica (it never acks what is not durable).
     pub last_storage_error: Option<String>,
-    /// Where persisted identity or membership overrode the configuration.
+    /// Where persisted identity or membership overrode the configuration, and what
+    /// opening had to repair (e.g. building the position index).
     pub notes: Vec<String>,
+    /// Merkle trees per range (roots, for "matching roots" views), exchange progress.
+    pub anti_entropy: AntiEntropyStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,9 @@ pub struct NodeCounters {
     /// Sends dropped because the output queue was full.
     pub sends_dropped: u64,
     pub gossip_rounds: u64,
+    /// Registers this replica took from anti-entropy pushes (its tag was older, or it
+    /// lacked the key). Not included in `writes_applied`.
+    pub keys_repaired: u64,
 }
 
 impl NodeStatus {
