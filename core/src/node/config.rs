@@ -1,5 +1,6 @@
 //! How a node is set up: identity, static membership, timeouts and limits.
 
+use crate::antientropy::MerkleConfig;
 use crate::protocol::FRAME_SIZE_BYTES_MAX;
 use crate::ring::{NodeId, NodeSpec, DEFAULT_REPLICAS};
 
@@ -21,6 +22,12 @@ pub const GOSSIP_FANOUT_MAX: usize = 4;
 /// Largest causal context an eventual write may carry: a version vector has at most one
 /// entry per member (`MEMBERS_MAX`), about 20 bytes each, plus a format byte.
 pub const EVENTUAL_CONTEXT_SIZE_BYTES_MAX: usize = 96 << 10;
+/// Anti-entropy exchanges in flight at once, at most (each holds at most one key page,
+/// about 256 KiB, and pushes at most about 1 MiB per page).
+pub const ANTI_ENTROPY_CONCURRENT_MAX: usize = 256;
+/// Largest key when anti-entropy is on: a key page carries up to 256 KiB of keys plus
+/// its cursor and one key that may exceed that, and must stay well inside a frame.
+pub const ANTI_ENTROPY_KEY_SIZE_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX / 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -70,6 +77,19 @@ pub struct NodeConfig {
     pub hint_handoff_batch_max: usize,
     /// Bytes of sibling state in one handoff batch, at most (at least one hint is sent).
     pub hint_handoff_batch_bytes_max: usize,
+    // ---- Anti-entropy (node/ae/) ----
+    /// Period of anti-entropy rounds; each starts exchanges for the next ranges
+    /// round-robin. 0: never initiate (the node still answers peers and keeps its
+    /// trees, so it is repaired by their exchanges).
+    pub anti_entropy_interval_ms: u64,
+    /// Exchanges in flight at once (1..=`ANTI_ENTROPY_CONCURRENT_MAX`). A round starts
+    /// at most this many minus those still running, so in steady state (all in sync,
+    /// one round trip each) this is the number of ranges compared per interval: a full
+    /// sweep over a node's ranges takes `ranges / this × interval`.
+    pub anti_entropy_concurrent_max: usize,
+    /// Tree shape per range. Must be the same on every node (mismatches are rejected
+    /// as `DepthMismatch`, never mis-compared).
+    pub anti_entropy_merkle: MerkleConfig,
 }
 
 impl NodeConfig {
@@ -96,6 +116,9 @@ impl NodeConfig {
             hint_handoff_interval_ms: 500,
             hint_handoff_batch_max: 64,
             hint_handoff_batch_bytes_max: 4 << 20,
+            anti_entropy_interval_ms: 1000,
+            anti_entropy_concurrent_max: 8,
+            anti_entropy_merkle: MerkleConfig::default(),
         }
     }
 
@@ -171,6 +194,17 @@ impl NodeConfig {
                     .into(),
             );
         }
+        if !(1..=ANTI_ENTROPY_CONCURRENT_MAX).contains(&self.anti_entropy_concurrent_max) {
+            return fail(format!(
+                "anti_entropy_concurrent_max must be 1..={ANTI_ENTROPY_CONCURRENT_MAX}"
+            ));
+        }
+        if self.key_size_bytes_max > ANTI_ENTROPY_KEY_SIZE_BYTES_MAX {
+            return fail(format!(
+                "key_size_bytes_max must be at most {ANTI_ENTROPY_KEY_SIZE_BYTES_MAX} \
+                 (anti-entropy key pages must fit a frame)"
+            ));
+        }
         Ok(())
     }
 
@@ -220,7 +254,7 @@ mod tests {
     #[test]
     fn rejects_inconsistent_settings() {
         let base = NodeConfig::for_member(&NodeSpec::new(2, "z2", 1), members());
-        let cases: [fn(&mut NodeConfig); 9] = [
+        let cases: [fn(&mut NodeConfig); 11] = [
             |c| c.id = NodeId(9),
             |c| c.zone = "elsewhere".into(),
             |c| c.replicas = 0,
@@ -230,6 +264,8 @@ mod tests {
             |c| c.dead_after_ms = c.suspect_after_ms,
             |c| c.value_size_bytes_max = FRAME_SIZE_BYTES_MAX,
             |c| c.in_flight_requests_max = 0,
+            |c| c.anti_entropy_concurrent_max = 0,
+            |c| c.key_size_bytes_max = ANTI_ENTROPY_KEY_SIZE_BYTES_MAX + 1,
         ];
         for (i, change) in cases.iter().enumerate() {
             let mut config = base.clone();

@@ -9,6 +9,7 @@ use crate::rand::SplitMix64;
 use crate::ring::{NodeId, RingLayout};
 use crate::storage::Engine;
 
+use super::ae::{AeCtx, AeSettings, AntiEntropy};
 use super::config::NodeConfig;
 use super::coordinator::{Coordinator, CoordinatorSettings, Ctx};
 use super::error::NodeError;
@@ -18,7 +19,7 @@ use super::io::{Input, Output};
 use super::meta;
 use super::op::OpKind;
 use super::outbox::Outbox;
-use super::replica::{self, ReplicaError};
+use super::replica;
 use super::status::{MemberStatus, NodeCounters, NodeStatus};
 use super::tags::{TagIssuer, TAG_LEASE_COUNTERS};
 
@@ -45,6 +46,8 @@ pub struct Node {
     last_storage_error: Option<String>,
     newest_layout_version_seen: u64,
     notes: Vec<String>,
+    /// Merkle trees and exchanges (node/ae/).
+    anti_entropy: AntiEntropy,
 }
 
 impl std::fmt::Debug for Node {
@@ -69,9 +72,26 @@ impl Node {
         now_ms: u64,
     ) -> Result<Node, NodeError> {
         config.validate()?;
-        let recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS)?;
+        let mut recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS)?;
         let mut rng = SplitMix64::new(rng_seed);
         let id = recovered.id;
+        // Anti-entropy: completes the position index if needed, builds the trees.
+        let anti_entropy = AntiEntropy::open(
+            engine.as_ref(),
+            &recovered.layout,
+            id,
+            recovered.incarnation,
+            AeSettings {
+                interval_ms: config.anti_entropy_interval_ms,
+                concurrent_max: config.anti_entropy_concurrent_max,
+                response_timeout_ms: config.resend_interval_ms(),
+                key_size_bytes_max: config.key_size_bytes_max,
+                merkle: config.anti_entropy_merkle,
+            },
+            rng_seed,
+            now_ms,
+            &mut recovered.notes,
+        )?;
         let detector = FailureDetector::new(
             id,
             recovered.incarnation,
@@ -112,6 +132,7 @@ impl Node {
             counters: NodeCounters::default(),
             last_storage_error: None,
             notes: recovered.notes,
+            anti_entropy,
         })
     }
 
@@ -141,18 +162,16 @@ impl Node {
 
     /// Absolute time (ms, this node's clock) at which the host must call
     /// `handle(now, Input::Tick)`: the earliest request deadline or resend, hint handoff
-    /// round, or the next gossip round. Always `Some` (gossip is periodic).
+    /// round, anti-entropy round or response deadline, or the next gossip round. Always
+    /// `Some` (gossip is periodic).
     pub fn poll_timeout(&self) -> Option<u64> {
         let gossip_ms = self.detector.next_round_ms();
-        Some(
-            [
-                self.coordinator.next_timeout_ms(),
-                self.eventual.next_timeout_ms(),
-            ]
-            .into_iter()
-            .flatten()
-            .fold(gossip_ms, u64::min),
-        )
+        let others = [
+            self.coordinator.next_timeout_ms(),
+            self.eventual.next_timeout_ms(),
+            self.anti_entropy.next_timeout_ms(),
+        ];
+        Some(others.into_iter().flatten().fold(gossip_ms, u64::min))
     }
 
     pub fn status(&self) -> NodeStatus {
@@ -189,6 +208,7 @@ impl Node {
             last_storage_error: self.last_storage_error.clone(),
             notes: self.notes.clone(),
             hint_queues: self.eventual.hint_queues(),
+            anti_entropy: self.anti_entropy.status(),
         }
     }
 
@@ -236,6 +256,14 @@ impl Node {
                 self.outbox.send(to, message.clone());
             }
         }
+        // Anti-entropy after gossip, so peer choice uses the freshest liveness.
+        self.anti_entropy.on_timers(&mut AeCtx {
+            now_ms: self.now_ms,
+            engine: self.engine.as_ref(),
+            out: &mut self.outbox,
+            counters: &mut self.counters,
+            detector: &self.detector,
+        });
     }
 
     fn on_client(&mut self, id: RequestId, request: ClientRequest) {
@@ -318,8 +346,12 @@ impl Node {
                 key,
                 tag,
                 value,
-            } => replica::on_write(engine, req, &key, tag, value).map(|(ack, applied)| {
-                self.counters.writes_applied += u64::from(applied);
+            } => replica::on_write(engine, req, &key, tag, value).map(|(ack, change)| {
+                self.counters.writes_applied += u64::from(change.is_some());
+                // Anti-entropy hook: the write moved this key's Merkle entry.
+                if let Some(change) = &change {
+                    self.anti_entropy.on_applied(&key, change);
+                }
                 ack
             }),
             PeerMessage::Gossip {
@@ -354,6 +386,28 @@ impl Node {
                 }
                 return;
             }
+            // Anti-entropy (node/ae/): exchanges, key pages, pushes.
+            message @ (PeerMessage::AntiEntropy(_)
+            | PeerMessage::AntiEntropyReply(_)
+            | PeerMessage::AntiEntropyKeys(_)
+            | PeerMessage::AntiEntropyKeysReply(_)
+            | PeerMessage::AntiEntropyPush { .. }) => {
+                let result = self.anti_entropy.on_message(
+                    &mut AeCtx {
+                        now_ms: self.now_ms,
+                        engine,
+                        out: &mut self.outbox,
+                        counters: &mut self.counters,
+                        detector: &self.detector,
+                    },
+                    from,
+                    message,
+                );
+                if let Err(error) = result {
+                    self.storage_failed(error);
+                }
+                return;
+            }
         };
         match answer {
             Ok(reply) => self.outbox.send(from, reply),
@@ -366,7 +420,8 @@ impl Node {
     fn within_limits(&self, message: &PeerMessage) -> bool {
         let (key, value) = match message {
             PeerMessage::ReadTag { key, .. } | PeerMessage::Read { key, .. } => (key, None),
-            PeerMessage::Write { key, value, .. } => (key, value.as_ref()),
+            PeerMessage::Write { key, value, .. }
+            | PeerMessage::AntiEntropyPush { key, value, .. } => (key, value.as_ref()),
             _ => return true,
         };
         key.len() <= self.config.key_size_bytes_max
@@ -375,7 +430,7 @@ impl Node {
 
     /// Nothing is acknowledged for the failed message; the coordinator resends or
     /// gives up. The engine may refuse all work from now on (until reopened).
-    fn storage_failed(&mut self, error: ReplicaError) {
+    fn storage_failed(&mut self, error: impl std::fmt::Display) {
         self.counters.storage_errors += 1;
         self.last_storage_error = Some(error.to_string());
     }

@@ -11,7 +11,9 @@
 //! - `timers`, `outbox`: deadlines and the bounded output queue.
 //! - `eventual`: the opt-in eventual mode (sloppy quorums, siblings, hinted handoff,
 //!   read repair); its own keyspace, messages and operations, apart from ABD.
+//! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
 
+mod ae;
 pub mod config;
 mod coordinator;
 pub mod error;
@@ -28,6 +30,7 @@ pub mod stored;
 mod tags;
 mod timers;
 
+pub use ae::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use gossip::MemberState;

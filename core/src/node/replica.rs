@@ -5,6 +5,10 @@
 //! which makes it idempotent, and a stale `Write` can never move a register backwards.
 //! Invariant: a `WriteAck` is produced only after the engine durably holds a tag at
 //! least as large as the write's.
+//!
+//! [`apply_register`] is the one write path for registers: `Write` (puts, deletes,
+//! read write-backs) and anti-entropy pushes both go through it, and it writes the
+//! key's position-index entry (`ae/index.rs`) in the same batch as the record.
 
 use thiserror::Error;
 
@@ -12,6 +16,7 @@ use crate::protocol::{OpId, PeerMessage};
 use crate::storage::{Engine, StorageError, WriteBatch, WriteOptions};
 use crate::versioning::Tag;
 
+use super::ae::{index, RegisterVersion};
 use super::stored::{data_key, Stored};
 
 #[derive(Debug, Error)]
@@ -56,25 +61,51 @@ pub(crate) fn on_read(
 }
 
 /// Stores `(tag, value)` iff `tag` is larger than the stored tag, durably; returns the
-/// ack and whether anything was written.
+/// ack and what changed (`None`: nothing was written).
 pub(crate) fn on_write(
     engine: &dyn Engine,
     req: OpId,
     key: &[u8],
     tag: Tag,
     value: Option<Vec<u8>>,
-) -> Result<(PeerMessage, bool), ReplicaError> {
-    let (stored_tag, _) = read_register(engine, key)?;
-    let applied = tag > stored_tag;
-    if applied {
-        let record = Stored::Register { tag, value }
-            .encode()
-            .map_err(ReplicaError::Encode)?;
-        let mut batch = WriteBatch::new();
-        batch.put(data_key(key), record);
-        engine.write(&batch, WriteOptions::DURABLE)?;
+) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
+    let change = apply_register(engine, key, tag, value)?;
+    Ok((PeerMessage::WriteAck { req }, change))
+}
+
+/// A register write that took effect: the version it replaced (`None`: the key was
+/// absent) and the new one. The node feeds it to its Merkle trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RegisterChange {
+    pub old: Option<RegisterVersion>,
+    pub new: RegisterVersion,
+}
+
+/// `Write` semantics: stores `(tag, value)` iff `tag` is larger than the stored tag,
+/// with the key's position-index entry in the same batch, durably. Idempotent, and a
+/// register never moves backwards.
+pub(crate) fn apply_register(
+    engine: &dyn Engine,
+    key: &[u8],
+    tag: Tag,
+    value: Option<Vec<u8>>,
+) -> Result<Option<RegisterChange>, ReplicaError> {
+    let (stored_tag, stored_value) = read_register(engine, key)?;
+    if tag <= stored_tag {
+        return Ok(None);
     }
-    Ok((PeerMessage::WriteAck { req }, applied))
+    // Stored tags are > Tag::ZERO (only larger tags are ever stored), so ZERO = absent.
+    let old =
+        (stored_tag != Tag::ZERO).then(|| RegisterVersion::of(stored_tag, stored_value.as_deref()));
+    let new = RegisterVersion::of(tag, value.as_deref());
+    let record = Stored::Register { tag, value }
+        .encode()
+        .map_err(ReplicaError::Encode)?;
+    let mut batch = WriteBatch::new();
+    batch.put(data_key(key), record);
+    index::put_in_batch(&mut batch, key, &new);
+    engine.write(&batch, WriteOptions::DURABLE)?;
+    Ok(Some(RegisterChange { old, new }))
 }
 
 #[cfg(test)]
@@ -106,6 +137,7 @@ mod tests {
             on_write(&engine, req, b"k", t, Some(v.to_vec()))
                 .expect("write")
                 .1
+                .is_some()
         };
         assert!(write(tag(2), b"two"));
         assert!(!write(tag(2), b"two")); // duplicate
@@ -119,10 +151,14 @@ mod tests {
             }
         );
         // A delete is a tombstone with its own tag.
-        assert!(
+        assert_eq!(
             on_write(&engine, req, b"k", tag(3), None)
                 .expect("delete")
-                .1
+                .1,
+            Some(RegisterChange {
+                old: Some(RegisterVersion::of(tag(2), Some(b"two"))),
+                new: RegisterVersion::of(tag(3), None),
+            })
         );
         assert_eq!(
             on_read_tag(&engine, req, b"k").expect("read"),

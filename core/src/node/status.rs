@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::ring::{NodeId, NodeSpec, RingLayout};
 
+use super::ae::AntiEntropyStatus;
 use super::gossip::MemberState;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,11 +26,14 @@ pub struct NodeStatus {
     /// The most recent storage failure: while the engine fails, this node acknowledges
     /// nothing as a replica (it never acks what is not durable).
     pub last_storage_error: Option<String>,
-    /// Where persisted identity or membership overrode the configuration.
+    /// Where persisted identity or membership overrode the configuration, and what
+    /// opening had to repair (e.g. building the position index).
     pub notes: Vec<String>,
     /// Eventual mode: hints this node holds, by the node they are for (targets with
     /// none are absent). Durable; handed off when gossip shows the target alive.
     pub hint_queues: BTreeMap<NodeId, u64>,
+    /// Merkle trees per range (roots, for "matching roots" views), exchange progress.
+    pub anti_entropy: AntiEntropyStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +92,9 @@ pub struct NodeCounters {
     /// Eventual mode: merged states a get's coordinator sent to replicas that answered
     /// with an older state.
     pub read_repairs: u64,
+    /// Registers this replica took from anti-entropy pushes (its tag was older, or it
+    /// lacked the key). Not included in `writes_applied`.
+    pub keys_repaired: u64,
 }
 
 impl NodeStatus {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::antientropy::{ExchangeRequest, ExchangeResponse};
 use crate::ring::NodeId;
 use crate::versioning::{Siblings, Tag, VersionVector};
 
@@ -24,6 +25,8 @@ pub enum EventualRefusal {
     /// The write's context names a counter of this node at `u64::MAX` (forged).
     CounterExhausted,
 }
+
+use super::antientropy::{KeyPage, KeyPageReply};
 
 /// Identifies one coordinator operation cluster-wide.
 ///
@@ -127,6 +130,23 @@ pub enum PeerMessage {
     EventualMergeAck { req: OpId },
     /// The replica refused an `EventualUpdate` or `EventualMerge` and wrote nothing.
     EventualRefused { req: OpId, reason: EventualRefusal },
+    // ---- Anti-entropy (node/ae/; appended: variant order is wire format) ----
+    /// Merkle exchange, initiator → responder (a co-replica of the request's range).
+    AntiEntropy(ExchangeRequest),
+    /// Merkle exchange, responder → initiator.
+    AntiEntropyReply(ExchangeResponse),
+    /// Repair: the initiator's `(key, version)` entries of one page of a differing span.
+    AntiEntropyKeys(KeyPage),
+    /// Repair: how far the page was compared and which of its keys the responder wants.
+    AntiEntropyKeysReply(KeyPageReply),
+    /// Repair: a register the sender durably holds and the receiver lacks or holds
+    /// older. Applied with `Write` semantics (iff `tag` is greater), never acknowledged:
+    /// a lost push is found again by the next exchange.
+    AntiEntropyPush {
+        key: Vec<u8>,
+        tag: Tag,
+        value: Option<Vec<u8>>,
+    },
 }
 
 impl PeerMessage {
@@ -147,10 +167,15 @@ impl PeerMessage {
             PeerMessage::EventualMerge { .. } => "EventualMerge",
             PeerMessage::EventualMergeAck { .. } => "EventualMergeAck",
             PeerMessage::EventualRefused { .. } => "EventualRefused",
+            PeerMessage::AntiEntropy(_) => "AntiEntropy",
+            PeerMessage::AntiEntropyReply(_) => "AntiEntropyReply",
+            PeerMessage::AntiEntropyKeys(_) => "AntiEntropyKeys",
+            PeerMessage::AntiEntropyKeysReply(_) => "AntiEntropyKeysReply",
+            PeerMessage::AntiEntropyPush { .. } => "AntiEntropyPush",
         }
     }
 
-    /// The operation a data message belongs to; `None` for gossip.
+    /// The operation a data message belongs to; `None` for gossip and anti-entropy.
     pub fn op_id(&self) -> Option<OpId> {
         match self {
             PeerMessage::ReadTag { req, .. }
@@ -166,7 +191,12 @@ impl PeerMessage {
             | PeerMessage::EventualMerge { req, .. }
             | PeerMessage::EventualMergeAck { req }
             | PeerMessage::EventualRefused { req, .. } => Some(*req),
-            PeerMessage::Gossip { .. } => None,
+            PeerMessage::Gossip { .. }
+            | PeerMessage::AntiEntropy(_)
+            | PeerMessage::AntiEntropyReply(_)
+            | PeerMessage::AntiEntropyKeys(_)
+            | PeerMessage::AntiEntropyKeysReply(_)
+            | PeerMessage::AntiEntropyPush { .. } => None,
         }
     }
 }

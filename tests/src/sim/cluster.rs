@@ -239,7 +239,12 @@ impl Hardware for NodeHardware {
             | PeerMessage::EventualUpdateAck { req, .. }
             | PeerMessage::EventualMergeAck { req }
             | PeerMessage::EventualRefused { req, .. } => self.op_keys.get(req).cloned(),
-            PeerMessage::Gossip { .. } => None,
+            PeerMessage::AntiEntropyPush { key, .. } => Some(key.clone()),
+            PeerMessage::Gossip { .. }
+            | PeerMessage::AntiEntropy(_)
+            | PeerMessage::AntiEntropyReply(_)
+            | PeerMessage::AntiEntropyKeys(_)
+            | PeerMessage::AntiEntropyKeysReply(_) => None,
         }
     }
 }

@@ -1,0 +1,851 @@
+//! Anti-entropy in the node: Merkle trees kept current on every register write, and a
+//! periodic exchange with co-replicas that finds and repairs differing keys, so
+//! replicas converge after partitions heal without waiting for reads.
+//!
+//! - `index`: the `p/` position index (bucket listing without full scans).
+//! - `version`: `(tag, tombstone)` and its canonical encoding and digest.
+//! - `span`, `repair`: the key-page comparison after an exchange.
+//! - this file: [`AntiEntropy`], the tree set, the schedule, exchange sessions.
+//!
+//! Schedule: every `anti_entropy_interval_ms` the node starts exchanges for the next
+//! ranges round-robin (at most `anti_entropy_concurrent_max` in flight), each with a
+//! live (`Alive`) co-replica, rotating among them from sweep to sweep. An exchange is
+//! [`Exchange`]'s root-then-descend protocol; if buckets differ, the session moves on
+//! to key pages (`protocol::antientropy`) over the differing spans and both sides push
+//! newer registers. One outstanding message round per session; a session whose peer
+//! does not answer within `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`]
+//! times (only while the peer is alive), then dropped; the range comes round again.
+//!
+//! **Why this is safe for linearizability (ABD).** A push carries a `(tag, value)` the
+//! sender read from its engine, which holds only durable writes, and every such pair
+//! was produced by a coordinator's phase 2 for that tag (tags are unique per write, so
+//! the pair is exactly what that `Write` carried). The receiver applies it through
+//! `replica::apply_register`, the `Write` path: iff the tag is greater, durably. So a
+//! push is indistinguishable from a delayed duplicate of a `Write` that was already
+//! sent, which ABD tolerates by design: registers only move forward, a read that
+//! returned tag `t` left a quorum at `>= t` that no push can lower, and a pushed value
+//! whose write was `Indeterminate` merely takes effect later, as that outcome allows.
+//! Anti-entropy never invents a tag or a value and never writes backwards.
+
+pub(crate) mod index;
+mod repair;
+mod span;
+mod status;
+mod version;
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::antientropy::{
+    AntiEntropyError, Exchange, ExchangeId, ExchangeRequest, ExchangeResponse, ExchangeStep,
+    MerkleConfig, MerkleSet, RejectReason,
+};
+use crate::protocol::antientropy::{
+    KeyPage, KeyPageReply, KeyVersion, KEY_PAGE_ENTRIES_MAX, KEY_PAGE_KEY_BYTES_MAX,
+    KEY_PAGE_SPANS_MAX, PUSH_BYTES_PER_PAGE_MAX,
+};
+use crate::protocol::PeerMessage;
+use crate::rand::SplitMix64;
+use crate::ring::{NodeId, RingLayout, TokenRange};
+use crate::storage::Engine;
+use crate::versioning::Tag;
+
+use super::error::NodeError;
+use super::gossip::{FailureDetector, MemberState};
+use super::outbox::Outbox;
+use super::replica::{self, RegisterChange, ReplicaError};
+use super::status::NodeCounters;
+use super::timers::TimerQueue;
+
+use index::{IndexEntry, IndexError, PageLimits};
+use repair::Action;
+
+pub use status::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
+pub(crate) use version::RegisterVersion;
+
+/// Levels an exchange descends per round trip (fanout 16): at most
+/// `1 + ceil(depth / 4)` round trips, 4 for depth 12.
+const FANOUT_LOG2: u8 = 4;
+/// Times an unanswered step or page is resent before the session is dropped: with the
+/// response timeout at `request_timeout_ms / 4`, a peer silent for about
+/// `request_timeout_ms` loses the session, as a coordinator's phase would time out.
+pub(crate) const RESENDS_MAX: u32 = 4;
+/// Mixed into the host's seed for this module's own generator (first-round jitter), so
+/// anti-entropy does not shift the gossip generator's sequence.
+const SEED_SALT: u64 = 0x6165_2d6a_6974_7465; // "ae-jitte"
+
+const PAGE_LIMITS: PageLimits = PageLimits {
+    entries_max: KEY_PAGE_ENTRIES_MAX,
+    key_bytes_max: KEY_PAGE_KEY_BYTES_MAX,
+};
+
+#[derive(Debug, Error)]
+pub(crate) enum AeError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AeSettings {
+    /// 0: never initiate (still answer peers and keep the trees).
+    pub interval_ms: u64,
+    pub concurrent_max: usize,
+    pub response_timeout_ms: u64,
+    pub key_size_bytes_max: usize,
+    pub merkle: MerkleConfig,
+}
+
+/// What anti-entropy steps act on besides its own state.
+pub(crate) struct AeCtx<'a> {
+    pub now_ms: u64,
+    pub engine: &'a dyn Engine,
+    pub out: &'a mut Outbox,
+    pub counters: &'a mut NodeCounters,
+    pub detector: &'a FailureDetector,
+}
+
+#[derive(Debug)]
+pub(crate) struct AntiEntropy {
+    me: NodeId,
+    settings: AeSettings,
+    set: MerkleSet,
+    /// The set's ranges with their replicas, in the set's order (by range end).
+    ranges: Vec<RangeSlot>,
+    /// `None` when not initiating.
+    next_round_ms: Option<u64>,
+    /// Next range (index into `ranges`) the round-robin considers.
+    cursor: usize,
+    /// Completed passes of `cursor` over all ranges: rotates the peer choice.
+    sweep: u64,
+    /// `incarnation << 32`: ids of this run never match a late response to a previous
+    /// run's exchange (the low half counts exchanges).
+    id_base: u64,
+    next_seq: u64,
+    sessions: BTreeMap<ExchangeId, Session>,
+    /// One deadline per session: its response timeout.
+    timers: TimerQueue<ExchangeId>,
+    counters: AntiEntropyCounters,
+}
+
+#[derive(Debug, Clone)]
+struct RangeSlot {
+    range: TokenRange,
+    replicas: Vec<NodeId>,
+    last_exchange: Option<LastExchange>,
+}
+
+#[derive(Debug)]
+struct Session {
+    peer: NodeId,
+    slot: usize,
+    range: TokenRange,
+    /// Resends since the last progress.
+    resends: u32,
+    phase: Phase,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Descending the trees.
+    Compare(Exchange),
+    /// Comparing key pages of the differing spans.
+    Repair(Repair),
+}
+
+#[derive(Debug)]
+struct Repair {
+    /// Every differing span of the range, in range order.
+    spans: Vec<TokenRange>,
+    /// The first span not compared to its end; the page in flight starts in it.
+    next: usize,
+    /// The page in flight: its number, cursor, spans (`spans[next..next + page_spans]`)
+    /// and entries, kept to resend it as is and to resolve the reply's offsets.
+    page: u32,
+    after: Option<Vec<u8>>,
+    page_spans: usize,
+    entries: Vec<IndexEntry>,
+    complete: bool,
+}
+
+impl Repair {
+    fn page_spans(&self) -> &[TokenRange] {
+        let end = self
+            .next
+            .saturating_add(self.page_spans)
+            .min(self.spans.len());
+        self.spans.get(self.next..end).unwrap_or(&[])
+    }
+}
+
+impl AntiEntropy {
+    /// Makes sure the position index is complete (`index::ensure`: one `d/` scan for a
+    /// store written before it existed), then builds the trees of every range this node
+    /// replicates from one scan of `p/`. Anything worth telling the operator goes to
+    /// `notes`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        engine: &dyn Engine,
+        layout: &RingLayout,
+        me: NodeId,
+        incarnation: u64,
+        settings: AeSettings,
+        rng_seed: u64,
+        now_ms: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<AntiEntropy, NodeError> {
+        let report = index::ensure(engine).map_err(open_error)?;
+        if let Some(records) = report.rebuilt.filter(|records| *records > 0) {
+            notes.push(format!(
+                "built the position index (p/) for {records} existing records"
+            ));
+        }
+        if report.unreadable > 0 {
+            notes.push(format!(
+                "{} unreadable d/ records left out of the position index",
+                report.unreadable
+            ));
+        }
+        let mut set = MerkleSet::new(layout, me, settings.merkle);
+        let malformed = index::for_each(engine, |entry| {
+            // `false`: a key outside this node's ranges (data awaiting hand-off): untracked.
+            let _ = set.insert(&entry.key, entry.version.digest());
+        })
+        .map_err(open_error)?;
+        if malformed > 0 {
+            notes.push(format!(
+                "{malformed} malformed position index entries skipped; their buckets \
+                 will keep differing"
+            ));
+        }
+        let ranges = set
+            .iter()
+            .map(|(tree, replicas)| RangeSlot {
+                range: tree.range(),
+                replicas: replicas.to_vec(),
+                last_exchange: None,
+            })
+            .collect();
+        // The first round comes one interval after open (gossip has heard from peers by
+        // then), jittered so nodes started together do not exchange in lockstep.
+        let mut rng = SplitMix64::new(rng_seed ^ SEED_SALT);
+        let next_round_ms = (settings.interval_ms > 0).then(|| {
+            now_ms
+                .saturating_add(settings.interval_ms)
+                .saturating_add(rng.below(settings.interval_ms))
+        });
+        Ok(AntiEntropy {
+            me,
+            settings,
+            set,
+            ranges,
+            next_round_ms,
+            cursor: 0,
+            sweep: 0,
+            id_base: incarnation << 32,
+            next_seq: 0,
+            sessions: BTreeMap::new(),
+            timers: TimerQueue::default(),
+            counters: AntiEntropyCounters::default(),
+        })
+    }
+
+    /// The earliest of the next round and the session deadlines.
+    pub fn next_timeout_ms(&self) -> Option<u64> {
+        match (self.next_round_ms, self.timers.next_ms()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A register write took effect on this replica: moves its tree entry.
+    pub fn on_applied(&mut self, key: &[u8], change: &RegisterChange) {
+        let new = change.new.digest();
+        // `false`: the key is in none of this node's ranges; nothing to track.
+        let _ = match change.old {
+            Some(old) => self.set.update(key, old.digest(), new),
+            None => self.set.insert(key, new),
+        };
+    }
+
+    /// Resends or drops overdue sessions, then starts a round if one is due.
+    pub fn on_timers(&mut self, ctx: &mut AeCtx<'_>) {
+        while let Some(id) = self.timers.pop_due(ctx.now_ms) {
+            let Some(mut session) = self.sessions.remove(&id) else {
+                continue;
+            };
+            let alive = ctx.detector.state(session.peer, ctx.now_ms) == MemberState::Alive;
+            if session.resends >= RESENDS_MAX || !alive {
+                self.abandon(id);
+                continue;
+            }
+            session.resends += 1;
+            self.counters.resends += 1;
+            let resent = match &session.phase {
+                Phase::Compare(exchange) => {
+                    let requests = self
+                        .set
+                        .tree(&session.range)
+                        .map(|tree| exchange.unanswered(tree));
+                    match requests {
+                        Some(Ok(requests)) => {
+                            for request in requests {
+                                ctx.out
+                                    .send(session.peer, PeerMessage::AntiEntropy(request));
+                            }
+                            true
+                        }
+                        // The tree changed shape (layout change): cannot go on.
+                        _ => false,
+                    }
+                }
+                Phase::Repair(repair) => {
+                    let page = page_message(id, session.range, repair);
+                    ctx.out
+                        .send(session.peer, PeerMessage::AntiEntropyKeys(page));
+                    true
+                }
+            };
+            if resent {
+                self.keep(ctx, id, session);
+            } else {
+                self.abandon(id);
+            }
+        }
+        self.run_round(ctx);
+    }
+
+    /// One anti-entropy message from `from` (a member).
+    pub fn on_message(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        message: PeerMessage,
+    ) -> Result<(), AeError> {
+        match message {
+            PeerMessage::AntiEntropy(request) => {
+                self.answer_exchange(ctx, from, &request);
+                Ok(())
+            }
+            PeerMessage::AntiEntropyReply(response) => {
+                self.on_exchange_response(ctx, from, response)
+            }
+            PeerMessage::AntiEntropyKeys(page) => self.answer_page(ctx, from, &page),
+            PeerMessage::AntiEntropyKeysReply(reply) => self.on_page_reply(ctx, from, reply),
+            PeerMessage::AntiEntropyPush { key, tag, value } => {
+                self.on_push(ctx, from, &key, tag, value)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn status(&self) -> AntiEntropyStatus {
+        let ranges: Vec<RangeStatus> = self
+            .ranges
+            .iter()
+            .map(|slot| {
+                let tree = self.set.tree(&slot.range);
+                RangeStatus {
+                    range: slot.range,
+                    replicas: slot.replicas.clone(),
+                    depth: tree.map_or(0, |tree| tree.depth()),
+                    root: tree.map_or(0, |tree| tree.root()),
+                    last_exchange: slot.last_exchange,
+                }
+            })
+            .collect();
+        let finished: Vec<u64> = ranges
+            .iter()
+            .filter_map(|range| range.last_exchange.map(|last| last.at_ms))
+            .collect();
+        AntiEntropyStatus {
+            initiating: self.next_round_ms.is_some(),
+            tree_memory_bytes: self.set.memory_bytes(),
+            exchanges_in_flight: self.sessions.len(),
+            ranges_exchanged: finished.len(),
+            oldest_exchange_ms: (finished.len() == ranges.len())
+                .then(|| finished.iter().min().copied())
+                .flatten(),
+            counters: self.counters,
+            ranges,
+        }
+    }
+
+    // ---- initiator: schedule -----------------------------------------------------
+
+    /// Starts exchanges for the next ranges round-robin, up to the concurrency cap, each
+    /// with a live co-replica. Looks at each range at most once per round, so a round
+    /// costs O(ranges) at worst (every peer down) and starts nothing then.
+    fn run_round(&mut self, ctx: &mut AeCtx<'_>) {
+        match self.next_round_ms {
+            Some(due_ms) if due_ms <= ctx.now_ms => {}
+            _ => return,
+        }
+        // A late host gets one round, not a burst of catch-up rounds.
+        self.next_round_ms = Some(ctx.now_ms.saturating_add(self.settings.interval_ms));
+        let free = self
+            .settings
+            .concurrent_max
+            .saturating_sub(self.sessions.len());
+        let mut started = 0;
+        for _ in 0..self.ranges.len() {
+            if started >= free {
+                break;
+            }
+            let slot_index = self.cursor;
+            self.cursor += 1;
+            if self.cursor >= self.ranges.len() {
+                self.cursor = 0;
+                self.sweep = self.sweep.wrapping_add(1);
+            }
+            if self.sessions.values().any(|s| s.slot == slot_index) {
+                continue;
+            }
+            let Some(slot) = self.ranges.get(slot_index) else {
+                continue;
+            };
+            let peers: Vec<NodeId> = slot
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| {
+                    *id != self.me && ctx.detector.state(*id, ctx.now_ms) == MemberState::Alive
+                })
+                .collect();
+            if peers.is_empty() {
+                continue;
+            }
+            // Rotate through the co-replicas: over consecutive sweeps each is chosen.
+            let turn = self.sweep.wrapping_add(slot_index as u64) % peers.len() as u64;
+            let Some(peer) = usize::try_from(turn)
+                .ok()
+                .and_then(|i| peers.get(i))
+                .copied()
+            else {
+                continue;
+            };
+            let range = slot.range;
+            let Some(tree) = self.set.tree(&range) else {
+                continue;
+            };
+            let id = self.id_base | (self.next_seq & 0xffff_ffff);
+            self.next_seq = self.next_seq.wrapping_add(1);
+            let (exchange, request) = Exchange::start(tree, id, FANOUT_LOG2);
+            ctx.out.send(peer, PeerMessage::AntiEntropy(request));
+            self.counters.exchanges_started += 1;
+            let session = Session {
+                peer,
+                slot: slot_index,
+                range,
+                resends: 0,
+                phase: Phase::Compare(exchange),
+            };
+            self.keep(ctx, id, session);
+            started += 1;
+        }
+    }
+
+    /// (Re)stores a live session with a fresh response deadline.
+    fn keep(&mut self, ctx: &AeCtx<'_>, id: ExchangeId, session: Session) {
+        self.timers.schedule(
+            id,
+            ctx.now_ms.saturating_add(self.settings.response_timeout_ms),
+        );
+        self.sessions.insert(id, session);
+    }
+
+    /// Takes the session `id` out if it is `from`'s (its deadline stays armed: put it
+    /// back with `put_back`, `keep` it with a new deadline, or `finish`/`abandon` it);
+    /// counts a stale response otherwise.
+    fn take(&mut self, id: ExchangeId, from: NodeId) -> Option<Session> {
+        match self.sessions.get(&id) {
+            Some(session) if session.peer == from => self.sessions.remove(&id),
+            _ => {
+                self.counters.stale_responses += 1;
+                None
+            }
+        }
+    }
+
+    /// Puts a session back untouched: no progress, so its deadline stays as it was.
+    fn put_back(&mut self, id: ExchangeId, session: Session) {
+        self.sessions.insert(id, session);
+    }
+
+    fn abandon(&mut self, id: ExchangeId) {
+        self.timers.cancel(id);
+        self.counters.exchanges_abandoned += 1;
+    }
+
+    fn finish(&mut self, ctx: &AeCtx<'_>, id: ExchangeId, session: &Session, in_sync: bool) {
+        self.timers.cancel(id);
+        if in_sync {
+            self.counters.exchanges_in_sync += 1;
+        } else {
+            self.counters.exchanges_repaired += 1;
+        }
+        if let Some(slot) = self.ranges.get_mut(session.slot) {
+            slot.last_exchange = Some(LastExchange {
+                at_ms: ctx.now_ms,
+                peer: session.peer,
+                in_sync,
+            });
+        }
+    }
+
+    // ---- initiator: exchange and pages ------------------------------------------
+
+    fn on_exchange_response(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        response: ExchangeResponse,
+    ) -> Result<(), AeError> {
+        let id = response.id();
+        let Some(mut session) = self.take(id, from) else {
+            return Ok(());
+        };
+        let Phase::Compare(exchange) = &mut session.phase else {
+            // A late duplicate from the compare phase of a session now repairing.
+            self.counters.stale_responses += 1;
+            self.put_back(id, session);
+            return Ok(());
+        };
+        let Some(tree) = self.set.tree(&session.range) else {
+            self.abandon(id);
+            return Ok(());
+        };
+        match exchange.on_response(tree, &response) {
+            Ok(ExchangeStep::Wait) => self.put_back(id, session),
+            Ok(ExchangeStep::Send(requests)) => {
+                for request in requests {
+                    ctx.out.send(from, PeerMessage::AntiEntropy(request));
+                }
+                session.resends = 0;
+                self.keep(ctx, id, session);
+            }
+            Ok(ExchangeStep::Done(buckets)) => {
+                self.counters.buckets_differing += buckets.len() as u64;
+                let spans = span::of_buckets(tree, &buckets);
+                if spans.is_empty() {
+                    // Equal roots, or the difference vanished while descending.
+                    self.finish(ctx, id, &session, true);
+                } else {
+                    session.phase = Phase::Repair(Repair {
+                        spans,
+                        next: 0,
+                        page: 0,
+                        after: None,
+                        page_spans: 0,
+                        entries: Vec::new(),
+                        complete: false,
+                    });
+                    session.resends = 0;
+                    self.send_page(ctx, id, session)?;
+                }
+            }
+            // Not this exchange's response after all (forged or corrupted): ignore.
+            Err(AntiEntropyError::WrongExchange { .. } | AntiEntropyError::WrongRange { .. }) => {
+                self.counters.stale_responses += 1;
+                self.put_back(id, session);
+            }
+            // Rejected (other layout or Merkle config), malformed, or trees changed.
+            Err(_) => self.abandon(id),
+        }
+        Ok(())
+    }
+
+    /// Lists the next page (from `after` in `spans[next]`, over at most
+    /// `KEY_PAGE_SPANS_MAX` spans) and sends it; keeps the session.
+    fn send_page(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        id: ExchangeId,
+        mut session: Session,
+    ) -> Result<(), AeError> {
+        let Phase::Repair(repair) = &mut session.phase else {
+            return Ok(());
+        };
+        repair.page_spans = repair
+            .spans
+            .len()
+            .saturating_sub(repair.next)
+            .min(KEY_PAGE_SPANS_MAX);
+        let scanned = index::scan_spans(
+            ctx.engine,
+            repair.page_spans(),
+            repair.after.as_deref(),
+            PAGE_LIMITS,
+        );
+        let (entries, complete) = match scanned {
+            Ok(page) => page,
+            Err(error) => {
+                self.abandon(id);
+                return Err(error.into());
+            }
+        };
+        repair.page = repair.page.saturating_add(1);
+        repair.entries = entries;
+        repair.complete = complete;
+        ctx.out.send(
+            session.peer,
+            PeerMessage::AntiEntropyKeys(page_message(id, session.range, repair)),
+        );
+        self.keep(ctx, id, session);
+        Ok(())
+    }
+
+    fn on_page_reply(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        reply: KeyPageReply,
+    ) -> Result<(), AeError> {
+        let id = reply.id;
+        let Some(mut session) = self.take(id, from) else {
+            return Ok(());
+        };
+        let range = session.range;
+        let Phase::Repair(repair) = &mut session.phase else {
+            self.counters.stale_responses += 1;
+            self.put_back(id, session);
+            return Ok(());
+        };
+        if reply.page != repair.page || reply.range != range {
+            // A duplicate or late reply to an earlier page.
+            self.counters.stale_responses += 1;
+            self.put_back(id, session);
+            return Ok(());
+        }
+        let Some(covered_span) = repair::check_reply(
+            &range,
+            repair.page_spans(),
+            repair.after.as_deref(),
+            &repair.entries,
+            repair.complete,
+            &reply,
+        ) else {
+            self.abandon(id);
+            return Ok(());
+        };
+        self.counters.key_pages += 1;
+        // Push what the responder wants, within the page's push budget. If the budget
+        // runs out, the next page starts after the last key pushed, so nothing wanted
+        // is skipped (keys before it were compared and pushed by both sides).
+        // (span index into the page's spans, key) to resume after; `None`: page done.
+        let mut resume = covered_span.zip(reply.covered_to);
+        let mut budget = PushBudget::default();
+        for offset in &reply.want {
+            let Some(entry) = repair.entries.get(usize::from(*offset)) else {
+                continue;
+            };
+            match budget.push(ctx, from, &entry.key) {
+                Ok(true) => self.counters.keys_pushed += 1,
+                Ok(false) => {
+                    let page_spans = repair.page_spans();
+                    resume = budget.last_pushed.clone().and_then(|key| {
+                        let position = crate::ring::key_position(&key);
+                        let span_index =
+                            page_spans.iter().position(|arc| arc.contains(position))?;
+                        Some((span_index, key))
+                    });
+                    break;
+                }
+                Err(error) => {
+                    self.abandon(id);
+                    return Err(error);
+                }
+            }
+        }
+        match resume {
+            Some((span_index, key)) => {
+                repair.next = repair.next.saturating_add(span_index);
+                repair.after = Some(key);
+            }
+            None => {
+                repair.next = repair.next.saturating_add(repair.page_spans);
+                repair.after = None;
+            }
+        }
+        if repair.next >= repair.spans.len() {
+            self.finish(ctx, id, &session, false);
+            return Ok(());
+        }
+        session.resends = 0;
+        self.send_page(ctx, id, session)
+    }
+
+    // ---- responder -----------------------------------------------------------------
+
+    /// Whether `from` replicates `range` with this node (only co-replicas compare).
+    fn is_co_replica(&self, range: &TokenRange, from: NodeId) -> bool {
+        from != self.me
+            && self
+                .set
+                .replicas(range)
+                .is_some_and(|replicas| replicas.contains(&from))
+    }
+
+    fn answer_exchange(&mut self, ctx: &mut AeCtx<'_>, from: NodeId, request: &ExchangeRequest) {
+        let response = if self.is_co_replica(&request.range(), from) {
+            self.set.respond(request)
+        } else {
+            request.rejection(RejectReason::UnknownRange)
+        };
+        self.counters.requests_answered += 1;
+        ctx.out.send(from, PeerMessage::AntiEntropyReply(response));
+    }
+
+    /// Compares a peer's page with this replica's entries from the same cursor, pushes
+    /// what this side holds newer (within the push budget) and replies with how far it
+    /// got and what it wants. Stateless: a duplicate page is simply answered again.
+    fn answer_page(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        page: &KeyPage,
+    ) -> Result<(), AeError> {
+        let positions = if self.is_co_replica(&page.range, from) {
+            repair::check_page(page, self.settings.key_size_bytes_max)
+        } else {
+            None
+        };
+        let Some(positions) = positions else {
+            ctx.counters.messages_ignored += 1;
+            return Ok(());
+        };
+        let (mine, my_complete) =
+            index::scan_spans(ctx.engine, &page.spans, page.after.as_deref(), PAGE_LIMITS)?;
+        let (items, covered) = repair::merge(
+            &page.range,
+            &page.entries,
+            &positions,
+            page.complete,
+            &mine,
+            my_complete,
+        );
+        let mut covered_to = covered.map(<[u8]>::to_vec);
+        let mut want = Vec::new();
+        let mut budget = PushBudget::default();
+        let mut last_done: Option<&[u8]> = None;
+        for item in &items {
+            match item.action {
+                Action::Same => {}
+                Action::Want(offset) => want.push(offset),
+                Action::Push => {
+                    if !budget.push(ctx, from, item.key)? {
+                        // Out of budget: report the page compared up to the last key
+                        // fully handled; the initiator's next page starts after it.
+                        covered_to = last_done.map(<[u8]>::to_vec);
+                        break;
+                    }
+                    self.counters.keys_pushed += 1;
+                }
+            }
+            last_done = Some(item.key);
+        }
+        self.counters.requests_answered += 1;
+        ctx.out.send(
+            from,
+            PeerMessage::AntiEntropyKeysReply(KeyPageReply {
+                id: page.id,
+                range: page.range,
+                page: page.page,
+                covered_to,
+                want,
+            }),
+        );
+        Ok(())
+    }
+
+    /// A pushed register: applied through the replica write path iff this node
+    /// replicates the key, the sender is a co-replica, and the tag is greater.
+    fn on_push(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        key: &[u8],
+        tag: Tag,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), AeError> {
+        let range = self.set.tree_for_key(key).map(|tree| tree.range());
+        if !range.is_some_and(|range| self.is_co_replica(&range, from)) {
+            ctx.counters.messages_ignored += 1;
+            return Ok(());
+        }
+        if let Some(change) = replica::apply_register(ctx.engine, key, tag, value)? {
+            ctx.counters.keys_repaired += 1;
+            self.on_applied(key, &change);
+        }
+        Ok(())
+    }
+}
+
+/// The page request for `repair`'s current page (built again, identically, to resend).
+fn page_message(id: ExchangeId, range: TokenRange, repair: &Repair) -> KeyPage {
+    KeyPage {
+        id,
+        range,
+        page: repair.page,
+        spans: repair.page_spans().to_vec(),
+        after: repair.after.clone(),
+        entries: repair
+            .entries
+            .iter()
+            .map(|entry| KeyVersion {
+                key: entry.key.clone(),
+                tag: entry.version.tag,
+                tombstone: entry.version.tombstone,
+            })
+            .collect(),
+        complete: repair.complete,
+    }
+}
+
+/// Bytes pushed in answer to one page; the first push always goes out.
+#[derive(Debug, Default)]
+struct PushBudget {
+    bytes: usize,
+    pushes: usize,
+    last_pushed: Option<Vec<u8>>,
+}
+
+impl PushBudget {
+    /// Reads `key`'s register now (it may be newer than the listed version: still a
+    /// durable state) and sends it to `to`. `false`: the budget is spent, nothing sent.
+    fn push(&mut self, ctx: &mut AeCtx<'_>, to: NodeId, key: &[u8]) -> Result<bool, AeError> {
+        let (tag, value) = replica::read_register(ctx.engine, key)?;
+        if tag == Tag::ZERO {
+            // Indexed keys always have a record; nothing to push if it vanished.
+            return Ok(true);
+        }
+        let size = key.len().saturating_add(value.as_ref().map_or(0, Vec::len));
+        if self.pushes > 0 && self.bytes.saturating_add(size) > PUSH_BYTES_PER_PAGE_MAX {
+            return Ok(false);
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        self.pushes += 1;
+        self.last_pushed = Some(key.to_vec());
+        ctx.out.send(
+            to,
+            PeerMessage::AntiEntropyPush {
+                key: key.to_vec(),
+                tag,
+                value,
+            },
+        );
+        Ok(true)
+    }
+}
+
+fn open_error(error: IndexError) -> NodeError {
+    match error {
+        IndexError::Storage(error) => NodeError::Storage(error),
+        IndexError::Corrupt(key) => NodeError::CorruptMetadata {
+            key,
+            reason: "malformed position index entry".into(),
+        },
+    }
+}

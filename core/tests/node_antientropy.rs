@@ -1,0 +1,707 @@
+//! Anti-entropy on real `Node`s: a replica that missed writes during a partition
+//! converges once it heals, with no client reads, through Merkle exchanges and key
+//! pages; tombstones travel and are never undone; lost, duplicated, reordered and
+//! replayed anti-entropy messages are harmless; in steady state only roots are sent.
+//! Same in-test harness as `node_abd.rs` (message queue, manual clock with per-node
+//! skew, `MemoryStore` + `LsmEngine`).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ringkv_core::antientropy::{ExchangeRequest, ExchangeResponse};
+use ringkv_core::node::{
+    ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig, Output, PeerMessage,
+    RequestId, Stored,
+};
+use ringkv_core::rand::SplitMix64;
+use ringkv_core::ring::{key_position, NodeId, NodeSpec, TokenRange};
+use ringkv_core::storage::blockstore::{BlockStore, MemoryStore};
+use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::storage::{Engine, WriteBatch, WriteOptions};
+use ringkv_core::versioning::Tag;
+
+/// Anti-entropy period in these tests (the default is 1 s).
+const INTERVAL_MS: u64 = 100;
+/// Exchanges per round: a 3-node ring has ~1,500 ranges per node, so a sweep takes
+/// about 24 rounds.
+const CONCURRENT: usize = 64;
+
+type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
+
+#[derive(Default, Clone, Copy)]
+struct Chaos {
+    duplicate_percent: u64,
+    reorder: bool,
+    replay_percent: u64,
+    loss_percent: u64,
+}
+
+struct Cluster {
+    specs: Vec<NodeSpec>,
+    engines: Vec<Arc<LsmEngine>>,
+    stores: Vec<Arc<dyn BlockStore>>,
+    nodes: Vec<Option<Node>>,
+    skew_ms: Vec<u64>,
+    now_ms: u64,
+    net: VecDeque<(NodeId, NodeId, PeerMessage)>,
+    delivered: Vec<(NodeId, NodeId, PeerMessage)>,
+    replies: BTreeMap<RequestId, ClientReply>,
+    next_request: u64,
+    blocked: BTreeSet<NodeId>,
+    /// `true` drops the message.
+    filter: Option<Filter>,
+    chaos: Chaos,
+    rng: SplitMix64,
+}
+
+fn nid(i: usize) -> NodeId {
+    NodeId(i as u64 + 1)
+}
+
+fn index(id: NodeId) -> usize {
+    id.0 as usize - 1
+}
+
+impl Cluster {
+    fn new(n: usize) -> Self {
+        let specs: Vec<NodeSpec> = (1..=n as u64)
+            .map(|i| NodeSpec::new(i, format!("zone-{i}"), 1))
+            .collect();
+        let mut cluster = Cluster {
+            specs,
+            engines: Vec::new(),
+            stores: Vec::new(),
+            nodes: Vec::new(),
+            skew_ms: (0..n as u64).map(|i| i * 7_919).collect(),
+            now_ms: 1_000,
+            net: VecDeque::new(),
+            delivered: Vec::new(),
+            replies: BTreeMap::new(),
+            next_request: 0,
+            blocked: BTreeSet::new(),
+            filter: None,
+            chaos: Chaos::default(),
+            rng: SplitMix64::new(42),
+        };
+        for i in 0..n {
+            let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
+            cluster.stores.push(store.clone());
+            cluster.engines.push(Arc::new(
+                LsmEngine::open(store, LsmOptions::tiny()).expect("engine"),
+            ));
+            cluster.nodes.push(None);
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    fn config(&self, i: usize) -> NodeConfig {
+        let mut config = NodeConfig::for_member(&self.specs[i], self.specs.clone());
+        config.anti_entropy_interval_ms = INTERVAL_MS;
+        config.anti_entropy_concurrent_max = CONCURRENT;
+        config
+    }
+
+    fn local_ms(&self, i: usize) -> u64 {
+        self.now_ms + self.skew_ms[i]
+    }
+
+    fn start(&mut self, i: usize) {
+        let engine: Arc<dyn Engine> = self.engines[i].clone();
+        let node = Node::open(self.config(i), engine, i as u64, self.local_ms(i)).expect("open");
+        self.nodes[i] = Some(node);
+    }
+
+    /// Drops node and engine and reopens both on the same store.
+    fn restart(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.engines[i] =
+            Arc::new(LsmEngine::open(self.stores[i].clone(), LsmOptions::tiny()).expect("reopen"));
+        self.start(i);
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("node is up")
+    }
+
+    fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
+        let mut engine_key = b"d/".to_vec();
+        engine_key.extend_from_slice(key);
+        let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
+        match Stored::decode(&bytes).expect("record decodes") {
+            Stored::Register { tag, value } => Some((tag, value)),
+        }
+    }
+
+    /// Every `d/` record of replica `i`, raw.
+    fn data(&self, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.engines[i]
+            .scan_prefix(b"d/", usize::MAX)
+            .expect("scan")
+    }
+
+    /// Every `p/` entry of replica `i`, raw.
+    fn position_index(&self, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.engines[i]
+            .scan_prefix(b"p/", usize::MAX)
+            .expect("scan")
+    }
+
+    fn request(&mut self, at: usize, request: ClientRequest) -> RequestId {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        let now = self.local_ms(at);
+        if let Some(node) = self.nodes[at].as_mut() {
+            node.handle(now, Input::Client { id, request });
+        }
+        self.collect(at);
+        id
+    }
+
+    fn collect(&mut self, i: usize) {
+        let Some(node) = self.nodes[i].as_mut() else {
+            return;
+        };
+        while let Some(output) = node.poll_output() {
+            match output {
+                Output::Send { to, message } => self.net.push_back((nid(i), to, message)),
+                Output::Reply { id, reply } => {
+                    assert!(self.replies.insert(id, reply).is_none(), "two replies");
+                }
+            }
+        }
+    }
+
+    /// Hands `message` to node `to` as if `from` had sent it.
+    fn inject(&mut self, from: NodeId, to: usize, message: PeerMessage) {
+        let now = self.local_ms(to);
+        if let Some(node) = self.nodes[to].as_mut() {
+            node.handle(now, Input::Peer { from, message });
+        }
+        self.collect(to);
+    }
+
+    fn step(&mut self) -> bool {
+        if self.chaos.replay_percent > 0
+            && !self.delivered.is_empty()
+            && self.rng.chance(self.chaos.replay_percent)
+        {
+            let old = self.delivered[self.rng.below(self.delivered.len() as u64) as usize].clone();
+            self.net.push_back(old);
+        }
+        let at = if self.chaos.reorder {
+            self.rng.below(self.net.len() as u64) as usize
+        } else {
+            0
+        };
+        let Some((from, to, message)) = self.net.remove(at) else {
+            return false;
+        };
+        if self.blocked.contains(&from) || self.blocked.contains(&to) {
+            return true;
+        }
+        if self.chaos.loss_percent > 0 && self.rng.chance(self.chaos.loss_percent) {
+            return true;
+        }
+        if let Some(filter) = self.filter.as_mut() {
+            if filter(from, to, &message) {
+                return true;
+            }
+        }
+        if self.chaos.duplicate_percent > 0 && self.rng.chance(self.chaos.duplicate_percent) {
+            self.net.push_back((from, to, message.clone()));
+        }
+        if self.chaos.replay_percent > 0 {
+            self.delivered.push((from, to, message.clone()));
+        }
+        self.inject(from, index(to), message);
+        true
+    }
+
+    fn advance(&mut self) {
+        let next_ms = (0..self.nodes.len())
+            .filter_map(|i| {
+                let local = self.nodes[i].as_ref()?.poll_timeout()?;
+                Some(local.saturating_sub(self.skew_ms[i]))
+            })
+            .min()
+            .expect("some node is up");
+        self.now_ms = self.now_ms.max(next_ms);
+        for i in 0..self.nodes.len() {
+            let now = self.local_ms(i);
+            let Some(node) = self.nodes[i].as_mut() else {
+                continue;
+            };
+            if node.poll_timeout().is_some_and(|at| at <= now) {
+                node.handle(now, Input::Tick);
+                self.collect(i);
+            }
+        }
+    }
+
+    fn call(&mut self, at: usize, request: ClientRequest) -> ClientReply {
+        let id = self.request(at, request);
+        let deadline_ms = self.now_ms + 10_000;
+        loop {
+            if let Some(reply) = self.replies.remove(&id) {
+                return reply;
+            }
+            if !self.step() {
+                assert!(self.now_ms <= deadline_ms, "no reply to {id:?}");
+                self.advance();
+            }
+        }
+    }
+
+    /// Lets time pass with the network running (no client requests).
+    fn run_for(&mut self, duration_ms: u64) {
+        let until_ms = self.now_ms + duration_ms;
+        while self.now_ms < until_ms {
+            while self.step() {}
+            self.advance();
+        }
+    }
+
+    /// Runs interval by interval until `done`; the number of intervals it took, or
+    /// `None` if `max_intervals` were not enough.
+    fn run_until(&mut self, max_intervals: u64, done: impl Fn(&Cluster) -> bool) -> Option<u64> {
+        for intervals in 0..=max_intervals {
+            if done(self) {
+                return Some(intervals);
+            }
+            self.run_for(INTERVAL_MS);
+        }
+        None
+    }
+
+    fn put(&mut self, at: usize, key: &[u8], value: &[u8]) {
+        let request = ClientRequest::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            consistency: Consistency::Linearizable,
+        };
+        assert_eq!(self.call(at, request), ClientReply::Done);
+    }
+
+    fn delete(&mut self, at: usize, key: &[u8]) {
+        let request = ClientRequest::Delete {
+            key: key.to_vec(),
+            consistency: Consistency::Linearizable,
+        };
+        assert_eq!(self.call(at, request), ClientReply::Done);
+    }
+
+    fn get(&mut self, at: usize, key: &[u8]) -> ClientReply {
+        self.call(
+            at,
+            ClientRequest::Get {
+                key: key.to_vec(),
+                consistency: Consistency::Linearizable,
+            },
+        )
+    }
+
+    /// Roots of every range of node `i`.
+    fn roots(&self, i: usize) -> BTreeMap<TokenRange, u64> {
+        self.node(i)
+            .status()
+            .anti_entropy
+            .ranges
+            .iter()
+            .map(|range| (range.range, range.root))
+            .collect()
+    }
+
+    /// Rounds one node needs to visit each of its ranges once.
+    fn sweep_intervals(&self) -> u64 {
+        let ranges = self.node(0).status().anti_entropy.ranges.len();
+        ranges.div_ceil(CONCURRENT) as u64
+    }
+
+    fn all_equal(&self, nodes: &[usize]) -> bool {
+        let first = self.data(nodes[0]);
+        nodes.iter().all(|i| self.data(*i) == first)
+    }
+
+    fn keys_repaired(&self, i: usize) -> u64 {
+        self.node(i).status().counters.keys_repaired
+    }
+}
+
+/// Every range two nodes share has the same root on both.
+fn assert_shared_roots_equal(cluster: &Cluster, nodes: &[usize]) {
+    for a in nodes {
+        let roots_a = cluster.roots(*a);
+        for b in nodes {
+            let roots_b = cluster.roots(*b);
+            let mut shared = 0;
+            for (range, root) in &roots_a {
+                if let Some(other) = roots_b.get(range) {
+                    assert_eq!(root, other, "nodes {a} and {b} differ on {range}");
+                    shared += 1;
+                }
+            }
+            assert!(shared > 0, "nodes {a} and {b} share ranges");
+        }
+    }
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("key-{i}").into_bytes()
+}
+
+/// Writes `count` keys (some overwritten, some deleted) while node `lagging` is cut
+/// off, so that only it misses them.
+fn write_around(cluster: &mut Cluster, lagging: usize, count: usize) {
+    cluster.blocked.insert(nid(lagging));
+    let coordinator = (lagging + 1) % cluster.nodes.len();
+    for i in 0..count {
+        cluster.put(coordinator, &key(i), format!("v{i}").as_bytes());
+    }
+    for i in (0..count).step_by(5) {
+        cluster.put(coordinator, &key(i), format!("w{i}").as_bytes());
+    }
+    for i in (0..count).step_by(7) {
+        cluster.delete(coordinator, &key(i));
+    }
+    for i in 0..count {
+        assert_eq!(cluster.stored(lagging, &key(i)), None, "lagging has {i}");
+    }
+    cluster.blocked.remove(&nid(lagging));
+}
+
+#[test]
+fn lagging_replica_converges_without_reads() {
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(500);
+    write_around(&mut cluster, 2, 40);
+    let requests_before: u64 = (0..3)
+        .map(|i| cluster.node(i).status().counters.requests)
+        .sum();
+    // Gossip needs a few rounds to see node 3 alive again; two sweeps visit every range
+    // with each co-replica (the peer rotates per sweep).
+    let bound = 2 * cluster.sweep_intervals() + 20;
+    let took = cluster.run_until(bound, |c| c.all_equal(&[0, 1, 2]));
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    let data = cluster.data(2);
+    assert_eq!(data.len(), 40);
+    assert_eq!(cluster.position_index(2).len(), 40);
+    assert_eq!(
+        cluster.stored(2, &key(5)).map(|(_, v)| v),
+        Some(Some(b"w5".to_vec()))
+    );
+    assert_eq!(cluster.stored(2, &key(7)).map(|(_, v)| v), Some(None));
+    assert!(
+        cluster.keys_repaired(2) >= 40,
+        "{}",
+        cluster.keys_repaired(2)
+    );
+    // Repairs went one way only: the others were never behind.
+    assert_eq!(cluster.keys_repaired(0) + cluster.keys_repaired(1), 0);
+    let requests_after: u64 = (0..3)
+        .map(|i| cluster.node(i).status().counters.requests)
+        .sum();
+    assert_eq!(requests_before, requests_after, "no client traffic");
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+    let status = cluster.node(2).status().anti_entropy;
+    assert!(status.counters.exchanges_in_sync > 0);
+    let repaired: u64 = (0..3)
+        .map(|i| {
+            cluster
+                .node(i)
+                .status()
+                .anti_entropy
+                .counters
+                .exchanges_repaired
+        })
+        .sum();
+    assert!(repaired > 0);
+}
+
+#[test]
+fn tombstones_propagate_and_are_never_undone() {
+    let mut cluster = Cluster::new(3);
+    cluster.put(0, b"k", b"old");
+    cluster.run_for(200);
+    assert!(cluster.stored(2, b"k").is_some());
+    let (old_tag, _) = cluster.stored(2, b"k").expect("stored");
+    cluster.blocked.insert(nid(2));
+    cluster.delete(0, b"k");
+    cluster.blocked.clear();
+    assert_eq!(
+        cluster.stored(2, b"k"),
+        Some((old_tag, Some(b"old".to_vec())))
+    );
+    let bound = 2 * cluster.sweep_intervals() + 20;
+    let took = cluster.run_until(bound, |c| c.all_equal(&[0, 1, 2]));
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    let (tombstone_tag, value) = cluster.stored(2, b"k").expect("tombstone kept");
+    assert_eq!(value, None);
+    assert!(tombstone_tag > old_tag);
+    assert_eq!(
+        cluster.keys_repaired(2),
+        1,
+        "the tombstone came by anti-entropy"
+    );
+    // A stale copy of the old value (a replayed push, as from a replica that had not
+    // seen the delete) does not bring it back.
+    for to in 0..3 {
+        cluster.inject(
+            nid((to + 1) % 3),
+            to,
+            PeerMessage::AntiEntropyPush {
+                key: b"k".to_vec(),
+                tag: old_tag,
+                value: Some(b"old".to_vec()),
+            },
+        );
+    }
+    cluster.run_for(2 * cluster.sweep_intervals() * INTERVAL_MS);
+    for i in 0..3 {
+        assert_eq!(
+            cluster.stored(i, b"k"),
+            Some((tombstone_tag, None)),
+            "node {i}"
+        );
+        assert_eq!(cluster.get(i, b"k"), ClientReply::Value(None));
+    }
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+}
+
+#[test]
+fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(500);
+    write_around(&mut cluster, 0, 30);
+    cluster.chaos = Chaos {
+        duplicate_percent: 20,
+        reorder: true,
+        replay_percent: 5,
+        loss_percent: 20,
+    };
+    // Loss stretches sessions (each lost message costs a resend timeout), so sweeps
+    // are slower than in a clean network.
+    let bound = 10 * cluster.sweep_intervals() + 40;
+    let took = cluster.run_until(bound, |c| c.all_equal(&[0, 1, 2]));
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    cluster.chaos = Chaos::default();
+    cluster.run_for(1_000);
+    assert!(cluster.all_equal(&[0, 1, 2]));
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+    let counters: Vec<_> = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters)
+        .collect();
+    assert!(
+        counters.iter().map(|c| c.resends).sum::<u64>() > 0,
+        "{counters:?}"
+    );
+    assert!(counters.iter().map(|c| c.stale_responses).sum::<u64>() > 0);
+    for i in 0..30 {
+        let expected = match i {
+            i if i % 7 == 0 => None,
+            i if i % 5 == 0 => Some(format!("w{i}").into_bytes()),
+            i => Some(format!("v{i}").into_bytes()),
+        };
+        assert_eq!(cluster.get(i % 3, &key(i)), ClientReply::Value(expected));
+    }
+}
+
+#[test]
+fn steady_state_traffic_is_only_matching_roots() {
+    let mut cluster = Cluster::new(3);
+    for i in 0..20 {
+        cluster.put(i % 3, &key(i), b"v");
+    }
+    // Let every write reach every replica and in-flight exchanges finish.
+    cluster.run_for(1_000);
+    assert!(cluster.all_equal(&[0, 1, 2]));
+    let seen: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
+    let record = seen.clone();
+    cluster.filter = Some(Box::new(move |_, _, message| {
+        let kind = match message {
+            PeerMessage::AntiEntropy(ExchangeRequest::Root { .. }) => "root request",
+            PeerMessage::AntiEntropyReply(ExchangeResponse::Root { equal: true, .. }) => {
+                "equal root"
+            }
+            PeerMessage::Gossip { .. } => "gossip",
+            other => other.kind(),
+        };
+        *record.borrow_mut().entry(kind.to_string()).or_default() += 1;
+        false
+    }));
+    let pushed_before: u64 = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters.keys_pushed)
+        .sum();
+    cluster.run_for(2 * cluster.sweep_intervals() * INTERVAL_MS);
+    let seen = seen.borrow().clone();
+    let kinds: BTreeSet<&str> = seen.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["equal root", "gossip", "root request"]),
+        "{seen:?}"
+    );
+    // Every root request is answered; each node covered all its ranges at least once.
+    assert_eq!(seen.get("root request"), seen.get("equal root"));
+    for i in 0..3 {
+        let status = cluster.node(i).status().anti_entropy;
+        assert_eq!(status.ranges_exchanged, status.ranges.len(), "node {i}");
+        assert!(status.oldest_exchange_ms.is_some());
+        assert!(status
+            .ranges
+            .iter()
+            .all(|r| r.last_exchange.is_some_and(|last| last.in_sync)));
+    }
+    let pushed_after: u64 = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters.keys_pushed)
+        .sum();
+    assert_eq!(pushed_before, pushed_after);
+}
+
+#[test]
+fn five_node_ring_repairs_each_key_among_its_replicas_only() {
+    let mut cluster = Cluster::new(5);
+    cluster.run_for(500);
+    write_around(&mut cluster, 3, 40);
+    let layout = cluster.node(0).status().layout;
+    let replicas_of =
+        |k: &[u8]| -> Vec<usize> { layout.preference_list(k).into_iter().map(index).collect() };
+    let converged = |c: &Cluster| {
+        (0..40).all(|i| {
+            let k = key(i);
+            let replicas = replicas_of(&k);
+            replicas
+                .iter()
+                .all(|r| c.stored(*r, &k) == c.stored(replicas[0], &k))
+        })
+    };
+    let bound = 2 * cluster.sweep_intervals() + 20;
+    assert!(
+        cluster.run_until(bound, converged).is_some(),
+        "not converged within {bound} intervals"
+    );
+    let mut lagging_keys = 0;
+    for i in 0..40 {
+        let k = key(i);
+        let replicas = replicas_of(&k);
+        lagging_keys += usize::from(replicas.contains(&3));
+        for node in 0..5 {
+            assert_eq!(
+                cluster.stored(node, &k).is_some(),
+                replicas.contains(&node),
+                "key {i} on node {node}"
+            );
+        }
+    }
+    assert!(lagging_keys > 0);
+    assert_eq!(cluster.keys_repaired(3), lagging_keys as u64);
+    assert_shared_roots_equal(&cluster, &[0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn pushes_from_non_replicas_are_ignored() {
+    let mut cluster = Cluster::new(5);
+    let layout = cluster.node(0).status().layout;
+    let k = key(1);
+    let replicas: Vec<usize> = layout.preference_list(&k).into_iter().map(index).collect();
+    let outsider = (0..5).find(|i| !replicas.contains(i)).expect("5 > 3");
+    let forged = PeerMessage::AntiEntropyPush {
+        key: k.clone(),
+        tag: Tag {
+            counter: 99,
+            node: nid(outsider),
+        },
+        value: Some(b"forged".to_vec()),
+    };
+    // From a non-replica to a replica, and from a replica to a non-replica.
+    cluster.inject(nid(outsider), replicas[0], forged.clone());
+    cluster.inject(nid(replicas[0]), outsider, forged);
+    assert_eq!(cluster.stored(replicas[0], &k), None);
+    assert_eq!(cluster.stored(outsider, &k), None);
+    assert_eq!(
+        cluster.node(replicas[0]).status().counters.messages_ignored,
+        1
+    );
+    assert_eq!(cluster.node(outsider).status().counters.messages_ignored, 1);
+}
+
+#[test]
+fn restart_rebuilds_the_same_trees_and_older_stores_get_indexed() {
+    let mut cluster = Cluster::new(3);
+    for i in 0..30 {
+        cluster.put(i % 3, &key(i), b"v");
+    }
+    cluster.delete(0, &key(3));
+    cluster.run_for(300);
+    let roots = cluster.roots(0);
+    let index_before = cluster.position_index(0);
+    assert_eq!(index_before.len(), 30);
+    cluster.restart(0);
+    assert_eq!(cluster.roots(0), roots);
+    assert!(cluster.node(0).status().notes.is_empty());
+    // A store written before the index existed: no p/ entries, no marker.
+    let mut batch = WriteBatch::new();
+    for (engine_key, _) in &index_before {
+        batch.delete(engine_key.clone());
+    }
+    batch.delete(b"m/position_index".to_vec());
+    cluster.engines[0]
+        .write(&batch, WriteOptions::DURABLE)
+        .expect("strip index");
+    cluster.restart(0);
+    assert_eq!(cluster.position_index(0), index_before);
+    assert_eq!(cluster.roots(0), roots);
+    let notes = cluster.node(0).status().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("position index") && n.contains("30")),
+        "{notes:?}"
+    );
+    cluster.restart(0);
+    assert!(cluster.node(0).status().notes.is_empty(), "indexed once");
+}
+
+/// Keys that all fall into the range holding `seed`'s position.
+fn keys_in_one_range(cluster: &Cluster, count: usize) -> Vec<Vec<u8>> {
+    let seed_position = key_position(b"seed");
+    let range = cluster
+        .node(0)
+        .status()
+        .anti_entropy
+        .ranges
+        .iter()
+        .map(|r| r.range)
+        .find(|r| r.contains(seed_position))
+        .expect("node 1 replicates every range of a 3-node ring");
+    (0..)
+        .map(|i| format!("dense-{i}").into_bytes())
+        .filter(|k| range.contains(key_position(k)))
+        .take(count)
+        .collect()
+}
+
+#[test]
+fn a_dense_range_is_repaired_in_bounded_pages() {
+    // 600 keys of ~6 KiB in one range: more keys than a page lists (256) and more
+    // bytes than one page pushes (1 MiB), so both bounds cut pages.
+    let mut cluster = Cluster::new(3);
+    let keys = keys_in_one_range(&cluster, 600);
+    let value = vec![b'x'; 6 << 10];
+    cluster.blocked.insert(nid(1));
+    for k in &keys {
+        cluster.put(0, k, &value);
+    }
+    cluster.blocked.clear();
+    let bound = 2 * cluster.sweep_intervals() + 40;
+    let took = cluster.run_until(bound, |c| c.all_equal(&[0, 1, 2]));
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    assert_eq!(cluster.keys_repaired(1), 600);
+    let pages: u64 = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters.key_pages)
+        .sum();
+    assert!(pages >= 4, "{pages} pages for 600 keys of 6 KiB");
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+}
