@@ -1,7 +1,9 @@
 //! Anti-entropy on real `Node`s: a replica that missed writes during a partition
 //! converges once it heals, with no client reads, through Merkle exchanges and key
 //! pages; tombstones travel and are never undone; lost, duplicated, reordered and
-//! replayed anti-entropy messages are harmless; in steady state only roots are sent.
+//! replayed anti-entropy messages are harmless; in steady state only root batches are
+//! sent, `⌈shared / 256⌉` per round, and a full sweep after a heal takes a few round
+//! trips.
 //! Same in-test harness as `node_abd.rs` (message queue, manual clock with per-node
 //! skew, `MemoryStore` + `LsmEngine`).
 #![cfg(not(target_arch = "wasm32"))]
@@ -11,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ringkv_core::antientropy::{ExchangeRequest, ExchangeResponse};
+use ringkv_core::antientropy::{RootBatch, RootBatchReply, RootEntry, MAX_ROOTS_PER_MESSAGE};
 use ringkv_core::node::{
     ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig, Output, PeerMessage,
     RequestId, Stored,
@@ -25,9 +27,9 @@ use ringkv_core::versioning::Tag;
 
 /// Anti-entropy period in these tests (the default is 1 s).
 const INTERVAL_MS: u64 = 100;
-/// Exchanges per round: a 3-node ring has ~1,500 ranges per node, so a sweep takes
-/// about 24 rounds.
-const CONCURRENT: usize = 64;
+/// Descents in flight at once. A round compares every range shared with one peer in
+/// one round trip; only differing ranges take a session.
+const CONCURRENT: usize = 8;
 
 type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
 
@@ -221,6 +223,32 @@ impl Cluster {
         true
     }
 
+    /// Delivers the network in generations (every message in flight, then every
+    /// message those caused, ...) until it is empty, at the current instant. Returns
+    /// the generations: twice the round trips of the longest causal chain (the harness
+    /// delivers instantly, so a chain that waits on no timer completes here).
+    fn drain_generations(&mut self) -> u64 {
+        let mut generations = 0;
+        while !self.net.is_empty() {
+            for _ in 0..self.net.len() {
+                self.step();
+            }
+            generations += 1;
+        }
+        generations
+    }
+
+    /// `run_for` delivering in generations; the most generations any instant took.
+    fn run_for_counting(&mut self, duration_ms: u64) -> u64 {
+        let until_ms = self.now_ms + duration_ms;
+        let mut most = 0;
+        while self.now_ms < until_ms {
+            most = most.max(self.drain_generations());
+            self.advance();
+        }
+        most
+    }
+
     fn advance(&mut self) {
         let next_ms = (0..self.nodes.len())
             .filter_map(|i| {
@@ -315,10 +343,33 @@ impl Cluster {
             .collect()
     }
 
-    /// Rounds one node needs to visit each of its ranges once.
+    /// Rounds one node needs to compare its ranges with every co-replica once (one
+    /// peer per round).
     fn sweep_intervals(&self) -> u64 {
-        let ranges = self.node(0).status().anti_entropy.ranges.len();
-        ranges.div_ceil(CONCURRENT) as u64
+        self.peers_of(0).len() as u64
+    }
+
+    /// Nodes sharing at least one range with node `i`.
+    fn peers_of(&self, i: usize) -> BTreeSet<NodeId> {
+        self.node(i)
+            .status()
+            .anti_entropy
+            .ranges
+            .iter()
+            .flat_map(|r| r.replicas.iter().copied())
+            .filter(|id| *id != nid(i))
+            .collect()
+    }
+
+    /// Ranges nodes `a` and `b` share.
+    fn shared(&self, a: usize, b: usize) -> usize {
+        self.node(a)
+            .status()
+            .anti_entropy
+            .ranges
+            .iter()
+            .filter(|r| r.replicas.contains(&nid(b)))
+            .count()
     }
 
     fn all_equal(&self, nodes: &[usize]) -> bool {
@@ -407,7 +458,7 @@ fn lagging_replica_converges_without_reads() {
     assert_eq!(requests_before, requests_after, "no client traffic");
     assert_shared_roots_equal(&cluster, &[0, 1, 2]);
     let status = cluster.node(2).status().anti_entropy;
-    assert!(status.counters.exchanges_in_sync > 0);
+    assert!(status.counters.roots_compared > 0);
     let repaired: u64 = (0..3)
         .map(|i| {
             cluster
@@ -510,7 +561,7 @@ fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
 }
 
 #[test]
-fn steady_state_traffic_is_only_matching_roots() {
+fn steady_state_traffic_is_only_matching_root_batches() {
     let mut cluster = Cluster::new(3);
     for i in 0..20 {
         cluster.put(i % 3, &key(i), b"v");
@@ -518,13 +569,29 @@ fn steady_state_traffic_is_only_matching_roots() {
     // Let every write reach every replica and in-flight exchanges finish.
     cluster.run_for(1_000);
     assert!(cluster.all_equal(&[0, 1, 2]));
+    type Batches = BTreeMap<(NodeId, NodeId, u64), Vec<usize>>;
+    let batches: Rc<RefCell<Batches>> = Rc::default();
     let seen: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
-    let record = seen.clone();
-    cluster.filter = Some(Box::new(move |_, _, message| {
+    let (record, record_batches) = (seen.clone(), batches.clone());
+    cluster.filter = Some(Box::new(move |from, to, message| {
         let kind = match message {
-            PeerMessage::AntiEntropy(ExchangeRequest::Root { .. }) => "root request",
-            PeerMessage::AntiEntropyReply(ExchangeResponse::Root { equal: true, .. }) => {
-                "equal root"
+            PeerMessage::AntiEntropyRoots(batch) => {
+                // ~30 B per entry: a full batch stays well under 10 KiB.
+                let bytes = ringkv_core::protocol::encode(message)
+                    .expect("encodes")
+                    .len();
+                assert!(bytes <= 10 << 10, "{bytes} B for {}", batch.roots.len());
+                record_batches
+                    .borrow_mut()
+                    .entry((from, to, batch.id))
+                    .or_default()
+                    .push(batch.roots.len());
+                "roots"
+            }
+            PeerMessage::AntiEntropyRootsReply(reply)
+                if reply.differing.is_empty() && reply.unknown.is_empty() =>
+            {
+                "all equal"
             }
             PeerMessage::Gossip { .. } => "gossip",
             other => other.kind(),
@@ -535,16 +602,32 @@ fn steady_state_traffic_is_only_matching_roots() {
     let pushed_before: u64 = (0..3)
         .map(|i| cluster.node(i).status().anti_entropy.counters.keys_pushed)
         .sum();
-    cluster.run_for(2 * cluster.sweep_intervals() * INTERVAL_MS);
+    let generations = cluster.run_for_counting(2 * cluster.sweep_intervals() * INTERVAL_MS);
     let seen = seen.borrow().clone();
     let kinds: BTreeSet<&str> = seen.keys().map(String::as_str).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["equal root", "gossip", "root request"]),
+        BTreeSet::from(["all equal", "gossip", "roots"]),
         "{seen:?}"
     );
-    // Every root request is answered; each node covered all its ranges at least once.
-    assert_eq!(seen.get("root request"), seen.get("equal root"));
+    // Every batch is answered, all equal; a round is one round trip.
+    assert_eq!(seen.get("roots"), seen.get("all equal"));
+    assert!(generations <= 2, "{generations} generations");
+    // Each round sends ⌈shared / 256⌉ batches, every shared range once, ≤ 256 each.
+    let batches = batches.borrow().clone();
+    assert!(!batches.is_empty());
+    for ((from, to, _), sizes) in &batches {
+        let shared = cluster.shared(index(*from), index(*to));
+        assert_eq!(
+            sizes.len(),
+            shared.div_ceil(MAX_ROOTS_PER_MESSAGE),
+            "{sizes:?}"
+        );
+        assert_eq!(sizes.iter().sum::<usize>(), shared);
+        assert!(sizes.iter().all(|n| *n <= MAX_ROOTS_PER_MESSAGE));
+    }
+    // ~1,500 ranges per node here, so several batches per round.
+    assert!(batches.values().all(|sizes| sizes.len() >= 2));
     for i in 0..3 {
         let status = cluster.node(i).status().anti_entropy;
         assert_eq!(status.ranges_exchanged, status.ranges.len(), "node {i}");
@@ -553,11 +636,157 @@ fn steady_state_traffic_is_only_matching_roots() {
             .ranges
             .iter()
             .all(|r| r.last_exchange.is_some_and(|last| last.in_sync)));
+        assert_eq!(status.counters.roots_differing, 0);
     }
     let pushed_after: u64 = (0..3)
         .map(|i| cluster.node(i).status().anti_entropy.counters.keys_pushed)
         .sum();
     assert_eq!(pushed_before, pushed_after);
+}
+
+#[test]
+fn a_full_sweep_after_heal_takes_a_few_round_trips() {
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(500);
+    write_around(&mut cluster, 2, 40);
+    let depth_max = cluster
+        .node(0)
+        .status()
+        .anti_entropy
+        .ranges
+        .iter()
+        .map(|r| u64::from(r.depth))
+        .max()
+        .expect("ranges");
+    // Round trips of the longest chain: one for all root batches (⌈shared / 256⌉ of
+    // them, sent together: every shared range compared at once), then the differing
+    // ranges (≤ 40, one per key) in waves of `CONCURRENT` sessions, each ⌈depth / 4⌉
+    // round trips to descend, one key page, and the pushes the page reply asks for
+    // (one way, counted as one more).
+    let waves = 40u64.div_ceil(CONCURRENT as u64);
+    let k = 1 + waves * (depth_max.div_ceil(4) + 1 + 1);
+    let mut generations = 0;
+    let mut intervals = 0;
+    // Gossip needs a few rounds to see node 3 alive again; then the first root round
+    // between it and a co-replica repairs everything, in one instant of this harness.
+    while !cluster.all_equal(&[0, 1, 2]) {
+        assert!(intervals < cluster.sweep_intervals() + 20, "not converged");
+        generations = generations.max(cluster.run_for_counting(INTERVAL_MS));
+        intervals += 1;
+    }
+    assert!(
+        generations <= 2 * k,
+        "{generations} generations > 2 × {k} round trips"
+    );
+    let rounds: u64 = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters.root_rounds)
+        .sum();
+    assert!(rounds > 0);
+    assert_eq!(cluster.keys_repaired(2), 40);
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+}
+
+#[test]
+fn lost_duplicated_and_malformed_root_batches_are_harmless() {
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(500);
+    write_around(&mut cluster, 1, 30);
+    // Drop every other root batch and root reply; duplicate the rest.
+    let mut count = 0u64;
+    cluster.filter = Some(Box::new(move |_, _, message| {
+        let batch = matches!(
+            message,
+            PeerMessage::AntiEntropyRoots(_) | PeerMessage::AntiEntropyRootsReply(_)
+        );
+        count += u64::from(batch);
+        batch && count.is_multiple_of(2)
+    }));
+    cluster.chaos.duplicate_percent = 30;
+    let bound = 4 * cluster.sweep_intervals() + 40;
+    let took = cluster.run_until(bound, |c| c.all_equal(&[0, 1, 2]));
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    let counters: Vec<_> = (0..3)
+        .map(|i| cluster.node(i).status().anti_entropy.counters)
+        .collect();
+    assert!(counters.iter().map(|c| c.resends).sum::<u64>() > 0);
+    assert!(counters.iter().map(|c| c.stale_responses).sum::<u64>() > 0);
+    assert!(counters.iter().map(|c| c.roots_differing).sum::<u64>() > 0);
+    cluster.filter = None;
+    cluster.chaos = Chaos::default();
+
+    // Oversized batch: ignored, not answered.
+    let range = cluster.node(0).status().anti_entropy.ranges[0].clone();
+    let entry = RootEntry {
+        range: range.range,
+        depth: range.depth,
+        root: 7,
+    };
+    let ignored = cluster.node(0).status().counters.messages_ignored;
+    cluster.net.clear();
+    cluster.inject(
+        nid(1),
+        0,
+        PeerMessage::AntiEntropyRoots(RootBatch {
+            id: 1,
+            part: 0,
+            roots: vec![entry; MAX_ROOTS_PER_MESSAGE + 1],
+        }),
+    );
+    assert!(cluster.net.is_empty(), "no answer to an oversized batch");
+    assert_eq!(
+        cluster.node(0).status().counters.messages_ignored,
+        ignored + 1
+    );
+    // From a non-co-replica's point of view everything is unknown; a differing root
+    // from a co-replica is reported differing, and nothing is written either way.
+    cluster.inject(
+        nid(1),
+        0,
+        PeerMessage::AntiEntropyRoots(RootBatch {
+            id: 2,
+            part: 0,
+            roots: vec![entry],
+        }),
+    );
+    let answered = cluster.net.pop_back().map(|(_, _, m)| m);
+    assert_eq!(
+        answered,
+        Some(PeerMessage::AntiEntropyRootsReply(RootBatchReply {
+            id: 2,
+            part: 0,
+            differing: vec![0],
+            unknown: vec![],
+        }))
+    );
+    // Replies nobody asked for, or with offsets outside the part: ignored.
+    let stale = cluster
+        .node(0)
+        .status()
+        .anti_entropy
+        .counters
+        .stale_responses;
+    cluster.inject(
+        nid(1),
+        0,
+        PeerMessage::AntiEntropyRootsReply(RootBatchReply {
+            id: 12345,
+            part: 0,
+            differing: vec![0, 999],
+            unknown: vec![65535],
+        }),
+    );
+    assert_eq!(
+        cluster
+            .node(0)
+            .status()
+            .anti_entropy
+            .counters
+            .stale_responses,
+        stale + 1
+    );
+    cluster.run_for(1_000);
+    assert!(cluster.all_equal(&[0, 1, 2]));
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
 }
 
 #[test]

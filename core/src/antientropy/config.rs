@@ -15,6 +15,10 @@ pub const MAX_DEPTH: u8 = 16;
 /// Most hashes in one exchange request (and offsets in one response): bounds every
 /// message at a few KiB whatever the trees hold.
 pub const MAX_HASHES_PER_MESSAGE: usize = 256;
+/// Most `(range, depth, root)` entries in one root batch (and offsets in its reply):
+/// ~30 B per entry under postcard, so a batch stays under ~8 KiB. A node with ~1,500
+/// ranges compares all those it shares with one peer in ⌈shared / 256⌉ messages.
+pub const MAX_ROOTS_PER_MESSAGE: usize = 256;
 /// Largest descent per round trip: `2^8` children of one node = one full message, so a
 /// node's children never straddle two messages' worth of bookkeeping.
 pub const MAX_FANOUT_LOG2: u8 = 8;

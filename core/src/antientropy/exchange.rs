@@ -85,6 +85,27 @@ impl Exchange {
         (exchange, request)
     }
 
+    /// Starts an exchange whose roots are already known to differ (a root batch said
+    /// so): skips the `Root` round trip and sends the first level's hashes at once.
+    /// The step is `Send` (or `Done` with the root bucket for a depth-0 tree).
+    pub fn start_descent(
+        tree: &MerkleTree,
+        id: ExchangeId,
+        fanout_log2: u8,
+    ) -> Result<(Self, ExchangeStep), AntiEntropyError> {
+        let mut exchange = Exchange {
+            id,
+            range: tree.range(),
+            depth: tree.depth(),
+            fanout_log2: fanout_log2.clamp(1, MAX_FANOUT_LOG2),
+            // The root batch was the first round trip.
+            round_trips: 1,
+            phase: Phase::AwaitRoot,
+        };
+        let step = exchange.descend(tree, 0, vec![0])?;
+        Ok((exchange, step))
+    }
+
     pub fn id(&self) -> ExchangeId {
         self.id
     }

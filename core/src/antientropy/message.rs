@@ -13,6 +13,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::ring::TokenRange;
 
+/// One range's root in a [`RootBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootEntry {
+    pub range: TokenRange,
+    pub depth: u8,
+    pub root: u64,
+}
+
+/// Initiator → responder: "my roots of these ranges (that we share) are ...". The
+/// sweep's first step, batched: at most [`MAX_ROOTS_PER_MESSAGE`] entries. Only the
+/// ranges the reply names differing go on to a per-range [`Exchange`] descent.
+///
+/// `id` names the initiator's root round, `part` the message within it (a round
+/// covering `s` shared ranges has `⌈s / 256⌉` parts), so replies are matched to parts
+/// and duplicates or late replies are recognised.
+///
+/// [`MAX_ROOTS_PER_MESSAGE`]: super::config::MAX_ROOTS_PER_MESSAGE
+/// [`Exchange`]: super::Exchange
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootBatch {
+    pub id: ExchangeId,
+    pub part: u32,
+    pub roots: Vec<RootEntry>,
+}
+
+/// Responder → initiator: offsets into the batch's `roots`, strictly ascending.
+/// `differing`: the responder has the range at the same depth with another root.
+/// `unknown`: it has no tree for the range at that depth or does not share it with the
+/// sender (other layout or Merkle config): no descent can help, so the initiator skips
+/// it. Offsets in neither list matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootBatchReply {
+    pub id: ExchangeId,
+    pub part: u32,
+    pub differing: Vec<u16>,
+    pub unknown: Vec<u16>,
+}
+
 /// Chosen by the initiator (counter or random), echoed in every response.
 pub type ExchangeId = u64;
 

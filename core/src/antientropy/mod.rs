@@ -28,11 +28,16 @@ pub mod tree;
 mod tests;
 
 pub use bucket::{bucket_key_range, bucket_of};
-pub use config::{MerkleConfig, MAX_DEPTH, MAX_FANOUT_LOG2, MAX_HASHES_PER_MESSAGE};
+pub use config::{
+    MerkleConfig, MAX_DEPTH, MAX_FANOUT_LOG2, MAX_HASHES_PER_MESSAGE, MAX_ROOTS_PER_MESSAGE,
+};
 pub use error::AntiEntropyError;
 pub use exchange::{Exchange, ExchangeStep};
 pub use hash::{entry_hash, version_digest, VersionDigest};
-pub use message::{ExchangeId, ExchangeRequest, ExchangeResponse, HashRun, RejectReason};
+pub use message::{
+    ExchangeId, ExchangeRequest, ExchangeResponse, HashRun, RejectReason, RootBatch,
+    RootBatchReply, RootEntry,
+};
 pub use respond::{diff_trees, differing_offsets};
 pub use set::{MerkleSet, RebuildStats};
 pub use tree::MerkleTree;

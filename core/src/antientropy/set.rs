@@ -10,9 +10,10 @@
 use crate::ring::{key_position, NodeId, Position, RingLayout, TokenRange};
 
 use super::config::MerkleConfig;
+use super::config::MAX_ROOTS_PER_MESSAGE;
 use super::error::AntiEntropyError;
 use super::hash::VersionDigest;
-use super::message::{ExchangeRequest, ExchangeResponse};
+use super::message::{ExchangeRequest, ExchangeResponse, RootBatch, RootBatchReply};
 use super::tree::MerkleTree;
 
 #[derive(Debug, Clone)]
@@ -148,6 +149,44 @@ impl MerkleSet {
             None => Err(AntiEntropyError::UnknownRange(range)),
         };
         answer.unwrap_or_else(|error| request.rejection(error.reject_reason()))
+    }
+
+    /// Answers a peer's root batch from the trees as they are now: which entries differ
+    /// and which this node cannot compare (no tree of that range and depth, or `from`
+    /// is not one of the range's replicas: only co-replicas compare). Stateless, so a
+    /// duplicate batch is answered again identically (given the same trees). Fails,
+    /// allocating nothing, if the batch breaks [`MAX_ROOTS_PER_MESSAGE`].
+    pub fn compare_roots(
+        &self,
+        from: NodeId,
+        batch: &RootBatch,
+    ) -> Result<RootBatchReply, AntiEntropyError> {
+        if batch.roots.len() > MAX_ROOTS_PER_MESSAGE {
+            return Err(AntiEntropyError::TooManyHashes {
+                count: batch.roots.len(),
+            });
+        }
+        let mut differing = Vec::new();
+        let mut unknown = Vec::new();
+        // len ≤ 256, so every offset fits u16.
+        for (offset, entry) in (0u16..).zip(&batch.roots) {
+            let shared = self.index_of_range(&entry.range).and_then(|index| {
+                let (tree, owners) = self.trees.get(index)?;
+                let ok = from != self.node && owners.contains(&from) && tree.depth() == entry.depth;
+                ok.then_some(tree)
+            });
+            match shared {
+                None => unknown.push(offset),
+                Some(tree) if tree.root() != entry.root => differing.push(offset),
+                Some(_) => {}
+            }
+        }
+        Ok(RootBatchReply {
+            id: batch.id,
+            part: batch.part,
+            differing,
+            unknown,
+        })
     }
 
     fn tree_mut(&mut self, key: &[u8]) -> Option<&mut MerkleTree> {

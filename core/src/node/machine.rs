@@ -257,13 +257,16 @@ impl Node {
             }
         }
         // Anti-entropy after gossip, so peer choice uses the freshest liveness.
-        self.anti_entropy.on_timers(&mut AeCtx {
+        let result = self.anti_entropy.on_timers(&mut AeCtx {
             now_ms: self.now_ms,
             engine: self.engine.as_ref(),
             out: &mut self.outbox,
             counters: &mut self.counters,
             detector: &self.detector,
         });
+        if let Err(error) = result {
+            self.storage_failed(error);
+        }
     }
 
     fn on_client(&mut self, id: RequestId, request: ClientRequest) {
@@ -386,12 +389,14 @@ impl Node {
                 }
                 return;
             }
-            // Anti-entropy (node/ae/): exchanges, key pages, pushes.
+            // Anti-entropy (node/ae/): root batches, exchanges, key pages, pushes.
             message @ (PeerMessage::AntiEntropy(_)
             | PeerMessage::AntiEntropyReply(_)
             | PeerMessage::AntiEntropyKeys(_)
             | PeerMessage::AntiEntropyKeysReply(_)
-            | PeerMessage::AntiEntropyPush { .. }) => {
+            | PeerMessage::AntiEntropyPush { .. }
+            | PeerMessage::AntiEntropyRoots(_)
+            | PeerMessage::AntiEntropyRootsReply(_)) => {
                 let result = self.anti_entropy.on_message(
                     &mut AeCtx {
                         now_ms: self.now_ms,

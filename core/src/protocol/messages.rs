@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::antientropy::{ExchangeRequest, ExchangeResponse};
+use crate::antientropy::{ExchangeRequest, ExchangeResponse, RootBatch, RootBatchReply};
 use crate::ring::NodeId;
 use crate::versioning::{Siblings, Tag, VersionVector};
 
@@ -147,6 +147,12 @@ pub enum PeerMessage {
         tag: Tag,
         value: Option<Vec<u8>>,
     },
+    /// Sweep, initiator → co-replica: up to 256 `(range, depth, root)` of ranges the
+    /// two share; answered by `AntiEntropyRootsReply`. Only differing ranges go on to
+    /// an `AntiEntropy` descent.
+    AntiEntropyRoots(RootBatch),
+    /// Sweep, responder → initiator: which of the batch's roots differ or are unknown.
+    AntiEntropyRootsReply(RootBatchReply),
 }
 
 impl PeerMessage {
@@ -172,6 +178,8 @@ impl PeerMessage {
             PeerMessage::AntiEntropyKeys(_) => "AntiEntropyKeys",
             PeerMessage::AntiEntropyKeysReply(_) => "AntiEntropyKeysReply",
             PeerMessage::AntiEntropyPush { .. } => "AntiEntropyPush",
+            PeerMessage::AntiEntropyRoots(_) => "AntiEntropyRoots",
+            PeerMessage::AntiEntropyRootsReply(_) => "AntiEntropyRootsReply",
         }
     }
 
@@ -196,7 +204,9 @@ impl PeerMessage {
             | PeerMessage::AntiEntropyReply(_)
             | PeerMessage::AntiEntropyKeys(_)
             | PeerMessage::AntiEntropyKeysReply(_)
-            | PeerMessage::AntiEntropyPush { .. } => None,
+            | PeerMessage::AntiEntropyPush { .. }
+            | PeerMessage::AntiEntropyRoots(_)
+            | PeerMessage::AntiEntropyRootsReply(_) => None,
         }
     }
 }

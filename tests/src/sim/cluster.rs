@@ -244,7 +244,9 @@ impl Hardware for NodeHardware {
             | PeerMessage::AntiEntropy(_)
             | PeerMessage::AntiEntropyReply(_)
             | PeerMessage::AntiEntropyKeys(_)
-            | PeerMessage::AntiEntropyKeysReply(_) => None,
+            | PeerMessage::AntiEntropyKeysReply(_)
+            | PeerMessage::AntiEntropyRoots(_)
+            | PeerMessage::AntiEntropyRootsReply(_) => None,
         }
     }
 }

@@ -54,6 +54,15 @@ impl Summary {
         v.get(seeds.checked_sub(1)? / 2).copied()
     }
 
+    /// Slowest convergence, once every seed converged within the cap (`None` otherwise
+    /// or with no seeds): the tail the median hides.
+    pub fn converge_ms_max(&self) -> Option<u64> {
+        if self.not_converged > 0 {
+            return None;
+        }
+        self.converge_ms.iter().max().copied()
+    }
+
     /// Whether any seed shows a bug or failed to run.
     pub fn failed(&self) -> bool {
         !self.failed_seeds.is_empty()
@@ -64,8 +73,11 @@ impl Summary {
         let p50 = self
             .converge_ms_p50()
             .map_or("null".to_string(), |v| v.to_string());
+        let max = self
+            .converge_ms_max()
+            .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nconverge_ms_p50: {} ({} seeds did not converge within the cap, counted as infinite)\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite)\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -80,6 +92,7 @@ impl Summary {
             self.verify_failures,
             c.protocol_errors,
             p50,
+            max,
             self.not_converged,
             self.errors.len(),
             self.failed_seeds
@@ -92,9 +105,12 @@ impl Summary {
         let p50 = self
             .converge_ms_p50()
             .map_or("null".to_string(), |v| v.to_string());
+        let max = self
+            .converge_ms_max()
+            .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"converge_ms_p50\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -109,6 +125,7 @@ impl Summary {
             self.verify_failures,
             c.protocol_errors,
             p50,
+            max,
             self.not_converged,
             self.errors.len(),
             seeds.join(",")
@@ -127,7 +144,12 @@ mod tests {
         assert!(s.json().contains("\"converge_ms_p50\":null"));
         s.converge_ms = vec![30, 10, 20, 40];
         assert_eq!(s.converge_ms_p50(), Some(20));
+        assert_eq!(s.converge_ms_max(), Some(40));
+        assert!(s
+            .json()
+            .contains("\"converge_ms_p50\":20,\"converge_ms_max\":40,"));
         s.not_converged = 2;
+        assert_eq!(s.converge_ms_max(), None);
         assert_eq!(s.converge_ms_p50(), Some(30));
         s.not_converged = 4;
         assert_eq!(s.converge_ms_p50(), Some(40));

@@ -127,3 +127,90 @@ fn empty_and_single_node_layouts() {
     assert!(tree.range().is_full());
     assert!(set.insert(b"anything", 1));
 }
+
+#[test]
+fn root_batches_report_differing_and_unknown_ranges_and_descents_find_the_buckets() {
+    use super::super::{Exchange, ExchangeStep, RootBatch, RootEntry, MAX_ROOTS_PER_MESSAGE};
+    let layout = layout(5, 16);
+    let data = entries(31, 2000);
+    let build = |node: u64, skip: Option<&[u8]>| {
+        let mut set = MerkleSet::new(&layout, NodeId(node), MerkleConfig::default());
+        set.rebuild_from(
+            data.iter()
+                .filter(|(key, _)| Some(key.as_slice()) != skip)
+                .map(|(key, digest)| (key, *digest)),
+        );
+        set
+    };
+    // A key replicated by nodes a and b; b misses it.
+    let (missing, replicas) = data
+        .keys()
+        .map(|key| (key.clone(), layout.preference_list(key)))
+        .next()
+        .expect("keys");
+    let (a, b) = (replicas[0], replicas[1]);
+    let set_a = build(a.0, None);
+    let set_b = build(b.0, Some(&missing));
+    let roots: Vec<RootEntry> = set_a
+        .iter()
+        .map(|(tree, _)| RootEntry {
+            range: tree.range(),
+            depth: tree.depth(),
+            root: tree.root(),
+        })
+        .take(MAX_ROOTS_PER_MESSAGE)
+        .collect();
+    let batch = RootBatch {
+        id: 9,
+        part: 3,
+        roots: roots.clone(),
+    };
+    let reply = set_b.compare_roots(a, &batch).expect("answered");
+    assert_eq!((reply.id, reply.part), (9, 3));
+    // Ranges b does not replicate are unknown; the one holding the key differs.
+    for (offset, entry) in (0u16..).zip(&roots) {
+        let shared = set_b.replicas(&entry.range).is_some();
+        assert_eq!(reply.unknown.contains(&offset), !shared, "{offset}");
+        let holds = entry.range.contains(key_position(&missing));
+        assert_eq!(reply.differing.contains(&offset), holds, "{offset}");
+    }
+    // Stateless: a duplicate gets the same answer; the same batch from b itself or
+    // from a non-replica compares nothing.
+    assert_eq!(set_b.compare_roots(a, &batch).expect("answered"), reply);
+    let all: Vec<u16> = (0..roots.len() as u16).collect();
+    assert_eq!(
+        set_b.compare_roots(b, &batch).expect("answered").unknown,
+        all
+    );
+    // Oversized: refused.
+    let oversized = RootBatch {
+        id: 1,
+        part: 0,
+        roots: vec![roots[0]; MAX_ROOTS_PER_MESSAGE + 1],
+    };
+    assert!(set_b.compare_roots(a, &oversized).is_err());
+    // The differing range's descent (no Root step) ends at the key's bucket.
+    let range = roots[usize::from(reply.differing[0])].range;
+    let (tree_a, tree_b) = (
+        set_a.tree(&range).expect("a"),
+        set_b.tree(&range).expect("b"),
+    );
+    let (mut exchange, mut step) = Exchange::start_descent(tree_a, 5, 4).expect("own tree");
+    let buckets = loop {
+        match step {
+            ExchangeStep::Send(requests) => {
+                let mut next = ExchangeStep::Wait;
+                for request in requests {
+                    let response = tree_b.respond(&request).expect("same shape");
+                    next = exchange.on_response(tree_a, &response).expect("progress");
+                }
+                step = next;
+            }
+            ExchangeStep::Done(buckets) => break buckets,
+            ExchangeStep::Wait => panic!("every request was answered"),
+        }
+    };
+    let bucket = crate::antientropy::bucket_of(&range, tree_a.depth(), key_position(&missing));
+    assert_eq!(Some(buckets), bucket.map(|b| vec![b]));
+    assert!(exchange.round_trips() <= Exchange::max_round_trips(tree_a.depth(), 4));
+}

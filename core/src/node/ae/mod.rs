@@ -7,13 +7,17 @@
 //! - `span`, `repair`: the key-page comparison after an exchange.
 //! - this file: [`AntiEntropy`], the tree set, the schedule, exchange sessions.
 //!
-//! Schedule: every `anti_entropy_interval_ms` the node starts exchanges for the next
-//! ranges round-robin (at most `anti_entropy_concurrent_max` in flight), each with a
-//! live (`Alive`) co-replica, rotating among them from sweep to sweep. An exchange is
-//! [`Exchange`]'s root-then-descend protocol; if buckets differ, the session moves on
+//! Schedule (a sweep): every `anti_entropy_interval_ms`, if no root round is in
+//! flight, the node picks the next live (`Alive`) co-replica round-robin (every peer it
+//! shares a range with, in id order) and sends the roots of *all* ranges the two share
+//! in `⌈shared / 256⌉` [`RootBatch`]es: one round trip compares every shared range.
+//! Ranges whose roots match are marked in sync; differing ones are queued (once per
+//! range) for a per-range [`Exchange`] descent with that peer, which skips the `Root`
+//! step ([`Exchange::start_descent`]). Queued descents start as sessions finish, at
+//! most `anti_entropy_concurrent_max` in flight. If buckets differ, the session moves on
 //! to key pages (`protocol::antientropy`) over the differing spans and both sides push
-//! newer registers. One outstanding message round per session; a session whose peer
-//! does not answer within `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`]
+//! newer registers. One outstanding message round per session (and for the root
+//! round); one unanswered past `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`]
 //! times (only while the peer is alive), then dropped; the range comes round again.
 //!
 //! **Why this is safe for linearizability (ABD).** A push carries a `(tag, value)` the
@@ -33,13 +37,14 @@ mod span;
 mod status;
 mod version;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use thiserror::Error;
 
 use crate::antientropy::{
     AntiEntropyError, Exchange, ExchangeId, ExchangeRequest, ExchangeResponse, ExchangeStep,
-    MerkleConfig, MerkleSet, RejectReason,
+    MerkleConfig, MerkleSet, RejectReason, RootBatch, RootBatchReply, RootEntry,
+    MAX_ROOTS_PER_MESSAGE,
 };
 use crate::protocol::antientropy::{
     KeyPage, KeyPageReply, KeyVersion, KEY_PAGE_ENTRIES_MAX, KEY_PAGE_KEY_BYTES_MAX,
@@ -114,12 +119,20 @@ pub(crate) struct AntiEntropy {
     set: MerkleSet,
     /// The set's ranges with their replicas, in the set's order (by range end).
     ranges: Vec<RangeSlot>,
+    /// Every node sharing at least one range with this one, ascending: the peers the
+    /// root rounds rotate through.
+    peers: Vec<NodeId>,
     /// `None` when not initiating.
     next_round_ms: Option<u64>,
-    /// Next range (index into `ranges`) the round-robin considers.
-    cursor: usize,
-    /// Completed passes of `cursor` over all ranges: rotates the peer choice.
-    sweep: u64,
+    /// Index into `peers` of the next root round's first candidate.
+    peer_cursor: usize,
+    /// The root round in flight, if any (at most one: bounds batches in flight at
+    /// `⌈ranges / 256⌉`).
+    root_round: Option<RootRound>,
+    /// Ranges found differing, awaiting a session: `(slot, peer)`, each slot at most
+    /// once (`queued[slot]`), so the queue never exceeds `ranges.len()`.
+    queue: VecDeque<(usize, NodeId)>,
+    queued: Vec<bool>,
     /// `incarnation << 32`: ids of this run never match a late response to a previous
     /// run's exchange (the low half counts exchanges).
     id_base: u64,
@@ -135,6 +148,17 @@ struct RangeSlot {
     range: TokenRange,
     replicas: Vec<NodeId>,
     last_exchange: Option<LastExchange>,
+}
+
+/// One root round: the batches sent to `peer` and not yet answered.
+#[derive(Debug)]
+struct RootRound {
+    id: ExchangeId,
+    peer: NodeId,
+    /// Resends since the last answered part.
+    resends: u32,
+    /// Unanswered parts: the slots whose roots the part carries, in entry order.
+    parts: BTreeMap<u32, Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -220,7 +244,7 @@ impl AntiEntropy {
                  will keep differing"
             ));
         }
-        let ranges = set
+        let ranges: Vec<RangeSlot> = set
             .iter()
             .map(|(tree, replicas)| RangeSlot {
                 range: tree.range(),
@@ -228,6 +252,14 @@ impl AntiEntropy {
                 last_exchange: None,
             })
             .collect();
+        let peers: Vec<NodeId> = ranges
+            .iter()
+            .flat_map(|slot| slot.replicas.iter().copied())
+            .filter(|id| *id != me)
+            .collect::<BTreeSet<NodeId>>()
+            .into_iter()
+            .collect();
+        let queued = vec![false; ranges.len()];
         // The first round comes one interval after open (gossip has heard from peers by
         // then), jittered so nodes started together do not exchange in lockstep.
         let mut rng = SplitMix64::new(rng_seed ^ SEED_SALT);
@@ -241,9 +273,13 @@ impl AntiEntropy {
             settings,
             set,
             ranges,
+            peers,
             next_round_ms,
-            cursor: 0,
-            sweep: 0,
+            // Nodes start their rotations at different peers.
+            peer_cursor: usize::try_from(me.0).unwrap_or(0),
+            root_round: None,
+            queue: VecDeque::new(),
+            queued,
             id_base: incarnation << 32,
             next_seq: 0,
             sessions: BTreeMap::new(),
@@ -270,9 +306,14 @@ impl AntiEntropy {
         };
     }
 
-    /// Resends or drops overdue sessions, then starts a round if one is due.
-    pub fn on_timers(&mut self, ctx: &mut AeCtx<'_>) {
+    /// Resends or drops overdue sessions and root rounds, starts a root round if one is
+    /// due, and queued descents the cap allows. Errs only if storage failed.
+    pub fn on_timers(&mut self, ctx: &mut AeCtx<'_>) -> Result<(), AeError> {
         while let Some(id) = self.timers.pop_due(ctx.now_ms) {
+            if self.root_round.as_ref().is_some_and(|round| round.id == id) {
+                self.root_round_overdue(ctx);
+                continue;
+            }
             let Some(mut session) = self.sessions.remove(&id) else {
                 continue;
             };
@@ -315,6 +356,7 @@ impl AntiEntropy {
             }
         }
         self.run_round(ctx);
+        self.start_queued(ctx)
     }
 
     /// One anti-entropy message from `from` (a member).
@@ -324,7 +366,15 @@ impl AntiEntropy {
         from: NodeId,
         message: PeerMessage,
     ) -> Result<(), AeError> {
-        match message {
+        let result = match message {
+            PeerMessage::AntiEntropyRoots(batch) => {
+                self.answer_roots(ctx, from, &batch);
+                Ok(())
+            }
+            PeerMessage::AntiEntropyRootsReply(reply) => {
+                self.on_roots_reply(ctx, from, &reply);
+                Ok(())
+            }
             PeerMessage::AntiEntropy(request) => {
                 self.answer_exchange(ctx, from, &request);
                 Ok(())
@@ -338,7 +388,11 @@ impl AntiEntropy {
                 self.on_push(ctx, from, &key, tag, value)
             }
             _ => Ok(()),
-        }
+        };
+        result?;
+        // A finished or abandoned session, or a root reply, may have freed or queued
+        // work: start what the cap allows now rather than at the next round.
+        self.start_queued(ctx)
     }
 
     pub fn status(&self) -> AntiEntropyStatus {
@@ -375,9 +429,11 @@ impl AntiEntropy {
 
     // ---- initiator: schedule -----------------------------------------------------
 
-    /// Starts exchanges for the next ranges round-robin, up to the concurrency cap, each
-    /// with a live co-replica. Looks at each range at most once per round, so a round
-    /// costs O(ranges) at worst (every peer down) and starts nothing then.
+    /// Starts a root round with the next live co-replica (round-robin), unless one is
+    /// still in flight: sends the roots of every range shared with it, in
+    /// `⌈shared / 256⌉` batches. Ranges with a session or already queued are left out
+    /// (they are being handled). Looks at each peer at most once per round: O(ranges ×
+    /// peers) at worst, and starts nothing when every peer is down.
     fn run_round(&mut self, ctx: &mut AeCtx<'_>) {
         match self.next_round_ms {
             Some(due_ms) if due_ms <= ctx.now_ms => {}
@@ -385,55 +441,198 @@ impl AntiEntropy {
         }
         // A late host gets one round, not a burst of catch-up rounds.
         self.next_round_ms = Some(ctx.now_ms.saturating_add(self.settings.interval_ms));
-        let free = self
-            .settings
-            .concurrent_max
-            .saturating_sub(self.sessions.len());
-        let mut started = 0;
-        for _ in 0..self.ranges.len() {
-            if started >= free {
-                break;
-            }
-            let slot_index = self.cursor;
-            self.cursor += 1;
-            if self.cursor >= self.ranges.len() {
-                self.cursor = 0;
-                self.sweep = self.sweep.wrapping_add(1);
-            }
-            if self.sessions.values().any(|s| s.slot == slot_index) {
-                continue;
-            }
-            let Some(slot) = self.ranges.get(slot_index) else {
-                continue;
+        if self.root_round.is_some() {
+            return;
+        }
+        for _ in 0..self.peers.len() {
+            let Some(peer) = self.peers.get(self.peer_cursor % self.peers.len()).copied() else {
+                return;
             };
-            let peers: Vec<NodeId> = slot
-                .replicas
-                .iter()
-                .copied()
-                .filter(|id| {
-                    *id != self.me && ctx.detector.state(*id, ctx.now_ms) == MemberState::Alive
+            self.peer_cursor = self.peer_cursor.wrapping_add(1);
+            if ctx.detector.state(peer, ctx.now_ms) != MemberState::Alive {
+                continue;
+            }
+            let busy: BTreeSet<usize> = self.sessions.values().map(|s| s.slot).collect();
+            let shared: Vec<usize> = (0..self.ranges.len())
+                .filter(|slot| {
+                    !busy.contains(slot)
+                        && !self.queued.get(*slot).copied().unwrap_or(true)
+                        && self
+                            .ranges
+                            .get(*slot)
+                            .is_some_and(|s| s.replicas.contains(&peer))
                 })
                 .collect();
-            if peers.is_empty() {
+            if shared.is_empty() {
                 continue;
             }
-            // Rotate through the co-replicas: over consecutive sweeps each is chosen.
-            let turn = self.sweep.wrapping_add(slot_index as u64) % peers.len() as u64;
-            let Some(peer) = usize::try_from(turn)
-                .ok()
-                .and_then(|i| peers.get(i))
-                .copied()
-            else {
+            let id = self.next_id();
+            let parts: BTreeMap<u32, Vec<usize>> = (0u32..)
+                .zip(shared.chunks(MAX_ROOTS_PER_MESSAGE).map(<[usize]>::to_vec))
+                .collect();
+            let round = RootRound {
+                id,
+                peer,
+                resends: 0,
+                parts,
+            };
+            self.send_root_parts(ctx, &round);
+            self.counters.root_rounds += 1;
+            self.timers.schedule(
+                id,
+                ctx.now_ms.saturating_add(self.settings.response_timeout_ms),
+            );
+            self.root_round = Some(round);
+            return;
+        }
+    }
+
+    fn next_id(&mut self) -> ExchangeId {
+        let id = self.id_base | (self.next_seq & 0xffff_ffff);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        id
+    }
+
+    /// Sends every unanswered part of `round`, with the roots as they are now (the
+    /// responder is stateless, so a resent part that was in fact delivered is merely
+    /// answered twice and the second reply ignored).
+    fn send_root_parts(&mut self, ctx: &mut AeCtx<'_>, round: &RootRound) {
+        for (part, slots) in &round.parts {
+            let roots = slots
+                .iter()
+                .filter_map(|slot| {
+                    let range = self.ranges.get(*slot)?.range;
+                    let tree = self.set.tree(&range)?;
+                    Some(RootEntry {
+                        range,
+                        depth: tree.depth(),
+                        root: tree.root(),
+                    })
+                })
+                .collect();
+            self.counters.root_batches += 1;
+            ctx.out.send(
+                round.peer,
+                PeerMessage::AntiEntropyRoots(RootBatch {
+                    id: round.id,
+                    part: *part,
+                    roots,
+                }),
+            );
+        }
+    }
+
+    /// The root round's deadline passed with parts unanswered: resend them, or drop the
+    /// round (peer silent or dead); its ranges come round again with the next rounds.
+    fn root_round_overdue(&mut self, ctx: &mut AeCtx<'_>) {
+        let Some(mut round) = self.root_round.take() else {
+            return;
+        };
+        let alive = ctx.detector.state(round.peer, ctx.now_ms) == MemberState::Alive;
+        if round.resends >= RESENDS_MAX || !alive {
+            self.counters.root_rounds_abandoned += 1;
+            return;
+        }
+        round.resends += 1;
+        self.counters.resends += 1;
+        self.send_root_parts(ctx, &round);
+        self.timers.schedule(
+            round.id,
+            ctx.now_ms.saturating_add(self.settings.response_timeout_ms),
+        );
+        self.root_round = Some(round);
+    }
+
+    /// A reply to one part of the root round: matching ranges are in sync, differing
+    /// ones are queued for a descent with the peer, unknown ones skipped (other layout
+    /// or config: a descent would be rejected too). A reply that does not match the
+    /// round and an unanswered part (late, duplicate, forged) is ignored.
+    fn on_roots_reply(&mut self, ctx: &mut AeCtx<'_>, from: NodeId, reply: &RootBatchReply) {
+        let Some(round) = self
+            .root_round
+            .as_mut()
+            .filter(|round| round.id == reply.id && round.peer == from)
+        else {
+            self.counters.stale_responses += 1;
+            return;
+        };
+        let Some(slots) = round.parts.get(&reply.part) else {
+            self.counters.stale_responses += 1;
+            return;
+        };
+        let in_range = |offsets: &[u16]| offsets.iter().all(|o| usize::from(*o) < slots.len());
+        if !in_range(&reply.differing) || !in_range(&reply.unknown) {
+            // Malformed: leave the part unanswered; the resend asks again.
+            self.counters.stale_responses += 1;
+            return;
+        }
+        let Some(slots) = round.parts.remove(&reply.part) else {
+            return;
+        };
+        round.resends = 0;
+        let finished = round.parts.is_empty();
+        let round_id = round.id;
+        let differing: BTreeSet<usize> = reply.differing.iter().map(|o| usize::from(*o)).collect();
+        let unknown: BTreeSet<usize> = reply.unknown.iter().map(|o| usize::from(*o)).collect();
+        for (offset, slot_index) in slots.into_iter().enumerate() {
+            self.counters.roots_compared += 1;
+            if unknown.contains(&offset) {
+                self.counters.roots_unknown += 1;
+            } else if differing.contains(&offset) {
+                self.counters.roots_differing += 1;
+                if let Some(queued) = self.queued.get_mut(slot_index) {
+                    if !*queued {
+                        *queued = true;
+                        self.queue.push_back((slot_index, from));
+                    }
+                }
+            } else if let Some(slot) = self.ranges.get_mut(slot_index) {
+                slot.last_exchange = Some(LastExchange {
+                    at_ms: ctx.now_ms,
+                    peer: from,
+                    in_sync: true,
+                });
+            }
+        }
+        if finished {
+            self.timers.cancel(round_id);
+            self.root_round = None;
+        } else {
+            // Progress: a fresh deadline for the rest.
+            self.timers.schedule(
+                round_id,
+                ctx.now_ms.saturating_add(self.settings.response_timeout_ms),
+            );
+        }
+    }
+
+    /// Starts descents for queued differing ranges while sessions are below the cap.
+    /// A range whose peer is no longer alive (or that already has a session) is
+    /// dropped from the queue: a later root round finds it again if it still differs.
+    fn start_queued(&mut self, ctx: &mut AeCtx<'_>) -> Result<(), AeError> {
+        while self.sessions.len() < self.settings.concurrent_max {
+            let Some((slot_index, peer)) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            if let Some(queued) = self.queued.get_mut(slot_index) {
+                *queued = false;
+            }
+            if ctx.detector.state(peer, ctx.now_ms) != MemberState::Alive
+                || self.sessions.values().any(|s| s.slot == slot_index)
+            {
+                continue;
+            }
+            let Some(range) = self.ranges.get(slot_index).map(|slot| slot.range) else {
                 continue;
             };
-            let range = slot.range;
+            let id = self.next_id();
             let Some(tree) = self.set.tree(&range) else {
                 continue;
             };
-            let id = self.id_base | (self.next_seq & 0xffff_ffff);
-            self.next_seq = self.next_seq.wrapping_add(1);
-            let (exchange, request) = Exchange::start(tree, id, FANOUT_LOG2);
-            ctx.out.send(peer, PeerMessage::AntiEntropy(request));
+            let Ok((exchange, step)) = Exchange::start_descent(tree, id, FANOUT_LOG2) else {
+                // Cannot happen for this node's own tree; nothing was sent.
+                continue;
+            };
             self.counters.exchanges_started += 1;
             let session = Session {
                 peer,
@@ -442,9 +641,10 @@ impl AntiEntropy {
                 resends: 0,
                 phase: Phase::Compare(exchange),
             };
-            self.keep(ctx, id, session);
-            started += 1;
+            // A storage error listing a page abandons the session (in `send_page`).
+            self.proceed(ctx, id, session, step)?;
         }
+        Ok(())
     }
 
     /// (Re)stores a live session with a fresh response deadline.
@@ -518,19 +718,48 @@ impl AntiEntropy {
             return Ok(());
         };
         match exchange.on_response(tree, &response) {
-            Ok(ExchangeStep::Wait) => self.put_back(id, session),
-            Ok(ExchangeStep::Send(requests)) => {
+            Ok(step) => self.proceed(ctx, id, session, step)?,
+            // Not this exchange's response after all (forged or corrupted): ignore.
+            Err(AntiEntropyError::WrongExchange { .. } | AntiEntropyError::WrongRange { .. }) => {
+                self.counters.stale_responses += 1;
+                self.put_back(id, session);
+            }
+            // Rejected (other layout or Merkle config), malformed, or trees changed.
+            Err(_) => self.abandon(id),
+        }
+        Ok(())
+    }
+
+    /// Acts on an exchange step of `session` (taken out of `sessions`): sends and keeps
+    /// it, puts it back, finishes it in sync, or moves it on to key pages.
+    fn proceed(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        id: ExchangeId,
+        mut session: Session,
+        step: ExchangeStep,
+    ) -> Result<(), AeError> {
+        match step {
+            ExchangeStep::Wait => self.put_back(id, session),
+            ExchangeStep::Send(requests) => {
                 for request in requests {
-                    ctx.out.send(from, PeerMessage::AntiEntropy(request));
+                    ctx.out
+                        .send(session.peer, PeerMessage::AntiEntropy(request));
                 }
                 session.resends = 0;
                 self.keep(ctx, id, session);
             }
-            Ok(ExchangeStep::Done(buckets)) => {
+            ExchangeStep::Done(buckets) => {
                 self.counters.buckets_differing += buckets.len() as u64;
-                let spans = span::of_buckets(tree, &buckets);
+                let spans = match self.set.tree(&session.range) {
+                    Some(tree) => span::of_buckets(tree, &buckets),
+                    None => {
+                        self.abandon(id);
+                        return Ok(());
+                    }
+                };
                 if spans.is_empty() {
-                    // Equal roots, or the difference vanished while descending.
+                    // The difference vanished while descending (pushes or writes).
                     self.finish(ctx, id, &session, true);
                 } else {
                     session.phase = Phase::Repair(Repair {
@@ -546,13 +775,6 @@ impl AntiEntropy {
                     self.send_page(ctx, id, session)?;
                 }
             }
-            // Not this exchange's response after all (forged or corrupted): ignore.
-            Err(AntiEntropyError::WrongExchange { .. } | AntiEntropyError::WrongRange { .. }) => {
-                self.counters.stale_responses += 1;
-                self.put_back(id, session);
-            }
-            // Rejected (other layout or Merkle config), malformed, or trees changed.
-            Err(_) => self.abandon(id),
         }
         Ok(())
     }
@@ -686,6 +908,19 @@ impl AntiEntropy {
                 .set
                 .replicas(range)
                 .is_some_and(|replicas| replicas.contains(&from))
+    }
+
+    /// Answers a root batch (stateless). Only ranges shared with `from` are compared
+    /// (others come back `unknown`); an oversized batch is ignored, not answered.
+    fn answer_roots(&mut self, ctx: &mut AeCtx<'_>, from: NodeId, batch: &RootBatch) {
+        match self.set.compare_roots(from, batch) {
+            Ok(reply) => {
+                self.counters.requests_answered += 1;
+                ctx.out
+                    .send(from, PeerMessage::AntiEntropyRootsReply(reply));
+            }
+            Err(_) => ctx.counters.messages_ignored += 1,
+        }
     }
 
     fn answer_exchange(&mut self, ctx: &mut AeCtx<'_>, from: NodeId, request: &ExchangeRequest) {

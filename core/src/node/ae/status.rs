@@ -44,8 +44,22 @@ pub struct LastExchange {
 /// Monotonic counters since open (exchanges this node initiated, unless noted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AntiEntropyCounters {
+    /// Root rounds started: one per interval at most, each comparing every range
+    /// shared with one peer.
+    pub root_rounds: u64,
+    /// Root rounds dropped with parts unanswered (peer silent or dead).
+    pub root_rounds_abandoned: u64,
+    /// Root batch messages sent, resends included.
+    pub root_batches: u64,
+    /// Ranges whose roots a peer compared (answered parts only).
+    pub roots_compared: u64,
+    /// Of those, found differing (queued for a descent) ...
+    pub roots_differing: u64,
+    /// ... or not comparable (the peer lacks the range at that depth).
+    pub roots_unknown: u64,
+    /// Descents started (ranges whose roots differed).
     pub exchanges_started: u64,
-    /// Finished with matching trees.
+    /// Descents that found no differing bucket (the difference vanished meanwhile).
     pub exchanges_in_sync: u64,
     /// Finished after comparing and pushing the differing buckets' keys.
     pub exchanges_repaired: u64,
@@ -60,8 +74,9 @@ pub struct AntiEntropyCounters {
     pub keys_pushed: u64,
     /// Exchange steps and key pages resent after a timeout.
     pub resends: u64,
-    /// Exchange requests and key pages answered for peers.
+    /// Root batches, exchange requests and key pages answered for peers.
     pub requests_answered: u64,
-    /// Responses for exchanges no longer in flight (late or duplicate).
+    /// Responses for exchanges or root parts no longer in flight (late, duplicate or
+    /// malformed).
     pub stale_responses: u64,
 }
