@@ -236,3 +236,60 @@ fn workload_reaches_flush_and_compaction() {
     let names = store.list().expect("list");
     assert!(names.iter().any(|n| n.ends_with(".sst")), "{names:?}");
 }
+
+#[test]
+fn options_that_cannot_work_are_refused() {
+    let store: Arc<dyn BlockStore> = Arc::new(FaultStore::new());
+    let bad = [
+        LsmOptions {
+            immutable_memtables_max: 0,
+            ..LsmOptions::tiny()
+        },
+        LsmOptions {
+            levels_max: 1,
+            ..LsmOptions::tiny()
+        },
+        LsmOptions {
+            l0_stall_tables: 2,
+            l0_compaction_trigger: 3,
+            ..LsmOptions::tiny()
+        },
+    ];
+    for options in bad {
+        assert!(matches!(
+            LsmEngine::open(store.clone(), options),
+            Err(StorageError::InvalidOptions(_))
+        ));
+    }
+}
+
+#[test]
+fn reopening_with_fewer_levels_than_the_data_uses_is_refused() {
+    let store: Arc<dyn BlockStore> = Arc::new(FaultStore::new());
+    {
+        let engine = LsmEngine::open(store.clone(), options(false)).expect("open");
+        for i in 0..2000u32 {
+            let mut batch = WriteBatch::new();
+            batch.put(format!("key{i:05}").into_bytes(), vec![i as u8; 200]);
+            engine.write(&batch, WriteOptions::BUFFERED).expect("write");
+        }
+        engine.flush().expect("flush");
+        engine.compact().expect("compact");
+        let deepest = engine
+            .stats()
+            .levels
+            .iter()
+            .rposition(|&n| n > 0)
+            .unwrap_or(0);
+        assert!(deepest >= 2, "{:?}", engine.stats().levels);
+    }
+    let fewer = LsmOptions {
+        levels_max: 2,
+        ..options(false)
+    };
+    assert!(matches!(
+        LsmEngine::open(store.clone(), fewer),
+        Err(StorageError::InvalidOptions(_))
+    ));
+    LsmEngine::open(store, options(false)).expect("the original options still open it");
+}

@@ -39,6 +39,9 @@ pub enum StorageError {
     Failed { cause: String },
     #[error("engine is closed")]
     Closed,
+    /// Options that cannot work, or that do not fit the database on the store.
+    #[error("invalid engine options: {0}")]
+    InvalidOptions(String),
     #[error("redb: {0}")]
     Redb(String),
 }

@@ -1,4 +1,5 @@
 use super::sstable::TableOptions;
+use crate::storage::error::StorageError;
 
 /// Tuning of the LSM engine. Every queue and buffer here has a bound.
 #[derive(Debug, Clone)]
@@ -75,6 +76,53 @@ impl LsmOptions {
             levels_max: 5,
             block_cache_capacity_bytes: 64 << 10,
             ..Self::default()
+        }
+    }
+
+    /// Rejects settings under which the engine could not make progress or keep its
+    /// invariants (e.g. no frozen memtable allowed would stall every writer).
+    pub fn validate(&self) -> Result<(), StorageError> {
+        let checks = [
+            (
+                self.memtable_size_bytes_max > 0,
+                "memtable_size_bytes_max must be positive",
+            ),
+            (
+                self.immutable_memtables_max >= 1,
+                "immutable_memtables_max must be at least 1",
+            ),
+            (
+                self.group_commit_bytes_max > 0,
+                "group_commit_bytes_max must be positive",
+            ),
+            (
+                self.table_size_bytes_target > 0,
+                "table_size_bytes_target must be positive",
+            ),
+            (
+                self.l0_compaction_trigger >= 1,
+                "l0_compaction_trigger must be at least 1",
+            ),
+            (
+                self.l0_stall_tables > self.l0_compaction_trigger,
+                "l0_stall_tables must exceed l0_compaction_trigger",
+            ),
+            (
+                self.level_base_size_bytes > 0,
+                "level_base_size_bytes must be positive",
+            ),
+            (
+                self.level_size_multiplier >= 2,
+                "level_size_multiplier must be at least 2",
+            ),
+            (
+                (2..=16).contains(&self.levels_max),
+                "levels_max must be 2..=16",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, reason)) => Err(StorageError::InvalidOptions((*reason).to_string())),
+            None => Ok(()),
         }
     }
 

@@ -21,6 +21,7 @@ impl LsmEngine {
     /// A torn record at the end of the newest commit log (a write cut short by a crash)
     /// is dropped; any other damage fails the open with `StorageError::Corruption`.
     pub fn open(store: Arc<dyn BlockStore>, options: LsmOptions) -> Result<Self> {
+        options.validate()?;
         let manifest = read_manifest(store.as_ref())?.unwrap_or(Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             next_file_id: 1,
@@ -70,6 +71,18 @@ impl LsmEngine {
     }
 
     fn recover(&self, manifest: Manifest, logs: &[u64]) -> Result<()> {
+        // Fewer levels than the database was written with would fold two levels into
+        // one and break the one-table-per-key rule of L1 and deeper.
+        if let Some(deep) = manifest
+            .tables
+            .iter()
+            .find(|t| t.level >= self.options.levels_max)
+        {
+            return Err(StorageError::InvalidOptions(format!(
+                "table {} is at level {}, but levels_max is {}; open with levels_max > {}",
+                deep.table_id, deep.level, self.options.levels_max, deep.level
+            )));
+        }
         let mut tables = Vec::with_capacity(manifest.tables.len());
         for meta in manifest.tables.iter().cloned() {
             let name = table_file_name(meta.table_id);

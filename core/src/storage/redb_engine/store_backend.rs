@@ -393,8 +393,8 @@ fn replay(log: Arc<dyn BlockFile>) -> Result<State> {
                 at += record_len;
             }
             // Only the last record can be unsynced (each sync appends one record and waits
-            // for it), so an incomplete or damaged record that ends the file is the tail of
-            // a sync that never returned: nothing acknowledged is in it.
+            // for it), so an incomplete record that ends the file is the tail of a sync
+            // that never returned: nothing acknowledged is in it.
             Parsed::Torn => {
                 torn = true;
                 break;
@@ -449,12 +449,11 @@ fn parse_record(rest: &[u8]) -> Parsed<'_> {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&payload_len.to_le_bytes());
     hasher.update(payload);
+    // A complete record with a bad checksum is damage even at the end of the file: a
+    // crash leaves a prefix of the last write (an incomplete record, caught above), so
+    // calling this torn would silently drop an acknowledged commit hit by bit rot.
     if hasher.finalize() != crc {
-        return if end == rest.len() {
-            Parsed::Torn
-        } else {
-            Parsed::Damaged("record checksum mismatch")
-        };
+        return Parsed::Damaged("record checksum mismatch");
     }
     Parsed::Record(payload, end)
 }
