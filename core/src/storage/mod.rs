@@ -35,7 +35,10 @@ impl WriteOptions {
 }
 
 /// Log sequence number of a committed batch: batches apply in LSN order, and a store
-/// image that holds batch `n` holds every batch before it.
+/// image that holds batch `n` holds every batch before it. LSNs are unique among the
+/// batches that survive: a buffered (`sync: false`) batch lost in a crash may see its
+/// LSN issued again after recovery, so a host that tracks durability by LSN must only
+/// compare LSNs within one open of the engine.
 pub type Lsn = u64;
 
 /// Counters an engine reports. Sizes are bytes in the block store.
