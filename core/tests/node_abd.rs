@@ -1,128 +1,25 @@
-//! ABD on real `Node`s: a tiny in-test harness wires 3–5 nodes (a message queue, one
-//! manual clock with per-node skew) over `MemoryStore` + `LsmEngine`, and checks the
+//! ABD on real `Node`s: the shared harness (`common/`: a message queue, one manual
+//! clock with per-node skew, `MemoryStore` + `LsmEngine`) wires 3–5 nodes and checks the
 //! linearizable put/get paths under unreachable replicas, lost, duplicated, reordered
 //! and replayed messages, crashes, and write-back.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, Input, MemberState, Node, NodeConfig,
-    Output, PeerMessage, RequestId, Stored,
+    ClientError, ClientReply, ClientRequest, Consistency, MemberState, PeerMessage, Stored,
 };
 use ringkv_core::rand::SplitMix64;
-use ringkv_core::ring::{NodeId, NodeSpec};
-use ringkv_core::storage::blockstore::{BlockStore, FaultStore, MemoryStore};
-use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::ring::NodeId;
+use ringkv_core::storage::blockstore::FaultStore;
 use ringkv_core::storage::Engine;
 use ringkv_core::versioning::Tag;
 
-type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
-
-/// Message faults applied on delivery.
-#[derive(Default, Clone, Copy)]
-struct Chaos {
-    /// Percent of deliveries that also leave a copy in the network.
-    duplicate_percent: u64,
-    /// Deliver a random queued message instead of the oldest.
-    reorder: bool,
-    /// Percent of steps that re-inject a message delivered at any earlier time.
-    replay_percent: u64,
-    /// Percent of messages lost.
-    loss_percent: u64,
-}
-
-struct Cluster {
-    specs: Vec<NodeSpec>,
-    stores: Vec<Arc<dyn BlockStore>>,
-    engines: Vec<Arc<LsmEngine>>,
-    nodes: Vec<Option<Node>>,
-    /// Per-node clock offset: nodes only ever see their own (skewed) clock.
-    skew_ms: Vec<u64>,
-    now_ms: u64,
-    net: VecDeque<(NodeId, NodeId, PeerMessage)>,
-    delivered: Vec<(NodeId, NodeId, PeerMessage)>,
-    replies: BTreeMap<RequestId, ClientReply>,
-    next_request: u64,
-    /// Nodes cut off: everything to and from them is dropped.
-    blocked: BTreeSet<NodeId>,
-    /// Extra drop rule: `true` drops the message.
-    filter: Option<Filter>,
-    chaos: Chaos,
-    rng: SplitMix64,
-}
-
-fn nid(i: usize) -> NodeId {
-    NodeId(i as u64 + 1)
-}
-
-fn index(id: NodeId) -> usize {
-    id.0 as usize - 1
-}
+mod common;
+use common::*;
 
 impl Cluster {
-    fn new(n: usize) -> Self {
-        let specs: Vec<NodeSpec> = (1..=n as u64)
-            .map(|i| NodeSpec::new(i, format!("zone-{i}"), 1))
-            .collect();
-        let mut cluster = Cluster {
-            specs,
-            stores: Vec::new(),
-            engines: Vec::new(),
-            nodes: Vec::new(),
-            skew_ms: (0..n as u64).map(|i| i * 7_919).collect(),
-            now_ms: 1_000,
-            net: VecDeque::new(),
-            delivered: Vec::new(),
-            replies: BTreeMap::new(),
-            next_request: 0,
-            blocked: BTreeSet::new(),
-            filter: None,
-            chaos: Chaos::default(),
-            rng: SplitMix64::new(42),
-        };
-        for i in 0..n {
-            let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
-            cluster.stores.push(store.clone());
-            let engine = Arc::new(LsmEngine::open(store, LsmOptions::tiny()).expect("engine"));
-            cluster.engines.push(engine);
-            cluster.nodes.push(None);
-            cluster.start(i);
-        }
-        cluster
-    }
-
-    fn config(&self, i: usize) -> NodeConfig {
-        NodeConfig::for_member(&self.specs[i], self.specs.clone())
-    }
-
-    fn local_ms(&self, i: usize) -> u64 {
-        self.now_ms + self.skew_ms[i]
-    }
-
-    fn start(&mut self, i: usize) {
-        let engine: Arc<dyn Engine> = self.engines[i].clone();
-        let node = Node::open(self.config(i), engine, i as u64, self.local_ms(i)).expect("open");
-        self.nodes[i] = Some(node);
-    }
-
-    /// Drops the node and its engine (in-memory state gone), as a process crash would.
-    fn crash(&mut self, i: usize) {
-        self.nodes[i] = None;
-    }
-
-    /// Reopens engine and node on `store` (the same one, or a crash image).
-    fn restart_on(&mut self, i: usize, store: Arc<dyn BlockStore>) {
-        self.stores[i] = store.clone();
-        self.engines[i] = Arc::new(LsmEngine::open(store, LsmOptions::tiny()).expect("reopen"));
-        self.start(i);
-    }
-
-    fn node(&self, i: usize) -> &Node {
-        self.nodes[i].as_ref().expect("node is up")
-    }
-
     /// The register replica `i` holds for `key`, read straight from its engine.
     fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
         let mut engine_key = b"d/".to_vec();
@@ -130,130 +27,6 @@ impl Cluster {
         let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
         match Stored::decode(&bytes).expect("record decodes") {
             Stored::Register { tag, value } => Some((tag, value)),
-        }
-    }
-
-    fn request(&mut self, at: usize, request: ClientRequest) -> RequestId {
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
-        let now = self.local_ms(at);
-        if let Some(node) = self.nodes[at].as_mut() {
-            node.handle(now, Input::Client { id, request });
-        }
-        self.collect(at);
-        id
-    }
-
-    fn collect(&mut self, i: usize) {
-        let Some(node) = self.nodes[i].as_mut() else {
-            return;
-        };
-        while let Some(output) = node.poll_output() {
-            match output {
-                Output::Send { to, message } => self.net.push_back((nid(i), to, message)),
-                Output::Reply { id, reply } => {
-                    assert!(
-                        self.replies.insert(id, reply).is_none(),
-                        "two replies to {id:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Delivers one message; false if the network is empty.
-    fn step(&mut self) -> bool {
-        if self.chaos.replay_percent > 0
-            && !self.delivered.is_empty()
-            && self.rng.chance(self.chaos.replay_percent)
-        {
-            let old = self.delivered[self.rng.below(self.delivered.len() as u64) as usize].clone();
-            self.net.push_back(old);
-        }
-        let at = if self.chaos.reorder {
-            self.rng.below(self.net.len() as u64) as usize
-        } else {
-            0
-        };
-        let Some((from, to, message)) = self.net.remove(at) else {
-            return false;
-        };
-        if self.blocked.contains(&from) || self.blocked.contains(&to) {
-            return true;
-        }
-        if self.chaos.loss_percent > 0 && self.rng.chance(self.chaos.loss_percent) {
-            return true;
-        }
-        if let Some(filter) = self.filter.as_mut() {
-            if filter(from, to, &message) {
-                return true;
-            }
-        }
-        if self.chaos.duplicate_percent > 0 && self.rng.chance(self.chaos.duplicate_percent) {
-            self.net.push_back((from, to, message.clone()));
-        }
-        if self.chaos.replay_percent > 0 {
-            self.delivered.push((from, to, message.clone()));
-        }
-        let i = index(to);
-        let now = self.local_ms(i);
-        if let Some(node) = self.nodes[i].as_mut() {
-            node.handle(now, Input::Peer { from, message });
-            self.collect(i);
-        }
-        true
-    }
-
-    /// Moves the clock to the earliest node timeout and ticks every node that is due.
-    fn advance(&mut self) {
-        let next_ms = (0..self.nodes.len())
-            .filter_map(|i| {
-                let local = self.nodes[i].as_ref()?.poll_timeout()?;
-                Some(local.saturating_sub(self.skew_ms[i]))
-            })
-            .min()
-            .expect("some node is up");
-        self.now_ms = self.now_ms.max(next_ms);
-        for i in 0..self.nodes.len() {
-            let now = self.local_ms(i);
-            let Some(node) = self.nodes[i].as_mut() else {
-                continue;
-            };
-            if node.poll_timeout().is_some_and(|at| at <= now) {
-                node.handle(now, Input::Tick);
-                self.collect(i);
-            }
-        }
-    }
-
-    /// Runs until `id` has its reply (messages first, then time), at most `limit_ms`.
-    fn wait(&mut self, id: RequestId, limit_ms: u64) -> ClientReply {
-        let deadline_ms = self.now_ms + limit_ms;
-        loop {
-            if let Some(reply) = self.replies.remove(&id) {
-                return reply;
-            }
-            if !self.step() {
-                assert!(
-                    self.now_ms <= deadline_ms,
-                    "no reply to {id:?} within {limit_ms} ms"
-                );
-                self.advance();
-            }
-        }
-    }
-
-    fn call(&mut self, at: usize, request: ClientRequest) -> ClientReply {
-        let id = self.request(at, request);
-        self.wait(id, 10_000)
-    }
-
-    /// Lets time pass with the network running.
-    fn run_for(&mut self, duration_ms: u64) {
-        let until_ms = self.now_ms + duration_ms;
-        while self.now_ms < until_ms {
-            while self.step() {}
-            self.advance();
         }
     }
 

@@ -4,24 +4,17 @@
 //! replayed anti-entropy messages are harmless; in steady state only root batches are
 //! sent, `⌈shared / 256⌉` per round, and a full sweep after a heal takes a few round
 //! trips.
-//! Same in-test harness as `node_abd.rs` (message queue, manual clock with per-node
+//! Uses the shared harness in `common/` (message queue, manual clock with per-node
 //! skew, `MemoryStore` + `LsmEngine`).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use ringkv_core::antientropy::{RootBatch, RootBatchReply, RootEntry, MAX_ROOTS_PER_MESSAGE};
-use ringkv_core::node::{
-    ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig, Output, PeerMessage,
-    RequestId, Stored,
-};
-use ringkv_core::rand::SplitMix64;
-use ringkv_core::ring::{key_position, NodeId, NodeSpec, TokenRange};
-use ringkv_core::storage::blockstore::{BlockStore, MemoryStore};
-use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::node::{ClientReply, ClientRequest, Consistency, PeerMessage, Stored};
+use ringkv_core::ring::{key_position, NodeId, TokenRange};
 use ringkv_core::storage::{Engine, WriteBatch, WriteOptions};
 use ringkv_core::versioning::Tag;
 
@@ -31,104 +24,18 @@ const INTERVAL_MS: u64 = 100;
 /// one round trip; only differing ranges take a session.
 const CONCURRENT: usize = 8;
 
-type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
+mod common;
+use common::*;
 
-#[derive(Default, Clone, Copy)]
-struct Chaos {
-    duplicate_percent: u64,
-    reorder: bool,
-    replay_percent: u64,
-    loss_percent: u64,
-}
-
-struct Cluster {
-    specs: Vec<NodeSpec>,
-    engines: Vec<Arc<LsmEngine>>,
-    stores: Vec<Arc<dyn BlockStore>>,
-    nodes: Vec<Option<Node>>,
-    skew_ms: Vec<u64>,
-    now_ms: u64,
-    net: VecDeque<(NodeId, NodeId, PeerMessage)>,
-    delivered: Vec<(NodeId, NodeId, PeerMessage)>,
-    replies: BTreeMap<RequestId, ClientReply>,
-    next_request: u64,
-    blocked: BTreeSet<NodeId>,
-    /// `true` drops the message.
-    filter: Option<Filter>,
-    chaos: Chaos,
-    rng: SplitMix64,
-}
-
-fn nid(i: usize) -> NodeId {
-    NodeId(i as u64 + 1)
-}
-
-fn index(id: NodeId) -> usize {
-    id.0 as usize - 1
+/// A cluster whose nodes run anti-entropy every `INTERVAL_MS` with `CONCURRENT` sessions.
+fn cluster(n: usize) -> Cluster {
+    Cluster::with(n, |config| {
+        config.anti_entropy_interval_ms = INTERVAL_MS;
+        config.anti_entropy_concurrent_max = CONCURRENT;
+    })
 }
 
 impl Cluster {
-    fn new(n: usize) -> Self {
-        let specs: Vec<NodeSpec> = (1..=n as u64)
-            .map(|i| NodeSpec::new(i, format!("zone-{i}"), 1))
-            .collect();
-        let mut cluster = Cluster {
-            specs,
-            engines: Vec::new(),
-            stores: Vec::new(),
-            nodes: Vec::new(),
-            skew_ms: (0..n as u64).map(|i| i * 7_919).collect(),
-            now_ms: 1_000,
-            net: VecDeque::new(),
-            delivered: Vec::new(),
-            replies: BTreeMap::new(),
-            next_request: 0,
-            blocked: BTreeSet::new(),
-            filter: None,
-            chaos: Chaos::default(),
-            rng: SplitMix64::new(42),
-        };
-        for i in 0..n {
-            let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
-            cluster.stores.push(store.clone());
-            cluster.engines.push(Arc::new(
-                LsmEngine::open(store, LsmOptions::tiny()).expect("engine"),
-            ));
-            cluster.nodes.push(None);
-            cluster.start(i);
-        }
-        cluster
-    }
-
-    fn config(&self, i: usize) -> NodeConfig {
-        let mut config = NodeConfig::for_member(&self.specs[i], self.specs.clone());
-        config.anti_entropy_interval_ms = INTERVAL_MS;
-        config.anti_entropy_concurrent_max = CONCURRENT;
-        config
-    }
-
-    fn local_ms(&self, i: usize) -> u64 {
-        self.now_ms + self.skew_ms[i]
-    }
-
-    fn start(&mut self, i: usize) {
-        let engine: Arc<dyn Engine> = self.engines[i].clone();
-        let node = Node::open(self.config(i), engine, i as u64, self.local_ms(i)).expect("open");
-        self.nodes[i] = Some(node);
-    }
-
-    /// Drops node and engine and reopens both on the same store.
-    fn restart(&mut self, i: usize) {
-        self.nodes[i] = None;
-        self.engines[i] =
-            Arc::new(LsmEngine::open(self.stores[i].clone(), LsmOptions::tiny()).expect("reopen"));
-        self.start(i);
-    }
-
-    fn node(&self, i: usize) -> &Node {
-        self.nodes[i].as_ref().expect("node is up")
-    }
-
     fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
         let mut engine_key = b"d/".to_vec();
         engine_key.extend_from_slice(key);
@@ -150,147 +57,6 @@ impl Cluster {
         self.engines[i]
             .scan_prefix(b"p/", usize::MAX)
             .expect("scan")
-    }
-
-    fn request(&mut self, at: usize, request: ClientRequest) -> RequestId {
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
-        let now = self.local_ms(at);
-        if let Some(node) = self.nodes[at].as_mut() {
-            node.handle(now, Input::Client { id, request });
-        }
-        self.collect(at);
-        id
-    }
-
-    fn collect(&mut self, i: usize) {
-        let Some(node) = self.nodes[i].as_mut() else {
-            return;
-        };
-        while let Some(output) = node.poll_output() {
-            match output {
-                Output::Send { to, message } => self.net.push_back((nid(i), to, message)),
-                Output::Reply { id, reply } => {
-                    assert!(self.replies.insert(id, reply).is_none(), "two replies");
-                }
-            }
-        }
-    }
-
-    /// Hands `message` to node `to` as if `from` had sent it.
-    fn inject(&mut self, from: NodeId, to: usize, message: PeerMessage) {
-        let now = self.local_ms(to);
-        if let Some(node) = self.nodes[to].as_mut() {
-            node.handle(now, Input::Peer { from, message });
-        }
-        self.collect(to);
-    }
-
-    fn step(&mut self) -> bool {
-        if self.chaos.replay_percent > 0
-            && !self.delivered.is_empty()
-            && self.rng.chance(self.chaos.replay_percent)
-        {
-            let old = self.delivered[self.rng.below(self.delivered.len() as u64) as usize].clone();
-            self.net.push_back(old);
-        }
-        let at = if self.chaos.reorder {
-            self.rng.below(self.net.len() as u64) as usize
-        } else {
-            0
-        };
-        let Some((from, to, message)) = self.net.remove(at) else {
-            return false;
-        };
-        if self.blocked.contains(&from) || self.blocked.contains(&to) {
-            return true;
-        }
-        if self.chaos.loss_percent > 0 && self.rng.chance(self.chaos.loss_percent) {
-            return true;
-        }
-        if let Some(filter) = self.filter.as_mut() {
-            if filter(from, to, &message) {
-                return true;
-            }
-        }
-        if self.chaos.duplicate_percent > 0 && self.rng.chance(self.chaos.duplicate_percent) {
-            self.net.push_back((from, to, message.clone()));
-        }
-        if self.chaos.replay_percent > 0 {
-            self.delivered.push((from, to, message.clone()));
-        }
-        self.inject(from, index(to), message);
-        true
-    }
-
-    /// Delivers the network in generations (every message in flight, then every
-    /// message those caused, ...) until it is empty, at the current instant. Returns
-    /// the generations: twice the round trips of the longest causal chain (the harness
-    /// delivers instantly, so a chain that waits on no timer completes here).
-    fn drain_generations(&mut self) -> u64 {
-        let mut generations = 0;
-        while !self.net.is_empty() {
-            for _ in 0..self.net.len() {
-                self.step();
-            }
-            generations += 1;
-        }
-        generations
-    }
-
-    /// `run_for` delivering in generations; the most generations any instant took.
-    fn run_for_counting(&mut self, duration_ms: u64) -> u64 {
-        let until_ms = self.now_ms + duration_ms;
-        let mut most = 0;
-        while self.now_ms < until_ms {
-            most = most.max(self.drain_generations());
-            self.advance();
-        }
-        most
-    }
-
-    fn advance(&mut self) {
-        let next_ms = (0..self.nodes.len())
-            .filter_map(|i| {
-                let local = self.nodes[i].as_ref()?.poll_timeout()?;
-                Some(local.saturating_sub(self.skew_ms[i]))
-            })
-            .min()
-            .expect("some node is up");
-        self.now_ms = self.now_ms.max(next_ms);
-        for i in 0..self.nodes.len() {
-            let now = self.local_ms(i);
-            let Some(node) = self.nodes[i].as_mut() else {
-                continue;
-            };
-            if node.poll_timeout().is_some_and(|at| at <= now) {
-                node.handle(now, Input::Tick);
-                self.collect(i);
-            }
-        }
-    }
-
-    fn call(&mut self, at: usize, request: ClientRequest) -> ClientReply {
-        let id = self.request(at, request);
-        let deadline_ms = self.now_ms + 10_000;
-        loop {
-            if let Some(reply) = self.replies.remove(&id) {
-                return reply;
-            }
-            if !self.step() {
-                assert!(self.now_ms <= deadline_ms, "no reply to {id:?}");
-                self.advance();
-            }
-        }
-    }
-
-    /// Lets time pass with the network running (no client requests).
-    fn run_for(&mut self, duration_ms: u64) {
-        let until_ms = self.now_ms + duration_ms;
-        while self.now_ms < until_ms {
-            while self.step() {}
-            self.advance();
-        }
     }
 
     /// Runs interval by interval until `done`; the number of intervals it took, or
@@ -426,7 +192,7 @@ fn write_around(cluster: &mut Cluster, lagging: usize, count: usize) {
 
 #[test]
 fn lagging_replica_converges_without_reads() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     cluster.run_for(500);
     write_around(&mut cluster, 2, 40);
     let requests_before: u64 = (0..3)
@@ -474,7 +240,7 @@ fn lagging_replica_converges_without_reads() {
 
 #[test]
 fn tombstones_propagate_and_are_never_undone() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     cluster.put(0, b"k", b"old");
     cluster.run_for(200);
     assert!(cluster.stored(2, b"k").is_some());
@@ -524,7 +290,7 @@ fn tombstones_propagate_and_are_never_undone() {
 
 #[test]
 fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     cluster.run_for(500);
     write_around(&mut cluster, 0, 30);
     cluster.chaos = Chaos {
@@ -562,7 +328,7 @@ fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
 
 #[test]
 fn steady_state_traffic_is_only_matching_root_batches() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     for i in 0..20 {
         cluster.put(i % 3, &key(i), b"v");
     }
@@ -646,7 +412,7 @@ fn steady_state_traffic_is_only_matching_root_batches() {
 
 #[test]
 fn a_full_sweep_after_heal_takes_a_few_round_trips() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     cluster.run_for(500);
     write_around(&mut cluster, 2, 40);
     let depth_max = cluster
@@ -688,7 +454,7 @@ fn a_full_sweep_after_heal_takes_a_few_round_trips() {
 
 #[test]
 fn lost_duplicated_and_malformed_root_batches_are_harmless() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     cluster.run_for(500);
     write_around(&mut cluster, 1, 30);
     // Drop every other root batch and root reply; duplicate the rest.
@@ -791,7 +557,7 @@ fn lost_duplicated_and_malformed_root_batches_are_harmless() {
 
 #[test]
 fn five_node_ring_repairs_each_key_among_its_replicas_only() {
-    let mut cluster = Cluster::new(5);
+    let mut cluster = cluster(5);
     cluster.run_for(500);
     write_around(&mut cluster, 3, 40);
     let layout = cluster.node(0).status().layout;
@@ -831,7 +597,7 @@ fn five_node_ring_repairs_each_key_among_its_replicas_only() {
 
 #[test]
 fn pushes_from_non_replicas_are_ignored() {
-    let mut cluster = Cluster::new(5);
+    let mut cluster = cluster(5);
     let layout = cluster.node(0).status().layout;
     let k = key(1);
     let replicas: Vec<usize> = layout.preference_list(&k).into_iter().map(index).collect();
@@ -858,7 +624,7 @@ fn pushes_from_non_replicas_are_ignored() {
 
 #[test]
 fn restart_rebuilds_the_same_trees_and_older_stores_get_indexed() {
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     for i in 0..30 {
         cluster.put(i % 3, &key(i), b"v");
     }
@@ -916,7 +682,7 @@ fn keys_in_one_range(cluster: &Cluster, count: usize) -> Vec<Vec<u8>> {
 fn a_dense_range_is_repaired_in_bounded_pages() {
     // 600 keys of ~6 KiB in one range: more keys than a page lists (256) and more
     // bytes than one page pushes (1 MiB), so both bounds cut pages.
-    let mut cluster = Cluster::new(3);
+    let mut cluster = cluster(3);
     let keys = keys_in_one_range(&cluster, 600);
     let value = vec![b'x'; 6 << 10];
     cluster.blocked.insert(nid(1));

@@ -1,4 +1,4 @@
-//! Eventual mode on real `Node`s: the in-test harness of `node_abd.rs` (a message
+//! Eventual mode on real `Node`s: the shared harness (`common/`: a message
 //! queue, one manual clock with per-node skew, `MemoryStore`/`FaultStore` + `LsmEngine`)
 //! drives siblings and contexts, sloppy quorums with hinted handoff, read repair, hint
 //! durability, and a set-union workload under message loss and partitions.
@@ -9,117 +9,18 @@ use std::sync::Arc;
 
 use ringkv_core::node::eventual::stored::{eventual_key, hint_key, EventualRecord, HintRecord};
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, Input, MemberState, Node, NodeConfig,
-    Output, PeerMessage, RequestId,
+    ClientError, ClientReply, ClientRequest, Consistency, MemberState, RequestId,
 };
 use ringkv_core::protocol::SiblingState;
 use ringkv_core::rand::SplitMix64;
-use ringkv_core::ring::{NodeId, NodeSpec};
-use ringkv_core::storage::blockstore::{BlockStore, FaultStore, MemoryStore};
-use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::ring::NodeId;
+use ringkv_core::storage::blockstore::FaultStore;
 use ringkv_core::storage::Engine;
 
-#[derive(Default, Clone, Copy)]
-struct Chaos {
-    /// Percent of deliveries that also leave a copy in the network.
-    duplicate_percent: u64,
-    /// Deliver a random queued message instead of the oldest.
-    reorder: bool,
-    /// Percent of messages lost.
-    loss_percent: u64,
-}
-
-struct Cluster {
-    specs: Vec<NodeSpec>,
-    stores: Vec<Arc<dyn BlockStore>>,
-    engines: Vec<Arc<LsmEngine>>,
-    nodes: Vec<Option<Node>>,
-    tweak: fn(&mut NodeConfig),
-    skew_ms: Vec<u64>,
-    now_ms: u64,
-    net: VecDeque<(NodeId, NodeId, PeerMessage)>,
-    replies: BTreeMap<RequestId, ClientReply>,
-    next_request: u64,
-    /// Nodes cut off: everything to and from them is dropped.
-    blocked: BTreeSet<NodeId>,
-    chaos: Chaos,
-    rng: SplitMix64,
-}
-
-fn nid(i: usize) -> NodeId {
-    NodeId(i as u64 + 1)
-}
-
-fn index(id: NodeId) -> usize {
-    id.0 as usize - 1
-}
+mod common;
+use common::*;
 
 impl Cluster {
-    fn new(n: usize) -> Self {
-        Cluster::with(n, |_| {})
-    }
-
-    fn with(n: usize, tweak: fn(&mut NodeConfig)) -> Self {
-        let specs: Vec<NodeSpec> = (1..=n as u64)
-            .map(|i| NodeSpec::new(i, format!("zone-{i}"), 1))
-            .collect();
-        let mut cluster = Cluster {
-            specs,
-            stores: Vec::new(),
-            engines: Vec::new(),
-            nodes: Vec::new(),
-            tweak,
-            skew_ms: (0..n as u64).map(|i| i * 7_919).collect(),
-            now_ms: 1_000,
-            net: VecDeque::new(),
-            replies: BTreeMap::new(),
-            next_request: 0,
-            blocked: BTreeSet::new(),
-            chaos: Chaos::default(),
-            rng: SplitMix64::new(42),
-        };
-        for i in 0..n {
-            let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
-            cluster.stores.push(store.clone());
-            cluster.engines.push(Arc::new(
-                LsmEngine::open(store, LsmOptions::tiny()).expect("engine"),
-            ));
-            cluster.nodes.push(None);
-            cluster.start(i);
-        }
-        cluster
-    }
-
-    fn config(&self, i: usize) -> NodeConfig {
-        let mut config = NodeConfig::for_member(&self.specs[i], self.specs.clone());
-        (self.tweak)(&mut config);
-        config
-    }
-
-    fn local_ms(&self, i: usize) -> u64 {
-        self.now_ms + self.skew_ms[i]
-    }
-
-    fn start(&mut self, i: usize) {
-        let engine: Arc<dyn Engine> = self.engines[i].clone();
-        let node = Node::open(self.config(i), engine, i as u64, self.local_ms(i)).expect("open");
-        self.nodes[i] = Some(node);
-    }
-
-    fn crash(&mut self, i: usize) {
-        self.nodes[i] = None;
-    }
-
-    fn restart_on(&mut self, i: usize, store: Arc<dyn BlockStore>) {
-        self.stores[i] = store.clone();
-        self.engines[i] = Arc::new(LsmEngine::open(store, LsmOptions::tiny()).expect("reopen"));
-        self.start(i);
-    }
-
-    fn node(&self, i: usize) -> &Node {
-        self.nodes[i].as_ref().expect("node is up")
-    }
-
     /// The sibling state node `i` holds for `key`, read straight from its engine.
     fn state(&self, i: usize, key: &str) -> Option<SiblingState> {
         let bytes = self.engines[i]
@@ -138,121 +39,6 @@ impl Cluster {
             .get(&hint_key(nid(target), key.as_bytes()))
             .expect("engine get")?;
         Some(HintRecord::decode(&bytes).expect("decodes").into_state())
-    }
-
-    fn request(&mut self, at: usize, request: ClientRequest) -> RequestId {
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
-        let now = self.local_ms(at);
-        if let Some(node) = self.nodes[at].as_mut() {
-            node.handle(now, Input::Client { id, request });
-        }
-        self.collect(at);
-        id
-    }
-
-    fn collect(&mut self, i: usize) {
-        let Some(node) = self.nodes[i].as_mut() else {
-            return;
-        };
-        while let Some(output) = node.poll_output() {
-            match output {
-                Output::Send { to, message } => {
-                    assert_ne!(to, nid(i), "a node never sends to itself");
-                    self.net.push_back((nid(i), to, message));
-                }
-                Output::Reply { id, reply } => {
-                    assert!(
-                        self.replies.insert(id, reply).is_none(),
-                        "two replies to {id:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Delivers one message; false if the network is empty.
-    fn step(&mut self) -> bool {
-        let at = if self.chaos.reorder {
-            self.rng.below(self.net.len() as u64) as usize
-        } else {
-            0
-        };
-        let Some((from, to, message)) = self.net.remove(at) else {
-            return false;
-        };
-        if self.blocked.contains(&from) || self.blocked.contains(&to) {
-            return true;
-        }
-        if self.chaos.loss_percent > 0 && self.rng.chance(self.chaos.loss_percent) {
-            return true;
-        }
-        if self.chaos.duplicate_percent > 0 && self.rng.chance(self.chaos.duplicate_percent) {
-            self.net.push_back((from, to, message.clone()));
-        }
-        let i = index(to);
-        let now = self.local_ms(i);
-        if let Some(node) = self.nodes[i].as_mut() {
-            node.handle(now, Input::Peer { from, message });
-            self.collect(i);
-        }
-        true
-    }
-
-    /// Moves the clock to the earliest node timeout and ticks every node that is due.
-    fn advance(&mut self) {
-        let next_ms = (0..self.nodes.len())
-            .filter_map(|i| {
-                let local = self.nodes[i].as_ref()?.poll_timeout()?;
-                Some(local.saturating_sub(self.skew_ms[i]))
-            })
-            .min()
-            .expect("some node is up");
-        self.now_ms = self.now_ms.max(next_ms);
-        for i in 0..self.nodes.len() {
-            let now = self.local_ms(i);
-            let Some(node) = self.nodes[i].as_mut() else {
-                continue;
-            };
-            if node.poll_timeout().is_some_and(|at| at <= now) {
-                node.handle(now, Input::Tick);
-                self.collect(i);
-            }
-        }
-    }
-
-    fn wait(&mut self, id: RequestId, limit_ms: u64) -> ClientReply {
-        let deadline_ms = self.now_ms + limit_ms;
-        loop {
-            if let Some(reply) = self.replies.remove(&id) {
-                return reply;
-            }
-            if !self.step() {
-                assert!(
-                    self.now_ms <= deadline_ms,
-                    "no reply to {id:?} within {limit_ms} ms"
-                );
-                self.advance();
-            }
-        }
-    }
-
-    fn call(&mut self, at: usize, request: ClientRequest) -> ClientReply {
-        let id = self.request(at, request);
-        self.wait(id, 10_000)
-    }
-
-    fn run_for(&mut self, duration_ms: u64) {
-        let until_ms = self.now_ms + duration_ms;
-        while self.now_ms < until_ms {
-            while self.step() {}
-            self.advance();
-        }
-    }
-
-    /// Lets in-flight messages land (read repairs, the rest of a put's replication).
-    fn settle(&mut self) {
-        while self.step() {}
     }
 
     fn get(&mut self, at: usize, key: &str) -> Siblings {
@@ -735,6 +521,7 @@ fn set_workload(seed: u64) -> u64 {
         duplicate_percent: 5,
         reorder: true,
         loss_percent: 5,
+        ..Chaos::default()
     };
     let key = "set";
     let mut rng = SplitMix64::new(seed + 1000);
