@@ -220,28 +220,6 @@ fn damaged_log_is_corruption_not_a_panic() {
     assert!(err.is_corruption(), "{err}");
 }
 
-#[test]
-fn concurrent_writers_get_distinct_lsns() {
-    let engine = Arc::new(mem_engine(&MemoryStore::new()));
-    let handles: Vec<_> = (0u8..4)
-        .map(|t| {
-            let engine = engine.clone();
-            std::thread::spawn(move || {
-                (0u8..25)
-                    .map(|i| put(&engine, &[t, i], b"v", i % 2 == 0))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut lsns: Vec<u64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    lsns.sort_unstable();
-    assert_eq!(lsns, (1..=100).collect::<Vec<u64>>());
-    assert_eq!(engine.stats().entries_approx, 100);
-}
-
 /// The i-th issued batch of the crash workload: overwrites, deletes and values large
 /// enough to make redb allocate new pages.
 fn crash_batch(i: u64) -> WriteBatch {
