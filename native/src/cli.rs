@@ -1,0 +1,167 @@
+//! Command-line flags. Every `serve` flag is optional here: `config` merges flags, then
+//! `RINGKV_*` environment variables (clap reads them), then the TOML file, then defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringkv",
+    version,
+    about = "ringkv: a distributed key-value store"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node.
+    Serve(Box<ServeArgs>),
+    /// Start a local cluster of separate `ringkv serve` processes (data under ./ringkv-data/).
+    DevCluster(DevClusterArgs),
+    /// Write KEY = VALUE.
+    Put(PutArgs),
+    /// Read KEY.
+    Get(KeyArgs),
+    /// Delete KEY.
+    Del(KeyArgs),
+    /// Show a node's view of the cluster.
+    Status(ClientArgs),
+    /// Write every {"key": ..., "value": ...} line of a JSON Lines file.
+    Import(ImportArgs),
+    /// Print every key and value as JSON Lines.
+    Export(ClientArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Lsm,
+    Redb,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (flags and RINGKV_* variables win).
+    #[arg(long, env = "RINGKV_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id: `n1` or `1`. Fixed for the life of the data directory.
+    #[arg(long, env = "RINGKV_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Peer and client WebSocket address (paths /peer and /client).
+    #[arg(long, env = "RINGKV_LISTEN")]
+    pub listen: Option<String>,
+    /// RESP (Redis protocol) address.
+    #[arg(long, env = "RINGKV_RESP")]
+    pub resp: Option<String>,
+    /// HTTP address (/metrics, /health, /status).
+    #[arg(long, env = "RINGKV_HTTP")]
+    pub http: Option<String>,
+    #[arg(long, env = "RINGKV_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A cluster member to join through (repeatable). Until dynamic membership lands,
+    /// the member list comes from --member.
+    #[arg(long, env = "RINGKV_SEEDS", value_delimiter = ',')]
+    pub seed: Vec<String>,
+    /// A static cluster member `ID@HOST:PORT[/ZONE[/CAPACITY]]` (repeatable; every node
+    /// gets the same list, this node included).
+    #[arg(long, env = "RINGKV_MEMBERS", value_delimiter = ',')]
+    pub member: Vec<String>,
+    #[arg(long, env = "RINGKV_ZONE")]
+    pub zone: Option<String>,
+    #[arg(long, env = "RINGKV_CAPACITY")]
+    pub capacity: Option<u32>,
+    #[arg(long, env = "RINGKV_REPLICAS")]
+    pub replicas: Option<usize>,
+    #[arg(long, env = "RINGKV_ENGINE")]
+    pub engine: Option<EngineKind>,
+    /// Shared secret peers prove they hold (HMAC challenge-response; never sent).
+    #[arg(long, env = "RINGKV_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// Token clients must present (RESP AUTH, first WebSocket message).
+    #[arg(long, env = "RINGKV_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    #[arg(long, env = "RINGKV_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests one client connection may have in flight (pipelined).
+    #[arg(long, env = "RINGKV_MAX_IN_FLIGHT")]
+    pub max_in_flight_per_connection: Option<usize>,
+    #[arg(long, env = "RINGKV_HANDSHAKE_TIMEOUT_MS")]
+    pub handshake_timeout_ms: Option<u64>,
+    /// A client connection idle this long is closed (0: never).
+    #[arg(long, env = "RINGKV_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    #[arg(long, env = "RINGKV_KEY_SIZE_MAX")]
+    pub key_size_bytes_max: Option<usize>,
+    #[arg(long, env = "RINGKV_VALUE_SIZE_MAX")]
+    pub value_size_bytes_max: Option<usize>,
+    /// Per-phase quorum timeout of a request.
+    #[arg(long, env = "RINGKV_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevClusterArgs {
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u16,
+    /// Where node data goes (one directory per node).
+    #[arg(long, default_value = "ringkv-data")]
+    pub data_dir: PathBuf,
+    /// First RESP port; node i gets base + i - 1 (peer port 7000 + i, HTTP 8000 + i).
+    #[arg(long, default_value_t = 6381)]
+    pub resp_port: u16,
+    #[arg(long, default_value_t = 7001)]
+    pub peer_port: u16,
+    #[arg(long, default_value_t = 8001)]
+    pub http_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsistencyArg {
+    Linearizable,
+    Eventual,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// A node's WebSocket address (its --listen).
+    #[arg(long, env = "RINGKV_NODE", default_value = "127.0.0.1:7001")]
+    pub node: String,
+    #[arg(long, env = "RINGKV_AUTH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    pub key: String,
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PutArgs {
+    pub key: String,
+    pub value: String,
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}

@@ -1,0 +1,60 @@
+//! `ringkv status`: one node's view of the cluster.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::client::Client;
+use crate::cli::ClientArgs;
+use crate::error::Result;
+
+pub fn run(args: ClientArgs) -> Result<ExitCode> {
+    let status = super::block_on(async {
+        let mut client = Client::connect(&args.node, args.token.clone()).await?;
+        client.status().await
+    })??;
+    if args.json {
+        println!("{status:#}");
+    } else {
+        print_human(&status);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_human(s: &Value) {
+    println!(
+        "node {} (incarnation {}), layout v{}, replicas {}",
+        s["name"].as_str().unwrap_or("?"),
+        s["incarnation"],
+        s["layout_version"],
+        s["replicas"]
+    );
+    println!(
+        "{:<6} {:<22} {:<10} {:<8} {:>9} {:>8}",
+        "member", "address", "zone", "state", "ownership", "hints"
+    );
+    for m in s["members"].as_array().into_iter().flatten() {
+        println!(
+            "{:<6} {:<22} {:<10} {:<8} {:>8.1}% {:>8}",
+            m["name"].as_str().unwrap_or("?"),
+            m["address"].as_str().unwrap_or("-"),
+            m["zone"].as_str().unwrap_or("-"),
+            m["state"].as_str().unwrap_or("?"),
+            m["primary_ownership"].as_f64().unwrap_or(0.0) * 100.0,
+            m["hints_held_for"]
+        );
+    }
+    let ae = &s["anti_entropy"];
+    println!(
+        "anti-entropy: {}/{} ranges exchanged, {} in flight, {} keys pushed",
+        ae["ranges_exchanged"], ae["ranges"], ae["exchanges_in_flight"], ae["keys_pushed"]
+    );
+    let c = &s["counters"];
+    println!(
+        "requests {} (ok {}, unavailable {}, indeterminate {}, overloaded {})",
+        c["requests"], c["succeeded"], c["unavailable"], c["indeterminate"], c["overloaded"]
+    );
+    if let Some(error) = s["last_storage_error"].as_str() {
+        println!("last storage error: {error}");
+    }
+}

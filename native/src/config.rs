@@ -1,0 +1,293 @@
+//! `serve` settings: flags and `RINGKV_*` variables (via clap) win over the TOML file
+//! (`--config`), which wins over the defaults here. Resolved once at startup into a
+//! [`ServeConfig`]; nothing reads flags after that.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ringkv_core::protocol::FRAME_SIZE_BYTES_MAX;
+use ringkv_core::ring::NodeId;
+use serde::Deserialize;
+
+use crate::cli::{EngineKind, ServeArgs};
+use crate::error::{Error, Result};
+
+/// The TOML file: the same names as the flags, with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub node_id: Option<String>,
+    pub listen: Option<String>,
+    pub resp: Option<String>,
+    pub http: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub seeds: Option<Vec<String>>,
+    pub members: Option<Vec<String>>,
+    pub zone: Option<String>,
+    pub capacity: Option<u32>,
+    pub replicas: Option<usize>,
+    pub engine: Option<EngineKind>,
+    pub cluster_secret: Option<String>,
+    pub auth_token: Option<String>,
+    pub max_connections: Option<usize>,
+    pub max_in_flight_per_connection: Option<usize>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub key_size_bytes_max: Option<usize>,
+    pub value_size_bytes_max: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// One static cluster member (interim, until membership changes by admin requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: NodeId,
+    /// Its peer WebSocket address (`--listen`).
+    pub address: String,
+    pub zone: String,
+    pub capacity: u32,
+}
+
+/// Bounds on everything a client or peer can make this node hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections over all listeners (peers, clients, RESP, HTTP) together.
+    pub max_connections: usize,
+    pub max_in_flight_per_connection: usize,
+    /// Time from accept to a finished handshake (WebSocket upgrade + auth message).
+    pub handshake_timeout: Duration,
+    /// A client connection without a request this long is closed.
+    pub idle_timeout: Option<Duration>,
+    pub key_size_bytes_max: usize,
+    pub value_size_bytes_max: usize,
+    /// Largest WebSocket message or RESP command (the core's frame limit).
+    pub frame_size_bytes_max: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub node_id: NodeId,
+    pub listen: String,
+    pub resp: Option<String>,
+    pub http: Option<String>,
+    pub data_dir: PathBuf,
+    pub seeds: Vec<String>,
+    pub members: Vec<Member>,
+    pub zone: String,
+    pub capacity: u32,
+    pub replicas: usize,
+    pub engine: EngineKind,
+    /// `None`: this node accepts no peer (single-node cluster without a secret).
+    pub cluster_secret: Option<Vec<u8>>,
+    pub auth_token: Option<String>,
+    pub limits: Limits,
+    pub request_timeout_ms: u64,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
+pub const DEFAULT_ZONE: &str = "default";
+
+impl ServeConfig {
+    pub fn resolve(args: ServeArgs) -> Result<ServeConfig> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let node_id = args
+            .node_id
+            .or(file.node_id)
+            .ok_or_else(|| Error::Config("--node-id is required".into()))?;
+        let node_id = parse_node_id(&node_id)?;
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .ok_or_else(|| Error::Config("--data-dir is required".into()))?;
+        let seeds = non_empty(args.seed).or(file.seeds).unwrap_or_default();
+        let member_specs = non_empty(args.member).or(file.members).unwrap_or_default();
+        let zone_flag = args.zone.or(file.zone);
+        let capacity_flag = args.capacity.or(file.capacity);
+
+        let mut members = member_specs
+            .iter()
+            .map(|spec| parse_member(spec))
+            .collect::<Result<Vec<_>>>()?;
+        if members.is_empty() {
+            if seeds.iter().any(|seed| seed != &listen) {
+                return Err(Error::Config(
+                    "joining through --seed needs dynamic membership, which this build does \
+                     not have yet: list every node with --member ID@HOST:PORT instead"
+                        .into(),
+                ));
+            }
+            // A new single-node cluster.
+            members.push(Member {
+                id: node_id,
+                address: listen.clone(),
+                zone: zone_flag.clone().unwrap_or_else(|| DEFAULT_ZONE.into()),
+                capacity: capacity_flag.unwrap_or(1),
+            });
+        }
+        let own = members
+            .iter()
+            .find(|member| member.id == node_id)
+            .ok_or_else(|| Error::Config(format!("--member does not list this node ({node_id})")))?
+            .clone();
+        if zone_flag.as_ref().is_some_and(|zone| *zone != own.zone)
+            || capacity_flag.is_some_and(|capacity| capacity != own.capacity)
+        {
+            return Err(Error::Config(format!(
+                "--zone/--capacity differ from this node's --member entry (zone {}, capacity {})",
+                own.zone, own.capacity
+            )));
+        }
+        let mut ids: Vec<NodeId> = members.iter().map(|member| member.id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != members.len() {
+            return Err(Error::Config("--member lists a node id twice".into()));
+        }
+        let cluster_secret = args.cluster_secret.or(file.cluster_secret);
+        if members.len() > 1 && cluster_secret.as_ref().is_none_or(|s| s.len() < 16) {
+            return Err(Error::Config(
+                "a cluster of several nodes needs --cluster-secret (at least 16 bytes)".into(),
+            ));
+        }
+        let limits = Limits {
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(1024),
+            max_in_flight_per_connection: args
+                .max_in_flight_per_connection
+                .or(file.max_in_flight_per_connection)
+                .unwrap_or(128),
+            handshake_timeout: Duration::from_millis(
+                args.handshake_timeout_ms
+                    .or(file.handshake_timeout_ms)
+                    .unwrap_or(5_000),
+            ),
+            idle_timeout: match args
+                .idle_timeout_ms
+                .or(file.idle_timeout_ms)
+                .unwrap_or(300_000)
+            {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
+            key_size_bytes_max: args
+                .key_size_bytes_max
+                .or(file.key_size_bytes_max)
+                .unwrap_or(8 << 10),
+            value_size_bytes_max: args
+                .value_size_bytes_max
+                .or(file.value_size_bytes_max)
+                .unwrap_or(1 << 20),
+            frame_size_bytes_max: FRAME_SIZE_BYTES_MAX,
+        };
+        if limits.max_connections == 0 || limits.max_in_flight_per_connection == 0 {
+            return Err(Error::Config(
+                "max_connections and max_in_flight_per_connection must be positive".into(),
+            ));
+        }
+        Ok(ServeConfig {
+            node_id,
+            listen,
+            resp: args.resp.or(file.resp),
+            http: args.http.or(file.http),
+            data_dir,
+            seeds,
+            zone: own.zone.clone(),
+            capacity: own.capacity,
+            members,
+            replicas: args.replicas.or(file.replicas).unwrap_or(3),
+            engine: args.engine.or(file.engine).unwrap_or(EngineKind::Lsm),
+            cluster_secret: cluster_secret.map(String::into_bytes),
+            auth_token: args.auth_token.or(file.auth_token),
+            limits,
+            request_timeout_ms: args
+                .request_timeout_ms
+                .or(file.request_timeout_ms)
+                .unwrap_or(1_000),
+        })
+    }
+}
+
+fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
+    (!list.is_empty()).then_some(list)
+}
+
+fn load_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(crate::error::io(format!("reading {}", path.display())))?;
+    toml::from_str(&text).map_err(|error| Error::Config(format!("{}: {error}", path.display())))
+}
+
+/// `n7` or `7`.
+pub fn parse_node_id(text: &str) -> Result<NodeId> {
+    let digits = text.strip_prefix('n').unwrap_or(text);
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(NodeId)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "node id {text:?}: expected n1, n2, ... or 1, 2, ..."
+            ))
+        })
+}
+
+/// `ID@HOST:PORT[/ZONE[/CAPACITY]]`.
+pub fn parse_member(text: &str) -> Result<Member> {
+    let bad = || {
+        Error::Config(format!(
+            "member {text:?}: expected ID@HOST:PORT[/ZONE[/CAPACITY]]"
+        ))
+    };
+    let (id, rest) = text.split_once('@').ok_or_else(bad)?;
+    let mut parts = rest.split('/');
+    let address = parts.next().filter(|a| !a.is_empty()).ok_or_else(bad)?;
+    let zone = parts.next().unwrap_or(DEFAULT_ZONE);
+    let capacity = match parts.next() {
+        Some(c) => c.parse().map_err(|_| bad())?,
+        None => 1,
+    };
+    if parts.next().is_some() || zone.is_empty() {
+        return Err(bad());
+    }
+    Ok(Member {
+        id: parse_node_id(id)?,
+        address: address.into(),
+        zone: zone.into(),
+        capacity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_parse_and_reject_garbage() {
+        let member = parse_member("n2@127.0.0.1:7002/z2/3").expect("member");
+        assert_eq!(member.id, NodeId(2));
+        assert_eq!(member.address, "127.0.0.1:7002");
+        assert_eq!((member.zone.as_str(), member.capacity), ("z2", 3));
+        assert_eq!(parse_member("3@h:1").expect("member").zone, DEFAULT_ZONE);
+        for bad in [
+            "",
+            "n1",
+            "@h:1",
+            "n0@h:1",
+            "x@h:1",
+            "1@h:1/z/notanumber",
+            "1@h:1/z/1/x",
+        ] {
+            assert!(parse_member(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! An accepted peer connection: challenge the dialer, check its MAC, then hand every
+//! frame it sends to the node as `Input::Peer { from: <authenticated id> }`. A peer
+//! that fails the handshake or sends a frame that does not decode is disconnected
+//! (close 1008; 1009 for an oversized message); the node is never told.
+
+use std::sync::Arc;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::StreamExt;
+use ringkv_core::protocol;
+use ringkv_core::ring::NodeId;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::auth::{self, PeerAuth};
+use crate::server::metrics::Metrics;
+use crate::server::node_host::NodeHandle;
+use crate::server::shutdown::Shutdown;
+use crate::server::ws::{self, Incoming};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Runs the handshake; the caller bounds it with the handshake timeout.
+pub async fn handshake(
+    ws: &mut Ws,
+    auth: Option<&PeerAuth>,
+    metrics: &Metrics,
+) -> Result<NodeId, &'static str> {
+    let Some(auth) = auth else {
+        return Err("this node accepts no peers (no cluster secret)");
+    };
+    let (challenge, nonce) = auth.challenge().map_err(|_| "no randomness")?;
+    if !ws::send_binary(ws, auth::encode(&challenge)).await {
+        return Err("closed");
+    }
+    let hello = match ws::next_binary(ws).await {
+        Incoming::Binary(bytes) => auth::decode(&bytes).map_err(|_| "malformed hello")?,
+        _ => return Err("no hello"),
+    };
+    match auth.verify_hello(&hello, &nonce) {
+        Ok((peer, welcome)) => {
+            if !ws::send_binary(ws, auth::encode(&welcome)).await {
+                return Err("closed");
+            }
+            Ok(peer)
+        }
+        Err(error) => {
+            metrics.inc(&metrics.peer_auth_failures);
+            tracing::warn!(%error, "peer failed authentication");
+            Err("authentication failed")
+        }
+    }
+}
+
+/// Receives frames from an authenticated peer until it closes or misbehaves.
+pub async fn serve(
+    ws: Ws,
+    from: NodeId,
+    node: NodeHandle,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) {
+    let (mut sink, mut stream): (SplitSink<Ws, Message>, SplitStream<Ws>) = ws.split();
+    let mut shutdown = shutdown;
+    loop {
+        let incoming = tokio::select! {
+            incoming = ws::next_binary(&mut stream) => incoming,
+            _ = shutdown.wait() => {
+                ws::close(&mut sink, ws::AGAIN, "shutting down").await;
+                return;
+            }
+        };
+        match incoming {
+            Incoming::Binary(frame) => match protocol::decode(&frame) {
+                Ok(message) => {
+                    metrics.inc(&metrics.peer_messages_received);
+                    if !node.deliver(from, message) {
+                        metrics.inc(&metrics.peer_receives_dropped);
+                    }
+                }
+                Err(error) => {
+                    metrics.inc(&metrics.bad_frames);
+                    tracing::warn!(peer = %from, %error, "undecodable peer frame; disconnecting");
+                    ws::close(&mut sink, ws::POLICY, "undecodable frame").await;
+                    return;
+                }
+            },
+            Incoming::TooBig => {
+                metrics.inc(&metrics.bad_frames);
+                ws::close(&mut sink, ws::TOO_BIG, "message too big").await;
+                return;
+            }
+            Incoming::Junk => {
+                metrics.inc(&metrics.bad_frames);
+                ws::close(&mut sink, ws::POLICY, "binary frames only").await;
+                return;
+            }
+            Incoming::Closed => return,
+        }
+    }
+}

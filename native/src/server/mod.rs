@@ -1,0 +1,252 @@
+//! `ringkv serve`: opens the engine and the node, starts the node thread and the three
+//! listeners, and shuts down gracefully on SIGTERM/SIGINT: stop accepting, let every
+//! connection answer what it has in flight (bounded wait), then flush the engine.
+
+pub mod client_ws;
+pub mod context;
+pub mod exec;
+pub mod http;
+pub mod listener;
+pub mod metrics;
+pub mod node_host;
+pub mod shutdown;
+pub mod status_json;
+pub mod ws;
+pub mod ws_endpoint;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringkv_core::node::{Node, NodeConfig};
+use ringkv_core::ring::NodeSpec;
+use ringkv_core::storage::blockstore::FileStore;
+use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
+use ringkv_core::storage::redb_engine::RedbEngine;
+use ringkv_core::storage::Engine;
+use tokio::net::TcpListener;
+
+use crate::cli::{EngineKind, ServeArgs};
+use crate::config::ServeConfig;
+use crate::error::{io, Error, Result};
+use crate::peer::auth::PeerAuth;
+use crate::peer::book::AddressBook;
+use crate::peer::router::PeerRouter;
+use context::Context;
+use listener::Gate;
+use metrics::Metrics;
+use node_host::Clock;
+
+/// Connections the HTTP listener serves at once (scrapes and health checks).
+const HTTP_CONNECTIONS_MAX: usize = 64;
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let config = ServeConfig::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io("starting the runtime"))?;
+    runtime.block_on(serve(config))
+}
+
+fn open_engine(config: &ServeConfig) -> Result<Arc<dyn Engine>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(io(format!("creating {}", config.data_dir.display())))?;
+    let lsm_dir = config.data_dir.join("lsm");
+    let redb_dir = config.data_dir.join("redb");
+    // One data directory holds one engine's files: opening the other engine would start
+    // an empty node with a new identity next to the real data.
+    let (mine, other) = match config.engine {
+        EngineKind::Lsm => (&lsm_dir, &redb_dir),
+        EngineKind::Redb => (&redb_dir, &lsm_dir),
+    };
+    if other.exists() {
+        return Err(Error::Config(format!(
+            "{} holds data of the other engine ({}); use the engine it was created with",
+            config.data_dir.display(),
+            other.display()
+        )));
+    }
+    std::fs::create_dir_all(mine).map_err(io(format!("creating {}", mine.display())))?;
+    Ok(match config.engine {
+        EngineKind::Lsm => {
+            let store = Arc::new(FileStore::open(mine)?);
+            Arc::new(LsmEngine::open(store, LsmOptions::default())?)
+        }
+        EngineKind::Redb => Arc::new(RedbEngine::open_path(&mine.join("ringkv.redb"))?),
+    })
+}
+
+fn node_config(config: &ServeConfig) -> NodeConfig {
+    let specs: Vec<NodeSpec> = config
+        .members
+        .iter()
+        .map(|m| NodeSpec::new(m.id.0, m.zone.clone(), m.capacity))
+        .collect();
+    let mut node_config =
+        NodeConfig::new(config.node_id, config.zone.clone(), config.capacity, specs);
+    node_config.replicas = config.replicas;
+    node_config.request_timeout_ms = config.request_timeout_ms;
+    node_config.key_size_bytes_max = config.limits.key_size_bytes_max;
+    node_config.value_size_bytes_max = config.limits.value_size_bytes_max;
+    node_config
+}
+
+async fn bind(address: &str, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(io(format!("binding the {what} listener to {address}")))
+}
+
+async fn serve(config: ServeConfig) -> Result<ExitCode> {
+    // Bind first: a port in use fails before anything is opened.
+    let ws_listener = bind(&config.listen, "peer/client").await?;
+    let resp_listener = match &config.resp {
+        Some(address) => Some(bind(address, "RESP").await?),
+        None => None,
+    };
+    let http_listener = match &config.http {
+        Some(address) => Some(bind(address, "HTTP").await?),
+        None => None,
+    };
+
+    let engine = open_engine(&config)?;
+    let clock = Clock::new();
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+    let node = Node::open(
+        node_config(&config),
+        engine.clone(),
+        u64::from_le_bytes(seed),
+        clock.now_ms(),
+    )?;
+    let id = node.id();
+    for note in node.status().notes {
+        tracing::info!(%note, "opened");
+    }
+    if !config.seeds.is_empty() {
+        tracing::info!(seeds = ?config.seeds, "seeds are not used yet: membership is the static --member list");
+    }
+    if id != config.node_id {
+        tracing::warn!(persisted = %id, flag = %config.node_id, "the data directory's identity wins over --node-id");
+    }
+
+    let (trigger, shutdown) = shutdown::channel();
+    let metrics = Arc::new(Metrics::default());
+    let book = AddressBook::from_members(&config.members);
+    let peer_auth = config
+        .cluster_secret
+        .clone()
+        .map(|secret| PeerAuth::new(secret, id));
+    let router = PeerRouter {
+        runtime: tokio::runtime::Handle::current(),
+        book: book.clone(),
+        auth: peer_auth.clone(),
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+        handshake_timeout: config.limits.handshake_timeout,
+        frame_size_bytes_max: config.limits.frame_size_bytes_max,
+        links: HashMap::new(),
+    };
+    let (handle, thread) = node_host::spawn(node, engine, clock, router)?;
+    let ctx = Arc::new(Context {
+        node: handle.clone(),
+        metrics: metrics.clone(),
+        limits: config.limits.clone(),
+        auth_token: config.auth_token.clone(),
+        peer_auth,
+        book,
+        shutdown: shutdown.clone(),
+        members: config.members.len(),
+        replicas: config.replicas,
+    });
+
+    let ws_gate = Gate::new(config.limits.max_connections);
+    let resp_gate = Gate::new(config.limits.max_connections);
+    let http_gate = Gate::new(HTTP_CONNECTIONS_MAX);
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(listener::accept_loop(
+            ws_listener,
+            ws_gate.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            ws_endpoint::REJECT,
+            move |stream, _| ws_endpoint::handle(stream, ctx.clone()),
+        ));
+    }
+    if let Some(listener) = resp_listener {
+        let ctx = ctx.clone();
+        tokio::spawn(listener::accept_loop(
+            listener,
+            resp_gate.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            crate::resp::conn::REJECT,
+            move |stream, _| crate::resp::conn::serve(stream, ctx.clone()),
+        ));
+    }
+    if let Some(listener) = http_listener {
+        let ctx = ctx.clone();
+        tokio::spawn(listener::accept_loop(
+            listener,
+            http_gate.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            http::REJECT,
+            move |stream, _| http::serve(stream, ctx.clone()),
+        ));
+    }
+    tracing::info!(
+        node = %id,
+        listen = %config.listen,
+        resp = config.resp.as_deref().unwrap_or("-"),
+        http = config.http.as_deref().unwrap_or("-"),
+        members = config.members.len(),
+        "ringkv serving"
+    );
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: finishing requests in flight");
+    trigger.trigger();
+    // A request answers within two phase timeouts; leave room for writing the reply.
+    let deadline = Duration::from_millis(2 * config.request_timeout_ms + 2_000);
+    let (ws_left, resp_left, _) = tokio::join!(
+        ws_gate.drain(deadline),
+        resp_gate.drain(deadline),
+        http_gate.drain(deadline)
+    );
+    if ws_left + resp_left > 0 {
+        tracing::warn!(
+            connections = ws_left + resp_left,
+            "closing connections still open"
+        );
+    }
+    let flushed = handle.shutdown().await;
+    drop(ctx);
+    drop(handle);
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    match flushed {
+        Ok(()) => {
+            tracing::info!("stopped cleanly");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            tracing::error!(%error, "shutdown");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(io("installing SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("installing SIGINT handler"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

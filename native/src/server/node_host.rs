@@ -1,0 +1,313 @@
+//! The thread that owns the `Node`. The core is synchronous (its engine writes fsync
+//! inline), so it runs on its own OS thread with a single-threaded tokio runtime: a
+//! slow fsync stalls this thread only, never the listeners. Everything else talks to it
+//! through bounded channels:
+//!
+//! - client commands (`Command`): senders wait for room (backpressure; each connection
+//!   bounds its own in-flight requests, and connections are bounded);
+//! - peer messages: `try_send`, dropped when full, as a lossy network would (the node
+//!   retransmits what matters).
+//!
+//! Invariant: every `Command::Client` gets exactly one reply (the node answers every
+//! client input exactly once; on shutdown, pending senders are dropped, which callers
+//! see as `Error::ShuttingDown`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ringkv_core::node::{
+    ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage, RequestId,
+};
+use ringkv_core::ring::NodeId;
+use ringkv_core::storage::Engine;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// Client commands waiting for the node thread.
+pub const COMMAND_QUEUE_MAX: usize = 4096;
+/// Peer messages waiting for the node thread; more are dropped.
+pub const PEER_QUEUE_MAX: usize = 16 << 10;
+/// Inputs taken per wake-up before outputs are moved (keeps replies flowing under load).
+const DRAIN_BATCH_MAX: usize = 256;
+
+pub enum Command {
+    Client {
+        request: ClientRequest,
+        reply: oneshot::Sender<ClientReply>,
+    },
+    Status {
+        reply: oneshot::Sender<Box<NodeStatus>>,
+    },
+    /// Flush the engine and stop. Sent after the listeners have drained.
+    Shutdown {
+        done: oneshot::Sender<std::result::Result<(), String>>,
+    },
+}
+
+pub struct PeerInput {
+    pub from: NodeId,
+    pub message: PeerMessage,
+}
+
+/// Where the node's `Output::Send`s go (the peer transport). Called on the node thread.
+pub trait Outbound: Send + 'static {
+    fn send(&mut self, to: NodeId, message: &PeerMessage);
+    /// Called on the node thread every `OBSERVE_INTERVAL`, so the transport can refresh
+    /// what it derives from the node (the address book, once layouts carry addresses).
+    fn observe(&mut self, _node: &Node) {}
+}
+
+/// The node's clock: milliseconds since the Unix epoch at start, advanced by a
+/// monotonic `Instant` (the core only uses differences; it must never run backwards).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+    base_ms: u64,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        let base_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Clock {
+            start: Instant::now(),
+            base_ms,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.base_ms + self.start.elapsed().as_millis() as u64
+    }
+
+    fn instant_of(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms.saturating_sub(self.base_ms))
+    }
+}
+
+/// A cheap, cloneable way to talk to the node thread.
+#[derive(Clone)]
+pub struct NodeHandle {
+    id: NodeId,
+    commands: mpsc::Sender<Command>,
+    peers: mpsc::Sender<PeerInput>,
+    engine: Arc<dyn Engine>,
+}
+
+impl NodeHandle {
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The engine, for read-only work off the node thread (scans for DBSIZE, export).
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    pub async fn request(&self, request: ClientRequest) -> Result<ClientReply> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Client { request, reply })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map_err(|_| Error::ShuttingDown)
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Status { reply })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map(|s| *s).map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Hands a peer message over; `false` if the queue is full (the message is lost).
+    pub fn deliver(&self, from: NodeId, message: PeerMessage) -> bool {
+        self.peers.try_send(PeerInput { from, message }).is_ok()
+    }
+
+    pub async fn shutdown(&self) -> Result<()> {
+        let (done, finished) = oneshot::channel();
+        self.commands
+            .send(Command::Shutdown { done })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        match finished.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(Error::Connection(format!("flushing at shutdown: {reason}"))),
+            Err(_) => Err(Error::ShuttingDown),
+        }
+    }
+}
+
+/// Starts the node thread.
+pub fn spawn(
+    node: Node,
+    engine: Arc<dyn Engine>,
+    clock: Clock,
+    outbound: impl Outbound,
+) -> Result<(NodeHandle, std::thread::JoinHandle<()>)> {
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
+    let (peers_tx, peers) = mpsc::channel(PEER_QUEUE_MAX);
+    let handle = NodeHandle {
+        id: node.id(),
+        commands: commands_tx,
+        peers: peers_tx,
+        engine: engine.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(crate::error::io("starting the node thread's runtime"))?;
+    let thread = std::thread::Builder::new()
+        .name("ringkv-node".into())
+        .spawn(move || {
+            let mut host = Host {
+                node,
+                engine,
+                clock,
+                outbound,
+                pending: HashMap::new(),
+                next_request: 0,
+                last_observe: Instant::now(),
+            };
+            runtime.block_on(host.run(commands, peers));
+        })
+        .map_err(crate::error::io("starting the node thread"))?;
+    Ok((handle, thread))
+}
+
+struct Host<O: Outbound> {
+    node: Node,
+    engine: Arc<dyn Engine>,
+    clock: Clock,
+    outbound: O,
+    /// Client requests the node has not answered yet; bounded by the command queue and
+    /// the node's own in-flight limit (it answers `Overloaded` beyond it).
+    pending: HashMap<u64, oneshot::Sender<ClientReply>>,
+    next_request: u64,
+    last_observe: Instant,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// How often the transport gets to look at the node (address book refresh).
+const OBSERVE_INTERVAL: Duration = Duration::from_millis(500);
+
+impl<O: Outbound> Host<O> {
+    async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut peers: mpsc::Receiver<PeerInput>,
+    ) {
+        self.outbound.observe(&self.node);
+        loop {
+            let deadline = self
+                .node
+                .poll_timeout()
+                .map(|ms| self.clock.instant_of(ms))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let flow = tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => Flow::Stop,
+                },
+                Some(input) = peers.recv() => {
+                    self.on_peer(input);
+                    Flow::Continue
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.node.handle(self.clock.now_ms(), Input::Tick);
+                    Flow::Continue
+                }
+            };
+            if let Flow::Stop = flow {
+                return;
+            }
+            // Take what else is queued (bounded) before moving outputs.
+            for _ in 0..DRAIN_BATCH_MAX {
+                let mut took = false;
+                if let Ok(command) = commands.try_recv() {
+                    took = true;
+                    if let Flow::Stop = self.on_command(command) {
+                        return;
+                    }
+                }
+                if let Ok(input) = peers.try_recv() {
+                    took = true;
+                    self.on_peer(input);
+                }
+                if !took {
+                    break;
+                }
+                self.move_outputs();
+            }
+            self.move_outputs();
+            if self.last_observe.elapsed() >= OBSERVE_INTERVAL {
+                self.outbound.observe(&self.node);
+                self.last_observe = Instant::now();
+            }
+        }
+    }
+
+    fn on_peer(&mut self, input: PeerInput) {
+        let now = self.clock.now_ms();
+        self.node.handle(
+            now,
+            Input::Peer {
+                from: input.from,
+                message: input.message,
+            },
+        );
+    }
+
+    fn on_command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Client { request, reply } => {
+                self.next_request += 1;
+                let id = self.next_request;
+                self.pending.insert(id, reply);
+                let now = self.clock.now_ms();
+                self.node.handle(
+                    now,
+                    Input::Client {
+                        id: RequestId(id),
+                        request,
+                    },
+                );
+                Flow::Continue
+            }
+            Command::Status { reply } => {
+                // The receiver may be gone (client disconnected): nothing to do then.
+                let _ = reply.send(Box::new(self.node.status()));
+                Flow::Continue
+            }
+            Command::Shutdown { done } => {
+                self.move_outputs();
+                let result = self.engine.flush().map_err(|e| e.to_string());
+                let _ = done.send(result);
+                Flow::Stop
+            }
+        }
+    }
+
+    fn move_outputs(&mut self) {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Send { to, message } => self.outbound.send(to, &message),
+                Output::Reply { id, reply } => {
+                    if let Some(sender) = self.pending.remove(&id.0) {
+                        let _ = sender.send(reply);
+                    }
+                }
+            }
+        }
+    }
+}

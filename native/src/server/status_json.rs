@@ -1,0 +1,88 @@
+//! The `/status` document (also the client protocol's `Status` answer and the source of
+//! `ringkv status`): members and their states, ring ownership, hint queues,
+//! anti-entropy progress, counters.
+
+use ringkv_core::node::{MemberState, NodeStatus};
+use ringkv_core::ring::RING_SIZE_POSITIONS;
+use serde_json::{json, Value};
+
+use crate::peer::book::AddressBook;
+
+pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
+    let layout = &status.layout;
+    let members: Vec<Value> = status
+        .members
+        .iter()
+        .map(|member| {
+            let id = member.spec.id;
+            let owned: u128 = layout
+                .primary_ranges(id)
+                .iter()
+                .map(|range| {
+                    if range.is_full() {
+                        RING_SIZE_POSITIONS
+                    } else {
+                        u128::from(range.end_inclusive.wrapping_sub(range.start_exclusive))
+                    }
+                })
+                .sum();
+            json!({
+                "id": id.0,
+                "name": id.to_string(),
+                "address": book.address(id),
+                "zone": member.spec.zone,
+                "capacity": member.spec.capacity,
+                "state": match member.state {
+                    MemberState::Alive => "alive",
+                    MemberState::Suspect => "suspect",
+                    MemberState::Dead => "dead",
+                },
+                "incarnation": member.incarnation,
+                "quiet_ms": member.quiet_ms,
+                "primary_ownership": owned as f64 / RING_SIZE_POSITIONS as f64,
+                "hints_held_for": status.hint_queues.get(&id).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    let c = &status.counters;
+    let ae = &status.anti_entropy;
+    json!({
+        "id": status.id.0,
+        "name": status.id.to_string(),
+        "incarnation": status.incarnation,
+        "layout_version": layout.version(),
+        "newest_layout_version_seen": status.newest_layout_version_seen,
+        "replicas": layout.replicas(),
+        "members": members,
+        "in_flight_requests": status.in_flight_requests,
+        "queued_outputs": status.queued_outputs,
+        "last_storage_error": status.last_storage_error,
+        "notes": status.notes,
+        "anti_entropy": {
+            "initiating": ae.initiating,
+            "ranges": ae.ranges.len(),
+            "ranges_exchanged": ae.ranges_exchanged,
+            "oldest_exchange_ms": ae.oldest_exchange_ms,
+            "exchanges_in_flight": ae.exchanges_in_flight,
+            "tree_memory_bytes": ae.tree_memory_bytes,
+            "exchanges_repaired": ae.counters.exchanges_repaired,
+            "keys_pushed": ae.counters.keys_pushed,
+        },
+        "counters": {
+            "requests": c.requests,
+            "succeeded": c.succeeded,
+            "unavailable": c.unavailable,
+            "indeterminate": c.indeterminate,
+            "overloaded": c.overloaded,
+            "rejected": c.rejected,
+            "retransmissions": c.retransmissions,
+            "write_backs": c.write_backs,
+            "writes_applied": c.writes_applied,
+            "storage_errors": c.storage_errors,
+            "sends_dropped": c.sends_dropped,
+            "hints_queued": c.hints_queued,
+            "hints_delivered": c.hints_delivered,
+            "keys_repaired": c.keys_repaired,
+        },
+    })
+}

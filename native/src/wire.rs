@@ -1,0 +1,125 @@
+//! The client protocol over WebSocket (path `/client`), shared by the server and the
+//! CLI; the wasm package will speak it too. Documented in ARCHITECTURE.md.
+//!
+//! Every message is one binary WebSocket message: `CLIENT_PROTOCOL_VERSION (u8) |
+//! postcard(frame)`. The first client message must be `Hello` (browsers cannot set
+//! headers on a WebSocket, so the token travels here); the server answers `Welcome` or
+//! `Refused` and closes. Requests carry a client-chosen `id` echoed in the answer;
+//! answers may come in any order.
+
+use ringkv_core::protocol::{ClientReply, ClientRequest};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const CLIENT_PROTOCOL_VERSION: u8 = 1;
+
+/// Client → server. Variants are only appended (postcard encodes the index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    Hello {
+        token: Option<String>,
+    },
+    Request {
+        id: u64,
+        request: ClientRequest,
+    },
+    /// The node's status as JSON (the same document as HTTP `/status`).
+    Status {
+        id: u64,
+    },
+    /// Keys this node holds as a replica (linearizable keyspace, deleted ones excluded),
+    /// in byte order after `after`, at most `limit` (capped by the server). For export:
+    /// the union over all nodes is every key.
+    LocalKeys {
+        id: u64,
+        after: Option<Vec<u8>>,
+        limit: u32,
+    },
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    Welcome {
+        node: u64,
+    },
+    Reply {
+        id: u64,
+        reply: ClientReply,
+    },
+    Status {
+        id: u64,
+        json: String,
+    },
+    Keys {
+        id: u64,
+        keys: Vec<Vec<u8>>,
+        done: bool,
+    },
+    /// Sent before the server closes the connection: bad token, malformed frame.
+    Refused {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("empty message")]
+    Empty,
+    #[error("client protocol version {0} (this node speaks {CLIENT_PROTOCOL_VERSION})")]
+    Version(u8),
+    #[error("undecodable message: {0}")]
+    Decode(String),
+    #[error("unencodable message: {0}")]
+    Encode(String),
+}
+
+pub fn encode<T: Serialize>(frame: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![CLIENT_PROTOCOL_VERSION];
+    let body = postcard::to_allocvec(frame).map_err(|e| WireError::Encode(e.to_string()))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Never panics; trailing bytes are an error (one message, one frame).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
+    if version != CLIENT_PROTOCOL_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let (frame, rest) =
+        postcard::take_from_bytes(body).map_err(|e| WireError::Decode(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::Decode(format!("{} trailing bytes", rest.len())));
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringkv_core::protocol::Consistency;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let frame = ClientFrame::Request {
+            id: 7,
+            request: ClientRequest::Put {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                consistency: Consistency::Linearizable,
+            },
+        };
+        let bytes = encode(&frame).expect("encode");
+        assert_eq!(decode::<ClientFrame>(&bytes), Ok(frame));
+        assert_eq!(decode::<ClientFrame>(&[]), Err(WireError::Empty));
+        assert_eq!(decode::<ClientFrame>(&[9, 0]), Err(WireError::Version(9)));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode::<ClientFrame>(&trailing).is_err());
+        for garbage in [&[1u8, 200, 200, 200][..], &[1, 1, 255, 255, 255, 255, 255]] {
+            assert!(decode::<ClientFrame>(garbage).is_err());
+        }
+    }
+}
