@@ -1,26 +1,12 @@
-//! `ringkv`: the ringkv server (`serve`), a local dev cluster (`dev-cluster`) and the
-//! client commands (`put`, `get`, `del`, `status`, `import`, `export`).
-//!
-//! Layout: `cli` (flags), `config` (flags + TOML + env merged into one `ServeConfig`),
-//! `server/` (the node thread, listeners, limits, metrics, shutdown), `peer/`
-//! (WebSocket transport between nodes and its authentication), `resp/` (the Redis
-//! protocol listener), `wire` (the client WebSocket protocol, shared by server and CLI),
-//! `cmd/` (the client-side commands and dev-cluster).
+//! The `ringkv` binary: parses flags and runs the command (see the library docs).
 #![deny(clippy::unwrap_used)]
 
-mod cli;
-mod cmd;
-mod config;
-mod error;
-mod peer;
-mod resp;
-mod server;
-mod wire;
+use std::io::IsTerminal;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-
+use ringkv::cli::{Cli, Command};
+use ringkv::{cmd, server};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -50,5 +36,6 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

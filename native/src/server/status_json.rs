@@ -3,29 +3,40 @@
 //! anti-entropy progress, counters.
 
 use ringkv_core::node::{MemberState, NodeStatus};
-use ringkv_core::ring::RING_SIZE_POSITIONS;
+use std::collections::HashMap;
+
+use ringkv_core::ring::{NodeId, RING_SIZE_POSITIONS};
 use serde_json::{json, Value};
 
 use crate::peer::book::AddressBook;
 
 pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
     let layout = &status.layout;
+    // Share of the ring each node is first in the preference list for (primary), and
+    // share it stores a replica of.
+    let mut primary: HashMap<NodeId, u128> = HashMap::new();
+    let mut replicated: HashMap<NodeId, u128> = HashMap::new();
+    for (range, owners) in layout.segments() {
+        let width = if range.is_full() {
+            RING_SIZE_POSITIONS
+        } else {
+            u128::from(range.end_inclusive.wrapping_sub(range.start_exclusive))
+        };
+        if let Some(first) = owners.first() {
+            *primary.entry(*first).or_default() += width;
+        }
+        for owner in owners {
+            *replicated.entry(owner).or_default() += width;
+        }
+    }
+    let share = |map: &HashMap<NodeId, u128>, id| {
+        map.get(&id).copied().unwrap_or(0) as f64 / RING_SIZE_POSITIONS as f64
+    };
     let members: Vec<Value> = status
         .members
         .iter()
         .map(|member| {
             let id = member.spec.id;
-            let owned: u128 = layout
-                .primary_ranges(id)
-                .iter()
-                .map(|range| {
-                    if range.is_full() {
-                        RING_SIZE_POSITIONS
-                    } else {
-                        u128::from(range.end_inclusive.wrapping_sub(range.start_exclusive))
-                    }
-                })
-                .sum();
             json!({
                 "id": id.0,
                 "name": id.to_string(),
@@ -39,7 +50,8 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
                 },
                 "incarnation": member.incarnation,
                 "quiet_ms": member.quiet_ms,
-                "primary_ownership": owned as f64 / RING_SIZE_POSITIONS as f64,
+                "primary_ownership": share(&primary, id),
+                "replica_ownership": share(&replicated, id),
                 "hints_held_for": status.hint_queues.get(&id).copied().unwrap_or(0),
             })
         })

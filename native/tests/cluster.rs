@@ -1,0 +1,173 @@
+//! A 3-node cluster of real processes: writes on one node are read on the others
+//! (RESP and the client WebSocket protocol), losing one node (kill -9) keeps reads and
+//! writes linearizable, losing two makes them UNAVAILABLE, and a restarted node rejoins
+//! with its data. SIGTERM stops a node cleanly.
+
+mod common;
+
+use common::{Cluster, Value};
+use ringkv::cmd::client::Client;
+use ringkv_core::node::{ClientError, ClientReply, ClientRequest, Consistency};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn three_nodes_survive_one_failure_and_refuse_without_quorum() {
+    let mut cluster = Cluster::start(3, &[]);
+    let mut n1 = cluster.nodes[0].resp();
+    assert_eq!(n1.call(&["SET", "k", "v1"]), Value::ok());
+    for node in &cluster.nodes[1..] {
+        assert_eq!(
+            node.resp().call(&["GET", "k"]),
+            Value::bulk("v1"),
+            "node {}",
+            node.id
+        );
+    }
+
+    // The client WebSocket protocol reaches the same data.
+    runtime().block_on(async {
+        let mut client = Client::connect(&cluster.nodes[2].ws, None)
+            .await
+            .expect("connect");
+        let reply = client
+            .request(ClientRequest::Get {
+                key: b"k".to_vec(),
+                consistency: Consistency::Linearizable,
+            })
+            .await
+            .expect("get");
+        assert_eq!(reply, ClientReply::Value(Some(b"v1".to_vec())));
+        let reply = client
+            .request(ClientRequest::Put {
+                key: b"ws".to_vec(),
+                value: b"from-ws".to_vec(),
+                consistency: Consistency::Linearizable,
+            })
+            .await
+            .expect("put");
+        assert_eq!(reply, ClientReply::Done);
+        let status = client.status().await.expect("status");
+        assert_eq!(status["members"].as_array().map(Vec::len), Some(3));
+    });
+    assert_eq!(n1.call(&["GET", "ws"]), Value::bulk("from-ws"));
+
+    // One of three down: every write and read still succeeds, and each read sees the
+    // write before it, whichever node serves it.
+    cluster.nodes[2].kill9();
+    let mut n2 = cluster.nodes[1].resp();
+    for i in 0..20 {
+        let value = format!("after-kill-{i}");
+        let (writer, reader) = if i % 2 == 0 {
+            (&mut n1, &mut n2)
+        } else {
+            (&mut n2, &mut n1)
+        };
+        assert_eq!(writer.call(&["SET", "k", &value]), Value::ok(), "write {i}");
+        assert_eq!(reader.call(&["GET", "k"]), Value::bulk(&value), "read {i}");
+    }
+
+    // Two of three down: no quorum, and the client is told so.
+    cluster.nodes[1].kill9();
+    let write = n1.call(&["SET", "k", "lost"]);
+    assert_eq!(write.error_prefix(), Some("UNAVAILABLE"), "{write:?}");
+    let read = n1.call(&["GET", "k"]);
+    assert_eq!(read.error_prefix(), Some("UNAVAILABLE"), "{read:?}");
+    runtime().block_on(async {
+        let mut client = Client::connect(&cluster.nodes[0].ws, None)
+            .await
+            .expect("connect");
+        let reply = client
+            .request(ClientRequest::Get {
+                key: b"k".to_vec(),
+                consistency: Consistency::Linearizable,
+            })
+            .await
+            .expect("get");
+        assert!(
+            matches!(reply, ClientReply::Error(ClientError::Unavailable { .. })),
+            "{reply:?}"
+        );
+    });
+
+    // Bring one back (same data dir): quorum again, and the last acknowledged write is
+    // what every node reads.
+    cluster.nodes[1].start();
+    cluster.nodes[1].wait_healthy();
+    let mut recovered = None;
+    for _ in 0..100 {
+        match cluster.nodes[1].resp().call(&["GET", "k"]) {
+            Value::Bulk(value) => {
+                recovered = value;
+                break;
+            }
+            // Until gossip shows the peers alive again, the node may refuse.
+            Value::Error(e) if e.starts_with("UNAVAILABLE") => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(recovered.as_deref(), Some(&b"after-kill-19"[..]));
+    assert_eq!(n1.call(&["GET", "k"]), Value::bulk("after-kill-19"));
+
+    // SIGTERM: a clean stop.
+    let status = cluster.nodes[0].terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(cluster.nodes[0].log().contains("stopped cleanly"));
+}
+
+#[test]
+fn cli_commands_talk_to_a_cluster() {
+    let cluster = Cluster::start(3, &[]);
+    let ringkv = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(args)
+            .output()
+            .expect("ringkv")
+    };
+    let (n1, n3) = (&cluster.nodes[0].ws, &cluster.nodes[2].ws);
+    let out = ringkv(&["put", "greeting", "hello", "--node", n1]);
+    assert!(out.status.success(), "{out:?}");
+    let out = ringkv(&["get", "greeting", "--node", n3, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["value"], "hello");
+    let out = ringkv(&["del", "greeting", "--node", n3]);
+    assert!(out.status.success(), "{out:?}");
+    let out = ringkv(&["get", "greeting", "--node", n1]);
+    assert_eq!(out.status.code(), Some(1), "absent key: exit 1 ({out:?})");
+
+    // Import, then export from another node: the same lines come back.
+    let file = cluster.dir.path().join("in.jsonl");
+    let lines: Vec<String> = (0..50)
+        .map(|i| format!("{{\"key\":\"key{i:02}\",\"value\":\"value {i}\"}}"))
+        .collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let out = ringkv(&["import", &file.display().to_string(), "--node", n1]);
+    assert!(out.status.success(), "{out:?}");
+    let out = ringkv(&["export", "--node", n3]);
+    assert!(out.status.success(), "{out:?}");
+    let exported: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(exported.len(), 50);
+    assert_eq!(exported[7]["key"], "key07");
+    assert_eq!(exported[7]["value"], "value 7");
+
+    let out = ringkv(&["status", "--node", n1, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status["members"].as_array().map(Vec::len), Some(3));
+    let out = ringkv(&["status", "--node", n1]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("n3"),
+        "{out:?}"
+    );
+}

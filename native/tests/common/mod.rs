@@ -1,0 +1,279 @@
+//! Real `ringkv` processes on loopback for the integration tests, and a tiny RESP
+//! client. Waits are bounded (a node that never becomes healthy fails the test) but
+//! nothing asserts on timing.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "integration-test-cluster-secret";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct NodeProc {
+    pub id: u64,
+    pub ws: String,
+    pub resp: String,
+    pub http: String,
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn ringkv");
+        self.child = Some(child);
+    }
+
+    pub fn wait_healthy(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if http_get(&self.http, "/health").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("node {} never became healthy; log: {}", self.id, self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on a child we spawned and have not reaped.
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("running");
+        child.wait().expect("wait")
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn resp(&self) -> Resp {
+        Resp::connect(&self.resp)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Cluster {
+    pub nodes: Vec<NodeProc>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` nodes with one static member list; `extra` flags go to every node.
+    pub fn start(n: u64, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let members: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (ws, _, _))| format!("n{}@127.0.0.1:{ws}", i + 1))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (ws, resp, http)) in ports.into_iter().enumerate() {
+            let id = i as u64 + 1;
+            let node_dir = dir.path().join(format!("n{id}"));
+            let mut args: Vec<String> = vec![
+                "serve".into(),
+                "--node-id".into(),
+                format!("n{id}"),
+                "--listen".into(),
+                format!("127.0.0.1:{ws}"),
+                "--resp".into(),
+                format!("127.0.0.1:{resp}"),
+                "--http".into(),
+                format!("127.0.0.1:{http}"),
+                "--data-dir".into(),
+                node_dir.display().to_string(),
+                "--cluster-secret".into(),
+                SECRET.into(),
+                "--request-timeout-ms".into(),
+                "500".into(),
+            ];
+            if n > 1 {
+                args.push("--member".into());
+                args.push(members.join(","));
+            }
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut node = NodeProc {
+                id,
+                ws: format!("127.0.0.1:{ws}"),
+                resp: format!("127.0.0.1:{resp}"),
+                http: format!("127.0.0.1:{http}"),
+                dir: node_dir,
+                args,
+                child: None,
+            };
+            node.start();
+            nodes.push(node);
+        }
+        for node in &nodes {
+            node.wait_healthy();
+        }
+        Cluster { nodes, dir }
+    }
+}
+
+/// One HTTP/1.1 GET; the whole response as text, `None` if the connection failed.
+pub fn http_get(address: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// A RESP2 value as the tests compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Value>),
+}
+
+impl Value {
+    pub fn bulk(text: &str) -> Value {
+        Value::Bulk(Some(text.as_bytes().to_vec()))
+    }
+    pub fn ok() -> Value {
+        Value::Simple("OK".into())
+    }
+    pub fn error_prefix(&self) -> Option<&str> {
+        match self {
+            Value::Error(text) => text.split(' ').next(),
+            _ => None,
+        }
+    }
+}
+
+pub struct Resp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl Resp {
+    pub fn connect(address: &str) -> Resp {
+        let stream = TcpStream::connect(address).expect("connect RESP");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Resp {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    pub fn call(&mut self, args: &[&str]) -> Value {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.call_bytes(&args)
+    }
+
+    pub fn call_bytes(&mut self, args: &[&[u8]]) -> Value {
+        self.send_raw(&encode(args)).expect("send");
+        self.read().expect("reply")
+    }
+
+    /// The next reply; `None` if the server closed the connection.
+    pub fn read(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches("\r\n");
+        let (kind, rest) = line.split_at(1);
+        Some(match kind {
+            "+" => Value::Simple(rest.into()),
+            "-" => Value::Error(rest.into()),
+            ":" => Value::Int(rest.parse().ok()?),
+            "$" => {
+                let len: i64 = rest.parse().ok()?;
+                if len < 0 {
+                    Value::Bulk(None)
+                } else {
+                    let mut data = vec![0u8; len as usize + 2];
+                    self.reader.read_exact(&mut data).ok()?;
+                    data.truncate(len as usize);
+                    Value::Bulk(Some(data))
+                }
+            }
+            "*" => {
+                let len: i64 = rest.parse().ok()?;
+                let mut items = Vec::new();
+                for _ in 0..len.max(0) {
+                    items.push(self.read()?);
+                }
+                Value::Array(items)
+            }
+            _ => return None,
+        })
+    }
+}
