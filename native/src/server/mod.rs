@@ -113,7 +113,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     };
 
     let engine = open_engine(&config)?;
-    let clock = Clock::new();
+    let clock = Clock::start();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
     let node = Node::open(

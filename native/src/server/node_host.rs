@@ -68,7 +68,8 @@ pub struct Clock {
 }
 
 impl Clock {
-    pub fn new() -> Self {
+    /// A clock starting now.
+    pub fn start() -> Self {
         let base_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
