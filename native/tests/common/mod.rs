@@ -107,20 +107,43 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
 }
 
+/// Ports of one node: peer/client WebSocket, RESP, HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub ws: u16,
+    pub resp: u16,
+    pub http: u16,
+}
+
+pub fn plan(n: usize) -> Vec<Ports> {
+    (0..n)
+        .map(|_| Ports {
+            ws: free_port(),
+            resp: free_port(),
+            http: free_port(),
+        })
+        .collect()
+}
+
 impl Cluster {
     /// `n` nodes with one static member list; `extra` flags go to every node.
     pub fn start(n: u64, extra: &[&str]) -> Cluster {
+        let ports = plan(n as usize);
+        let real: Vec<u16> = ports.iter().map(|p| p.ws).collect();
+        Cluster::launch(&ports, extra, &|_, j| format!("127.0.0.1:{}", real[j]))
+    }
+
+    /// Starts nodes on `ports`; node `i` reaches node `j` at `address(i, j)` (tests put
+    /// a fault-injecting proxy there).
+    pub fn launch(
+        ports: &[Ports],
+        extra: &[&str],
+        address: &dyn Fn(usize, usize) -> String,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| (free_port(), free_port(), free_port()))
-            .collect();
-        let members: Vec<String> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (ws, _, _))| format!("n{}@127.0.0.1:{ws}", i + 1))
-            .collect();
+        let n = ports.len();
         let mut nodes = Vec::new();
-        for (i, (ws, resp, http)) in ports.into_iter().enumerate() {
+        for (i, p) in ports.iter().enumerate() {
             let id = i as u64 + 1;
             let node_dir = dir.path().join(format!("n{id}"));
             let mut args: Vec<String> = vec![
@@ -128,11 +151,11 @@ impl Cluster {
                 "--node-id".into(),
                 format!("n{id}"),
                 "--listen".into(),
-                format!("127.0.0.1:{ws}"),
+                format!("127.0.0.1:{}", p.ws),
                 "--resp".into(),
-                format!("127.0.0.1:{resp}"),
+                format!("127.0.0.1:{}", p.resp),
                 "--http".into(),
-                format!("127.0.0.1:{http}"),
+                format!("127.0.0.1:{}", p.http),
                 "--data-dir".into(),
                 node_dir.display().to_string(),
                 "--cluster-secret".into(),
@@ -141,15 +164,25 @@ impl Cluster {
                 "500".into(),
             ];
             if n > 1 {
+                let members: Vec<String> = (0..n)
+                    .map(|j| {
+                        let at = if j == i {
+                            format!("127.0.0.1:{}", p.ws)
+                        } else {
+                            address(i, j)
+                        };
+                        format!("n{}@{at}", j + 1)
+                    })
+                    .collect();
                 args.push("--member".into());
                 args.push(members.join(","));
             }
             args.extend(extra.iter().map(|s| s.to_string()));
             let mut node = NodeProc {
                 id,
-                ws: format!("127.0.0.1:{ws}"),
-                resp: format!("127.0.0.1:{resp}"),
-                http: format!("127.0.0.1:{http}"),
+                ws: format!("127.0.0.1:{}", p.ws),
+                resp: format!("127.0.0.1:{}", p.resp),
+                http: format!("127.0.0.1:{}", p.http),
                 dir: node_dir,
                 args,
                 child: None,
@@ -226,6 +259,25 @@ impl Resp {
             reader: BufReader::new(stream.try_clone().expect("clone")),
             writer: stream,
         }
+    }
+
+    /// A connection that may fail (chaos tests): `None` if the node does not accept.
+    pub fn try_connect(address: &str, read_timeout: Duration) -> Option<Resp> {
+        let addr = address.parse().ok()?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(read_timeout)).ok()?;
+        stream.set_write_timeout(Some(read_timeout)).ok()?;
+        Some(Resp {
+            reader: BufReader::new(stream.try_clone().ok()?),
+            writer: stream,
+        })
+    }
+
+    /// `None` when the connection failed or timed out.
+    pub fn try_call(&mut self, args: &[&str]) -> Option<Value> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_raw(&encode(&args)).ok()?;
+        self.read()
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,0 +1,370 @@
+//! Chaos on real processes: 5 `ringkv` nodes whose peer links all run through
+//! fault-injecting proxies owned by this test, concurrent clients on RESP, and a
+//! nemesis that kills (SIGKILL) and restarts nodes, pauses them (SIGSTOP/SIGCONT) and
+//! partitions them. Afterwards: every key's history must be linearizable (checked with
+//! the simulator's checker), every acknowledged write-once key readable, and a node cut
+//! off from all others must have answered UNAVAILABLE.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{plan, Cluster, Resp, Value};
+use ringkv_tests::checker::{self, CheckOptions, Op, Operation, Outcome, Verdict};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const NODES: usize = 5;
+const CLIENTS: u64 = 4;
+const REGISTER_KEYS: u64 = 24;
+const RUN: Duration = Duration::from_secs(12);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Which directed links (from node i to node j) are cut.
+struct Faults {
+    blocked: Mutex<HashSet<(usize, usize)>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Faults {
+    fn is_blocked(&self, from: usize, to: usize) -> bool {
+        self.blocked.lock().expect("lock").contains(&(from, to))
+    }
+
+    fn set(&self, links: HashSet<(usize, usize)>) {
+        *self.blocked.lock().expect("lock") = links;
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Cuts every link between the two sides, both directions.
+    fn partition(&self, side: &[usize]) {
+        let mut links = HashSet::new();
+        for a in 0..NODES {
+            for b in 0..NODES {
+                if side.contains(&a) != side.contains(&b) {
+                    links.insert((a, b));
+                }
+            }
+        }
+        self.set(links);
+    }
+}
+
+/// Forwards connections for the directed link `from → to` to `target` while the link
+/// is not cut; cutting it drops the open connections too.
+async fn proxy(listener: TcpListener, from: usize, to: usize, target: String, faults: Arc<Faults>) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        if faults.is_blocked(from, to) {
+            continue;
+        }
+        let target = target.clone();
+        let faults = faults.clone();
+        let mut changed = faults.changed.subscribe();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                _ = async {
+                    while changed.changed().await.is_ok() {
+                        if faults.is_blocked(from, to) {
+                            break;
+                        }
+                    }
+                } => {}
+            }
+        });
+    }
+}
+
+/// xorshift64*: the test's own randomness (seed printed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Default)]
+struct ClientLog {
+    ops: Vec<Operation>,
+    /// Write-once keys whose SET was acknowledged.
+    acked_once: Vec<String>,
+}
+
+fn outcome_of(reply: Option<&Value>, at: u64, read: bool) -> Outcome {
+    match reply {
+        Some(Value::Simple(s)) if s == "OK" && !read => Outcome::done(at),
+        Some(Value::Bulk(value)) if read => Outcome::read(at, value.as_deref()),
+        Some(Value::Error(e)) if e.starts_with("UNAVAILABLE") || e.starts_with("OVERLOADED") => {
+            Outcome::Failed
+        }
+        Some(Value::Error(e)) if e.starts_with("INDETERMINATE") => Outcome::Unknown,
+        None => Outcome::Unknown,
+        Some(other) => panic!("unexpected reply {other:?}"),
+    }
+}
+
+fn client(index: u64, resp: Vec<String>, start: Instant, seed: u64) -> ClientLog {
+    let now = || start.elapsed().as_micros() as u64;
+    let mut rng = Rng(seed | 1);
+    let mut log = ClientLog::default();
+    let mut client_id = index * 1_000_000;
+    let mut seq = 0u64;
+    while start.elapsed() < RUN {
+        let node = rng.below(NODES as u64) as usize;
+        let Some(mut conn) = Resp::try_connect(&resp[node], CLIENT_TIMEOUT) else {
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        for _ in 0..10 {
+            seq += 1;
+            let dice = rng.below(100);
+            let (key, op, args): (String, Op, Vec<String>) = if dice < 45 {
+                let key = format!("r{}", rng.below(REGISTER_KEYS));
+                (key.clone(), Op::Read, vec!["GET".into(), key])
+            } else if dice < 85 {
+                let key = format!("r{}", rng.below(REGISTER_KEYS));
+                let value = format!("c{index}-{seq}");
+                (
+                    key.clone(),
+                    Op::Write(value.clone().into_bytes()),
+                    vec!["SET".into(), key, value],
+                )
+            } else {
+                let key = format!("once-{index}-{seq}");
+                (
+                    key.clone(),
+                    Op::Write(b"x".to_vec()),
+                    vec!["SET".into(), key, "x".into()],
+                )
+            };
+            let invoke = now();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let reply = conn.try_call(&args);
+            let outcome = outcome_of(reply.as_ref(), now(), op == Op::Read);
+            if key.starts_with("once-") && matches!(outcome, Outcome::Ok { .. }) {
+                log.acked_once.push(key.clone());
+            }
+            let unknown = outcome == Outcome::Unknown;
+            log.ops.push(Operation {
+                client: client_id,
+                key: key.into_bytes(),
+                op,
+                invoke,
+                outcome,
+            });
+            if unknown {
+                // An op that may still take effect stays open forever: later ops of this
+                // thread belong to a fresh client.
+                client_id += 1;
+            }
+            if reply.is_none() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(15));
+        }
+    }
+    log
+}
+
+fn read_until_available(resp: &[String], key: &str) -> Option<Value> {
+    for attempt in 0..200 {
+        let node = &resp[attempt % resp.len()];
+        if let Some(mut c) = Resp::try_connect(node, CLIENT_TIMEOUT) {
+            match c.try_call(&["GET", key]) {
+                Some(Value::Error(e)) if e.starts_with("UNAVAILABLE") => {}
+                Some(value) => return Some(value),
+                None => {}
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    println!("chaos seed {seed}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ports = plan(NODES);
+    let (changed, _) = watch::channel(0);
+    let faults = Arc::new(Faults {
+        blocked: Mutex::new(HashSet::new()),
+        changed,
+    });
+    // One proxy per directed link.
+    let mut proxy_ports = BTreeMap::new();
+    for from in 0..NODES {
+        for (to, target_ports) in ports.iter().enumerate() {
+            if from == to {
+                continue;
+            }
+            let listener = runtime
+                .block_on(TcpListener::bind("127.0.0.1:0"))
+                .expect("bind proxy");
+            proxy_ports.insert((from, to), listener.local_addr().expect("addr").port());
+            let target = format!("127.0.0.1:{}", target_ports.ws);
+            runtime.spawn(proxy(listener, from, to, target, faults.clone()));
+        }
+    }
+    let mut cluster = Cluster::launch(&ports, &[], &|i, j| {
+        format!("127.0.0.1:{}", proxy_ports[&(i, j)])
+    });
+    let resp: Vec<String> = cluster.nodes.iter().map(|n| n.resp.clone()).collect();
+
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let resp = resp.clone();
+            let client_seed = seed.wrapping_add(i * 0x9e37_79b9);
+            thread::spawn(move || client(i, resp, start, client_seed))
+        })
+        .collect();
+
+    // The nemesis: one fault at a time, cycling through the kinds, random victims.
+    let mut rng = Rng(seed ^ 0xdead_beef | 1);
+    let mut injected: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut minority_checks = 0;
+    let kinds = ["kill", "pause", "isolate", "split"];
+    let mut round = 0;
+    while start.elapsed() + Duration::from_secs(2) < RUN {
+        let victim = rng.below(NODES as u64) as usize;
+        let kind = kinds[round % kinds.len()];
+        round += 1;
+        *injected.entry(kind).or_default() += 1;
+        match kind {
+            "kill" => {
+                cluster.nodes[victim].kill9();
+                thread::sleep(Duration::from_millis(1200));
+                cluster.nodes[victim].start();
+                cluster.nodes[victim].wait_healthy();
+            }
+            "pause" => {
+                cluster.nodes[victim].signal(libc::SIGSTOP);
+                thread::sleep(Duration::from_millis(1200));
+                cluster.nodes[victim].signal(libc::SIGCONT);
+            }
+            "isolate" => {
+                faults.partition(&[victim]);
+                thread::sleep(Duration::from_millis(600));
+                // Cut off from every peer, the node can reach no quorum: it must say so.
+                let mut c = Resp::try_connect(&resp[victim], CLIENT_TIMEOUT).expect("connect");
+                for args in [&["GET", "r0"][..], &["SET", "r0", "minority"][..]] {
+                    let reply = c.try_call(args);
+                    assert!(
+                        matches!(&reply, Some(Value::Error(e)) if e.starts_with("UNAVAILABLE")),
+                        "isolated node answered {args:?} with {reply:?}"
+                    );
+                    minority_checks += 1;
+                }
+                thread::sleep(Duration::from_millis(600));
+                faults.set(HashSet::new());
+            }
+            _ => {
+                let other = (victim + 1) % NODES;
+                faults.partition(&[victim, other]);
+                thread::sleep(Duration::from_millis(1200));
+                faults.set(HashSet::new());
+            }
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    let mut ops = Vec::new();
+    let mut acked_once = Vec::new();
+    for handle in clients {
+        let log = handle.join().expect("client thread");
+        ops.extend(log.ops);
+        acked_once.extend(log.acked_once);
+    }
+
+    // Heal and check: final reads join the history; write-once keys must all be there.
+    faults.set(HashSet::new());
+    for node in &cluster.nodes {
+        node.wait_healthy();
+    }
+    for k in 0..REGISTER_KEYS {
+        let key = format!("r{k}");
+        let invoke = start.elapsed().as_micros() as u64;
+        let reply = read_until_available(&resp, &key);
+        let at = start.elapsed().as_micros() as u64;
+        ops.push(Operation {
+            client: 99_000_000 + k,
+            key: key.clone().into_bytes(),
+            op: Op::Read,
+            invoke,
+            outcome: outcome_of(reply.as_ref(), at, true),
+        });
+    }
+    let mut lost = Vec::new();
+    for key in &acked_once {
+        if read_until_available(&resp, key) != Some(Value::bulk("x")) {
+            lost.push(key.clone());
+        }
+    }
+
+    let verdicts = checker::check_history(&ops, &CheckOptions::default());
+    let violations: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violation()).collect();
+    let undecided: Vec<_> = verdicts
+        .iter()
+        .filter(|(_, v)| matches!(v, Verdict::Unknown(_)))
+        .collect();
+    let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|o| f(&o.outcome)).count();
+    println!(
+        "chaos: {} operations ({} ok, {} unavailable, {} indeterminate/timed out), \
+         faults injected {:?}, minority checks {}, keys checked {}, violations = {}, \
+         undecided = {}, acknowledged write-once keys {}, acknowledged writes lost = {}",
+        ops.len(),
+        count(|o| matches!(o, Outcome::Ok { .. })),
+        count(|o| *o == Outcome::Failed),
+        count(|o| *o == Outcome::Unknown),
+        injected,
+        minority_checks,
+        verdicts.len(),
+        violations.len(),
+        undecided.len(),
+        acked_once.len(),
+        lost.len()
+    );
+    for (key, verdict) in &violations {
+        if let Verdict::Violation(v) = verdict {
+            println!(
+                "violation on {}:\n{}",
+                String::from_utf8_lossy(key),
+                v.explanation
+            );
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "linearizability violations (seed {seed})"
+    );
+    assert!(
+        undecided.is_empty(),
+        "the checker could not decide {undecided:?}"
+    );
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    assert!(minority_checks > 0, "no isolation happened");
+    assert!(!acked_once.is_empty(), "no write succeeded at all");
+}
