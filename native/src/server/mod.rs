@@ -5,6 +5,7 @@
 pub mod client_ws;
 pub mod context;
 pub mod exec;
+pub mod group_commit;
 pub mod http;
 pub mod listener;
 pub mod metrics;
@@ -112,7 +113,9 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         None => None,
     };
 
-    let engine = open_engine(&config)?;
+    let raw_engine = open_engine(&config)?;
+    let commit = Arc::new(group_commit::GroupCommit::new(raw_engine));
+    let engine: Arc<dyn Engine> = commit.clone();
     let clock = Clock::start();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
@@ -122,6 +125,8 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         u64::from_le_bytes(seed),
         clock.now_ms(),
     )?;
+    // Opening wrote the new incarnation and tag lease: durable before anything is sent.
+    commit.sync()?;
     let id = node.id();
     for note in node.status().notes {
         tracing::info!(%note, "opened");
@@ -150,7 +155,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         frame_size_bytes_max: config.limits.frame_size_bytes_max,
         links: HashMap::new(),
     };
-    let (handle, thread) = node_host::spawn(node, engine, clock, router)?;
+    let (handle, thread) = node_host::spawn(node, engine, commit, clock, router)?;
     let ctx = Arc::new(Context {
         node: handle.clone(),
         metrics: metrics.clone(),

@@ -17,12 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringkv_core::node::{
-    ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage, RequestId,
+    ClientError, ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage,
+    RequestId,
 };
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::Engine;
 use tokio::sync::{mpsc, oneshot};
 
+use super::group_commit::GroupCommit;
 use crate::error::{Error, Result};
 
 /// Client commands waiting for the node thread.
@@ -149,6 +151,7 @@ impl NodeHandle {
 pub fn spawn(
     node: Node,
     engine: Arc<dyn Engine>,
+    commit: Arc<GroupCommit>,
     clock: Clock,
     outbound: impl Outbound,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>)> {
@@ -170,9 +173,11 @@ pub fn spawn(
             let mut host = Host {
                 node,
                 engine,
+                commit,
                 clock,
                 outbound,
                 pending: HashMap::new(),
+                held: Vec::new(),
                 next_request: 0,
                 last_observe: Instant::now(),
             };
@@ -185,6 +190,9 @@ pub fn spawn(
 struct Host<O: Outbound> {
     node: Node,
     engine: Arc<dyn Engine>,
+    /// The node's engine: durable writes of a turn are synced together before the
+    /// turn's outputs are released (`group_commit`).
+    commit: Arc<GroupCommit>,
     clock: Clock,
     outbound: O,
     /// Client requests the node has not answered yet; bounded by the command queue and
@@ -192,6 +200,8 @@ struct Host<O: Outbound> {
     pending: HashMap<u64, oneshot::Sender<ClientReply>>,
     next_request: u64,
     last_observe: Instant,
+    /// Outputs of the current turn, released only after the turn's writes are durable.
+    held: Vec<Output>,
 }
 
 enum Flow {
@@ -251,6 +261,7 @@ impl<O: Outbound> Host<O> {
                 self.move_outputs();
             }
             self.move_outputs();
+            self.release();
             if self.last_observe.elapsed() >= OBSERVE_INTERVAL {
                 self.outbound.observe(&self.node);
                 self.last_observe = Instant::now();
@@ -292,6 +303,7 @@ impl<O: Outbound> Host<O> {
             }
             Command::Shutdown { done } => {
                 self.move_outputs();
+                self.release();
                 let result = self.engine.flush().map_err(|e| e.to_string());
                 let _ = done.send(result);
                 Flow::Stop
@@ -299,11 +311,45 @@ impl<O: Outbound> Host<O> {
         }
     }
 
+    /// Takes the node's outputs into the held list (bounded by the node's own output
+    /// bound per call; released every turn).
     fn move_outputs(&mut self) {
         while let Some(output) = self.node.poll_output() {
+            self.held.push(output);
+        }
+    }
+
+    /// Syncs the turn's writes, then delivers its outputs. If the sync fails nothing
+    /// that may depend on the lost writes goes out: peer messages are dropped (as a
+    /// lossy network would), and clients hear `Indeterminate` for writes and
+    /// `Unavailable` for reads instead of what the node answered.
+    fn release(&mut self) {
+        let synced = self.commit.sync();
+        if let Err(error) = &synced {
+            tracing::error!(%error, "group commit sync failed; withholding this turn's outputs");
+        }
+        for output in std::mem::take(&mut self.held) {
             match output {
-                Output::Send { to, message } => self.outbound.send(to, &message),
+                Output::Send { to, message } => {
+                    if synced.is_ok() {
+                        self.outbound.send(to, &message);
+                    }
+                }
                 Output::Reply { id, reply } => {
+                    let reply = match (&synced, reply) {
+                        (Ok(()), reply) => reply,
+                        (Err(_), ClientReply::Value(_) | ClientReply::Siblings { .. }) => {
+                            ClientReply::Error(ClientError::Unavailable {
+                                reason: "this node's storage failed".into(),
+                            })
+                        }
+                        (Err(_), ClientReply::Done) => {
+                            ClientReply::Error(ClientError::Indeterminate {
+                                reason: "this node's storage failed".into(),
+                            })
+                        }
+                        (Err(_), reply @ ClientReply::Error(_)) => reply,
+                    };
                     if let Some(sender) = self.pending.remove(&id.0) {
                         let _ = sender.send(reply);
                     }

@@ -1,0 +1,92 @@
+//! Group commit across everything the node thread handles in one turn.
+//!
+//! The core writes replica records with `WriteOptions::DURABLE` and acknowledges right
+//! after the write returns; run as is, every write costs one fsync on the node thread,
+//! one after another. This engine wrapper turns those durable writes into buffered
+//! ones and remembers that a sync is owed; the node thread holds back **every** output
+//! of the turn (peer messages and client replies) until [`GroupCommit::sync`] has made
+//! all of them durable with one fsync. Nothing that depends on an unsynced write leaves
+//! the process before that write is durable, which is the contract the core relies on
+//! (the same hand-off as the browser host's: buffered writes, then one commit per
+//! event-loop turn before anything is released; ARCHITECTURE.md, "Durability hand-off").
+//!
+//! Engines guarantee that a durable image holding batch `n` holds every batch before it,
+//! so one sync after the turn covers every buffered batch of the turn (an empty durable
+//! batch syncs the LSM log; for redb an `Immediate` commit makes earlier `None` commits
+//! durable).
+//!
+//! Readers on other threads (export's key listing, DBSIZE) may see writes not yet
+//! synced; they only list keys or count, and export reads values through the node.
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ringkv_core::storage::{Engine, EngineStats, Lsn, Result, WriteBatch, WriteOptions};
+
+pub struct GroupCommit {
+    inner: Arc<dyn Engine>,
+    /// A durable write was buffered since the last sync.
+    owed: AtomicBool,
+}
+
+impl GroupCommit {
+    pub fn new(inner: Arc<dyn Engine>) -> Self {
+        GroupCommit {
+            inner,
+            owed: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes every write so far durable (one fsync), if any durable write is owed.
+    /// After an error the engine has failed (it never retries a sync); the caller must
+    /// not release what the turn produced.
+    pub fn sync(&self) -> Result<()> {
+        if self.owed.swap(false, Ordering::AcqRel) {
+            self.inner
+                .write(&WriteBatch::new(), WriteOptions::DURABLE)?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine for GroupCommit {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+
+    fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<Lsn> {
+        if options.sync {
+            let lsn = self.inner.write(batch, WriteOptions::BUFFERED)?;
+            self.owed.store(true, Ordering::Release);
+            Ok(lsn)
+        } else {
+            self.inner.write(batch, options)
+        }
+    }
+
+    fn scan(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan(start, end, limit)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.inner.compact()
+    }
+
+    fn maintain(&self, budget_bytes: u64) -> Result<bool> {
+        self.inner.maintain(budget_bytes)
+    }
+
+    fn stats(&self) -> EngineStats {
+        self.inner.stats()
+    }
+}
