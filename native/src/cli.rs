@@ -98,6 +98,15 @@ pub struct ServeArgs {
     pub key_size_bytes_max: Option<usize>,
     #[arg(long, env = "RINGKV_VALUE_SIZE_MAX")]
     pub value_size_bytes_max: Option<usize>,
+    /// PEM certificate chain: enables TLS on every listener and for dialing peers.
+    #[arg(long, env = "RINGKV_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "RINGKV_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM roots peers are verified against (default: this node's own certificate).
+    #[arg(long, env = "RINGKV_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Per-phase quorum timeout of a request.
     #[arg(long, env = "RINGKV_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
@@ -132,6 +141,9 @@ pub struct ClientArgs {
     pub node: String,
     #[arg(long, env = "RINGKV_AUTH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Connect over TLS, trusting the PEM roots in this file.
+    #[arg(long, env = "RINGKV_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

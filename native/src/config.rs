@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub key_size_bytes_max: Option<usize>,
     pub value_size_bytes_max: Option<usize>,
     pub request_timeout_ms: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// One static cluster member (interim, until membership changes by admin requests).
@@ -82,6 +85,8 @@ pub struct ServeConfig {
     pub auth_token: Option<String>,
     pub limits: Limits,
     pub request_timeout_ms: u64,
+    /// `(certificate, key, peer roots)` when TLS is on.
+    pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
@@ -193,7 +198,20 @@ impl ServeConfig {
                 "max_connections and max_in_flight_per_connection must be positive".into(),
             ));
         }
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key, args.tls_ca.or(file.tls_ca))),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "TLS needs both --tls-cert and --tls-key".into(),
+                ))
+            }
+        };
         Ok(ServeConfig {
+            tls,
             node_id,
             listen,
             resp: args.resp.or(file.resp),

@@ -301,7 +301,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
 
     // Heal and check: final reads join the history; write-once keys must all be there.
     faults.set(HashSet::new());
-    for node in &cluster.nodes {
+    for node in &mut cluster.nodes {
         node.wait_healthy();
     }
     for k in 0..REGISTER_KEYS {

@@ -32,7 +32,7 @@ fn three_nodes_survive_one_failure_and_refuse_without_quorum() {
 
     // The client WebSocket protocol reaches the same data.
     runtime().block_on(async {
-        let mut client = Client::connect(&cluster.nodes[2].ws, None)
+        let mut client = Client::connect(&cluster.nodes[2].ws, &Default::default())
             .await
             .expect("connect");
         let reply = client
@@ -79,7 +79,7 @@ fn three_nodes_survive_one_failure_and_refuse_without_quorum() {
     let read = n1.call(&["GET", "k"]);
     assert_eq!(read.error_prefix(), Some("UNAVAILABLE"), "{read:?}");
     runtime().block_on(async {
-        let mut client = Client::connect(&cluster.nodes[0].ws, None)
+        let mut client = Client::connect(&cluster.nodes[0].ws, &Default::default())
             .await
             .expect("connect");
         let reply = client

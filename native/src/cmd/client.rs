@@ -6,25 +6,52 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::cli::ClientArgs;
 use crate::error::{Error, Result};
+use crate::server::conn::Conn;
+use crate::server::tls::{self, Tls};
 use crate::server::ws;
 use crate::wire::{self, ClientFrame, ServerFrame};
 
+/// How to reach a node: the client token and, for TLS, the roots to trust.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    pub token: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+impl ConnectOptions {
+    pub fn from_args(args: &ClientArgs) -> Result<ConnectOptions> {
+        Ok(ConnectOptions {
+            token: args.token.clone(),
+            tls: match &args.tls_ca {
+                Some(ca) => Some(Tls::client_only(tls::client(ca)?)),
+                None => None,
+            },
+        })
+    }
+}
+
 pub struct Client {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Conn>,
     next_id: u64,
     pub node: u64,
 }
 
 impl Client {
-    pub async fn connect(address: &str, token: Option<String>) -> Result<Client> {
+    pub async fn connect(address: &str, options: &ConnectOptions) -> Result<Client> {
         let tcp = TcpStream::connect(address)
             .await
             .map_err(|e| Error::Connection(format!("{address}: {e}")))?;
         let _ = tcp.set_nodelay(true);
+        let stream = match &options.tls {
+            Some(tls) => tls.connect(tcp, address).await.map_err(Error::Connection)?,
+            None => Conn::Plain(tcp),
+        };
+        let token = options.token.clone();
         let (ws, _) = tokio_tungstenite::client_async_with_config(
             format!("ws://{address}/client"),
-            tcp,
+            stream,
             Some(ws::config(ringkv_core::protocol::FRAME_SIZE_BYTES_MAX)),
         )
         .await

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use ringkv_core::node::{ClientError, ClientReply, ClientRequest, Consistency};
 use serde_json::json;
 
-use super::client::Client;
+use super::client::{Client, ConnectOptions};
 use crate::cli::{ConsistencyArg, KeyArgs, PutArgs};
 use crate::error::Result;
 
@@ -84,7 +84,7 @@ fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
 }
 
 async fn one(args: &crate::cli::ClientArgs, key: &str, request: ClientRequest) -> Result<ExitCode> {
-    let mut client = Client::connect(&args.node, args.token.clone()).await?;
+    let mut client = Client::connect(&args.node, &ConnectOptions::from_args(args)?).await?;
     let reply = client.request(request).await?;
     Ok(report(key, &reply, args.json))
 }

@@ -4,13 +4,13 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::client::Client;
+use super::client::{Client, ConnectOptions};
 use crate::cli::ClientArgs;
 use crate::error::Result;
 
 pub fn run(args: ClientArgs) -> Result<ExitCode> {
     let status = super::block_on(async {
-        let mut client = Client::connect(&args.node, args.token.clone()).await?;
+        let mut client = Client::connect(&args.node, &ConnectOptions::from_args(&args)?).await?;
         client.status().await
     })??;
     if args.json {

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ringkv_core::node::{ClientReply, ClientRequest, Consistency};
 use serde_json::{json, Value};
 
-use super::client::Client;
+use super::client::{Client, ConnectOptions};
 use crate::cli::{ClientArgs, ImportArgs};
 use crate::error::{io, Error, Result};
 use crate::wire::{ClientFrame, ServerFrame};
@@ -56,7 +56,8 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
     let lines = BufReader::new(file).lines();
     let window = args.parallel.clamp(1, 1024);
     let (written, failed) = super::block_on(async {
-        let mut client = Client::connect(&args.client.node, args.client.token.clone()).await?;
+        let options = ConnectOptions::from_args(&args.client)?;
+        let mut client = Client::connect(&args.client.node, &options).await?;
         let progress = bar(size, "import");
         let mut in_flight: HashMap<u64, usize> = HashMap::new();
         let (mut written, mut failed) = (0u64, 0u64);
@@ -148,7 +149,8 @@ async fn settle(
 pub fn export(args: ClientArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let count = super::block_on(async {
-        let mut client = Client::connect(&args.node, args.token.clone()).await?;
+        let options = ConnectOptions::from_args(&args)?;
+        let mut client = Client::connect(&args.node, &options).await?;
         let status = client.status().await?;
         let mut addresses: Vec<String> = status["members"]
             .as_array()
@@ -161,7 +163,7 @@ pub fn export(args: ClientArgs) -> Result<ExitCode> {
         }
         let mut keys = BTreeSet::new();
         for address in &addresses {
-            let mut node = match Client::connect(address, args.token.clone()).await {
+            let mut node = match Client::connect(address, &options).await {
                 Ok(node) => node,
                 Err(error) => {
                     eprintln!("warning: {address}: {error}; its keys are exported only if other replicas hold them");

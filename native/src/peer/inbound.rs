@@ -9,17 +9,17 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
 use ringkv_core::protocol;
 use ringkv_core::ring::NodeId;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{self, PeerAuth};
+use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
 use crate::server::node_host::NodeHandle;
 use crate::server::shutdown::Shutdown;
 use crate::server::ws::{self, Incoming};
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Conn>;
 
 /// Runs the handshake; the caller bounds it with the handshake timeout.
 pub async fn handshake(

@@ -16,8 +16,10 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{self, PeerAuth};
 use super::book::AddressBook;
+use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
 use crate::server::shutdown::Shutdown;
+use crate::server::tls::Tls;
 use crate::server::ws::{self, Incoming};
 
 /// Frames waiting for one peer; more are dropped.
@@ -36,9 +38,11 @@ pub struct Link {
     pub shutdown: Shutdown,
     pub handshake_timeout: Duration,
     pub frame_size_bytes_max: usize,
+    /// Dial peers over TLS when set.
+    pub tls: Option<Tls>,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Conn>;
 
 impl Link {
     pub async fn run(mut self) {
@@ -86,9 +90,13 @@ impl Link {
                 .await
                 .map_err(|e| format!("connect {address}: {e}"))?;
             let _ = tcp.set_nodelay(true);
+            let stream = match &self.tls {
+                Some(tls) => tls.connect(tcp, &address).await?,
+                None => Conn::Plain(tcp),
+            };
             let (mut ws, _) = tokio_tungstenite::client_async_with_config(
                 format!("ws://{address}/peer"),
-                tcp,
+                stream,
                 Some(ws::config(self.frame_size_bytes_max)),
             )
             .await

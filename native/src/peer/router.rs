@@ -27,6 +27,7 @@ pub struct PeerRouter {
     pub handshake_timeout: Duration,
     pub frame_size_bytes_max: usize,
     pub links: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    pub tls: Option<crate::server::tls::Tls>,
 }
 
 impl PeerRouter {
@@ -43,6 +44,7 @@ impl PeerRouter {
                 shutdown: self.shutdown.clone(),
                 handshake_timeout: self.handshake_timeout,
                 frame_size_bytes_max: self.frame_size_bytes_max,
+                tls: self.tls.clone(),
             };
             self.runtime.spawn(link.run());
             self.links.insert(to, sender);

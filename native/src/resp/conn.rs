@@ -16,6 +16,7 @@ use super::commands::{self, Action, Later, Session};
 use super::parse::{self, ParseLimits, Parsed, LINE_BYTES_MAX};
 use super::reply;
 use crate::server::context::Context;
+use crate::server::tls;
 
 /// Most arguments in one command (MSET/MGET/DEL fan-out is bounded separately).
 const ARGS_MAX: usize = 64 << 10;
@@ -23,7 +24,11 @@ const ARGS_MAX: usize = 64 << 10;
 pub const REJECT: &[u8] = b"-ERR max number of clients reached\r\n";
 
 pub async fn serve(stream: TcpStream, ctx: Arc<Context>) {
-    let (mut reader, mut writer) = stream.into_split();
+    let Some(stream) = tls::accept(ctx.tls.as_ref(), stream, ctx.limits.handshake_timeout).await
+    else {
+        return;
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = ParseLimits {
         command_bytes_max: ctx.limits.frame_size_bytes_max,
         args_max: ARGS_MAX,
@@ -75,6 +80,8 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Context>) {
                 }
             }
         }
+        // Parsing stopped at the in-flight bound with commands possibly still buffered.
+        let stalled = !closing && pending.len() >= max;
         buf.drain(..used);
         if !closing && buf.len() > buffer_max {
             ctx.metrics.inc(&ctx.metrics.resp_protocol_errors);
@@ -98,6 +105,11 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Context>) {
         if closing && pending.is_empty() {
             let _ = writer.shutdown().await;
             return;
+        }
+        if stalled && pending.len() < max {
+            // Replies made room: parse what is buffered before waiting for the socket,
+            // which may stay silent (the client waits for these replies).
+            continue;
         }
         let reading = !closing && pending.len() < max;
         tokio::select! {

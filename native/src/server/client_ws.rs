@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
+use super::conn::Conn;
 use super::context::Context;
 use super::exec;
 use super::status_json;
@@ -21,7 +21,7 @@ use crate::wire::{self, ClientFrame, ServerFrame};
 
 type Pending = Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
 
-pub async fn serve(ws: WebSocketStream<TcpStream>, ctx: Arc<Context>) {
+pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
     let (mut sink, mut stream) = ws.split();
     let hello = tokio::time::timeout(ctx.limits.handshake_timeout, ws::next_binary(&mut stream));
     let refusal = match hello.await {

@@ -9,6 +9,7 @@ use crate::peer::book::AddressBook;
 use super::metrics::Metrics;
 use super::node_host::NodeHandle;
 use super::shutdown::Shutdown;
+use super::tls::Tls;
 
 pub struct Context {
     pub node: NodeHandle,
@@ -18,6 +19,8 @@ pub struct Context {
     pub peer_auth: Option<PeerAuth>,
     pub book: AddressBook,
     pub shutdown: Shutdown,
+    /// TLS on every listener, when configured.
+    pub tls: Option<Tls>,
     /// Members and replication factor, for DBSIZE's cluster-wide estimate.
     pub members: usize,
     pub replicas: usize,

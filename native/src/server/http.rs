@@ -7,6 +7,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::conn::Conn;
+use super::tls;
+
 use super::context::Context;
 use super::status_json;
 
@@ -15,7 +18,12 @@ const HEAD_BYTES_MAX: usize = 8 << 10;
 pub const REJECT: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-pub async fn serve(mut stream: TcpStream, ctx: Arc<Context>) {
+pub async fn serve(stream: TcpStream, ctx: Arc<Context>) {
+    let Some(mut stream) =
+        tls::accept(ctx.tls.as_ref(), stream, ctx.limits.handshake_timeout).await
+    else {
+        return;
+    };
     let head = tokio::time::timeout(ctx.limits.handshake_timeout, read_head(&mut stream)).await;
     let response = match head {
         Ok(Some(head)) => respond(&head, &ctx).await,
@@ -26,7 +34,7 @@ pub async fn serve(mut stream: TcpStream, ctx: Arc<Context>) {
     let _ = stream.shutdown().await;
 }
 
-async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+async fn read_head(stream: &mut Conn) -> Option<Vec<u8>> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {

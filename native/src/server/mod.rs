@@ -3,6 +3,7 @@
 //! connection answer what it has in flight (bounded wait), then flush the engine.
 
 pub mod client_ws;
+pub mod conn;
 pub mod context;
 pub mod exec;
 pub mod group_commit;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod node_host;
 pub mod shutdown;
 pub mod status_json;
+pub mod tls;
 pub mod ws;
 pub mod ws_endpoint;
 
@@ -138,6 +140,10 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         tracing::warn!(persisted = %id, flag = %config.node_id, "the data directory's identity wins over --node-id");
     }
 
+    let tls = match &config.tls {
+        Some((cert, key, ca)) => Some(tls::Tls::load(cert, key, ca.as_deref())?),
+        None => None,
+    };
     let (trigger, shutdown) = shutdown::channel();
     let metrics = Arc::new(Metrics::default());
     let book = AddressBook::from_members(&config.members);
@@ -154,6 +160,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         handshake_timeout: config.limits.handshake_timeout,
         frame_size_bytes_max: config.limits.frame_size_bytes_max,
         links: HashMap::new(),
+        tls: tls.clone(),
     };
     let (handle, thread) = node_host::spawn(node, engine, commit, clock, router)?;
     let ctx = Arc::new(Context {
@@ -164,6 +171,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         peer_auth,
         book,
         shutdown: shutdown.clone(),
+        tls,
         members: config.members.len(),
         replicas: config.replicas,
     });

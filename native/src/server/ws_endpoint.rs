@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::client_ws;
 use super::context::Context;
+use super::tls;
 use crate::peer::inbound;
 use crate::server::ws;
 
@@ -40,6 +41,11 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
             *refusal.status_mut() = StatusCode::NOT_FOUND;
             Err(refusal)
         }
+    };
+    let Some(stream) = tls::accept(ctx.tls.as_ref(), stream, ctx.limits.handshake_timeout).await
+    else {
+        ctx.metrics.inc(&ctx.metrics.handshake_failures);
+        return;
     };
     let config = ws::config(ctx.limits.frame_size_bytes_max);
     let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));

@@ -11,11 +11,25 @@ use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "integration-test-cluster-secret";
 
+/// A port that is free now, below the ephemeral range (32768+ on Linux) so outgoing
+/// connections of other tests cannot take it before the node binds it. Each test
+/// process walks its own sequence from a base derived from its pid.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 400) as u16 * 30,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + port.wrapping_sub(20_000) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub struct NodeProc {
@@ -50,11 +64,21 @@ impl NodeProc {
         self.child = Some(child);
     }
 
-    pub fn wait_healthy(&self) {
+    pub fn wait_healthy(&mut self) {
         let start = Instant::now();
+        let tls = self.args.iter().any(|a| a == "--tls-cert");
         while start.elapsed() < Duration::from_secs(60) {
-            if http_get(&self.http, "/health").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            // Over TLS the health endpoint is HTTPS: wait for the "serving" log line.
+            let ready = if tls {
+                self.log().contains("ringkv serving")
+            } else {
+                http_get(&self.http, "/health").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            };
+            if ready {
                 return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("node {} exited ({status}); log:\n{}", self.id, self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -190,7 +214,7 @@ impl Cluster {
             node.start();
             nodes.push(node);
         }
-        for node in &nodes {
+        for node in &mut nodes {
             node.wait_healthy();
         }
         Cluster { nodes, dir }
