@@ -39,9 +39,11 @@ pub struct NodeConfig {
     pub capacity: u32,
     /// Replication factor N.
     pub replicas: usize,
-    /// The full initial member list, this node included; every node of the cluster is
-    /// started with the same list, and the ring is the `RingLayout` of it. Ignored in
-    /// favour of the member list persisted in the engine, if any.
+    /// The full initial member list, this node included; every node of a new cluster is
+    /// started with the same list, and the ring is the `RingLayout` of it. Empty: the
+    /// node waits to be added to an existing cluster (`AdminRequest::Join` sent to a
+    /// member), and learns the layout from it. Ignored in favour of the membership
+    /// persisted in the engine, if any.
     pub members: Vec<NodeSpec>,
     /// How long each phase of a coordinator operation waits for a quorum. A request
     /// therefore answers within at most twice this (two phases).
@@ -136,13 +138,15 @@ impl NodeConfig {
         if self.replicas == 0 {
             return fail("replicas must be at least 1".into());
         }
-        if self.members.is_empty() || self.members.len() > MEMBERS_MAX {
+        if self.members.len() > MEMBERS_MAX {
             return fail(format!(
-                "members lists {} nodes; must be 1..={MEMBERS_MAX}",
+                "members lists {} nodes; at most {MEMBERS_MAX}",
                 self.members.len()
             ));
         }
         match self.members.iter().find(|spec| spec.id == self.id) {
+            // Empty: a node waiting to be added by `AdminRequest::Join`.
+            None if self.members.is_empty() => {}
             None => return fail(format!("members does not include this node ({})", self.id)),
             Some(spec) if spec.zone != self.zone || spec.capacity != self.capacity => {
                 return fail(format!(
@@ -261,7 +265,10 @@ mod tests {
             |c| c.id = NodeId(9),
             |c| c.zone = "elsewhere".into(),
             |c| c.replicas = 0,
-            |c| c.members.clear(),
+            |c| {
+                let me = c.id;
+                c.members.retain(|spec| spec.id != me)
+            },
             |c| c.request_timeout_ms = 0,
             |c| c.gossip_fanout = 0,
             |c| c.dead_after_ms = c.suspect_after_ms,

@@ -21,6 +21,10 @@ use crate::storage::Engine;
 use crate::versioning::Tag;
 
 use super::op::{quorum_of, Op, OpKind, Phase};
+
+/// Phase-1 restarts after `Stale` answers, at most, per operation (each layout change
+/// costs one; more means the layout changes faster than a request completes).
+const RESTARTS_MAX: u32 = 3;
 use super::outbox::Outbox;
 use super::status::NodeCounters;
 use super::tags::{IssueError, TagIssuer};
@@ -80,16 +84,19 @@ impl Coordinator {
         self.timers.next_ms()
     }
 
-    /// Starts a linearizable operation on `key` (already validated) whose replicas are
-    /// `replicas`, of which `believed_alive` are not known dead.
+    /// Starts a linearizable operation on `key` (already validated) whose replica sets
+    /// are `sets` (one, or two during a layout change), in layout epoch `epoch`.
+    /// `believed_alive` says which replicas are not known dead.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         ctx: &mut Ctx<'_>,
         client: RequestId,
         key: Vec<u8>,
         kind: OpKind,
-        replicas: Vec<NodeId>,
-        believed_alive: usize,
+        sets: Vec<Vec<NodeId>>,
+        epoch: u64,
+        believed_alive: impl Fn(NodeId) -> bool,
     ) {
         if self.ops.len() >= self.settings.in_flight_requests_max {
             ctx.counters.overloaded += 1;
@@ -97,20 +104,23 @@ impl Coordinator {
                 .reply(client, ClientReply::Error(ClientError::Overloaded));
             return;
         }
-        let quorum = quorum_of(replicas.len());
-        if replicas.is_empty() || believed_alive < quorum {
-            ctx.counters.unavailable += 1;
-            ctx.counters.refused_unreachable += 1;
-            let reason = format!(
-                "only {believed_alive} of the key's {} replicas are believed alive, {quorum} \
-                 needed; nothing was sent",
-                replicas.len()
-            );
-            ctx.out.reply(
-                client,
-                ClientReply::Error(ClientError::Unavailable { reason }),
-            );
-            return;
+        for set in &sets {
+            let alive = set.iter().filter(|id| believed_alive(**id)).count();
+            let quorum = quorum_of(set.len());
+            if set.is_empty() || alive < quorum {
+                ctx.counters.unavailable += 1;
+                ctx.counters.refused_unreachable += 1;
+                let reason = format!(
+                    "only {alive} of the key's {} replicas are believed alive, {quorum} \
+                     needed; nothing was sent",
+                    set.len()
+                );
+                ctx.out.reply(
+                    client,
+                    ClientReply::Error(ClientError::Unavailable { reason }),
+                );
+                return;
+            }
         }
         let id = OpId {
             coordinator: self.me,
@@ -118,9 +128,52 @@ impl Coordinator {
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        let mut op = Op::new(id, client, key, kind, replicas);
+        let mut op = Op::new(id, client, key, kind, sets, epoch);
         self.begin_phase(ctx, &mut op);
         self.ops.insert(id.seq, op);
+    }
+
+    /// A replica refused operation `req` because it knows layout epoch `epoch`, newer
+    /// than the operation's; `sets` gives a key's replica sets in that epoch (the node
+    /// already adopted it). Phase 1 starts again on the new sets (nothing was written);
+    /// a write caught in phase 2 may have reached replicas: `Indeterminate`.
+    pub fn on_stale(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: OpId,
+        epoch: u64,
+        sets: impl Fn(&[u8]) -> Vec<Vec<NodeId>>,
+    ) {
+        let mine = req.coordinator == self.me && req.incarnation == self.incarnation;
+        let Some(mut op) = mine.then(|| self.ops.remove(&req.seq)).flatten() else {
+            ctx.counters.stale_replies += 1;
+            return;
+        };
+        if op.epoch >= epoch {
+            // Already restarted for this epoch.
+            self.ops.insert(req.seq, op);
+            return;
+        }
+        let reason = format!("the cluster layout changed (epoch {} to {epoch})", op.epoch);
+        match (&op.phase, &op.kind) {
+            (Phase::Query { .. }, _) if op.restarts < RESTARTS_MAX => {
+                op.restart(sets(&op.key), epoch);
+                // Same deadline: a request still answers within two phase timeouts.
+                let message = op.phase_message();
+                for to in op.pending() {
+                    ctx.out.send(to, message.clone());
+                }
+                self.ops.insert(req.seq, op);
+            }
+            (Phase::Propagate { .. }, OpKind::Put { .. }) => {
+                let reason = format!("{reason} while the write was being stored");
+                self.finish(ctx, &op, ClientReply::Error(ClientError::Indeterminate { reason }));
+            }
+            _ => {
+                let reason = format!("{reason}; nothing was written");
+                self.finish(ctx, &op, ClientReply::Error(ClientError::Unavailable { reason }));
+            }
+        }
     }
 
     /// A `ReadTagAck`, `ReadAck` or `WriteAck` from `from`.
@@ -206,7 +259,7 @@ impl Coordinator {
                     .filter(|(_, tag)| *tag == best_tag)
                     .map(|(id, _)| *id)
                     .collect();
-                if holders.len() >= op.quorum {
+                if op.is_quorum(|id| holders.contains(id)) {
                     Err(ClientReply::Value(best_value.clone()))
                 } else {
                     ctx.counters.write_backs += 1;
@@ -240,31 +293,26 @@ impl Coordinator {
     }
 
     fn time_out(&mut self, ctx: &mut Ctx<'_>, op: &Op) {
-        let (answered, n, q) = (op.answered(), op.replicas.len(), op.quorum);
+        let progress = op.describe_progress();
         let timeout_ms = self.settings.request_timeout_ms;
         let error = match (&op.phase, &op.kind) {
             (Phase::Propagate { .. }, OpKind::Put { .. }) => ClientError::Indeterminate {
                 reason: format!(
-                    "{answered} of {n} replicas acknowledged the write within {timeout_ms} ms, \
-                     {q} needed"
+                    "the write was acknowledged by {progress} within {timeout_ms} ms"
                 ),
             },
             (Phase::Query { .. }, OpKind::Put { .. }) => ClientError::Unavailable {
                 reason: format!(
-                    "{answered} of {n} replicas answered the tag query within {timeout_ms} ms, \
-                     {q} needed; nothing was written"
+                    "the tag query was answered by {progress} within {timeout_ms} ms; \
+                     nothing was written"
                 ),
             },
             (Phase::Query { .. }, OpKind::Get) => ClientError::Unavailable {
-                reason: format!(
-                    "{answered} of {n} replicas answered the read within {timeout_ms} ms, \
-                     {q} needed"
-                ),
+                reason: format!("the read was answered by {progress} within {timeout_ms} ms"),
             },
             (Phase::Propagate { .. }, OpKind::Get) => ClientError::Unavailable {
                 reason: format!(
-                    "the read's write-back reached {answered} of {n} replicas within \
-                     {timeout_ms} ms, {q} needed"
+                    "the read's write-back reached {progress} within {timeout_ms} ms"
                 ),
             },
         };

@@ -98,6 +98,21 @@ impl FailureDetector {
         self.next_round_ms
     }
 
+    /// The member list changed (a layout change): keeps what is known of remaining
+    /// members, starts new ones alive as of `now_ms` (like `new`), forgets the rest.
+    pub fn set_members(&mut self, members: impl IntoIterator<Item = NodeId>, now_ms: u64) {
+        let fresh = Liveness {
+            incarnation: 0,
+            heartbeat: 0,
+            rose_at_ms: now_ms,
+        };
+        let mut peers = BTreeMap::new();
+        for id in members.into_iter().filter(|id| *id != self.me) {
+            peers.insert(id, self.peers.get(&id).copied().unwrap_or(fresh));
+        }
+        self.peers = peers;
+    }
+
     pub fn is_member(&self, id: NodeId) -> bool {
         id == self.me || self.peers.contains_key(&id)
     }

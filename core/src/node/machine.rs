@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use crate::protocol::{
     ClientError, ClientReply, ClientRequest, Consistency, Oversized, PeerMessage, RequestId,
+    SyncEntry, SyncPage,
 };
 use crate::rand::SplitMix64;
-use crate::ring::{NodeId, RingLayout};
+use crate::ring::NodeId;
 use crate::storage::Engine;
 
 use super::ae::{AeCtx, AeSettings, AntiEntropy};
@@ -16,6 +17,7 @@ use super::error::NodeError;
 use super::eventual::{EvCtx, Eventual};
 use super::gossip::{FailureDetector, GossipTimings};
 use super::io::{Input, Output};
+use super::membership::{Event, MCtx, Membership, MembershipSettings, Role};
 use super::meta;
 use super::op::OpKind;
 use super::outbox::Outbox;
@@ -31,7 +33,8 @@ pub struct Node {
     id: NodeId,
     incarnation: u64,
     config: NodeConfig,
-    layout: RingLayout,
+    /// Layout history, Paxos, sync (node/membership/).
+    membership: Membership,
     engine: Arc<dyn Engine>,
     rng: SplitMix64,
     /// Largest `now_ms` seen: time never runs backwards inside the node even if the
@@ -48,6 +51,8 @@ pub struct Node {
     notes: Vec<String>,
     /// Merkle trees and exchanges (node/ae/).
     anti_entropy: AntiEntropy,
+    /// The committed layout version the trees were built for.
+    anti_entropy_layout_version: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -78,7 +83,7 @@ impl Node {
         // Anti-entropy: completes the position index if needed, builds the trees.
         let anti_entropy = AntiEntropy::open(
             engine.as_ref(),
-            &recovered.layout,
+            recovered.history.committed(),
             id,
             recovered.incarnation,
             AeSettings {
@@ -95,7 +100,7 @@ impl Node {
         let detector = FailureDetector::new(
             id,
             recovered.incarnation,
-            recovered.layout.nodes().keys().copied(),
+            recovered.history.members(),
             GossipTimings {
                 interval_ms: config.gossip_interval_ms,
                 fanout: config.gossip_fanout,
@@ -116,13 +121,24 @@ impl Node {
             },
         );
         let eventual = Eventual::open(id, recovered.incarnation, &config, engine.as_ref(), now_ms)?;
+        let membership_committed_version = recovered.history.committed().version();
+        let membership = Membership::new(
+            id,
+            recovered.history,
+            recovered.paxos,
+            MembershipSettings {
+                request_timeout_ms: config.request_timeout_ms,
+                resend_interval_ms: config.resend_interval_ms(),
+            },
+            now_ms,
+        );
         Ok(Node {
             id,
             incarnation: recovered.incarnation,
             eventual,
             outbox: Outbox::new(id, config.queued_sends_max),
-            newest_layout_version_seen: recovered.layout.version(),
-            layout: recovered.layout,
+            newest_layout_version_seen: membership.epoch(),
+            membership,
             config,
             engine,
             rng,
@@ -132,6 +148,7 @@ impl Node {
             counters: NodeCounters::default(),
             last_storage_error: None,
             notes: recovered.notes,
+            anti_entropy_layout_version: membership_committed_version,
             anti_entropy,
         })
     }
@@ -170,19 +187,30 @@ impl Node {
             self.coordinator.next_timeout_ms(),
             self.eventual.next_timeout_ms(),
             self.anti_entropy.next_timeout_ms(),
+            self.membership.next_timeout_ms(),
         ];
         Some(others.into_iter().flatten().fold(gossip_ms, u64::min))
     }
 
+    /// The layout history: committed layout, change in progress (members' addresses
+    /// are in their `NodeSpec`s).
+    pub fn layout_history(&self) -> &crate::ring::LayoutHistory {
+        self.membership.history()
+    }
+
     pub fn status(&self) -> NodeStatus {
-        let members = self
-            .layout
-            .nodes()
+        let history = self.membership.history();
+        let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> =
+            history.committed().nodes().iter().map(|(id, spec)| (*id, spec)).collect();
+        if let Some(pending) = history.pending() {
+            specs.extend(pending.nodes().iter().map(|(id, spec)| (*id, spec)));
+        }
+        let members = specs
             .values()
             .map(|spec| {
                 let liveness = self.detector.liveness(spec.id);
                 MemberStatus {
-                    spec: spec.clone(),
+                    spec: (*spec).clone(),
                     state: self.detector.state(spec.id, self.now_ms),
                     incarnation: liveness.map_or(0, |l| l.incarnation),
                     heartbeat: liveness.map_or(0, |l| l.heartbeat),
@@ -199,7 +227,8 @@ impl Node {
             id: self.id,
             incarnation: self.incarnation,
             now_ms: self.now_ms,
-            layout: self.layout.clone(),
+            layout: history.committed().clone(),
+            membership: self.membership.status(),
             newest_layout_version_seen: self.newest_layout_version_seen,
             members,
             in_flight_requests: self.coordinator.in_flight() + self.eventual.in_flight(),
@@ -209,6 +238,44 @@ impl Node {
             notes: self.notes.clone(),
             hint_queues: self.eventual.hint_queues(),
             anti_entropy: self.anti_entropy.status(),
+        }
+    }
+
+    fn membership_ctx(&mut self) -> (&mut Membership, MCtx<'_>) {
+        (
+            &mut self.membership,
+            MCtx {
+                now_ms: self.now_ms,
+                engine: self.engine.as_ref(),
+                out: &mut self.outbox,
+            },
+        )
+    }
+
+    /// Brings the other parts in line after the layout history changed: gossip
+    /// members, Merkle trees (committed layout's ranges).
+    fn after_membership(&mut self, result: Result<(), String>) {
+        if let Err(error) = result {
+            self.storage_failed(error);
+        }
+        if !self.membership.take_changed() {
+            return;
+        }
+        let history = self.membership.history();
+        self.newest_layout_version_seen = self.newest_layout_version_seen.max(history.epoch());
+        self.detector.set_members(history.members(), self.now_ms);
+        if self.anti_entropy_layout_version != history.committed().version() {
+            self.anti_entropy_layout_version = history.committed().version();
+            let committed = history.committed().clone();
+            let result = self.anti_entropy.relayout(
+                self.engine.as_ref(),
+                &committed,
+                self.now_ms,
+                &mut self.notes,
+            );
+            if let Err(error) = result {
+                self.storage_failed(error);
+            }
         }
     }
 
@@ -233,7 +300,7 @@ impl Node {
                 out: &mut self.outbox,
                 engine: self.engine.as_ref(),
                 counters: &mut self.counters,
-                layout: &self.layout,
+                layout: self.membership.history().newest(),
                 detector: &self.detector,
             },
         )
@@ -246,15 +313,19 @@ impl Node {
         if let Err(error) = eventual.on_timers(&mut ctx) {
             self.storage_failed(error);
         }
+        let (membership, mut ctx) = self.membership_ctx();
+        membership.on_timers(&mut ctx);
         if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
             self.counters.gossip_rounds += 1;
             let message = PeerMessage::Gossip {
-                layout_version: self.layout.version(),
+                layout_version: self.membership.epoch(),
                 members: self.detector.entries(),
             };
-            for to in targets {
-                self.outbox.send(to, message.clone());
+            for to in &targets {
+                self.outbox.send(*to, message.clone());
             }
+            let (membership, mut ctx) = self.membership_ctx();
+            membership.on_gossip_round(&mut ctx, &targets);
         }
         // Anti-entropy after gossip, so peer choice uses the freshest liveness.
         let result = self.anti_entropy.on_timers(&mut AeCtx {
@@ -286,7 +357,28 @@ impl Node {
                 .reply(id, ClientReply::Error(ClientError::Overloaded));
             return;
         }
+        match self.membership.role() {
+            Role::Member => {}
+            role => {
+                self.counters.unavailable += 1;
+                let reason = match role {
+                    Role::Joining => "this node is not a member of a cluster yet (waiting to be added)",
+                    _ => "this node has left the cluster",
+                };
+                let error = ClientError::Unavailable {
+                    reason: reason.into(),
+                };
+                self.outbox.reply(id, ClientReply::Error(error));
+                return;
+            }
+        }
         let (key, kind) = match request {
+            ClientRequest::Admin(admin) => {
+                let (membership, mut ctx) = self.membership_ctx();
+                membership.on_admin(&mut ctx, id, admin);
+                self.after_membership(Ok(()));
+                return;
+            }
             ClientRequest::Get {
                 key,
                 consistency: Consistency::Linearizable,
@@ -308,13 +400,22 @@ impl Node {
                 return;
             }
         };
-        let replicas = self.layout.preference_list(&key);
-        let believed_alive = replicas
-            .iter()
-            .filter(|id| self.detector.believed_alive(**id, self.now_ms))
-            .count();
-        let (coordinator, mut ctx) = self.ctx();
-        coordinator.start(&mut ctx, id, key, kind, replicas, believed_alive);
+        let history = self.membership.history();
+        let sets = history.replica_sets(&key);
+        let epoch = history.epoch();
+        let (detector, now_ms) = (&self.detector, self.now_ms);
+        let (coordinator, mut ctx) = (
+            &mut self.coordinator,
+            Ctx {
+                now_ms: self.now_ms,
+                out: &mut self.outbox,
+                engine: self.engine.as_ref(),
+                counters: &mut self.counters,
+            },
+        );
+        coordinator.start(&mut ctx, id, key, kind, sets, epoch, |node| {
+            detector.believed_alive(node, now_ms)
+        });
     }
 
     /// Requests this node refuses outright (they never take effect). Eventual writes'
@@ -336,19 +437,54 @@ impl Node {
     }
 
     fn on_peer(&mut self, from: NodeId, message: PeerMessage) {
+        // Layout messages come from anyone (a joining node knows no members yet; a
+        // node that missed a change must hear of it); the host authenticates peers.
+        let message = match message {
+            PeerMessage::Gossip {
+                layout_version,
+                members,
+            } if !self.detector.is_member(from) => {
+                let _ = members;
+                let (membership, mut ctx) = self.membership_ctx();
+                membership.on_gossip_epoch(&mut ctx, from, layout_version);
+                self.after_membership(Ok(()));
+                return;
+            }
+            PeerMessage::Layout(history) => {
+                let (membership, mut ctx) = self.membership_ctx();
+                let result = membership.learn(&mut ctx, &history);
+                self.after_membership(result);
+                return;
+            }
+            message @ (PeerMessage::LayoutPull { .. } | PeerMessage::SyncBehind { .. }) => {
+                let (membership, mut ctx) = self.membership_ctx();
+                let result = membership.on_message(&mut ctx, from, message).map(|_| ());
+                self.after_membership(result);
+                return;
+            }
+            message => message,
+        };
         if !self.detector.is_member(from) || !self.within_limits(&message) {
             self.counters.messages_ignored += 1;
             return;
         }
+        if let Some((req, epoch)) = message.epoch() {
+            let (membership, mut ctx) = self.membership_ctx();
+            let admitted = membership.admit(&mut ctx, from, req, epoch);
+            if !admitted {
+                return;
+            }
+        }
         let engine = self.engine.as_ref();
         let answer = match message {
-            PeerMessage::ReadTag { req, key } => replica::on_read_tag(engine, req, &key),
-            PeerMessage::Read { req, key } => replica::on_read(engine, req, &key),
+            PeerMessage::ReadTag { req, key, .. } => replica::on_read_tag(engine, req, &key),
+            PeerMessage::Read { req, key, .. } => replica::on_read(engine, req, &key),
             PeerMessage::Write {
                 req,
                 key,
                 tag,
                 value,
+                ..
             } => replica::on_write(engine, req, &key, tag, value).map(|(ack, change)| {
                 self.counters.writes_applied += u64::from(change.is_some());
                 // Anti-entropy hook: the write moved this key's Merkle entry.
@@ -365,6 +501,50 @@ impl Node {
                 self.counters.messages_ignored += outcome.unknown as u64;
                 self.newest_layout_version_seen =
                     self.newest_layout_version_seen.max(layout_version);
+                let (membership, mut ctx) = self.membership_ctx();
+                membership.on_gossip_epoch(&mut ctx, from, layout_version);
+                self.after_membership(Ok(()));
+                return;
+            }
+            PeerMessage::Stale { req, history } => {
+                let (membership, mut ctx) = self.membership_ctx();
+                let result = membership.learn(&mut ctx, &history);
+                self.after_membership(result);
+                let history = self.membership.history().clone();
+                let (coordinator, mut ctx) = self.ctx();
+                coordinator.on_stale(&mut ctx, req, history.epoch(), |key| {
+                    history.replica_sets(key)
+                });
+                return;
+            }
+            message @ (PeerMessage::LayoutPrepare { .. }
+            | PeerMessage::LayoutPromise { .. }
+            | PeerMessage::LayoutAccept { .. }
+            | PeerMessage::LayoutAccepted { .. }
+            | PeerMessage::LayoutNack { .. }
+            | PeerMessage::SyncPull { .. }
+            | PeerMessage::SyncPage(_)) => {
+                let (membership, mut ctx) = self.membership_ctx();
+                let result = membership.on_message(&mut ctx, from, message);
+                match result {
+                    Ok(Event::Apply { from, page }) => {
+                        let result = self.apply_sync_page(&page);
+                        let result = match result {
+                            Ok(()) => {
+                                let (membership, mut ctx) = self.membership_ctx();
+                                membership.page_applied(&mut ctx, from, &page)
+                            }
+                            Err(error) => Err(error),
+                        };
+                        self.after_membership(result);
+                    }
+                    Ok(Event::Nothing) => self.after_membership(Ok(())),
+                    Err(error) => self.after_membership(Err(error)),
+                }
+                return;
+            }
+            // Handled above.
+            PeerMessage::Layout(_) | PeerMessage::LayoutPull { .. } | PeerMessage::SyncBehind { .. } => {
                 return;
             }
             reply @ (PeerMessage::ReadTagAck { .. }
@@ -418,6 +598,34 @@ impl Node {
             Ok(reply) => self.outbox.send(from, reply),
             Err(error) => self.storage_failed(error),
         }
+    }
+
+    /// Applies a page streamed during a layout change: registers through the one
+    /// register write path (by tag; Merkle trees follow), eventual states by merge.
+    fn apply_sync_page(&mut self, page: &SyncPage) -> Result<(), String> {
+        for entry in &page.entries {
+            match entry {
+                SyncEntry::Register { key, tag, value } => {
+                    if key.len() > self.config.key_size_bytes_max {
+                        continue;
+                    }
+                    let change =
+                        replica::apply_register(self.engine.as_ref(), key, *tag, value.clone())
+                            .map_err(|error| error.to_string())?;
+                    if let Some(change) = &change {
+                        self.counters.writes_applied += 1;
+                        self.anti_entropy.on_applied(key, change);
+                    }
+                }
+                SyncEntry::Eventual { key, state } => {
+                    let (eventual, mut ctx) = self.eventual_ctx();
+                    eventual
+                        .apply_synced(&mut ctx, key, state)
+                        .map_err(|error| error.to_string())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A replica message over this node's key or value limits is not served (the

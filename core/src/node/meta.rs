@@ -4,7 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ring::{NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT};
+use crate::protocol::Ballot;
+use crate::ring::{LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT};
 use crate::storage::{Engine, WriteBatch, WriteOptions};
 
 use super::config::NodeConfig;
@@ -13,6 +14,7 @@ use super::error::NodeError;
 pub const IDENTITY_KEY: &[u8] = b"m/identity";
 pub const MEMBERS_KEY: &[u8] = b"m/members";
 pub const TAG_LEASE_KEY: &[u8] = b"m/tag_lease";
+pub const PAXOS_KEY: &[u8] = b"m/paxos";
 
 /// Version of the initial layout built from `NodeConfig::members`.
 pub const INITIAL_LAYOUT_VERSION: u64 = 1;
@@ -26,7 +28,19 @@ enum IdentityRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum MembersRecord {
+    /// A static member list (written by builds without membership changes).
     V1 { layout: RingLayout },
+    V2 { history: LayoutHistory },
+}
+
+/// A Paxos acceptor's promise and vote for one layout version (`node/membership/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PaxosRecord {
+    V1 {
+        version: u64,
+        promised: Ballot,
+        accepted: Option<(Ballot, RingLayout)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +55,8 @@ pub(crate) struct Recovered {
     pub id: NodeId,
     /// This run's incarnation (already persisted).
     pub incarnation: u64,
-    pub layout: RingLayout,
+    pub history: LayoutHistory,
+    pub paxos: Option<PaxosRecord>,
     /// Every counter issued by earlier runs is `<=` this.
     pub tag_counter_floor: u64,
     /// Persisted lease ceiling for this run.
@@ -70,35 +85,39 @@ pub(crate) fn recover(
         }
         None => (config.id, 0),
     };
-    let layout = match read::<MembersRecord>(engine, MEMBERS_KEY)? {
-        Some(MembersRecord::V1 { layout }) => {
-            let configured: Vec<_> = config.members.iter().collect();
-            let persisted: Vec<_> = layout.nodes().values().collect();
-            if configured.len() != persisted.len()
-                || configured
-                    .iter()
-                    .any(|spec| layout.node(spec.id) != Some(spec))
-                || layout.replicas() != config.replicas
-            {
-                notes.push(format!(
-                    "persisted member list (layout version {}) overrides the configured one",
-                    layout.version()
-                ));
-            }
-            layout
+    let history = match read::<MembersRecord>(engine, MEMBERS_KEY)? {
+        Some(MembersRecord::V1 { layout }) => LayoutHistory::new(layout),
+        Some(MembersRecord::V2 { history }) => history,
+        None if config.members.is_empty() => {
+            notes.push("no member list: waiting to be added to a cluster".into());
+            LayoutHistory::new(RingLayout::new(config.replicas))
         }
-        None => RingLayout::from_parts(
+        None => LayoutHistory::new(RingLayout::from_parts(
             INITIAL_LAYOUT_VERSION,
             config.replicas,
             DEFAULT_VNODES_PER_CAPACITY_UNIT,
             config.members.iter().cloned(),
-        )?,
+        )?),
     };
-    if layout.node(id).is_none() {
-        return Err(NodeError::InvalidConfig {
-            reason: format!("node {id} is not a member of its ring layout"),
-        });
+    let layout = history.committed();
+    if layout.version() > 0 && !config.members.is_empty() {
+        let configured: Vec<_> = config.members.iter().collect();
+        if configured.len() != layout.nodes().len()
+            || configured
+                .iter()
+                .any(|spec| layout.node(spec.id) != Some(spec))
+            || layout.replicas() != config.replicas
+        {
+            notes.push(format!(
+                "persisted membership (layout version {}) overrides the configured member list",
+                history.epoch()
+            ));
+        }
     }
+    if layout.version() > 0 && !history.is_member(id) {
+        notes.push(format!("node {id} is not a member of its layout: it has left the cluster"));
+    }
+    let paxos = read::<PaxosRecord>(engine, PAXOS_KEY)?;
     let tag_counter_floor = match read::<TagLeaseRecord>(engine, TAG_LEASE_KEY)? {
         Some(TagLeaseRecord::V1 { ceiling }) => ceiling,
         None => 0,
@@ -112,8 +131,8 @@ pub(crate) fn recover(
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V1 {
-            layout: layout.clone(),
+        encode(&MembersRecord::V2 {
+            history: history.clone(),
         })?,
     );
     batch.put(
@@ -126,23 +145,56 @@ pub(crate) fn recover(
     Ok(Recovered {
         id,
         incarnation,
-        layout,
+        history,
+        paxos,
         tag_counter_floor,
         tag_counter_ceiling,
         notes,
     })
 }
 
-/// Durably records a new tag lease ceiling. The error is a description for status.
-pub(crate) fn write_tag_lease(engine: &dyn Engine, ceiling: u64) -> Result<(), String> {
-    let bytes = postcard::to_allocvec(&TagLeaseRecord::V1 { ceiling })
-        .map_err(|error| format!("encoding the tag lease: {error}"))?;
+/// Durably records the layout history (before the node acts on it: a replica's fence
+/// must survive a restart). The error is a description for status.
+pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Result<(), String> {
+    write_record(
+        engine,
+        MEMBERS_KEY,
+        &MembersRecord::V2 {
+            history: history.clone(),
+        },
+        "the layout history",
+    )
+}
+
+/// Durably records an acceptor's promise and vote (before it answers).
+pub(crate) fn write_paxos(engine: &dyn Engine, record: &PaxosRecord) -> Result<(), String> {
+    write_record(engine, PAXOS_KEY, record, "the Paxos acceptor state")
+}
+
+fn write_record<T: Serialize>(
+    engine: &dyn Engine,
+    key: &[u8],
+    record: &T,
+    what: &str,
+) -> Result<(), String> {
+    let bytes =
+        postcard::to_allocvec(record).map_err(|error| format!("encoding {what}: {error}"))?;
     let mut batch = WriteBatch::new();
-    batch.put(TAG_LEASE_KEY, bytes);
+    batch.put(key, bytes);
     engine
         .write(&batch, WriteOptions::DURABLE)
-        .map_err(|error| format!("persisting the tag lease: {error}"))?;
+        .map_err(|error| format!("persisting {what}: {error}"))?;
     Ok(())
+}
+
+/// Durably records a new tag lease ceiling. The error is a description for status.
+pub(crate) fn write_tag_lease(engine: &dyn Engine, ceiling: u64) -> Result<(), String> {
+    write_record(
+        engine,
+        TAG_LEASE_KEY,
+        &TagLeaseRecord::V1 { ceiling },
+        "the tag lease",
+    )
 }
 
 fn read<T: DeserializeOwned>(engine: &dyn Engine, key: &[u8]) -> Result<Option<T>, NodeError> {

@@ -11,6 +11,8 @@
 //! - `timers`, `outbox`: deadlines and the bounded output queue.
 //! - `eventual`: the opt-in eventual mode (sloppy quorums, siblings, hinted handoff,
 //!   read repair); its own keyspace, messages and operations, apart from ABD.
+//! - `membership`: layout changes (admin requests, Paxos per version, the epoch
+//!   fence, streaming moved ranges).
 //! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
 
 mod ae;
@@ -21,6 +23,7 @@ pub mod eventual;
 mod gossip;
 pub mod io;
 pub mod machine;
+pub mod membership;
 mod meta;
 mod op;
 mod outbox;
@@ -36,9 +39,10 @@ pub use error::NodeError;
 pub use gossip::MemberState;
 pub use io::{Input, Output};
 pub use machine::Node;
+pub use membership::{MembershipCounters, MembershipStatus, Role, SyncStatus};
 pub use status::{MemberStatus, NodeCounters, NodeStatus};
 pub use stored::Stored;
 
 pub use crate::protocol::{
-    ClientError, ClientReply, ClientRequest, Consistency, OpId, Oversized, PeerMessage, RequestId,
+    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, OpId, Oversized, PeerMessage, RequestId,
 };

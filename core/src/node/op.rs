@@ -9,7 +9,9 @@
 //!   never decreases), so only stale or silent replicas are written to.
 //!
 //! Answers count once per replica (duplicates are ignored), and only from the key's
-//! replicas: quorums of the same preference list always intersect.
+//! replicas: quorums of the same preference list always intersect. While a layout
+//! change is in progress an operation has two replica sets (old and new layout) and
+//! needs a majority of each (`ring/history.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,9 +49,15 @@ pub(crate) struct Op {
     pub client: RequestId,
     pub key: Vec<u8>,
     pub kind: OpKind,
-    /// The key's preference list: the only nodes whose answers count.
+    /// The key's replica sets (one, or two during a layout change): a phase completes
+    /// with a majority of every set.
+    pub sets: Vec<Vec<NodeId>>,
+    /// Every node of `sets`, once: the only nodes whose answers count.
     pub replicas: Vec<NodeId>,
-    pub quorum: usize,
+    /// The layout epoch the operation's messages carry.
+    pub epoch: u64,
+    /// Phase-1 restarts after a `Stale` answer.
+    pub restarts: u32,
     pub phase: Phase,
     pub phase_deadline_ms: u64,
     pub next_resend_ms: u64,
@@ -61,16 +69,18 @@ impl Op {
         client: RequestId,
         key: Vec<u8>,
         kind: OpKind,
-        replicas: Vec<NodeId>,
+        sets: Vec<Vec<NodeId>>,
+        epoch: u64,
     ) -> Self {
-        let quorum = quorum_of(replicas.len());
         Op {
             id,
             client,
             key,
             kind,
-            replicas,
-            quorum,
+            replicas: union(&sets),
+            sets,
+            epoch,
+            restarts: 0,
             phase: Phase::Query {
                 answered: BTreeMap::new(),
                 best_tag: Tag::ZERO,
@@ -97,22 +107,15 @@ impl Op {
             .collect()
     }
 
-    /// Distinct replicas that answered the current phase.
-    pub fn answered(&self) -> usize {
-        match &self.phase {
-            Phase::Query { answered, .. } => answered.len(),
-            Phase::Propagate { acked, .. } => acked.len(),
-        }
-    }
-
     /// The message the current phase sends to each replica.
     pub fn phase_message(&self) -> PeerMessage {
-        let (req, key) = (self.id, self.key.clone());
+        let (req, key, epoch) = (self.id, self.key.clone(), self.epoch);
         match (&self.phase, &self.kind) {
-            (Phase::Query { .. }, OpKind::Get) => PeerMessage::Read { req, key },
-            (Phase::Query { .. }, OpKind::Put { .. }) => PeerMessage::ReadTag { req, key },
+            (Phase::Query { .. }, OpKind::Get) => PeerMessage::Read { req, epoch, key },
+            (Phase::Query { .. }, OpKind::Put { .. }) => PeerMessage::ReadTag { req, epoch, key },
             (Phase::Propagate { tag, value, .. }, _) => PeerMessage::Write {
                 req,
+                epoch,
                 key,
                 tag: *tag,
                 value: value.clone(),
@@ -160,8 +163,63 @@ impl Op {
     }
 
     pub fn has_quorum(&self) -> bool {
-        self.answered() >= self.quorum
+        match &self.phase {
+            Phase::Query { answered, .. } => self.is_quorum(|id| answered.contains_key(id)),
+            Phase::Propagate { acked, .. } => self.is_quorum(|id| acked.contains(id)),
+        }
     }
+
+    /// Whether the nodes `holds` accepts include a majority of every replica set.
+    pub fn is_quorum(&self, holds: impl Fn(&NodeId) -> bool) -> bool {
+        self.sets
+            .iter()
+            .all(|set| set.iter().filter(|id| holds(id)).count() >= quorum_of(set.len()))
+    }
+
+    /// "a of n replicas answered, q needed" for error messages, per set.
+    pub fn describe_progress(&self) -> String {
+        let answered = |id: &NodeId| match &self.phase {
+            Phase::Query { answered, .. } => answered.contains_key(id),
+            Phase::Propagate { acked, .. } => acked.contains(id),
+        };
+        let parts: Vec<String> = self
+            .sets
+            .iter()
+            .map(|set| {
+                format!(
+                    "{} of {} replicas, {} needed",
+                    set.iter().filter(|id| answered(id)).count(),
+                    set.len(),
+                    quorum_of(set.len())
+                )
+            })
+            .collect();
+        parts.join("; and of the new layout's: ")
+    }
+
+    /// Starts phase 1 again on new replica sets (a replica knew a newer layout).
+    pub fn restart(&mut self, sets: Vec<Vec<NodeId>>, epoch: u64) {
+        self.replicas = union(&sets);
+        self.sets = sets;
+        self.epoch = epoch;
+        self.restarts += 1;
+        self.phase = Phase::Query {
+            answered: BTreeMap::new(),
+            best_tag: Tag::ZERO,
+            best_value: None,
+        };
+    }
+}
+
+/// Every node of `sets`, once, in first-seen order.
+fn union(sets: &[Vec<NodeId>]) -> Vec<NodeId> {
+    let mut all: Vec<NodeId> = Vec::new();
+    for id in sets.iter().flatten() {
+        if !all.contains(id) {
+            all.push(*id);
+        }
+    }
+    all
 }
 
 /// Majority of `replicas`: any two such sets of one preference list intersect.
@@ -186,14 +244,14 @@ mod tests {
             RequestId(7),
             b"k".to_vec(),
             kind,
-            vec![NodeId(1), NodeId(2), NodeId(3)],
+            vec![vec![NodeId(1), NodeId(2), NodeId(3)]],
+            1,
         )
     }
 
     #[test]
     fn answers_count_once_per_replica_of_the_key() {
         let mut get = op(OpKind::Get);
-        assert_eq!(get.quorum, 2);
         assert!(get.record_query(NodeId(2), tag(1), Some(b"a".to_vec()), true));
         assert!(!get.record_query(NodeId(2), tag(5), Some(b"b".to_vec()), true)); // dup
         assert!(!get.record_query(NodeId(9), tag(5), None, true)); // not a replica

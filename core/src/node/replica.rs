@@ -27,6 +27,8 @@ pub(crate) enum ReplicaError {
     CorruptRecord(postcard::Error),
     #[error("encoding a record failed: {0}")]
     Encode(postcard::Error),
+    #[error("position index: {0}")]
+    Index(String),
 }
 
 /// The register of `key`: `(Tag::ZERO, None)` if never written.

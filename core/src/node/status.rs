@@ -6,6 +6,7 @@ use crate::ring::{NodeId, NodeSpec, RingLayout};
 
 use super::ae::AntiEntropyStatus;
 use super::gossip::MemberState;
+use super::membership::MembershipStatus;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeStatus {
@@ -14,11 +15,15 @@ pub struct NodeStatus {
     pub incarnation: u64,
     /// The node's clock as of the last `handle` call (host-supplied, maybe skewed).
     pub now_ms: u64,
+    /// The committed layout (a change in progress: `membership`).
     pub layout: RingLayout,
-    /// Largest layout version a peer has gossiped (layout changes are not applied yet;
-    /// a value above `layout.version()` means this node routes by an old ring).
+    /// Role, layout change in progress, sync progress, Paxos counters.
+    pub membership: MembershipStatus,
+    /// Largest layout epoch a peer has gossiped (above `membership.epoch` while this
+    /// node has not yet fetched a newer history).
     pub newest_layout_version_seen: u64,
-    /// Every member, this node included, ordered by id.
+    /// Every member of the committed and pending layouts, this node included (if a
+    /// member), ordered by id.
     pub members: Vec<MemberStatus>,
     pub in_flight_requests: usize,
     pub queued_outputs: usize,

@@ -76,6 +76,27 @@ pub enum ClientRequest {
         key: Vec<u8>,
         context: Option<Vec<u8>>,
     },
+    /// A membership change, coordinated by the receiving node. `Done` once the change
+    /// is chosen cluster-wide (data then streams to new owners; `NodeStatus::membership`
+    /// shows progress); `Unavailable` if it was not chosen (no majority of members
+    /// reachable, another change in progress or chosen instead: retry);
+    /// `Indeterminate` if it may still be chosen.
+    Admin(AdminRequest),
+}
+
+/// Membership changes. One at a time cluster-wide: a change is refused while the
+/// previous one is still moving data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Add a node (it must be running with no member list, waiting to be added), or
+    /// change a member's zone, capacity or address.
+    Join(crate::ring::NodeSpec),
+    /// Decommission a live member: its ranges stream to their new owners before the
+    /// change commits; the node then stops serving.
+    Leave(crate::ring::NodeId),
+    /// Remove a member that is gone for good (same change as `Leave`; its ranges are
+    /// rebuilt from the remaining replicas). It must never be restarted with its data.
+    Remove(crate::ring::NodeId),
 }
 
 impl ClientRequest {
@@ -86,6 +107,7 @@ impl ClientRequest {
             | ClientRequest::Delete { key, .. }
             | ClientRequest::PutEventual { key, .. }
             | ClientRequest::DeleteEventual { key, .. } => key,
+            ClientRequest::Admin(_) => &[],
         }
     }
 
@@ -97,6 +119,7 @@ impl ClientRequest {
             ClientRequest::PutEventual { .. } | ClientRequest::DeleteEventual { .. } => {
                 Consistency::Eventual
             }
+            ClientRequest::Admin(_) => Consistency::Linearizable,
         }
     }
 

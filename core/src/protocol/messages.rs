@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::antientropy::{ExchangeRequest, ExchangeResponse, RootBatch, RootBatchReply};
-use crate::ring::NodeId;
+use crate::ring::{LayoutHistory, NodeId, RingLayout};
 use crate::versioning::{Siblings, Tag, VersionVector};
 
 /// The state of one eventual-mode key: concurrent values (`None` = a delete's
@@ -27,6 +27,7 @@ pub enum EventualRefusal {
 }
 
 use super::antientropy::{KeyPage, KeyPageReply};
+use super::membership::{Ballot, SyncCursor, SyncPage};
 
 /// Identifies one coordinator operation cluster-wide.
 ///
@@ -70,11 +71,13 @@ impl GossipEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerMessage {
     /// ABD write, phase 1: "what is your tag for `key`?" Answered by [`PeerMessage::ReadTagAck`].
-    ReadTag { req: OpId, key: Vec<u8> },
+    /// `epoch`: the coordinator's layout epoch (`LayoutHistory::epoch`); a replica that
+    /// knows a newer one answers [`PeerMessage::Stale`] instead (so do `Read`, `Write`).
+    ReadTag { req: OpId, epoch: u64, key: Vec<u8> },
     /// The replica's current tag for the key ([`Tag::ZERO`] if it never stored one).
     ReadTagAck { req: OpId, tag: Tag },
     /// ABD read, phase 1: "what is your tag and value for `key`?"
-    Read { req: OpId, key: Vec<u8> },
+    Read { req: OpId, epoch: u64, key: Vec<u8> },
     /// The replica's current tag and value (`None`: absent or deleted).
     ReadAck {
         req: OpId,
@@ -85,14 +88,15 @@ pub enum PeerMessage {
     /// `value` under `tag` if `tag` is greater than the stored tag, durably.
     Write {
         req: OpId,
+        epoch: u64,
         key: Vec<u8>,
         tag: Tag,
         value: Option<Vec<u8>>,
     },
     /// Sent only once the replica durably holds a tag at least as large as the write's.
     WriteAck { req: OpId },
-    /// The sender's member table. `layout_version` is the ring layout it routes by (the
-    /// layout is static for now; carried so layout changes can spread by gossip later).
+    /// The sender's member table. `layout_version` is its layout epoch: a receiver that
+    /// knows a newer one sends it its history, one that knows an older one pulls.
     Gossip {
         layout_version: u64,
         members: Vec<GossipEntry>,
@@ -153,6 +157,43 @@ pub enum PeerMessage {
     AntiEntropyRoots(RootBatch),
     /// Sweep, responder → initiator: which of the batch's roots differ or are unknown.
     AntiEntropyRootsReply(RootBatchReply),
+    // ---- Membership (node/membership/; appended) ----
+    /// A replica refused a data message of an older epoch; `history` is its own, newer.
+    Stale { req: OpId, history: LayoutHistory },
+    /// The sender's layout history (on a newer epoch seen, a pull, or while a change is
+    /// in progress, so sync progress spreads).
+    Layout(LayoutHistory),
+    /// "Send me your layout history": the sender saw a newer epoch than its own.
+    LayoutPull { epoch: u64 },
+    /// Paxos phase 1 for layout `version`, to the members of layout `version - 1`.
+    LayoutPrepare { version: u64, ballot: Ballot },
+    /// The acceptor promises to ignore lower ballots; `accepted`: what it accepted before.
+    LayoutPromise {
+        version: u64,
+        ballot: Ballot,
+        accepted: Option<(Ballot, RingLayout)>,
+    },
+    /// Paxos phase 2: "accept `layout` as version `version`".
+    LayoutAccept {
+        version: u64,
+        ballot: Ballot,
+        layout: RingLayout,
+    },
+    LayoutAccepted { version: u64, ballot: Ballot },
+    /// The acceptor promised a higher ballot already.
+    LayoutNack {
+        version: u64,
+        ballot: Ballot,
+        promised: Ballot,
+    },
+    /// Sync: "send me the next page of what I gain from you in change `epoch`".
+    SyncPull {
+        epoch: u64,
+        cursor: Option<SyncCursor>,
+    },
+    SyncPage(SyncPage),
+    /// The source does not know change `epoch` yet (its epoch is `source_epoch`).
+    SyncBehind { epoch: u64, source_epoch: u64 },
 }
 
 impl PeerMessage {
@@ -180,6 +221,27 @@ impl PeerMessage {
             PeerMessage::AntiEntropyPush { .. } => "AntiEntropyPush",
             PeerMessage::AntiEntropyRoots(_) => "AntiEntropyRoots",
             PeerMessage::AntiEntropyRootsReply(_) => "AntiEntropyRootsReply",
+            PeerMessage::Stale { .. } => "Stale",
+            PeerMessage::Layout(_) => "Layout",
+            PeerMessage::LayoutPull { .. } => "LayoutPull",
+            PeerMessage::LayoutPrepare { .. } => "LayoutPrepare",
+            PeerMessage::LayoutPromise { .. } => "LayoutPromise",
+            PeerMessage::LayoutAccept { .. } => "LayoutAccept",
+            PeerMessage::LayoutAccepted { .. } => "LayoutAccepted",
+            PeerMessage::LayoutNack { .. } => "LayoutNack",
+            PeerMessage::SyncPull { .. } => "SyncPull",
+            PeerMessage::SyncPage(_) => "SyncPage",
+            PeerMessage::SyncBehind { .. } => "SyncBehind",
+        }
+    }
+
+    /// A linearizable data message's operation and layout epoch (the replica's fence).
+    pub fn epoch(&self) -> Option<(OpId, u64)> {
+        match self {
+            PeerMessage::ReadTag { req, epoch, .. }
+            | PeerMessage::Read { req, epoch, .. }
+            | PeerMessage::Write { req, epoch, .. } => Some((*req, *epoch)),
+            _ => None,
         }
     }
 
@@ -198,7 +260,8 @@ impl PeerMessage {
             | PeerMessage::EventualUpdateAck { req, .. }
             | PeerMessage::EventualMerge { req, .. }
             | PeerMessage::EventualMergeAck { req }
-            | PeerMessage::EventualRefused { req, .. } => Some(*req),
+            | PeerMessage::EventualRefused { req, .. }
+            | PeerMessage::Stale { req, .. } => Some(*req),
             PeerMessage::Gossip { .. }
             | PeerMessage::AntiEntropy(_)
             | PeerMessage::AntiEntropyReply(_)
@@ -206,7 +269,17 @@ impl PeerMessage {
             | PeerMessage::AntiEntropyKeysReply(_)
             | PeerMessage::AntiEntropyPush { .. }
             | PeerMessage::AntiEntropyRoots(_)
-            | PeerMessage::AntiEntropyRootsReply(_) => None,
+            | PeerMessage::AntiEntropyRootsReply(_)
+            | PeerMessage::Layout(_)
+            | PeerMessage::LayoutPull { .. }
+            | PeerMessage::LayoutPrepare { .. }
+            | PeerMessage::LayoutPromise { .. }
+            | PeerMessage::LayoutAccept { .. }
+            | PeerMessage::LayoutAccepted { .. }
+            | PeerMessage::LayoutNack { .. }
+            | PeerMessage::SyncPull { .. }
+            | PeerMessage::SyncPage(_)
+            | PeerMessage::SyncBehind { .. } => None,
         }
     }
 }

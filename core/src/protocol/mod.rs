@@ -6,19 +6,26 @@
 //! - [`client`]: what a client asks a coordinator and what it gets back.
 //! - [`codec`]: `encode`/`decode` of a [`PeerMessage`] into one length-limited,
 //!   versioned frame; decoding never panics on any input.
+//! - [`membership`]: layout changes (Paxos per version) and range streaming.
 //! - [`antientropy`]: the repair pages that follow a Merkle exchange.
 
 pub mod antientropy;
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod membership;
 pub mod messages;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use antientropy::{KeyPage, KeyPageReply, KeyVersion};
-pub use client::{ClientError, ClientReply, ClientRequest, Consistency, Oversized, RequestId};
+pub use client::{
+    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Oversized, RequestId,
+};
 pub use codec::{decode, encode, FORMAT_VERSION, FRAME_SIZE_BYTES_MAX};
 pub use error::ProtocolError;
+pub use membership::{
+    Ballot, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
+};
 pub use messages::{EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState};

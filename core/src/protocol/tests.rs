@@ -93,12 +93,85 @@ fn arb_eventual_message() -> impl Strategy<Value = PeerMessage> {
     ]
 }
 
+fn arb_layout() -> impl Strategy<Value = crate::ring::RingLayout> {
+    (1u64..50, prop::collection::btree_set(1u64..20, 1..5)).prop_map(|(version, ids)| {
+        crate::ring::RingLayout::from_parts(
+            version,
+            3,
+            2,
+            ids.into_iter()
+                .map(|id| crate::ring::NodeSpec::new(id, "z", 1).with_address("h:1")),
+        )
+        .expect("small layouts are valid")
+    })
+}
+
+fn arb_ballot() -> impl Strategy<Value = Ballot> {
+    (any::<u64>(), any::<u64>()).prop_map(|(round, node)| Ballot {
+        round,
+        node: NodeId(node),
+    })
+}
+
+fn arb_membership_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
+        arb_layout().prop_map(|layout| PeerMessage::Layout(crate::ring::LayoutHistory::new(layout))),
+        (arb_op_id(), arb_layout()).prop_map(|(req, layout)| PeerMessage::Stale {
+            req,
+            history: crate::ring::LayoutHistory::new(layout),
+        }),
+        any::<u64>().prop_map(|epoch| PeerMessage::LayoutPull { epoch }),
+        (any::<u64>(), arb_ballot())
+            .prop_map(|(version, ballot)| PeerMessage::LayoutPrepare { version, ballot }),
+        (arb_ballot(), prop::option::of((arb_ballot(), arb_layout()))).prop_map(
+            |(ballot, accepted)| PeerMessage::LayoutPromise {
+                version: 2,
+                ballot,
+                accepted,
+            }
+        ),
+        (arb_ballot(), arb_layout()).prop_map(|(ballot, layout)| PeerMessage::LayoutAccept {
+            version: layout.version(),
+            ballot,
+            layout,
+        }),
+        (any::<u64>(), arb_ballot())
+            .prop_map(|(version, ballot)| PeerMessage::LayoutAccepted { version, ballot }),
+        (arb_ballot(), arb_ballot()).prop_map(|(ballot, promised)| PeerMessage::LayoutNack {
+            version: 3,
+            ballot,
+            promised,
+        }),
+        (any::<u64>(), prop::option::of(arb_bytes())).prop_map(|(epoch, after)| {
+            PeerMessage::SyncPull {
+                epoch,
+                cursor: Some(SyncCursor::Registers { span: 3, after }),
+            }
+        }),
+        (arb_bytes(), arb_tag(), prop::option::of(arb_bytes())).prop_map(|(key, tag, value)| {
+            PeerMessage::SyncPage(SyncPage {
+                epoch: 4,
+                cursor: None,
+                entries: vec![SyncEntry::Register { key, tag, value }],
+                next: Some(SyncCursor::Eventual { after: None }),
+            })
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(epoch, source_epoch)| PeerMessage::SyncBehind {
+            epoch,
+            source_epoch
+        }),
+    ]
+}
+
 fn arb_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
         arb_eventual_message(),
-        (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::ReadTag { req, key }),
+        arb_membership_message(),
+        (arb_op_id(), any::<u64>(), arb_bytes())
+            .prop_map(|(req, epoch, key)| PeerMessage::ReadTag { req, epoch, key }),
         (arb_op_id(), arb_tag()).prop_map(|(req, tag)| PeerMessage::ReadTagAck { req, tag }),
-        (arb_op_id(), arb_bytes()).prop_map(|(req, key)| PeerMessage::Read { req, key }),
+        (arb_op_id(), any::<u64>(), arb_bytes())
+            .prop_map(|(req, epoch, key)| PeerMessage::Read { req, epoch, key }),
         (arb_op_id(), arb_tag(), prop::option::of(arb_bytes()))
             .prop_map(|(req, tag, value)| PeerMessage::ReadAck { req, tag, value }),
         (
@@ -109,6 +182,7 @@ fn arb_message() -> impl Strategy<Value = PeerMessage> {
         )
             .prop_map(|(req, key, tag, value)| PeerMessage::Write {
                 req,
+                epoch: tag.counter ^ 5,
                 key,
                 tag,
                 value
@@ -173,7 +247,7 @@ fn rejects_other_versions_short_and_oversized_frames() {
     other[0] = other[0].wrapping_add(1);
     assert!(matches!(
         decode(&other),
-        Err(ProtocolError::UnsupportedVersion { supported: 1, .. })
+        Err(ProtocolError::UnsupportedVersion { supported: FORMAT_VERSION, .. })
     ));
     assert!(matches!(
         decode(&frame[..1]),
@@ -192,6 +266,7 @@ fn rejects_other_versions_short_and_oversized_frames() {
     ));
     let too_big = PeerMessage::Write {
         req: OpId::default(),
+        epoch: 1,
         key: Vec::new(),
         tag: Tag::ZERO,
         value: Some(vec![7; FRAME_SIZE_BYTES_MAX]),

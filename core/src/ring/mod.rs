@@ -8,10 +8,12 @@
 //! - [`layout`]: members, capacities, zones, N; tokens derived.
 //! - [`preference`]: the zone-aware clockwise walk giving a key's N replicas.
 //! - [`ownership`]: ranges per node, per replica set, and what moves between layouts.
+//! - [`history`]: the committed layout and the change in flight (joint quorums).
 //! - [`balance`]: load spread and key movement, measured on a key sample.
 
 pub mod balance;
 pub mod error;
+pub mod history;
 pub mod layout;
 pub mod node;
 pub mod ownership;
@@ -26,6 +28,7 @@ pub use balance::{
     key_movement, keys_moved_fraction, load_balance, BalanceReport, MovementReport, NodeLoad,
 };
 pub use error::LayoutError;
+pub use history::{HistoryError, LayoutHistory};
 pub use layout::{RingLayout, DEFAULT_REPLICAS, DEFAULT_VNODES_PER_CAPACITY_UNIT};
 pub use node::{NodeId, NodeSpec};
 pub use ownership::{ranges_moved, MovedRange};

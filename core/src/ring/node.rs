@@ -26,6 +26,10 @@ pub struct NodeSpec {
     /// Relative weight in capacity units: a node gets `capacity` times the layout's
     /// vnodes per unit. 0 is allowed and means "member without data" (e.g. draining).
     pub capacity: u32,
+    /// Where peers reach this node, in the host's terms (e.g. `127.0.0.1:7001`). Opaque
+    /// to the core, which routes by [`NodeId`]; empty for a node that cannot accept
+    /// connections (a browser replica, reached through a relay).
+    pub address: String,
 }
 
 impl NodeSpec {
@@ -34,6 +38,13 @@ impl NodeSpec {
             id: NodeId(id),
             zone: zone.into(),
             capacity,
+            address: String::new(),
         }
+    }
+
+    /// This spec with `address` set.
+    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
     }
 }

@@ -50,6 +50,8 @@ pub struct Cluster {
     pub tweak: fn(&mut NodeConfig),
     pub chaos: Chaos,
     pub rng: SplitMix64,
+    /// Nodes started with no member list (waiting to be added by an admin `Join`).
+    pub joiners: BTreeSet<usize>,
 }
 
 pub fn nid(i: usize) -> NodeId {
@@ -86,6 +88,7 @@ impl Cluster {
             tweak,
             chaos: Chaos::default(),
             rng: SplitMix64::new(42),
+            joiners: BTreeSet::new(),
         };
         for i in 0..n {
             let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
@@ -98,8 +101,35 @@ impl Cluster {
         cluster
     }
 
+    /// Starts one more node, with no member list: it waits to be added (admin `Join`
+    /// at a member with [`Cluster::spec`]). Returns its index.
+    pub fn add_joiner(&mut self) -> usize {
+        let i = self.nodes.len();
+        let id = i as u64 + 1;
+        self.specs.push(NodeSpec::new(id, format!("zone-{id}"), 1));
+        self.skew_ms.push(id * 7_919);
+        let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
+        self.stores.push(store.clone());
+        let engine = Arc::new(LsmEngine::open(store, LsmOptions::tiny()).expect("engine"));
+        self.engines.push(engine);
+        self.nodes.push(None);
+        self.joiners.insert(i);
+        self.start(i);
+        i
+    }
+
     pub fn config(&self, i: usize) -> NodeConfig {
-        let mut config = NodeConfig::for_member(&self.specs[i], self.specs.clone());
+        let members = if self.joiners.contains(&i) {
+            Vec::new()
+        } else {
+            self.specs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !self.joiners.contains(j))
+                .map(|(_, spec)| spec.clone())
+                .collect()
+        };
+        let mut config = NodeConfig::for_member(&self.specs[i], members);
         (self.tweak)(&mut config);
         config
     }

@@ -55,7 +55,39 @@ pub enum Reply {
 pub enum Input<M> {
     Peer { from: NodeIndex, message: M },
     Client { id: RequestId, request: Request },
+    /// An operator's membership change, answered like a client request (its reply is
+    /// counted, not checked: it is not part of any key's history).
+    Admin { id: RequestId, change: Change },
     Tick,
+}
+
+/// A membership change the simulator asks a node to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Add this machine (started with no member list) to the cluster.
+    Join(NodeIndex),
+    /// Decommission this member.
+    Leave(NodeIndex),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Join(i) => write!(f, "join {}", Name(*i)),
+            Change::Leave(i) => write!(f, "leave {}", Name(*i)),
+        }
+    }
+}
+
+/// Which nodes must agree on a key for the cluster to have converged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holders {
+    /// Any node holding a version, and at least `Hardware::replicas` of them.
+    Any,
+    /// Exactly these (the key's replicas in the settled layout).
+    Only(Vec<NodeIndex>),
+    /// A membership change is still in progress: not converged.
+    Unsettled,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +130,24 @@ pub trait Hardware {
     /// An opaque rendering of `index`'s stored version of `key` (equal iff the same
     /// version), `None` if it stores nothing for it.
     fn replica_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError>;
+
+    /// A membership change to make now (`choice` is a random number to pick with) and
+    /// the up member to ask, given the nodes (`None`: down); `None` if there is none to
+    /// make (or the system has no membership changes).
+    fn plan_change(
+        &mut self,
+        nodes: &[Option<&Self::Node>],
+        choice: u64,
+    ) -> Option<(NodeIndex, Change)> {
+        let _ = (nodes, choice);
+        None
+    }
+
+    /// Which nodes must hold the same version of `key` for convergence.
+    fn holders(&self, nodes: &[Option<&Self::Node>], key: &[u8]) -> Holders {
+        let _ = (nodes, key);
+        Holders::Any
+    }
 
     /// The user key a message is about, if any (traces of a key show its messages).
     /// Called once per message, in send order, so an implementation may learn e.g.

@@ -9,15 +9,16 @@ use std::sync::Arc;
 
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node, NodeConfig,
+    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node,
+    NodeConfig,
     OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
 };
-use ringkv_core::ring::{NodeId, NodeSpec};
+use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::FaultStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{BlockStore, Engine};
 
-use super::api::{Hardware, Input, NodeIndex, Output, Reply, Request, SimNode};
+use super::api::{Change, Hardware, Holders, Input, NodeIndex, Output, Reply, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
 
@@ -25,6 +26,20 @@ const ZONES: usize = 3;
 
 fn node_id(i: NodeIndex) -> NodeId {
     NodeId(i as u64 + 1)
+}
+
+/// Machine `i`'s ring entry: zone `z{i % 3}`, capacity 1.
+fn spec_of(i: NodeIndex) -> NodeSpec {
+    NodeSpec::new(node_id(i).0, format!("z{}", i % ZONES), 1)
+}
+
+/// The most advanced layout history among the up nodes: the cluster's view.
+fn newest_history<'a>(nodes: &[Option<&'a SimulatedNode>]) -> Option<&'a LayoutHistory> {
+    nodes
+        .iter()
+        .flatten()
+        .map(|n| n.node.layout_history())
+        .max_by_key(|h| (h.committed().version(), h.epoch(), h.synced().len()))
 }
 
 /// `usize::MAX` for an id outside the cluster: the simulator drops such sends.
@@ -91,6 +106,13 @@ impl SimNode for SimulatedNode {
                 id: NodeRequestId(id),
                 request: to_node_request(request),
             },
+            Input::Admin { id, change } => NodeInput::Client {
+                id: NodeRequestId(id),
+                request: ClientRequest::Admin(match change {
+                    Change::Join(i) => AdminRequest::Join(spec_of(i)),
+                    Change::Leave(i) => AdminRequest::Leave(node_id(i)),
+                }),
+            },
             Input::Tick => NodeInput::Tick,
         };
         self.node.handle(now_ms, input);
@@ -116,7 +138,12 @@ impl SimNode for SimulatedNode {
 
 /// Disks and engines of a simulated ringkv cluster.
 pub struct NodeHardware {
+    /// The initial members (machines `0..members.len()`); the rest start as joiners.
     members: Vec<NodeSpec>,
+    machines: usize,
+    /// Machines that have ever been in a layout: never asked to join again (a removed
+    /// node must not come back with its old data).
+    ever_members: std::collections::BTreeSet<NodeIndex>,
     replicas: usize,
     request_timeout_ms: u64,
     gossip_interval_ms: u64,
@@ -133,16 +160,17 @@ pub struct NodeHardware {
 
 impl NodeHardware {
     pub fn new(config: &SimConfig) -> Self {
-        let members = (0..config.nodes)
-            .map(|i| NodeSpec::new(node_id(i).0, format!("z{}", i % ZONES), 1))
-            .collect();
+        let members = (0..config.nodes).map(spec_of).collect();
+        let machines = config.nodes + config.spare_nodes;
         NodeHardware {
             members,
+            machines,
+            ever_members: (0..config.nodes).collect(),
             replicas: config.replicas,
             request_timeout_ms: config.request_timeout_ms,
             gossip_interval_ms: config.gossip_interval_ms,
-            stores: (0..config.nodes).map(|_| FaultStore::new()).collect(),
-            engines: vec![None; config.nodes],
+            stores: (0..machines).map(|_| FaultStore::new()).collect(),
+            engines: vec![None; machines],
             op_keys: HashMap::new(),
             wipe_on_power_loss: false,
         }
@@ -155,8 +183,15 @@ impl NodeHardware {
     }
 
     fn config(&self, i: NodeIndex) -> Option<NodeConfig> {
-        let spec = self.members.get(i)?;
-        let mut config = NodeConfig::for_member(spec, self.members.clone());
+        if i >= self.machines {
+            return None;
+        }
+        let members = if i < self.members.len() {
+            self.members.clone()
+        } else {
+            Vec::new()
+        };
+        let mut config = NodeConfig::for_member(&spec_of(i), members);
         config.replicas = self.replicas;
         config.request_timeout_ms = self.request_timeout_ms;
         config.gossip_interval_ms = self.gossip_interval_ms;
@@ -168,7 +203,7 @@ impl Hardware for NodeHardware {
     type Node = SimulatedNode;
 
     fn nodes(&self) -> usize {
-        self.members.len()
+        self.machines
     }
 
     fn replicas(&self) -> usize {
@@ -218,10 +253,65 @@ impl Hardware for NodeHardware {
         })
     }
 
+    fn plan_change(
+        &mut self,
+        nodes: &[Option<&SimulatedNode>],
+        choice: u64,
+    ) -> Option<(NodeIndex, Change)> {
+        let history = newest_history(nodes)?;
+        if history.pending().is_some() {
+            return None;
+        }
+        let members: Vec<NodeIndex> = history
+            .committed()
+            .nodes()
+            .keys()
+            .map(|id| index_of(*id))
+            .collect();
+        let joinable: Vec<NodeIndex> = (0..self.machines)
+            .filter(|i| !self.ever_members.contains(i))
+            .collect();
+        let change = if !joinable.is_empty() && (choice % 3 != 0 || members.len() <= self.replicas) {
+            Change::Join(joinable[(choice / 3) as usize % joinable.len()])
+        } else if members.len() > self.replicas {
+            Change::Leave(members[(choice / 3) as usize % members.len()])
+        } else {
+            return None;
+        };
+        let askable: Vec<NodeIndex> = members
+            .iter()
+            .copied()
+            .filter(|i| nodes.get(*i).is_some_and(Option::is_some))
+            .collect();
+        if askable.is_empty() {
+            return None;
+        }
+        let to = askable[(choice / 7) as usize % askable.len()];
+        if let Change::Join(i) = change {
+            // Counted once asked: if the change is chosen it may commit later.
+            self.ever_members.insert(i);
+        }
+        Some((to, change))
+    }
+
+    fn holders(&self, nodes: &[Option<&SimulatedNode>], key: &[u8]) -> Holders {
+        match newest_history(nodes) {
+            Some(history) if history.pending().is_none() => Holders::Only(
+                history
+                    .committed()
+                    .preference_list(key)
+                    .into_iter()
+                    .map(index_of)
+                    .collect(),
+            ),
+            _ => Holders::Unsettled,
+        }
+    }
+
     fn message_key(&mut self, message: &PeerMessage) -> Option<Vec<u8>> {
         match message {
-            PeerMessage::ReadTag { req, key }
-            | PeerMessage::Read { req, key }
+            PeerMessage::ReadTag { req, key, .. }
+            | PeerMessage::Read { req, key, .. }
             | PeerMessage::Write { req, key, .. } => {
                 self.op_keys.insert(*req, key.clone());
                 Some(key.clone())
@@ -240,13 +330,24 @@ impl Hardware for NodeHardware {
             | PeerMessage::EventualMergeAck { req }
             | PeerMessage::EventualRefused { req, .. } => self.op_keys.get(req).cloned(),
             PeerMessage::AntiEntropyPush { key, .. } => Some(key.clone()),
+            PeerMessage::Stale { req, .. } => self.op_keys.get(req).cloned(),
             PeerMessage::Gossip { .. }
             | PeerMessage::AntiEntropy(_)
             | PeerMessage::AntiEntropyReply(_)
             | PeerMessage::AntiEntropyKeys(_)
             | PeerMessage::AntiEntropyKeysReply(_)
             | PeerMessage::AntiEntropyRoots(_)
-            | PeerMessage::AntiEntropyRootsReply(_) => None,
+            | PeerMessage::AntiEntropyRootsReply(_)
+            | PeerMessage::Layout(_)
+            | PeerMessage::LayoutPull { .. }
+            | PeerMessage::LayoutPrepare { .. }
+            | PeerMessage::LayoutPromise { .. }
+            | PeerMessage::LayoutAccept { .. }
+            | PeerMessage::LayoutAccepted { .. }
+            | PeerMessage::LayoutNack { .. }
+            | PeerMessage::SyncPull { .. }
+            | PeerMessage::SyncPage(_)
+            | PeerMessage::SyncBehind { .. } => None,
         }
     }
 }

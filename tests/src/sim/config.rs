@@ -7,7 +7,11 @@ use super::workload::WorkloadConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
+    /// Initial members.
     pub nodes: usize,
+    /// Machines started with no member list, for membership changes to add (only
+    /// implementations with membership changes use them).
+    pub spare_nodes: usize,
     /// Replicas per key (N); quorums are N/2 + 1.
     pub replicas: usize,
     pub workload: WorkloadConfig,
@@ -42,6 +46,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             nodes: 5,
+            spare_nodes: 1,
             replicas: 3,
             workload: WorkloadConfig::default(),
             net: NetConfig::default(),

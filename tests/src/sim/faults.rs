@@ -24,6 +24,9 @@ pub enum Fault {
         node: NodeIndex,
         ms: u64,
     },
+    /// An operator asks a member for a membership change (a join of a spare machine or
+    /// a member's leave, picked with `choice` from the cluster's state at that time).
+    Membership { choice: u64 },
 }
 
 impl std::fmt::Display for Fault {
@@ -34,6 +37,7 @@ impl std::fmt::Display for Fault {
             Fault::Crash(i) => write!(f, "crash {}", Name(*i)),
             Fault::Restart(i) => write!(f, "restart {}", Name(*i)),
             Fault::Pause { node, ms } => write!(f, "pause {} for {ms} ms", Name(*node)),
+            Fault::Membership { .. } => f.write_str("membership change"),
         }
     }
 }
@@ -48,6 +52,9 @@ pub struct FaultConfig {
     pub majority_pct: u64,
     /// Fault-free time at the start, so the cluster forms first.
     pub warmup_ms: u64,
+    /// Membership changes attempted per run, at random times (each is skipped while
+    /// the previous one is still in progress).
+    pub membership_changes: u64,
 }
 
 impl Default for FaultConfig {
@@ -58,6 +65,7 @@ impl Default for FaultConfig {
             calm_pct: 20,
             majority_pct: 30,
             warmup_ms: 300,
+            membership_changes: 3,
         }
     }
 }
@@ -162,6 +170,12 @@ pub fn schedule(
             }
         }
         t = end;
+    }
+    for _ in 0..config.membership_changes {
+        if duration_ms > config.warmup_ms {
+            let at = rng.range(config.warmup_ms, duration_ms);
+            out.push((at, Fault::Membership { choice: rng.next_u64() }));
+        }
     }
     // Stable: simultaneous faults keep the order they were drawn in.
     out.sort_by_key(|(time, _)| *time);

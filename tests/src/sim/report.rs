@@ -3,6 +3,7 @@
 use super::error::SimError;
 use super::run::SeedReport;
 use super::workload::OpCounts;
+use super::world::MembershipCounts;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -16,9 +17,12 @@ pub struct Summary {
     /// Convergence times of the seeds that converged within the cap.
     pub converge_ms: Vec<u64>,
     pub not_converged: u64,
+    /// The seeds that did not converge within the cap (to rerun with `--trace`).
+    pub not_converged_seeds: Vec<u64>,
     /// Seeds that show a bug, and seeds whose run itself failed.
     pub failed_seeds: Vec<u64>,
     pub errors: Vec<(u64, SimError)>,
+    pub membership: MembershipCounts,
 }
 
 impl Summary {
@@ -30,9 +34,17 @@ impl Summary {
         self.lost_acked += report.lost_acked() as u64;
         self.inconclusive += report.inconclusive as u64;
         self.verify_failures += report.verify_failures as u64;
+        let m = &report.membership;
+        self.membership.asked += m.asked;
+        self.membership.chosen += m.chosen;
+        self.membership.refused += m.refused;
+        self.membership.unknown += m.unknown;
         match report.converge_ms {
             Some(ms) => self.converge_ms.push(ms),
-            None => self.not_converged += 1,
+            None => {
+                self.not_converged += 1;
+                self.not_converged_seeds.push(report.seed);
+            }
         }
         if report.failed() {
             self.failed_seeds.push(report.seed);
@@ -77,7 +89,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite)\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -91,9 +103,14 @@ impl Summary {
             self.inconclusive,
             self.verify_failures,
             c.protocol_errors,
+            self.membership.asked,
+            self.membership.chosen,
+            self.membership.refused,
+            self.membership.unknown,
             p50,
             max,
             self.not_converged,
+            self.not_converged_seeds,
             self.errors.len(),
             self.failed_seeds
         )
@@ -110,7 +127,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -124,6 +141,8 @@ impl Summary {
             self.inconclusive,
             self.verify_failures,
             c.protocol_errors,
+            self.membership.asked,
+            self.membership.chosen,
             p50,
             max,
             self.not_converged,

@@ -1,7 +1,8 @@
 //! One seed, start to verdict: workload under faults; heal and measure convergence;
 //! restart every node from its disk; read every key back; check every key's history.
 
-use super::api::{Hardware, Request};
+use super::api::{Hardware, Holders, Request};
+use super::world::MembershipCounts;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::workload::{key, OpCounts};
@@ -41,6 +42,7 @@ pub struct SeedReport {
     pub converge_ms: Option<u64>,
     pub trace_hash: u64,
     pub events: u64,
+    pub membership: MembershipCounts,
 }
 
 impl SeedReport {
@@ -83,18 +85,28 @@ impl SeedReport {
     }
 }
 
-/// Whether every key's replicas hold the same version (or no replica holds any).
+/// Whether every key's replicas hold the same version (or no replica holds any). With
+/// membership changes, the replicas are the key's in the settled layout (others, e.g.
+/// a node that left, may keep old copies).
 fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
     for k in 0..world.config.workload.keys {
         let key = key(k);
+        let (nodes, needed) = match world.holders(&key) {
+            Holders::Unsettled => return Ok(false),
+            Holders::Any => ((0..world.node_count()).collect::<Vec<_>>(), world.hw.replicas()),
+            Holders::Only(nodes) => {
+                let needed = nodes.len();
+                (nodes, needed)
+            }
+        };
         let mut versions = Vec::new();
-        for i in 0..world.node_count() {
+        for i in nodes {
             if let Some(v) = world.hw.replica_version(i, &key)? {
                 versions.push(v);
             }
         }
         let agree = versions.windows(2).all(|w| w[0] == w[1]);
-        if !(versions.is_empty() || (agree && versions.len() >= world.hw.replicas())) {
+        if !(versions.is_empty() || (agree && versions.len() >= needed)) {
             return Ok(false);
         }
     }
@@ -170,6 +182,7 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
     while world.workload.has_pending() && world.now <= drain_until {
         world.run_until(world.now + 10)?;
     }
+    world.finish_membership();
 
     // Restart every node from its disk (power loss): acknowledged writes must survive,
     // and a read of every key must see them.
@@ -217,5 +230,6 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         converge_ms,
         trace_hash: world.trace.hash(),
         events: world.events(),
+        membership: world.membership,
     })
 }

@@ -303,6 +303,11 @@ impl SimNode for ToyNode {
                 ToyMsg::Sync { key, stored } => self.store_locally(&key, &stored),
             },
             Input::Tick => self.on_tick(now),
+            // The toy has static membership.
+            Input::Admin { id, .. } => self.out.push_back(Output::Reply {
+                id,
+                reply: Reply::Rejected("no membership changes in the toy".into()),
+            }),
         }
     }
 

@@ -6,7 +6,9 @@
 
 use ringkv_core::rand::SplitMix64;
 
-use super::api::{Hardware, Input, Name, NodeIndex, Output, Reply, Request, RequestId, SimNode};
+use super::api::{
+    Change, Hardware, Input, Name, NodeIndex, Output, Reply, Request, RequestId, SimNode,
+};
 use super::clock::Skew;
 use super::config::SimConfig;
 use super::error::SimError;
@@ -78,7 +80,25 @@ pub struct World<H: Hardware> {
     /// `(time, n)`: the n-th history stamp taken at `time`.
     last_stamp: (u64, u64),
     messages: u64,
+    /// Membership changes asked for and not yet answered.
+    admin: std::collections::BTreeMap<RequestId, Change>,
+    pub membership: MembershipCounts,
 }
+
+/// What became of the membership changes the run asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembershipCounts {
+    pub asked: u64,
+    /// Chosen (`Done`): the change then streams data and commits.
+    pub chosen: u64,
+    /// Refused or not chosen (`Unavailable` and the like).
+    pub refused: u64,
+    /// `Indeterminate`, or no answer.
+    pub unknown: u64,
+}
+
+/// Admin request ids: far above the workload's, so the two never collide.
+const ADMIN_ID_BASE: RequestId = 1 << 62;
 
 fn label(scope_key: Option<Vec<u8>>) -> Scope {
     scope_key.map_or(Scope::Other, Scope::Key)
@@ -88,13 +108,14 @@ impl<H: Hardware> World<H> {
     /// Boots every node at time 0 and schedules the faults and the clients.
     pub fn new(hw: H, config: SimConfig, seed: u64) -> Result<Self, SimError> {
         config.validate()?;
-        if hw.nodes() != config.nodes {
+        if hw.nodes() < config.nodes {
             return Err(SimError::Config(format!(
                 "hardware has {} nodes, config {}",
                 hw.nodes(),
                 config.nodes
             )));
         }
+        let machines = hw.nodes();
         // Independent streams, so e.g. the fault schedule does not shift when a node
         // sends one more message.
         let mut master = SplitMix64::new(seed);
@@ -102,10 +123,10 @@ impl<H: Hardware> World<H> {
         let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew) =
             (fork(), fork(), fork(), fork(), fork());
         let (lo, hi) = config.skew_permille;
-        let skews = Skew::draw(config.nodes, lo, hi, &mut rng_skew);
+        let skews = Skew::draw(machines, lo, hi, &mut rng_skew);
         let mut world = World {
-            network: Network::new(config.nodes, config.net),
-            workload: Workload::new(config.workload, config.nodes, rng_clients),
+            network: Network::new(machines, config.net),
+            workload: Workload::new(config.workload, machines, rng_clients),
             trace: Trace::new(config.trace_lines_max, config.trace_echo),
             slots: skews
                 .into_iter()
@@ -125,6 +146,8 @@ impl<H: Hardware> World<H> {
             events: 0,
             last_stamp: (0, 0),
             messages: 0,
+            admin: std::collections::BTreeMap::new(),
+            membership: MembershipCounts::default(),
             hw,
             config,
         };
@@ -132,11 +155,11 @@ impl<H: Hardware> World<H> {
             let text = format!("{} timer rate {} per mille", Name(i), s.skew.permille());
             world.trace.record(0, Scope::Global, text);
         }
-        for i in 0..world.config.nodes {
+        for i in 0..machines {
             world.boot(i)?;
         }
         let faults = schedule(
-            world.config.nodes,
+            machines,
             world.config.workload_ms,
             &world.config.faults,
             &mut rng_faults,
@@ -391,6 +414,21 @@ impl<H: Hardware> World<H> {
                     self.deliver(event);
                 }
             }
+            Event::Reply { from, id, reply } if self.admin.contains_key(&id) => {
+                let change = self.admin.remove(&id);
+                match reply {
+                    Reply::Done => self.membership.chosen += 1,
+                    Reply::Indeterminate => self.membership.unknown += 1,
+                    _ => self.membership.refused += 1,
+                }
+                let text = format!(
+                    "{} -> operator: {} {}",
+                    Name(from),
+                    change.map_or_else(String::new, |c| c.to_string()),
+                    show_reply(&reply)
+                );
+                self.record(Scope::Global, text);
+            }
             Event::Reply { from, id, reply } => {
                 let stamp = self.stamp();
                 let key = self.workload.key_of(id);
@@ -510,9 +548,38 @@ impl<H: Hardware> World<H> {
                 self.slots[node].paused_until = until;
                 self.queue.push(until, Event::Resume(node));
             }
+            Fault::Membership { choice } => self.change_membership(choice),
             Fault::Crash(_) | Fault::Restart(_) | Fault::Pause { .. } => {}
         }
         Ok(())
+    }
+
+    /// Asks a member for a membership change, if the hardware has one to make now.
+    fn change_membership(&mut self, choice: u64) {
+        let nodes: Vec<Option<&H::Node>> = self.slots.iter().map(|s| s.node.as_ref()).collect();
+        let Some((to, change)) = self.hw.plan_change(&nodes, choice) else {
+            self.record(Scope::Global, "no membership change possible now".into());
+            return;
+        };
+        self.membership.asked += 1;
+        let id = ADMIN_ID_BASE + self.membership.asked;
+        self.admin.insert(id, change);
+        self.record(Scope::Global, format!("operator -> {} {change}", Name(to)));
+        if self.slots[to].paused_until <= self.now {
+            self.feed(to, Input::Admin { id, change });
+        }
+    }
+
+    /// Unanswered membership changes count as unknown (call at the end of a run).
+    pub fn finish_membership(&mut self) {
+        self.membership.unknown += self.admin.len() as u64;
+        self.admin.clear();
+    }
+
+    /// Which nodes must agree on `key` (see [`Hardware::holders`]).
+    pub fn holders(&self, key: &[u8]) -> super::api::Holders {
+        let nodes: Vec<Option<&H::Node>> = self.slots.iter().map(|s| s.node.as_ref()).collect();
+        self.hw.holders(&nodes, key)
     }
 
     pub fn events(&self) -> u64 {

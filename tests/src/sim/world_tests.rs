@@ -32,7 +32,7 @@ impl SimNode for Pinger {
             }
             Input::Tick => "early tick".to_string(),
             Input::Peer { from, .. } => format!("ping from {from}"),
-            Input::Client { .. } => "client".to_string(),
+            Input::Client { .. } | Input::Admin { .. } => "client".to_string(),
         };
         self.log.borrow_mut().push((self.me, now, what));
     }

@@ -288,6 +288,33 @@ impl AntiEntropy {
         })
     }
 
+    /// The committed layout changed: rebuilds the trees for the new ranges (one scan of
+    /// `p/`) and drops exchanges in flight (their trees are gone). Exchange ids keep
+    /// counting, so late answers to the dropped ones match nothing.
+    pub fn relayout(
+        &mut self,
+        engine: &dyn Engine,
+        layout: &RingLayout,
+        now_ms: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<(), NodeError> {
+        let mut fresh = AntiEntropy::open(
+            engine,
+            layout,
+            self.me,
+            0,
+            self.settings,
+            self.next_seq ^ self.id_base,
+            now_ms,
+            notes,
+        )?;
+        fresh.id_base = self.id_base;
+        fresh.next_seq = self.next_seq;
+        fresh.counters = self.counters;
+        *self = fresh;
+        Ok(())
+    }
+
     /// The earliest of the next round and the session deadlines.
     pub fn next_timeout_ms(&self) -> Option<u64> {
         match (self.next_round_ms, self.timers.next_ms()) {

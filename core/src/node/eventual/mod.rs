@@ -34,13 +34,13 @@ mod context;
 mod coordinator;
 mod handoff;
 mod hints;
-mod replica;
+pub(crate) mod replica;
 mod sloppy;
 pub mod stored;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::protocol::{ClientRequest, OpId, PeerMessage, RequestId};
+use crate::protocol::{ClientRequest, OpId, PeerMessage, RequestId, SiblingState};
 use crate::ring::{NodeId, RingLayout};
 use crate::storage::{Engine, StorageError};
 
@@ -222,6 +222,13 @@ impl Eventual {
             ClientRequest::DeleteEventual { key, context } => {
                 self.start_put(ctx, client, key, context, None)
             }
+            // The node routes membership changes elsewhere.
+            ClientRequest::Admin(_) => ctx.out.reply(
+                client,
+                crate::protocol::ClientReply::Error(crate::protocol::ClientError::Unsupported {
+                    reason: "not an eventual-mode request".into(),
+                }),
+            ),
         }
     }
 
@@ -229,6 +236,19 @@ impl Eventual {
     pub fn on_timers(&mut self, ctx: &mut EvCtx<'_>) -> Result<(), ReplicaError> {
         self.on_op_timers(ctx);
         self.handoff_round(ctx)
+    }
+
+    /// A key's state streamed from an old replica during a layout change: merged into
+    /// this node's copy, durably, like an `EventualMerge` without a hint. Refusals
+    /// (state too large) are dropped: the old replicas still hold it.
+    pub fn apply_synced(
+        &mut self,
+        ctx: &mut EvCtx<'_>,
+        key: &[u8],
+        state: &SiblingState,
+    ) -> Result<(), ReplicaError> {
+        let req = OpId::default();
+        replica::on_merge(&mut self.replica_env(ctx), req, key, state, None).map(|_| ())
     }
 
     /// An eventual-mode message from `from` (a member). Replica messages are answered

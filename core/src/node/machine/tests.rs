@@ -192,6 +192,7 @@ fn ignores_non_members_and_stale_replies() {
     let mut node = node(config(1));
     let read = PeerMessage::Read {
         req: OpId::default(),
+        epoch: 1,
         key: b"k".to_vec(),
     };
     node.handle(
@@ -245,6 +246,7 @@ fn storage_failure_means_no_ack() {
     store.plan(store.stats().ops, Fault::Eio);
     let write = PeerMessage::Write {
         req: OpId::default(),
+        epoch: 1,
         key: b"k".to_vec(),
         tag: Tag {
             counter: 1,

@@ -1,0 +1,696 @@
+//! Membership changes: admin requests, Paxos per layout version, the layout history
+//! spread by gossip, the epoch fence, and range streaming (`sync`).
+//!
+//! The safety argument (see `ring/history.rs` for joint quorums and the commit rule):
+//! - Data messages carry the coordinator's epoch; a replica that knows a newer one
+//!   refuses them ([`Membership::admit`]). A replica serves a sync pull only at the
+//!   pull's epoch, after persisting its history. So once a new replica X has read a
+//!   range from a majority Q of its old replicas, every old-layout-only operation on
+//!   that range either reached a member of Q before Q's read (and X got its value) or
+//!   is refused by it (and cannot complete: every old majority meets Q).
+//! - The history is persisted durably before the node acts on a change.
+
+mod paxos;
+mod sync;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{
+    AdminRequest, Ballot, ClientError, ClientReply, OpId, PeerMessage, RequestId, SyncPage,
+};
+use crate::ring::{LayoutHistory, NodeId, RingLayout};
+use crate::storage::Engine;
+
+use super::meta::{self, PaxosRecord};
+use super::outbox::Outbox;
+
+use paxos::{Acceptor, Proposal, ProposalPhase, Step};
+use sync::{build_page, stream_ranges, SyncJob};
+
+/// What membership steps act on.
+pub(crate) struct MCtx<'a> {
+    pub now_ms: u64,
+    pub engine: &'a dyn Engine,
+    pub out: &'a mut Outbox,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MembershipSettings {
+    pub request_timeout_ms: u64,
+    pub resend_interval_ms: u64,
+}
+
+/// This node's place in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Started without a member list; waits for a member to add it.
+    Joining,
+    /// In the committed or the pending layout.
+    Member,
+    /// Removed by a committed change: serves no clients.
+    Left,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipCounters {
+    pub changes_proposed: u64,
+    pub changes_chosen: u64,
+    pub changes_failed: u64,
+    /// Data messages refused because they carried an older epoch.
+    pub stale_refused: u64,
+    pub sync_pages_served: u64,
+    pub sync_pages_received: u64,
+    pub sync_entries_applied: u64,
+}
+
+/// This node's sync for the change in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub epoch: u64,
+    pub ranges: usize,
+    pub sources: usize,
+    pub sources_done: usize,
+    pub entries_applied: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipStatus {
+    pub role: Role,
+    pub epoch: u64,
+    pub committed_version: u64,
+    /// The change in progress: its version, the nodes it adds and removes.
+    pub pending_version: Option<u64>,
+    pub joining: Vec<NodeId>,
+    pub leaving: Vec<NodeId>,
+    /// Members of the pending layout that hold their new ranges.
+    pub synced: Vec<NodeId>,
+    pub moved_ranges: usize,
+    pub sync: Option<SyncStatus>,
+    pub proposing: bool,
+    pub counters: MembershipCounters,
+}
+
+/// What the node must do after a membership message.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Nothing,
+    /// Apply these streamed entries (registers by tag, eventual states by merge),
+    /// durably, then call [`Membership::page_applied`].
+    Apply { from: NodeId, page: SyncPage },
+}
+
+#[derive(Debug)]
+pub(crate) struct Membership {
+    me: NodeId,
+    history: LayoutHistory,
+    acceptor: Acceptor,
+    proposal: Option<Proposal>,
+    sync: Option<SyncJob>,
+    settings: MembershipSettings,
+    /// Highest ballot round seen: a new proposal starts above it.
+    round: u64,
+    last_pull_ms: Option<u64>,
+    /// Set when the history changed; the node takes it to update its other parts.
+    changed: bool,
+    counters: MembershipCounters,
+}
+
+impl Membership {
+    pub fn new(
+        me: NodeId,
+        history: LayoutHistory,
+        paxos: Option<PaxosRecord>,
+        settings: MembershipSettings,
+        now_ms: u64,
+    ) -> Self {
+        let acceptor = Acceptor::from_record(paxos);
+        let mut membership = Membership {
+            me,
+            round: acceptor.promised.round,
+            history,
+            acceptor,
+            proposal: None,
+            sync: None,
+            settings,
+            last_pull_ms: None,
+            changed: false,
+            counters: MembershipCounters::default(),
+        };
+        membership.refresh_sync(now_ms);
+        membership
+    }
+
+    pub fn history(&self) -> &LayoutHistory {
+        &self.history
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.history.epoch()
+    }
+
+    pub fn role(&self) -> Role {
+        if self.history.committed().version() == 0 {
+            Role::Joining
+        } else if self.history.is_member(self.me) {
+            Role::Member
+        } else {
+            Role::Left
+        }
+    }
+
+    /// Whether the history changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    pub fn next_timeout_ms(&self) -> Option<u64> {
+        let proposal = self
+            .proposal
+            .as_ref()
+            .map(|p| p.next_resend_ms.min(p.deadline_ms));
+        let sync = self
+            .sync
+            .as_ref()
+            .and_then(|job| job.sources.values().filter(|s| !s.done).map(|s| s.next_send_ms).min());
+        [proposal, sync].into_iter().flatten().min()
+    }
+
+    /// The epoch fence for a data message of `req` carrying `epoch` from `from`: `false`
+    /// (and a `Stale` answer) if this node knows a newer epoch. A newer epoch than ours
+    /// is served (quorums are the coordinator's business) and makes us pull.
+    pub fn admit(&mut self, ctx: &mut MCtx<'_>, from: NodeId, req: OpId, epoch: u64) -> bool {
+        if epoch < self.epoch() {
+            self.counters.stale_refused += 1;
+            ctx.out.send(
+                from,
+                PeerMessage::Stale {
+                    req,
+                    history: self.history.clone(),
+                },
+            );
+            return false;
+        }
+        if epoch > self.epoch() {
+            self.pull(ctx, from);
+        }
+        true
+    }
+
+    /// A gossip round went to `targets`: while a change is in progress the history
+    /// goes along, so sync progress spreads and the change commits everywhere.
+    pub fn on_gossip_round(&mut self, ctx: &mut MCtx<'_>, targets: &[NodeId]) {
+        if self.history.pending().is_some() {
+            for to in targets {
+                ctx.out.send(*to, PeerMessage::Layout(self.history.clone()));
+            }
+        }
+    }
+
+    /// A peer's gossip named its epoch.
+    pub fn on_gossip_epoch(&mut self, ctx: &mut MCtx<'_>, from: NodeId, epoch: u64) {
+        if epoch < self.epoch() && self.role() != Role::Joining {
+            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+        } else if epoch > self.epoch() {
+            self.pull(ctx, from);
+        }
+    }
+
+    fn pull(&mut self, ctx: &mut MCtx<'_>, from: NodeId) {
+        let due = self
+            .last_pull_ms
+            .is_none_or(|last| ctx.now_ms >= last.saturating_add(self.settings.resend_interval_ms));
+        if due {
+            self.last_pull_ms = Some(ctx.now_ms);
+            ctx.out.send(from, PeerMessage::LayoutPull { epoch: self.epoch() });
+        }
+    }
+
+    /// Merges a history learned from a peer (a `Stale` answer, `Layout`).
+    pub fn learn(&mut self, ctx: &mut MCtx<'_>, other: &LayoutHistory) -> Result<(), String> {
+        let mut next = self.history.clone();
+        if next.merge(other) {
+            self.adopt(ctx, next)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `next` this node's history: durably first, then everything that follows.
+    fn adopt(&mut self, ctx: &mut MCtx<'_>, next: LayoutHistory) -> Result<(), String> {
+        meta::write_history(ctx.engine, &next)?;
+        self.history = next;
+        self.changed = true;
+        self.resolve_proposal(ctx);
+        self.refresh_sync(ctx.now_ms);
+        // A finished sync may already be due (nothing to pull).
+        self.check_sync_done(ctx)
+    }
+
+    pub fn on_message(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        from: NodeId,
+        message: PeerMessage,
+    ) -> Result<Event, String> {
+        match message {
+            PeerMessage::Layout(history) => self.learn(ctx, &history)?,
+            PeerMessage::LayoutPull { .. } => {
+                if self.role() != Role::Joining {
+                    ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+                }
+            }
+            PeerMessage::LayoutPrepare { version, ballot } => {
+                if self.acceptor_ready(ctx, from, version) {
+                    self.round = self.round.max(ballot.round);
+                    let (answer, changed) = self.acceptor.on_prepare(version, ballot);
+                    self.answer_as_acceptor(ctx, from, answer, changed)?;
+                }
+            }
+            PeerMessage::LayoutAccept {
+                version,
+                ballot,
+                layout,
+            } => {
+                if layout.version() == version && self.acceptor_ready(ctx, from, version) {
+                    self.round = self.round.max(ballot.round);
+                    let (answer, changed) = self.acceptor.on_accept(version, ballot, layout);
+                    self.answer_as_acceptor(ctx, from, answer, changed)?;
+                }
+            }
+            answer @ (PeerMessage::LayoutPromise { .. }
+            | PeerMessage::LayoutAccepted { .. }
+            | PeerMessage::LayoutNack { .. }) => self.on_acceptor_answer(ctx, from, answer)?,
+            PeerMessage::SyncPull { epoch, cursor } => self.serve_pull(ctx, from, epoch, cursor)?,
+            PeerMessage::SyncBehind { epoch, .. } => {
+                if epoch == self.epoch() {
+                    ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+                }
+            }
+            PeerMessage::SyncPage(page) => {
+                let expected = self.sync.as_ref().and_then(|job| {
+                    let source = job.sources.get(&from)?;
+                    (job.epoch == page.epoch && !source.done && source.cursor == page.cursor)
+                        .then_some(())
+                });
+                if expected.is_some() {
+                    self.counters.sync_pages_received += 1;
+                    return Ok(Event::Apply { from, page });
+                }
+            }
+            _ => {}
+        }
+        Ok(Event::Nothing)
+    }
+
+    /// The node applied a page from `from`: pull the next one, or count the source done.
+    pub fn page_applied(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        from: NodeId,
+        page: &SyncPage,
+    ) -> Result<(), String> {
+        let resend_ms = self.settings.resend_interval_ms;
+        let Some(job) = self.sync.as_mut() else {
+            return Ok(());
+        };
+        let Some(source) = job.sources.get_mut(&from) else {
+            return Ok(());
+        };
+        job.entries_applied += page.entries.len() as u64;
+        self.counters.sync_entries_applied += page.entries.len() as u64;
+        source.pages += 1;
+        match &page.next {
+            None => source.done = true,
+            Some(next) => {
+                source.cursor = Some(next.clone());
+                source.next_send_ms = ctx.now_ms.saturating_add(resend_ms);
+                ctx.out.send(
+                    from,
+                    PeerMessage::SyncPull {
+                        epoch: job.epoch,
+                        cursor: Some(next.clone()),
+                    },
+                );
+            }
+        }
+        self.check_sync_done(ctx)
+    }
+
+    /// Resends overdue pulls and proposal messages; gives up an expired proposal.
+    pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) {
+        let resend_ms = self.settings.resend_interval_ms;
+        if let Some(job) = self.sync.as_mut() {
+            for (id, source) in job.sources.iter_mut().filter(|(_, s)| !s.done) {
+                if ctx.now_ms >= source.next_send_ms {
+                    source.next_send_ms = ctx.now_ms.saturating_add(resend_ms);
+                    ctx.out.send(
+                        *id,
+                        PeerMessage::SyncPull {
+                            epoch: job.epoch,
+                            cursor: source.cursor.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let Some(mut proposal) = self.proposal.take() else {
+            return;
+        };
+        if ctx.now_ms >= proposal.deadline_ms {
+            let error = if proposal.accept_sent {
+                ClientError::Indeterminate {
+                    reason: format!(
+                        "the change to layout version {} was not confirmed by a majority of \
+                         members in time; it may still be chosen",
+                        proposal.version
+                    ),
+                }
+            } else {
+                ClientError::Unavailable {
+                    reason: format!(
+                        "a majority of the {} members did not answer the proposal for layout \
+                         version {} in time; nothing changed",
+                        proposal.acceptors.len(),
+                        proposal.version
+                    ),
+                }
+            };
+            self.counters.changes_failed += 1;
+            ctx.out.reply(proposal.client, ClientReply::Error(error));
+            return;
+        }
+        if ctx.now_ms >= proposal.next_resend_ms {
+            proposal.next_resend_ms = ctx.now_ms.saturating_add(resend_ms);
+            let message = proposal.message();
+            for to in proposal.pending() {
+                ctx.out.send(to, message.clone());
+            }
+        }
+        self.proposal = Some(proposal);
+    }
+
+    /// An admin request: validates it and starts a proposal for the next version.
+    pub fn on_admin(&mut self, ctx: &mut MCtx<'_>, client: RequestId, request: AdminRequest) {
+        match self.desired(&request) {
+            Err(error) => ctx.out.reply(client, ClientReply::Error(error)),
+            Ok(None) => ctx.out.reply(client, ClientReply::Done),
+            Ok(Some(desired)) => {
+                self.counters.changes_proposed += 1;
+                self.round = self.round.saturating_add(1);
+                let proposal = Proposal {
+                    client,
+                    version: desired.version(),
+                    desired,
+                    ballot: Ballot {
+                        round: self.round,
+                        node: self.me,
+                    },
+                    acceptors: self.history.committed().nodes().keys().copied().collect(),
+                    phase: ProposalPhase::Prepare {
+                        promises: BTreeMap::new(),
+                    },
+                    deadline_ms: ctx
+                        .now_ms
+                        .saturating_add(self.settings.request_timeout_ms.saturating_mul(2)),
+                    next_resend_ms: ctx.now_ms.saturating_add(self.settings.resend_interval_ms),
+                    attempts: 0,
+                    accept_sent: false,
+                };
+                let message = proposal.message();
+                for to in &proposal.acceptors {
+                    ctx.out.send(*to, message.clone());
+                }
+                self.proposal = Some(proposal);
+            }
+        }
+    }
+
+    /// The layout the request asks for (`None`: already so), or why not now.
+    fn desired(&self, request: &AdminRequest) -> Result<Option<RingLayout>, ClientError> {
+        let unavailable = |reason: String| ClientError::Unavailable { reason };
+        match self.role() {
+            Role::Joining => return Err(unavailable("this node is not a member of a cluster yet".into())),
+            Role::Left => return Err(unavailable("this node has left the cluster".into())),
+            Role::Member => {}
+        }
+        if let Some(pending) = self.history.pending() {
+            return Err(unavailable(format!(
+                "the change to layout version {} is still moving data ({} members synced); \
+                 retry when it completes",
+                pending.version(),
+                self.history.synced().len()
+            )));
+        }
+        if self.proposal.is_some() {
+            return Err(unavailable(
+                "this node is already proposing a membership change; retry".into(),
+            ));
+        }
+        let committed = self.history.committed();
+        let next = match request {
+            AdminRequest::Join(spec) => committed.with_node(spec.clone()),
+            AdminRequest::Leave(id) | AdminRequest::Remove(id) => committed.without_node(*id),
+        }
+        .map_err(|error| ClientError::Unsupported {
+            reason: error.to_string(),
+        })?;
+        if next.version() == committed.version() {
+            return Ok(None);
+        }
+        if next.token_holder_count() == 0 {
+            return Err(ClientError::Unsupported {
+                reason: "the change would leave no node holding data".into(),
+            });
+        }
+        Ok(Some(next))
+    }
+
+    /// Whether this node can vote on `version` now; if not, tells `from` what it knows.
+    fn acceptor_ready(&mut self, ctx: &mut MCtx<'_>, from: NodeId, version: u64) -> bool {
+        let committed = self.history.committed().version();
+        if committed == 0 {
+            return false;
+        }
+        if version <= self.epoch() {
+            // Already decided here: the proposer learns the outcome.
+            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+            return false;
+        }
+        if version > committed.saturating_add(1) {
+            self.pull(ctx, from);
+            return false;
+        }
+        true
+    }
+
+    fn answer_as_acceptor(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        to: NodeId,
+        answer: PeerMessage,
+        changed: bool,
+    ) -> Result<(), String> {
+        if changed {
+            meta::write_paxos(ctx.engine, &self.acceptor.record())?;
+        }
+        ctx.out.send(to, answer);
+        Ok(())
+    }
+
+    fn on_acceptor_answer(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        from: NodeId,
+        answer: PeerMessage,
+    ) -> Result<(), String> {
+        let Some(mut proposal) = self.proposal.take() else {
+            return Ok(());
+        };
+        let version = match &answer {
+            PeerMessage::LayoutPromise { version, .. }
+            | PeerMessage::LayoutAccepted { version, .. }
+            | PeerMessage::LayoutNack { version, .. } => *version,
+            _ => 0,
+        };
+        if version != proposal.version {
+            self.proposal = Some(proposal);
+            return Ok(());
+        }
+        if let PeerMessage::LayoutNack { promised, .. } = &answer {
+            self.round = self.round.max(promised.round);
+        }
+        match proposal.on_answer(from, answer) {
+            Step::Wait => self.proposal = Some(proposal),
+            Step::Send(message) => {
+                proposal.next_resend_ms = ctx.now_ms.saturating_add(self.settings.resend_interval_ms);
+                for to in &proposal.acceptors {
+                    ctx.out.send(*to, message.clone());
+                }
+                self.round = self.round.max(proposal.ballot.round);
+                self.proposal = Some(proposal);
+            }
+            Step::GiveUp => {
+                self.counters.changes_failed += 1;
+                let reason = format!(
+                    "other proposals for layout version {} kept winning; retry",
+                    proposal.version
+                );
+                let error = if proposal.accept_sent {
+                    ClientError::Indeterminate { reason }
+                } else {
+                    ClientError::Unavailable { reason }
+                };
+                ctx.out.reply(proposal.client, ClientReply::Error(error));
+            }
+            Step::Chosen(value) => {
+                self.counters.changes_chosen += 1;
+                self.proposal = Some(proposal);
+                let mut next = self.history.clone();
+                next.begin(value).map_err(|error| error.to_string())?;
+                self.adopt(ctx, next)?;
+                // Everyone in either layout hears of it now, not a gossip round later.
+                for to in self.history.members() {
+                    if to != self.me {
+                        ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The history reached or passed the proposal's version: answer its client.
+    fn resolve_proposal(&mut self, ctx: &mut MCtx<'_>) {
+        let Some(proposal) = self.proposal.as_ref() else {
+            return;
+        };
+        if self.epoch() < proposal.version {
+            return;
+        }
+        let decided = match self.history.pending() {
+            Some(pending) if pending.version() == proposal.version => Some(pending),
+            _ if self.history.committed().version() == proposal.version => {
+                Some(self.history.committed())
+            }
+            _ => None,
+        };
+        let ours = decided.is_some_and(|layout| *layout == proposal.desired);
+        let reply = if ours {
+            ClientReply::Done
+        } else {
+            ClientReply::Error(ClientError::Unavailable {
+                reason: format!(
+                    "a different membership change was chosen for layout version {}; \
+                     this one was not made (retry)",
+                    proposal.version
+                ),
+            })
+        };
+        ctx.out.reply(proposal.client, reply);
+        self.proposal = None;
+    }
+
+    fn serve_pull(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        from: NodeId,
+        epoch: u64,
+        cursor: Option<crate::protocol::SyncCursor>,
+    ) -> Result<(), String> {
+        let mine = self.epoch();
+        if mine < epoch {
+            ctx.out.send(
+                from,
+                PeerMessage::SyncBehind {
+                    epoch,
+                    source_epoch: mine,
+                },
+            );
+            return Ok(());
+        }
+        if mine > epoch || self.history.pending().is_none() {
+            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+            return Ok(());
+        }
+        let ranges = stream_ranges(&self.history, self.me, from);
+        let page = build_page(ctx.engine, epoch, &ranges, cursor).map_err(|e| e.to_string())?;
+        self.counters.sync_pages_served += 1;
+        ctx.out.send(from, PeerMessage::SyncPage(page));
+        Ok(())
+    }
+
+    /// Starts, keeps or drops this node's sync job to match the history.
+    fn refresh_sync(&mut self, now_ms: u64) {
+        let wanted = self.history.pending().is_some_and(|p| p.node(self.me).is_some())
+            && !self.history.synced().contains(&self.me);
+        if !wanted {
+            self.sync = None;
+            return;
+        }
+        if self.sync.as_ref().is_none_or(|job| job.epoch != self.epoch()) {
+            self.sync = Some(SyncJob::new(&self.history, self.me, now_ms));
+        }
+    }
+
+    fn check_sync_done(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
+        let done = self.sync.as_ref().is_some_and(|job| job.complete(self.me));
+        if !done {
+            return Ok(());
+        }
+        self.sync = None;
+        let mut next = self.history.clone();
+        if next.mark_synced(self.me) {
+            meta::write_history(ctx.engine, &next)?;
+            self.history = next;
+            self.changed = true;
+            self.resolve_proposal(ctx);
+            for to in self.history.members() {
+                if to != self.me {
+                    ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn status(&self) -> MembershipStatus {
+        let committed = self.history.committed();
+        let (joining, leaving) = match self.history.pending() {
+            None => (Vec::new(), Vec::new()),
+            Some(pending) => (
+                pending
+                    .nodes()
+                    .keys()
+                    .filter(|id| committed.node(**id).is_none())
+                    .copied()
+                    .collect(),
+                committed
+                    .nodes()
+                    .keys()
+                    .filter(|id| pending.node(**id).is_none())
+                    .copied()
+                    .collect(),
+            ),
+        };
+        MembershipStatus {
+            role: self.role(),
+            epoch: self.epoch(),
+            committed_version: committed.version(),
+            pending_version: self.history.pending().map(RingLayout::version),
+            joining,
+            leaving,
+            synced: self.history.synced().iter().copied().collect(),
+            moved_ranges: self.history.moved().len(),
+            sync: self.sync.as_ref().map(|job| SyncStatus {
+                epoch: job.epoch,
+                ranges: job.needs.len(),
+                sources: job.sources.len(),
+                sources_done: job.sources_done(),
+                entries_applied: job.entries_applied,
+            }),
+            proposing: self.proposal.is_some(),
+            counters: self.counters,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Streaming moved ranges to their new replicas (protocol: `protocol/membership.rs`).
+//!
+//! A new replica X of a moved range needs every value acknowledged on the old layout:
+//! such a value is on a majority of the range's old replicas, so X pulls the range from
+//! old replicas until, for each of its moved ranges, the ones it has fully read (itself
+//! included, if it was an old replica too) form a majority of the old replicas. Then X
+//! is *synced*. Sources are pulled in parallel; dead ones are simply never finished.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::protocol::{SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX};
+use crate::ring::{key_position, LayoutHistory, NodeId, Position, TokenRange};
+use crate::storage::{prefix_successor, Engine};
+
+use super::super::ae::index::{self, PageLimits};
+use super::super::eventual::stored::{EventualRecord, EVENTUAL_PREFIX};
+use super::super::replica::{read_register, ReplicaError};
+
+/// Eventual records examined per page (most may fall outside the stream's ranges).
+const EVENTUAL_SCAN_PER_PAGE: usize = 256;
+
+/// The ranges `source` streams to `target` in the history's change: moved ranges where
+/// `source` is an old and `target` a new replica. In ring order (both sides compute the
+/// same list, so a cursor's span index means the same range on both).
+pub(crate) fn stream_ranges(history: &LayoutHistory, source: NodeId, target: NodeId) -> Vec<TokenRange> {
+    history
+        .moved()
+        .iter()
+        .filter(|(_, old, new)| old.contains(&source) && new.contains(&target))
+        .map(|(range, _, _)| *range)
+        .collect()
+}
+
+/// Inclusive position intervals of `ranges`, sorted, for membership tests.
+fn intervals(ranges: &[TokenRange]) -> Vec<(Position, Position)> {
+    let mut out: Vec<(Position, Position)> =
+        ranges.iter().flat_map(|range| range.to_inclusive_bounds()).collect();
+    out.sort_unstable();
+    out
+}
+
+fn covers(intervals: &[(Position, Position)], position: Position) -> bool {
+    let after = intervals.partition_point(|(lo, _)| *lo <= position);
+    after > 0 && intervals.get(after - 1).is_some_and(|(_, hi)| position <= *hi)
+}
+
+/// One page of what this node streams over `ranges`, from `cursor` (`None`: the start).
+pub(crate) fn build_page(
+    engine: &dyn Engine,
+    epoch: u64,
+    ranges: &[TokenRange],
+    cursor: Option<SyncCursor>,
+) -> Result<SyncPage, ReplicaError> {
+    let mut entries = Vec::new();
+    let mut bytes = 0usize;
+    let position = cursor.clone().unwrap_or(SyncCursor::Registers {
+        span: 0,
+        after: None,
+    });
+    let next = match position {
+        SyncCursor::Registers { span, after } => {
+            let span = usize::try_from(span).unwrap_or(usize::MAX);
+            let Some(spans) = ranges.get(span..) else {
+                return Ok(page(epoch, cursor, entries, Some(SyncCursor::Eventual { after: None })));
+            };
+            let limits = PageLimits {
+                entries_max: SYNC_PAGE_ENTRIES_MAX,
+                key_bytes_max: SYNC_PAGE_BYTES_MAX,
+            };
+            let (found, complete) = index::scan_spans(engine, spans, after.as_deref(), limits)
+                .map_err(|error| ReplicaError::Index(error.to_string()))?;
+            let mut last: Option<(usize, Vec<u8>)> = None;
+            let mut truncated = false;
+            for entry in found {
+                if !entries.is_empty() && bytes >= SYNC_PAGE_BYTES_MAX {
+                    truncated = true;
+                    break;
+                }
+                let (tag, value) = read_register(engine, &entry.key)?;
+                bytes = bytes
+                    .saturating_add(entry.key.len())
+                    .saturating_add(value.as_ref().map_or(0, Vec::len));
+                let offset = spans
+                    .iter()
+                    .position(|range| range.contains(entry.position))
+                    .unwrap_or(0);
+                last = Some((span + offset, entry.key.clone()));
+                entries.push(SyncEntry::Register {
+                    key: entry.key,
+                    tag,
+                    value,
+                });
+            }
+            match last {
+                Some((span, key)) if truncated || !complete => Some(SyncCursor::Registers {
+                    span: u32::try_from(span).unwrap_or(u32::MAX),
+                    after: Some(key),
+                }),
+                // Complete (or, impossibly, incomplete with nothing read: a page takes
+                // at least one entry; moving on beats looping).
+                _ => Some(SyncCursor::Eventual { after: None }),
+            }
+        }
+        SyncCursor::Eventual { after } => {
+            let areas = intervals(ranges);
+            let start = match &after {
+                Some(key) => Bound::Excluded(super::super::eventual::stored::eventual_key(key)),
+                None => Bound::Included(EVENTUAL_PREFIX.to_vec()),
+            };
+            let end = prefix_successor(EVENTUAL_PREFIX);
+            let end_bound = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let found = engine.scan(
+                start.as_ref().map(Vec::as_slice),
+                end_bound,
+                EVENTUAL_SCAN_PER_PAGE,
+            )?;
+            let exhausted = found.len() < EVENTUAL_SCAN_PER_PAGE;
+            let mut last_key = None;
+            for (engine_key, record) in found {
+                let Some(key) = engine_key.strip_prefix(EVENTUAL_PREFIX) else {
+                    continue;
+                };
+                last_key = Some(key.to_vec());
+                if !covers(&areas, key_position(key)) {
+                    continue;
+                }
+                let state = EventualRecord::decode(&record)
+                    .map_err(ReplicaError::CorruptRecord)?
+                    .into_state();
+                bytes = bytes.saturating_add(key.len()).saturating_add(record.len());
+                entries.push(SyncEntry::Eventual {
+                    key: key.to_vec(),
+                    state,
+                });
+                if bytes >= SYNC_PAGE_BYTES_MAX {
+                    break;
+                }
+            }
+            match last_key {
+                Some(key) if !exhausted || bytes >= SYNC_PAGE_BYTES_MAX => {
+                    Some(SyncCursor::Eventual { after: Some(key) })
+                }
+                _ => None,
+            }
+        }
+    };
+    Ok(page(epoch, cursor, entries, next))
+}
+
+fn page(
+    epoch: u64,
+    cursor: Option<SyncCursor>,
+    entries: Vec<SyncEntry>,
+    next: Option<SyncCursor>,
+) -> SyncPage {
+    SyncPage {
+        epoch,
+        cursor,
+        entries,
+        next,
+    }
+}
+
+/// One source's stream, as the receiving node tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SourceStream {
+    /// The pull in flight (`None`: the first).
+    pub cursor: Option<SyncCursor>,
+    pub done: bool,
+    pub next_send_ms: u64,
+    pub pages: u64,
+}
+
+/// This node's sync for one change: which ranges it gains, from whom.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncJob {
+    pub epoch: u64,
+    /// Moved ranges this node is a new replica of, with their old replicas.
+    pub needs: Vec<(TokenRange, Vec<NodeId>)>,
+    pub sources: BTreeMap<NodeId, SourceStream>,
+    pub entries_applied: u64,
+}
+
+impl SyncJob {
+    pub fn new(history: &LayoutHistory, me: NodeId, now_ms: u64) -> SyncJob {
+        let needs: Vec<(TokenRange, Vec<NodeId>)> = history
+            .moved()
+            .iter()
+            .filter(|(_, _, new)| new.contains(&me))
+            .map(|(range, old, _)| (*range, old.clone()))
+            .collect();
+        let sources = needs
+            .iter()
+            .flat_map(|(_, old)| old.iter().copied())
+            .filter(|id| *id != me)
+            .map(|id| {
+                (
+                    id,
+                    SourceStream {
+                        cursor: None,
+                        done: false,
+                        next_send_ms: now_ms,
+                        pages: 0,
+                    },
+                )
+            })
+            .collect();
+        SyncJob {
+            epoch: history.epoch(),
+            needs,
+            sources,
+            entries_applied: 0,
+        }
+    }
+
+    /// Every needed range has a majority of its old replicas fully read (this node
+    /// counts if it was one of them: it holds what it holds).
+    pub fn complete(&self, me: NodeId) -> bool {
+        self.needs.iter().all(|(_, old)| {
+            let read = old
+                .iter()
+                .filter(|id| **id == me || self.sources.get(id).is_some_and(|s| s.done))
+                .count();
+            old.is_empty() || read > old.len() / 2
+        })
+    }
+
+    pub fn sources_done(&self) -> usize {
+        self.sources.values().filter(|s| s.done).count()
+    }
+}

@@ -1,0 +1,309 @@
+//! Membership over time: the committed layout and at most one change in flight.
+//!
+//! A change from layout `Lc` (version v) to `Ln` (version v + 1) is chosen once,
+//! cluster-wide (single-decree Paxos among `Lc`'s members, `node/membership/`), then
+//! spread as this history. While it is pending:
+//! - operations use **joint quorums**: a majority of the key's replicas in `Lc` *and*
+//!   in `Ln` ([`LayoutHistory::replica_sets`]), so they intersect both the operations
+//!   that still run on `Lc` alone and those that already run on `Ln` alone;
+//! - every node that gains a range in `Ln` pulls it from a majority of its `Lc` replicas
+//!   and then joins `synced`.
+//!
+//! `Ln` is committed (and `Lc` forgotten) once, for every range whose replica set
+//! changes, a majority of its `Ln` replicas is in `synced`: from then on every value
+//! acknowledged on `Lc` is held by a majority of `Ln`. The commit is a pure function of
+//! the history, so every node reaches it from the same gossip without another round.
+//!
+//! `epoch()` (the newest version known) travels in every data message; replicas refuse
+//! older ones (`node/membership/`), which fences coordinators that still use `Lc` alone.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::layout::RingLayout;
+use super::node::NodeId;
+use super::ownership::{ranges_moved, MovedRange};
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HistoryError {
+    #[error("layout version {found} cannot follow version {committed} (must be {committed} + 1)")]
+    NotNext { committed: u64, found: u64 },
+    #[error("a change to layout version {0} is already in progress")]
+    Busy(u64),
+    #[error("synced node {0} is not a member of the pending layout")]
+    SyncedNotMember(NodeId),
+}
+
+/// The committed layout, the pending one (if a change is in progress) and which of the
+/// pending layout's members hold their new ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "HistoryWire", into = "HistoryWire")]
+pub struct LayoutHistory {
+    committed: RingLayout,
+    pending: Option<RingLayout>,
+    synced: BTreeSet<NodeId>,
+    /// Derived from `(committed, pending)`: the ranges whose replica set changes.
+    moved: Vec<MovedRange>,
+}
+
+impl LayoutHistory {
+    pub fn new(committed: RingLayout) -> Self {
+        LayoutHistory {
+            committed,
+            pending: None,
+            synced: BTreeSet::new(),
+            moved: Vec::new(),
+        }
+    }
+
+    pub fn committed(&self) -> &RingLayout {
+        &self.committed
+    }
+
+    pub fn pending(&self) -> Option<&RingLayout> {
+        self.pending.as_ref()
+    }
+
+    pub fn synced(&self) -> &BTreeSet<NodeId> {
+        &self.synced
+    }
+
+    /// Ranges whose replica set differs between the committed and pending layouts.
+    pub fn moved(&self) -> &[MovedRange] {
+        &self.moved
+    }
+
+    /// The newest layout version known: what data messages carry.
+    pub fn epoch(&self) -> u64 {
+        self.newest().version()
+    }
+
+    /// The pending layout if any, else the committed one.
+    pub fn newest(&self) -> &RingLayout {
+        self.pending.as_ref().unwrap_or(&self.committed)
+    }
+
+    /// Members of the committed or the pending layout.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        let mut ids: BTreeSet<NodeId> = self.committed.nodes().keys().copied().collect();
+        if let Some(pending) = &self.pending {
+            ids.extend(pending.nodes().keys().copied());
+        }
+        ids
+    }
+
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.committed.node(id).is_some() || self.pending.as_ref().is_some_and(|p| p.node(id).is_some())
+    }
+
+    /// The replica sets an operation on `key` needs a majority of: the committed
+    /// layout's, plus the pending layout's while a change is in progress and it differs.
+    pub fn replica_sets(&self, key: &[u8]) -> Vec<Vec<NodeId>> {
+        let old = self.committed.preference_list(key);
+        match &self.pending {
+            None => vec![old],
+            Some(pending) => {
+                let new = pending.preference_list(key);
+                if same_set(&old, &new) {
+                    vec![old]
+                } else {
+                    vec![old, new]
+                }
+            }
+        }
+    }
+
+    /// Starts the change to `next` (chosen for version `committed + 1`). Beginning the
+    /// same change twice is a no-op.
+    pub fn begin(&mut self, next: RingLayout) -> Result<(), HistoryError> {
+        if let Some(pending) = &self.pending {
+            return if *pending == next {
+                Ok(())
+            } else {
+                Err(HistoryError::Busy(pending.version()))
+            };
+        }
+        if Some(next.version()) != self.committed.version().checked_add(1) {
+            return Err(HistoryError::NotNext {
+                committed: self.committed.version(),
+                found: next.version(),
+            });
+        }
+        self.moved = ranges_moved(&self.committed, &next);
+        self.pending = Some(next);
+        self.synced.clear();
+        self.try_commit();
+        Ok(())
+    }
+
+    /// Records that `node` holds its ranges of the pending layout; commits if that
+    /// completes the change. Returns whether anything changed.
+    pub fn mark_synced(&mut self, node: NodeId) -> bool {
+        let member = self.pending.as_ref().is_some_and(|p| p.node(node).is_some());
+        if !member || !self.synced.insert(node) {
+            return false;
+        }
+        self.try_commit();
+        true
+    }
+
+    /// Whether every moved range has a majority of its new replicas synced.
+    pub fn sync_complete(&self) -> bool {
+        self.pending.is_some()
+            && self.moved.iter().all(|(_, _, new_owners)| {
+                let synced = new_owners.iter().filter(|id| self.synced.contains(id)).count();
+                synced >= new_owners.len() / 2 + 1 || new_owners.is_empty()
+            })
+    }
+
+    /// Takes in what `other` knows: a newer committed layout, the pending change, more
+    /// synced members. Returns whether this history changed.
+    pub fn merge(&mut self, other: &LayoutHistory) -> bool {
+        let before = (self.committed.version(), self.epoch(), self.synced.len());
+        if other.committed.version() > self.committed.version() {
+            *self = other.clone();
+        } else if other.committed.version() == self.committed.version() {
+            match (&self.pending, &other.pending) {
+                (None, Some(theirs)) => {
+                    // Chosen by Paxos: the only layout of its version.
+                    self.moved = other.moved.clone();
+                    self.pending = Some(theirs.clone());
+                    self.synced = other.synced.clone();
+                }
+                (Some(mine), Some(theirs)) if mine == theirs => {
+                    self.synced.extend(other.synced.iter().copied());
+                }
+                _ => {}
+            }
+        }
+        self.try_commit();
+        before != (self.committed.version(), self.epoch(), self.synced.len())
+    }
+
+    fn try_commit(&mut self) {
+        if self.sync_complete() {
+            if let Some(pending) = self.pending.take() {
+                self.committed = pending;
+                self.synced.clear();
+                self.moved.clear();
+            }
+        }
+    }
+}
+
+fn same_set(a: &[NodeId], b: &[NodeId]) -> bool {
+    a.len() == b.len() && a.iter().all(|id| b.contains(id))
+}
+
+/// Serialized form: `moved` is recomputed on decode, and the invariants re-checked, so
+/// a peer cannot hand over an inconsistent history.
+#[derive(Serialize, Deserialize)]
+struct HistoryWire {
+    committed: RingLayout,
+    pending: Option<RingLayout>,
+    synced: Vec<NodeId>,
+}
+
+impl TryFrom<HistoryWire> for LayoutHistory {
+    type Error = HistoryError;
+
+    fn try_from(wire: HistoryWire) -> Result<Self, HistoryError> {
+        let mut history = LayoutHistory::new(wire.committed);
+        if let Some(pending) = wire.pending {
+            history.begin(pending)?;
+        }
+        for node in wire.synced {
+            let member = history.pending.as_ref().is_some_and(|p| p.node(node).is_some());
+            if !member {
+                return Err(HistoryError::SyncedNotMember(node));
+            }
+            history.synced.insert(node);
+        }
+        Ok(history)
+    }
+}
+
+impl From<LayoutHistory> for HistoryWire {
+    fn from(history: LayoutHistory) -> Self {
+        HistoryWire {
+            committed: history.committed,
+            pending: history.pending,
+            synced: history.synced.into_iter().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::NodeSpec;
+
+    fn layout(version: u64, ids: &[u64]) -> RingLayout {
+        RingLayout::from_parts(version, 3, 16, ids.iter().map(|id| NodeSpec::new(*id, "z", 1)))
+            .expect("layout")
+    }
+
+    #[test]
+    fn a_change_commits_once_a_majority_of_each_moved_ranges_new_replicas_synced() {
+        let mut history = LayoutHistory::new(layout(1, &[1, 2, 3]));
+        history.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
+        assert_eq!(history.epoch(), 2);
+        assert!(!history.moved().is_empty());
+        assert!(history.begin(layout(2, &[1, 2, 3, 5])).is_err());
+        // Node 4 is a new replica of every moved range; one more per range is needed.
+        assert!(history.mark_synced(NodeId(4)));
+        assert!(!history.mark_synced(NodeId(4)));
+        assert!(!history.mark_synced(NodeId(9)));
+        for id in [1, 2, 3] {
+            history.mark_synced(NodeId(id));
+        }
+        assert_eq!(history.committed().version(), 2);
+        assert!(history.pending().is_none());
+        assert_eq!(history.replica_sets(b"k").len(), 1);
+    }
+
+    #[test]
+    fn joint_replica_sets_while_pending_and_merge_takes_the_newest() {
+        let mut a = LayoutHistory::new(layout(1, &[1, 2, 3]));
+        let mut b = a.clone();
+        b.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
+        let joint = (0..200)
+            .map(|i| b.replica_sets(format!("k{i}").as_bytes()))
+            .filter(|sets| sets.len() == 2)
+            .count();
+        assert!(joint > 0);
+        assert!(a.merge(&b));
+        assert_eq!(a, b);
+        assert!(!a.merge(&b));
+        b.mark_synced(NodeId(4));
+        assert!(a.merge(&b));
+        assert_eq!(a.synced().len(), 1);
+        let mut done = b.clone();
+        for id in [1, 2, 3] {
+            done.mark_synced(NodeId(id));
+        }
+        assert!(a.merge(&done));
+        assert_eq!(a.committed().version(), 2);
+        // A stale history changes nothing.
+        assert!(!a.merge(&LayoutHistory::new(layout(1, &[1, 2, 3]))));
+    }
+
+    #[test]
+    fn wire_form_round_trips_and_rejects_inconsistent_histories() {
+        let mut history = LayoutHistory::new(layout(1, &[1, 2, 3]));
+        history.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
+        history.mark_synced(NodeId(4));
+        let bytes = postcard::to_allocvec(&history).expect("encode");
+        let back: LayoutHistory = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back, history);
+        let bad = HistoryWire {
+            committed: layout(1, &[1, 2, 3]),
+            pending: Some(layout(3, &[1, 2])),
+            synced: vec![],
+        };
+        let bytes = postcard::to_allocvec(&bad).expect("encode");
+        assert!(postcard::from_bytes::<LayoutHistory>(&bytes).is_err());
+    }
+}
