@@ -30,6 +30,11 @@ pub enum Command {
     Del(KeyArgs),
     /// Show a node's view of the cluster.
     Status(ClientArgs),
+    /// Decommission a node (default: the one --node points at): its data moves to the
+    /// others, then it stops serving.
+    Leave(LeaveArgs),
+    /// Remove a node that is gone for good; its ranges are rebuilt from the others.
+    Remove(RemoveArgs),
     /// Write every {"key": ..., "value": ...} line of a JSON Lines file.
     Import(ImportArgs),
     /// Print every key and value as JSON Lines.
@@ -62,14 +67,23 @@ pub struct ServeArgs {
     pub http: Option<String>,
     #[arg(long, env = "RINGKV_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A cluster member to join through (repeatable). Until dynamic membership lands,
-    /// the member list comes from --member.
+    /// A cluster node's --listen address to join through (repeatable; one list may be
+    /// shared by all nodes and name the node itself). With an empty data directory, a
+    /// node that has no other seed, or is the first seed and finds no other seed in a
+    /// cluster, starts a new cluster; any other joins through the seeds.
     #[arg(long, env = "RINGKV_SEEDS", value_delimiter = ',')]
     pub seed: Vec<String>,
-    /// A static cluster member `ID@HOST:PORT[/ZONE[/CAPACITY]]` (repeatable; every node
-    /// gets the same list, this node included).
+    /// Alternative to seeds: the full initial member list of a new cluster,
+    /// `ID@HOST:PORT[/ZONE[/CAPACITY]]` (repeatable; every node gets the same list).
     #[arg(long, env = "RINGKV_MEMBERS", value_delimiter = ',')]
     pub member: Vec<String>,
+    /// The address peers reach this node at (default: --listen).
+    #[arg(long, env = "RINGKV_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Dial node ID at HOST:PORT instead of its advertised address, `ID=HOST:PORT`
+    /// (repeatable; local to this node: proxies, NAT).
+    #[arg(long, env = "RINGKV_PEER_ADDRESSES", value_delimiter = ',')]
+    pub peer_address: Vec<String>,
     #[arg(long, env = "RINGKV_ZONE")]
     pub zone: Option<String>,
     #[arg(long, env = "RINGKV_CAPACITY")]
@@ -164,6 +178,22 @@ pub struct PutArgs {
     pub value: String,
     #[arg(long, value_enum, default_value = "linearizable")]
     pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LeaveArgs {
+    /// The node to decommission (`n3` or `3`); default: the node --node points at.
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    /// The node to remove (`n3` or `3`). It must never be restarted with its data.
+    pub id: String,
     #[command(flatten)]
     pub client: ClientArgs,
 }

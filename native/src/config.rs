@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub seeds: Option<Vec<String>>,
     pub members: Option<Vec<String>>,
+    pub advertise: Option<String>,
+    pub peer_addresses: Option<Vec<String>>,
     pub zone: Option<String>,
     pub capacity: Option<u32>,
     pub replicas: Option<usize>,
@@ -74,8 +76,15 @@ pub struct ServeConfig {
     pub resp: Option<String>,
     pub http: Option<String>,
     pub data_dir: PathBuf,
+    /// Where peers reach this node (its `NodeSpec::address`).
+    pub advertise: String,
+    /// Seeds other than this node, in the order given.
     pub seeds: Vec<String>,
+    /// This node is the first entry of its seed list (it may start the cluster).
+    pub first_seed: bool,
+    /// A static initial member list (`--member`); empty when joining by seeds.
     pub members: Vec<Member>,
+    pub peer_addresses: std::collections::HashMap<NodeId, String>,
     pub zone: String,
     pub capacity: u32,
     pub replicas: usize,
@@ -116,39 +125,51 @@ impl ServeConfig {
         let zone_flag = args.zone.or(file.zone);
         let capacity_flag = args.capacity.or(file.capacity);
 
-        let mut members = member_specs
+        let advertise = args
+            .advertise
+            .or(file.advertise)
+            .unwrap_or_else(|| listen.clone());
+        let members = member_specs
             .iter()
             .map(|spec| parse_member(spec))
             .collect::<Result<Vec<_>>>()?;
-        if members.is_empty() {
-            if seeds.iter().any(|seed| seed != &listen) {
-                return Err(Error::Config(
-                    "joining through --seed needs dynamic membership, which this build does \
-                     not have yet: list every node with --member ID@HOST:PORT instead"
-                        .into(),
-                ));
-            }
-            // A new single-node cluster.
-            members.push(Member {
+        let own = match members.iter().find(|member| member.id == node_id) {
+            Some(own) => own.clone(),
+            None if members.is_empty() => Member {
                 id: node_id,
-                address: listen.clone(),
+                address: advertise.clone(),
                 zone: zone_flag.clone().unwrap_or_else(|| DEFAULT_ZONE.into()),
                 capacity: capacity_flag.unwrap_or(1),
-            });
+            },
+            None => {
+                return Err(Error::Config(format!(
+                    "--member does not list this node ({node_id})"
+                )))
+            }
+        };
+        if !members.is_empty() && !seeds.is_empty() {
+            return Err(Error::Config(
+                "use either --member or --seed, not both".into(),
+            ));
         }
-        let own = members
+        let first_seed = seeds
+            .first()
+            .is_some_and(|s| *s == advertise || *s == listen);
+        let seeds: Vec<String> = seeds
+            .into_iter()
+            .filter(|s| *s != advertise && *s != listen)
+            .collect();
+        let peer_addresses = non_empty(args.peer_address)
+            .or(file.peer_addresses)
+            .unwrap_or_default()
             .iter()
-            .find(|member| member.id == node_id)
-            .ok_or_else(|| Error::Config(format!("--member does not list this node ({node_id})")))?
-            .clone();
-        if zone_flag.as_ref().is_some_and(|zone| *zone != own.zone)
-            || capacity_flag.is_some_and(|capacity| capacity != own.capacity)
-        {
-            return Err(Error::Config(format!(
-                "--zone/--capacity differ from this node's --member entry (zone {}, capacity {})",
-                own.zone, own.capacity
-            )));
-        }
+            .map(|entry| {
+                let (id, address) = entry.split_once('=').ok_or_else(|| {
+                    Error::Config(format!("peer address {entry:?}: expected ID=HOST:PORT"))
+                })?;
+                Ok((parse_node_id(id)?, address.to_string()))
+            })
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
         let mut ids: Vec<NodeId> = members.iter().map(|member| member.id).collect();
         ids.sort();
         ids.dedup();
@@ -156,7 +177,9 @@ impl ServeConfig {
             return Err(Error::Config("--member lists a node id twice".into()));
         }
         let cluster_secret = args.cluster_secret.or(file.cluster_secret);
-        if members.len() > 1 && cluster_secret.as_ref().is_none_or(|s| s.len() < 16) {
+        if (members.len() > 1 || !seeds.is_empty())
+            && cluster_secret.as_ref().is_none_or(|s| s.len() < 16)
+        {
             return Err(Error::Config(
                 "a cluster of several nodes needs --cluster-secret (at least 16 bytes)".into(),
             ));
@@ -217,7 +240,10 @@ impl ServeConfig {
             resp: args.resp.or(file.resp),
             http: args.http.or(file.http),
             data_dir,
+            advertise,
             seeds,
+            first_seed,
+            peer_addresses,
             zone: own.zone.clone(),
             capacity: own.capacity,
             members,

@@ -17,6 +17,8 @@ fn main() -> std::process::ExitCode {
         Command::Get(args) => cmd::kv::get(args),
         Command::Del(args) => cmd::kv::del(args),
         Command::Status(args) => cmd::status::run(args),
+        Command::Leave(args) => cmd::admin::leave(args),
+        Command::Remove(args) => cmd::admin::remove(args),
         Command::Import(args) => cmd::transfer::import(args),
         Command::Export(args) => cmd::transfer::export(args),
     };

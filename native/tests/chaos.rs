@@ -229,9 +229,12 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
             runtime.spawn(proxy(listener, from, to, target, faults.clone()));
         }
     }
-    let mut cluster = Cluster::launch(&ports, &[], &|i, j| {
-        format!("127.0.0.1:{}", proxy_ports[&(i, j)])
-    });
+    let mut cluster = Cluster::launch(
+        &ports,
+        &[],
+        &|i, j| Some(format!("127.0.0.1:{}", proxy_ports[&(i, j)])),
+        false,
+    );
     let resp: Vec<String> = cluster.nodes.iter().map(|n| n.resp.clone()).collect();
 
     let start = Instant::now();

@@ -171,3 +171,45 @@ fn cli_commands_talk_to_a_cluster() {
         "{out:?}"
     );
 }
+
+#[test]
+fn nodes_join_through_a_shared_seed_list_and_leave() {
+    let mut cluster = Cluster::start_seeded(3, &[]);
+    let mut n1 = cluster.nodes[0].resp();
+    assert_eq!(n1.call(&["SET", "joined", "yes"]), Value::ok());
+    assert_eq!(
+        cluster.nodes[2].resp().call(&["GET", "joined"]),
+        Value::bulk("yes")
+    );
+
+    // A restart keeps identity, membership and data, whatever the seeds say.
+    cluster.nodes[1].kill9();
+    cluster.nodes[1]
+        .args
+        .retain(|a| a != "--seed" && !a.contains(','));
+    cluster.nodes[1].start();
+    cluster.nodes[1].wait_member_of(3);
+    assert_eq!(
+        cluster.nodes[1].resp().call(&["GET", "joined"]),
+        Value::bulk("yes")
+    );
+
+    // n3 leaves: its data moves to the others, then it serves no more.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["leave", "n3", "--node", &cluster.nodes[0].ws])
+        .output()
+        .expect("ringkv leave");
+    assert!(out.status.success(), "{out:?}");
+    cluster.nodes[0].wait_member_of(2);
+    cluster.nodes[1].wait_member_of(2);
+    assert_eq!(n1.call(&["GET", "joined"]), Value::bulk("yes"));
+    assert_eq!(
+        cluster.nodes[1].resp().call(&["SET", "after", "leave"]),
+        Value::ok()
+    );
+    assert_eq!(n1.call(&["GET", "after"]), Value::bulk("leave"));
+    // Two members left: with N=3 each key now lives on both; losing n3's process
+    // changes nothing.
+    cluster.nodes[2].kill9();
+    assert_eq!(n1.call(&["GET", "after"]), Value::bulk("leave"));
+}

@@ -21,8 +21,9 @@ pub fn run(args: DevClusterArgs) -> Result<ExitCode> {
     let secret = cluster_secret(&args.data_dir)?;
     let exe = std::env::current_exe().map_err(io("finding the ringkv executable"))?;
     let port = |base: u16, i: u16| base.saturating_add(i - 1);
-    let members: Vec<String> = (1..=args.nodes)
-        .map(|i| format!("n{i}@127.0.0.1:{}", port(args.peer_port, i)))
+    // One seed list for every node: n1 (first seed) starts the cluster, the others join.
+    let seeds: Vec<String> = (1..=args.nodes)
+        .map(|i| format!("127.0.0.1:{}", port(args.peer_port, i)))
         .collect();
     let mut children: Vec<(u16, Child)> = Vec::new();
     for i in 1..=args.nodes {
@@ -41,7 +42,7 @@ pub fn run(args: DevClusterArgs) -> Result<ExitCode> {
             .args(["--http", &format!("127.0.0.1:{}", port(args.http_port, i))])
             .arg("--data-dir")
             .arg(args.data_dir.join(format!("n{i}")))
-            .args(["--member", &members.join(",")])
+            .args(["--seed", &seeds.join(",")])
             .env("RINGKV_CLUSTER_SECRET", &secret)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -85,16 +86,17 @@ async fn supervise(args: &DevClusterArgs, children: &mut [(u16, Child)]) -> Resu
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(io("installing SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("installing SIGINT handler"))?;
+    let nodes = children.len();
     for (i, _) in children.iter() {
         let address = format!("127.0.0.1:{}", args.http_port + i - 1);
         let ready = tokio::select! {
-            ready = wait_healthy(&address, Duration::from_secs(30)) => ready,
+            ready = wait_member(&address, nodes, Duration::from_secs(60)) => ready,
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
         };
         if !ready {
             return Err(Error::Connection(format!(
-                "node n{i} did not become healthy; see {}",
+                "node n{i} did not join the cluster; see {}",
                 args.data_dir.join(format!("n{i}.log")).display()
             )));
         }
@@ -134,32 +136,37 @@ async fn supervise(args: &DevClusterArgs, children: &mut [(u16, Child)]) -> Resu
     }
 }
 
-/// Polls `GET /health` until it answers 200 or `limit` passes.
-pub async fn wait_healthy(address: &str, limit: Duration) -> bool {
+/// Polls `GET /status` until the node is a member of a cluster of `nodes` members
+/// with no change in progress, or `limit` passes.
+pub async fn wait_member(address: &str, nodes: usize, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if health(address).await {
-            return true;
+        if let Some(status) = status(address).await {
+            let members = status["members"].as_array().map_or(0, Vec::len);
+            if status["role"] == "member"
+                && members == nodes
+                && status["membership"]["pending_version"].is_null()
+            {
+                return true;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
 }
 
-async fn health(address: &str) -> bool {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
-        return false;
-    };
-    if stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+async fn status(address: &str) -> Option<serde_json::Value> {
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream
+        .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
-        .is_err()
-    {
-        return false;
-    }
+        .ok()?;
     let mut response = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut response));
-    matches!(read.await, Ok(Ok(_))) && response.starts_with(b"HTTP/1.1 200")
+    read.await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let body = text.split_once("\r\n\r\n")?.1;
+    serde_json::from_str(body).ok()
 }
 
 /// SIGTERM to every running child, then wait; SIGKILL what is left after 15 s.

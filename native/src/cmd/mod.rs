@@ -1,6 +1,7 @@
 //! Client-side commands (`put`, `get`, `del`, `status`, `import`, `export`) over the
 //! client WebSocket protocol, and `dev-cluster`.
 
+pub mod admin;
 pub mod client;
 pub mod dev_cluster;
 pub mod kv;

@@ -28,6 +28,8 @@ pub struct PeerRouter {
     pub frame_size_bytes_max: usize,
     pub links: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
     pub tls: Option<crate::server::tls::Tls>,
+    /// The layout epoch the book was last filled from.
+    pub layout_epoch: Option<u64>,
 }
 
 impl PeerRouter {
@@ -75,8 +77,22 @@ impl Outbound for PeerRouter {
         }
     }
 
-    fn observe(&mut self, _node: &Node) {
-        // Static membership: the book was filled from --member at start. When the ring
-        // layout carries addresses, refresh `self.book` from `node.status().layout` here.
+    fn observe(&mut self, node: &Node) {
+        // Called every turn: cheap unless the layout changed.
+        let history = node.layout_history();
+        if self.layout_epoch == Some(history.epoch()) {
+            return;
+        }
+        self.layout_epoch = Some(history.epoch());
+        let mut addresses = HashMap::new();
+        let layouts = std::iter::once(history.committed()).chain(history.pending());
+        for layout in layouts {
+            for (id, spec) in layout.nodes() {
+                if !spec.address.is_empty() {
+                    addresses.insert(*id, spec.address.clone());
+                }
+            }
+        }
+        self.book.set_layout(addresses);
     }
 }

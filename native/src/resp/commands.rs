@@ -74,7 +74,9 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
             reply::error("ERR DB index is out of range")
         }),
         "COMMAND" => command(&args),
-        "INFO" => Action::Now(reply::bulk(Some(info(ctx).as_bytes()))),
+        "INFO" => later(ctx, |ctx| async move {
+            reply::bulk(Some(info(&ctx).await.as_bytes()))
+        }),
         "DBSIZE" if argc == 1 => dbsize(ctx),
         "GET" if argc == 2 => {
             let request = get_request(&args[1]);
@@ -281,18 +283,24 @@ fn command(args: &[Vec<u8>]) -> Action {
     })
 }
 
-fn info(ctx: &Context) -> String {
+async fn info(ctx: &Context) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let m = &ctx.metrics;
+    let (members, replicas, role) = match ctx.node.status().await {
+        Ok(status) => (
+            status.members.len(),
+            status.layout.replicas(),
+            format!("{:?}", status.membership.role).to_ascii_lowercase(),
+        ),
+        Err(_) => (0, 0, "stopping".into()),
+    };
     format!(
         "# Server\r\nredis_version:7.0.0\r\nringkv_version:{}\r\nnode_id:{}\r\n\
          redis_mode:cluster\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\r\n\
-         # Cluster\r\nmembers:{}\r\nreplicas:{}\r\n",
+         # Cluster\r\nrole:{role}\r\nmembers:{members}\r\nreplicas:{replicas}\r\n",
         env!("CARGO_PKG_VERSION"),
         ctx.node.id(),
         m.connections_open.load(Relaxed),
-        ctx.members,
-        ctx.replicas,
     )
 }
 
@@ -301,8 +309,12 @@ fn dbsize(ctx: &Arc<Context>) -> Action {
         let engine = ctx.node.engine().clone();
         match tokio::task::spawn_blocking(move || exec::count_local_keys(engine.as_ref())).await {
             Ok(Ok(local)) => {
-                let holders = ctx.replicas.min(ctx.members).max(1) as u64;
-                reply::integer((local * ctx.members as u64 / holders) as i64)
+                let (members, replicas) = match ctx.node.status().await {
+                    Ok(status) => (status.members.len().max(1), status.layout.replicas()),
+                    Err(_) => (1, 1),
+                };
+                let holders = replicas.min(members).max(1) as u64;
+                reply::integer((local * members as u64 / holders) as i64)
             }
             _ => reply::error("ERR counting keys failed"),
         }

@@ -21,9 +21,6 @@ pub struct Context {
     pub shutdown: Shutdown,
     /// TLS on every listener, when configured.
     pub tls: Option<Tls>,
-    /// Members and replication factor, for DBSIZE's cluster-wide estimate.
-    pub members: usize,
-    pub replicas: usize,
 }
 
 impl Context {

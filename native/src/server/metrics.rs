@@ -14,15 +14,17 @@ pub enum Op {
     Get,
     Put,
     Delete,
+    Admin,
 }
 
 impl Op {
-    const ALL: [Op; 3] = [Op::Get, Op::Put, Op::Delete];
+    const ALL: [Op; 4] = [Op::Get, Op::Put, Op::Delete, Op::Admin];
     fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
             Op::Put => "put",
             Op::Delete => "delete",
+            Op::Admin => "admin",
         }
     }
     pub fn of(request: &ClientRequest) -> Op {
@@ -30,6 +32,7 @@ impl Op {
             ClientRequest::Get { .. } => Op::Get,
             ClientRequest::Put { .. } | ClientRequest::PutEventual { .. } => Op::Put,
             ClientRequest::Delete { .. } | ClientRequest::DeleteEventual { .. } => Op::Delete,
+            ClientRequest::Admin(_) => Op::Admin,
         }
     }
 }
@@ -107,7 +110,7 @@ pub struct Metrics {
     pub peer_sends_dropped: AtomicU64,
     pub peer_connect_failures: AtomicU64,
     pub peer_auth_failures: AtomicU64,
-    requests: [[Histogram; 6]; 3],
+    requests: [[Histogram; 6]; 4],
 }
 
 impl Metrics {

@@ -8,6 +8,7 @@ pub mod context;
 pub mod exec;
 pub mod group_commit;
 pub mod http;
+pub mod join;
 pub mod listener;
 pub mod metrics;
 pub mod node_host;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringkv_core::node::{Node, NodeConfig};
+use ringkv_core::node::{Node, NodeConfig, Role};
 use ringkv_core::ring::NodeSpec;
 use ringkv_core::storage::blockstore::FileStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
@@ -31,6 +32,7 @@ use ringkv_core::storage::Engine;
 use tokio::net::TcpListener;
 
 use crate::cli::{EngineKind, ServeArgs};
+use crate::cmd::client::ConnectOptions;
 use crate::config::ServeConfig;
 use crate::error::{io, Error, Result};
 use crate::peer::auth::PeerAuth;
@@ -82,12 +84,48 @@ fn open_engine(config: &ServeConfig) -> Result<Arc<dyn Engine>> {
     })
 }
 
-fn node_config(config: &ServeConfig) -> NodeConfig {
-    let specs: Vec<NodeSpec> = config
-        .members
-        .iter()
-        .map(|m| NodeSpec::new(m.id.0, m.zone.clone(), m.capacity))
-        .collect();
+/// This node's ring entry.
+fn own_spec(config: &ServeConfig) -> NodeSpec {
+    NodeSpec::new(config.node_id.0, config.zone.clone(), config.capacity)
+        .with_address(config.advertise.clone())
+}
+
+/// How a node with an empty data directory starts (persisted membership overrides it).
+enum Start {
+    /// A new cluster of these members (`--member`, or this node alone).
+    New(Vec<NodeSpec>),
+    /// Wait to be added; ask the seeds.
+    Join,
+}
+
+async fn start_mode(config: &ServeConfig, options: &ConnectOptions) -> Start {
+    if !config.members.is_empty() {
+        return Start::New(
+            config
+                .members
+                .iter()
+                .map(|m| {
+                    NodeSpec::new(m.id.0, m.zone.clone(), m.capacity)
+                        .with_address(m.address.clone())
+                })
+                .collect(),
+        );
+    }
+    let alone = config.seeds.is_empty();
+    if alone
+        || (config.first_seed
+            && !join::any_seed_is_member(&config.seeds, options, Duration::from_secs(2)).await)
+    {
+        return Start::New(vec![own_spec(config)]);
+    }
+    Start::Join
+}
+
+fn node_config(config: &ServeConfig, start: &Start) -> NodeConfig {
+    let specs = match start {
+        Start::New(specs) => specs.clone(),
+        Start::Join => Vec::new(),
+    };
     let mut node_config =
         NodeConfig::new(config.node_id, config.zone.clone(), config.capacity, specs);
     node_config.replicas = config.replicas;
@@ -115,14 +153,23 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         None => None,
     };
 
+    let tls = match &config.tls {
+        Some((cert, key, ca)) => Some(tls::Tls::load(cert, key, ca.as_deref())?),
+        None => None,
+    };
+    let client_options = ConnectOptions {
+        token: config.auth_token.clone(),
+        tls: tls.clone(),
+    };
     let raw_engine = open_engine(&config)?;
     let commit = Arc::new(group_commit::GroupCommit::new(raw_engine));
     let engine: Arc<dyn Engine> = commit.clone();
     let clock = Clock::start();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+    let start = start_mode(&config, &client_options).await;
     let node = Node::open(
-        node_config(&config),
+        node_config(&config, &start),
         engine.clone(),
         u64::from_le_bytes(seed),
         clock.now_ms(),
@@ -140,13 +187,10 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         tracing::warn!(persisted = %id, flag = %config.node_id, "the data directory's identity wins over --node-id");
     }
 
-    let tls = match &config.tls {
-        Some((cert, key, ca)) => Some(tls::Tls::load(cert, key, ca.as_deref())?),
-        None => None,
-    };
     let (trigger, shutdown) = shutdown::channel();
     let metrics = Arc::new(Metrics::default());
-    let book = AddressBook::from_members(&config.members);
+    let book = AddressBook::new(config.peer_addresses.clone(), HashMap::new());
+    let role = node.status().membership.role;
     let peer_auth = config
         .cluster_secret
         .clone()
@@ -161,6 +205,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         frame_size_bytes_max: config.limits.frame_size_bytes_max,
         links: HashMap::new(),
         tls: tls.clone(),
+        layout_epoch: None,
     };
     let (handle, thread) = node_host::spawn(node, engine, commit, clock, router)?;
     let ctx = Arc::new(Context {
@@ -172,8 +217,6 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         book,
         shutdown: shutdown.clone(),
         tls,
-        members: config.members.len(),
-        replicas: config.replicas,
     });
 
     let ws_gate = Gate::new(config.limits.max_connections);
@@ -212,12 +255,30 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
             move |stream, _| http::serve(stream, ctx.clone()),
         ));
     }
+    match role {
+        Role::Joining => {
+            if config.seeds.is_empty() {
+                tracing::warn!("waiting to be added to a cluster, and no --seed to ask");
+            }
+            tokio::spawn(join::join(
+                handle.clone(),
+                own_spec(&config),
+                config.seeds.clone(),
+                client_options,
+                ctx.book.clone(),
+                shutdown.clone(),
+                Duration::from_millis(4 * config.request_timeout_ms + 1_000),
+            ));
+        }
+        Role::Left => tracing::warn!("this node has left its cluster; it serves no requests"),
+        Role::Member => {}
+    }
     tracing::info!(
         node = %id,
         listen = %config.listen,
         resp = config.resp.as_deref().unwrap_or("-"),
         http = config.http.as_deref().unwrap_or("-"),
-        members = config.members.len(),
+        role = ?role,
         "ringkv serving"
     );
 

@@ -56,8 +56,8 @@ pub struct PeerInput {
 /// Where the node's `Output::Send`s go (the peer transport). Called on the node thread.
 pub trait Outbound: Send + 'static {
     fn send(&mut self, to: NodeId, message: &PeerMessage);
-    /// Called on the node thread every `OBSERVE_INTERVAL`, so the transport can refresh
-    /// what it derives from the node (the address book, once layouts carry addresses).
+    /// Called on the node thread after every turn, so the transport can refresh what it
+    /// derives from the node (the address book, from the layout). Must be cheap.
     fn observe(&mut self, _node: &Node) {}
 }
 
@@ -179,7 +179,6 @@ pub fn spawn(
                 pending: HashMap::new(),
                 held: Vec::new(),
                 next_request: 0,
-                last_observe: Instant::now(),
             };
             runtime.block_on(host.run(commands, peers));
         })
@@ -199,7 +198,6 @@ struct Host<O: Outbound> {
     /// the node's own in-flight limit (it answers `Overloaded` beyond it).
     pending: HashMap<u64, oneshot::Sender<ClientReply>>,
     next_request: u64,
-    last_observe: Instant,
     /// Outputs of the current turn, released only after the turn's writes are durable.
     held: Vec<Output>,
 }
@@ -208,9 +206,6 @@ enum Flow {
     Continue,
     Stop,
 }
-
-/// How often the transport gets to look at the node (address book refresh).
-const OBSERVE_INTERVAL: Duration = Duration::from_millis(500);
 
 impl<O: Outbound> Host<O> {
     async fn run(
@@ -262,10 +257,7 @@ impl<O: Outbound> Host<O> {
             }
             self.move_outputs();
             self.release();
-            if self.last_observe.elapsed() >= OBSERVE_INTERVAL {
-                self.outbound.observe(&self.node);
-                self.last_observe = Instant::now();
-            }
+            self.outbound.observe(&self.node);
         }
     }
 

@@ -2,7 +2,7 @@
 //! `ringkv status`): members and their states, ring ownership, hint queues,
 //! anti-entropy progress, counters.
 
-use ringkv_core::node::{MemberState, NodeStatus};
+use ringkv_core::node::{MemberState, NodeStatus, Role};
 use std::collections::HashMap;
 
 use ringkv_core::ring::{NodeId, RING_SIZE_POSITIONS};
@@ -40,7 +40,7 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
             json!({
                 "id": id.0,
                 "name": id.to_string(),
-                "address": book.address(id),
+                "address": if member.spec.address.is_empty() { book.address(id) } else { Some(member.spec.address.clone()) },
                 "zone": member.spec.zone,
                 "capacity": member.spec.capacity,
                 "state": match member.state {
@@ -63,6 +63,28 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
         "name": status.id.to_string(),
         "incarnation": status.incarnation,
         "layout_version": layout.version(),
+        "role": match status.membership.role {
+            Role::Joining => "joining",
+            Role::Member => "member",
+            Role::Left => "left",
+        },
+        "membership": {
+            "epoch": status.membership.epoch,
+            "committed_version": status.membership.committed_version,
+            "pending_version": status.membership.pending_version,
+            "joining": status.membership.joining.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "leaving": status.membership.leaving.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "synced": status.membership.synced.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "moved_ranges": status.membership.moved_ranges,
+            "sync": status.membership.sync.as_ref().map(|s| json!({
+                "epoch": s.epoch,
+                "ranges": s.ranges,
+                "sources": s.sources,
+                "sources_done": s.sources_done,
+                "entries_applied": s.entries_applied,
+            })),
+            "changes_chosen": status.membership.counters.changes_chosen,
+        },
         "newest_layout_version_seen": status.newest_layout_version_seen,
         "replicas": layout.replicas(),
         "members": members,

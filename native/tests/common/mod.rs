@@ -85,6 +85,31 @@ impl NodeProc {
         panic!("node {} never became healthy; log: {}", self.id, self.log());
     }
 
+    /// Waits until this node's `/status` shows it a member of a `members`-node cluster
+    /// with no membership change in progress.
+    pub fn wait_member_of(&mut self, members: usize) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let status = http_get(&self.http, "/status")
+                .and_then(|r| r.split_once("\r\n\r\n").map(|(_, body)| body.to_string()))
+                .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok());
+            if let Some(status) = status {
+                if status["role"] == "member"
+                    && status["members"].as_array().map(Vec::len) == Some(members)
+                    && status["membership"]["pending_version"].is_null()
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "node {} never joined a {members}-node cluster; log:\n{}",
+            self.id,
+            self.log()
+        );
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
     }
@@ -153,16 +178,28 @@ impl Cluster {
     /// `n` nodes with one static member list; `extra` flags go to every node.
     pub fn start(n: u64, extra: &[&str]) -> Cluster {
         let ports = plan(n as usize);
-        let real: Vec<u16> = ports.iter().map(|p| p.ws).collect();
-        Cluster::launch(&ports, extra, &|_, j| format!("127.0.0.1:{}", real[j]))
+        Cluster::launch(&ports, extra, &|_, _| None, false)
     }
 
-    /// Starts nodes on `ports`; node `i` reaches node `j` at `address(i, j)` (tests put
-    /// a fault-injecting proxy there).
+    /// `n` nodes given one shared `--seed` list: the first starts the cluster, the
+    /// others join it. Returns once every node is a member of an `n`-node cluster.
+    pub fn start_seeded(n: u64, extra: &[&str]) -> Cluster {
+        let ports = plan(n as usize);
+        let mut cluster = Cluster::launch(&ports, extra, &|_, _| None, true);
+        for node in &mut cluster.nodes {
+            node.wait_member_of(n as usize);
+        }
+        cluster
+    }
+
+    /// Starts nodes on `ports`. Node `i` dials node `j` at `address(i, j)` when that is
+    /// `Some` (`--peer-address`: tests put a fault-injecting proxy there). `seeded`:
+    /// nodes join through a shared seed list instead of a static member list.
     pub fn launch(
         ports: &[Ports],
         extra: &[&str],
-        address: &dyn Fn(usize, usize) -> String,
+        address: &dyn Fn(usize, usize) -> Option<String>,
+        seeded: bool,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = ports.len();
@@ -187,19 +224,27 @@ impl Cluster {
                 "--request-timeout-ms".into(),
                 "500".into(),
             ];
-            if n > 1 {
-                let members: Vec<String> = (0..n)
-                    .map(|j| {
-                        let at = if j == i {
-                            format!("127.0.0.1:{}", p.ws)
-                        } else {
-                            address(i, j)
-                        };
-                        format!("n{}@{at}", j + 1)
-                    })
+            if n > 1 && seeded {
+                let seeds: Vec<String> = ports
+                    .iter()
+                    .map(|q| format!("127.0.0.1:{}", q.ws))
+                    .collect();
+                args.push("--seed".into());
+                args.push(seeds.join(","));
+            } else if n > 1 {
+                let members: Vec<String> = ports
+                    .iter()
+                    .enumerate()
+                    .map(|(j, q)| format!("n{}@127.0.0.1:{}", j + 1, q.ws))
                     .collect();
                 args.push("--member".into());
                 args.push(members.join(","));
+            }
+            for j in (0..n).filter(|j| *j != i) {
+                if let Some(at) = address(i, j) {
+                    args.push("--peer-address".into());
+                    args.push(format!("n{}={at}", j + 1));
+                }
             }
             args.extend(extra.iter().map(|s| s.to_string()));
             let mut node = NodeProc {
