@@ -200,12 +200,8 @@ impl Node {
 
     pub fn status(&self) -> NodeStatus {
         let history = self.membership.history();
-        let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> = history
-            .committed()
-            .nodes()
-            .iter()
-            .map(|(id, spec)| (*id, spec))
-            .collect();
+        let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> =
+            history.committed().nodes().iter().map(|(id, spec)| (*id, spec)).collect();
         if let Some(pending) = history.pending() {
             specs.extend(pending.nodes().iter().map(|(id, spec)| (*id, spec)));
         }
@@ -366,9 +362,7 @@ impl Node {
             role => {
                 self.counters.unavailable += 1;
                 let reason = match role {
-                    Role::Joining => {
-                        "this node is not a member of a cluster yet (waiting to be added)"
-                    }
+                    Role::Joining => "this node is not a member of a cluster yet (waiting to be added)",
                     _ => "this node has left the cluster",
                 };
                 let error = ClientError::Unavailable {
@@ -550,9 +544,7 @@ impl Node {
                 return;
             }
             // Handled above.
-            PeerMessage::Layout(_)
-            | PeerMessage::LayoutPull { .. }
-            | PeerMessage::SyncBehind { .. } => {
+            PeerMessage::Layout(_) | PeerMessage::LayoutPull { .. } | PeerMessage::SyncBehind { .. } => {
                 return;
             }
             reply @ (PeerMessage::ReadTagAck { .. }

@@ -95,8 +95,7 @@ impl LayoutHistory {
     }
 
     pub fn is_member(&self, id: NodeId) -> bool {
-        self.committed.node(id).is_some()
-            || self.pending.as_ref().is_some_and(|p| p.node(id).is_some())
+        self.committed.node(id).is_some() || self.pending.as_ref().is_some_and(|p| p.node(id).is_some())
     }
 
     /// The replica sets an operation on `key` needs a majority of: the committed
@@ -142,10 +141,7 @@ impl LayoutHistory {
     /// Records that `node` holds its ranges of the pending layout; commits if that
     /// completes the change. Returns whether anything changed.
     pub fn mark_synced(&mut self, node: NodeId) -> bool {
-        let member = self
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.node(node).is_some());
+        let member = self.pending.as_ref().is_some_and(|p| p.node(node).is_some());
         if !member || !self.synced.insert(node) {
             return false;
         }
@@ -157,10 +153,7 @@ impl LayoutHistory {
     pub fn sync_complete(&self) -> bool {
         self.pending.is_some()
             && self.moved.iter().all(|(_, _, new_owners)| {
-                let synced = new_owners
-                    .iter()
-                    .filter(|id| self.synced.contains(id))
-                    .count();
+                let synced = new_owners.iter().filter(|id| self.synced.contains(id)).count();
                 synced >= new_owners.len() / 2 + 1 || new_owners.is_empty()
             })
     }
@@ -222,10 +215,7 @@ impl TryFrom<HistoryWire> for LayoutHistory {
             history.begin(pending)?;
         }
         for node in wire.synced {
-            let member = history
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.node(node).is_some());
+            let member = history.pending.as_ref().is_some_and(|p| p.node(node).is_some());
             if !member {
                 return Err(HistoryError::SyncedNotMember(node));
             }
@@ -251,13 +241,8 @@ mod tests {
     use crate::ring::NodeSpec;
 
     fn layout(version: u64, ids: &[u64]) -> RingLayout {
-        RingLayout::from_parts(
-            version,
-            3,
-            16,
-            ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
-        )
-        .expect("layout")
+        RingLayout::from_parts(version, 3, 16, ids.iter().map(|id| NodeSpec::new(*id, "z", 1)))
+            .expect("layout")
     }
 
     #[test]

@@ -53,20 +53,11 @@ pub enum Reply {
 
 #[derive(Debug, Clone)]
 pub enum Input<M> {
-    Peer {
-        from: NodeIndex,
-        message: M,
-    },
-    Client {
-        id: RequestId,
-        request: Request,
-    },
+    Peer { from: NodeIndex, message: M },
+    Client { id: RequestId, request: Request },
     /// An operator's membership change, answered like a client request (its reply is
     /// counted, not checked: it is not part of any key's history).
-    Admin {
-        id: RequestId,
-        change: Change,
-    },
+    Admin { id: RequestId, change: Change },
     Tick,
 }
 

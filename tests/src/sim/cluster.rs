@@ -10,7 +10,8 @@ use std::sync::Arc;
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node,
-    NodeConfig, OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
+    NodeConfig,
+    OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
 };
 use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::FaultStore;
@@ -270,8 +271,7 @@ impl Hardware for NodeHardware {
         let joinable: Vec<NodeIndex> = (0..self.machines)
             .filter(|i| !self.ever_members.contains(i))
             .collect();
-        let change = if !joinable.is_empty() && (choice % 3 != 0 || members.len() <= self.replicas)
-        {
+        let change = if !joinable.is_empty() && (choice % 3 != 0 || members.len() <= self.replicas) {
             Change::Join(joinable[(choice / 3) as usize % joinable.len()])
         } else if members.len() > self.replicas {
             Change::Leave(members[(choice / 3) as usize % members.len()])

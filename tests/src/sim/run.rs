@@ -2,10 +2,10 @@
 //! restart every node from its disk; read every key back; check every key's history.
 
 use super::api::{Hardware, Holders, Request};
+use super::world::MembershipCounts;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::workload::{key, OpCounts};
-use super::world::MembershipCounts;
 use super::world::World;
 use crate::checker::{check_key, CheckOptions, Operation, Outcome, Verdict, Violation};
 
@@ -93,10 +93,7 @@ fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
         let key = key(k);
         let (nodes, needed) = match world.holders(&key) {
             Holders::Unsettled => return Ok(false),
-            Holders::Any => (
-                (0..world.node_count()).collect::<Vec<_>>(),
-                world.hw.replicas(),
-            ),
+            Holders::Any => ((0..world.node_count()).collect::<Vec<_>>(), world.hw.replicas()),
             Holders::Only(nodes) => {
                 let needed = nodes.len();
                 (nodes, needed)
