@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node, NodeConfig,
-    OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
+    ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, MemberState, Node,
+    NodeConfig, OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
 };
 use ringkv_core::ring::{NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::FaultStore;
@@ -49,6 +49,19 @@ impl SimulatedNode {
 fn to_node_request(request: Request) -> ClientRequest {
     let consistency = Consistency::Linearizable;
     match request {
+        Request::GetEventual { key } => ClientRequest::Get {
+            key,
+            consistency: Consistency::Eventual,
+        },
+        Request::PutEventual {
+            key,
+            value,
+            context,
+        } => ClientRequest::PutEventual {
+            key,
+            value,
+            context,
+        },
         Request::Get { key } => ClientRequest::Get { key, consistency },
         Request::Put { key, value } => ClientRequest::Put {
             key,
@@ -71,10 +84,7 @@ fn from_node_reply(reply: ClientReply) -> Reply {
             | ClientError::Unsupported { .. }
             | ClientError::InvalidContext { .. }),
         ) => Reply::Rejected(e.to_string()),
-        // The workload is linearizable only: sibling sets answer eventual reads.
-        ClientReply::Siblings { .. } => {
-            Reply::Rejected("sibling reply to a linearizable request".into())
-        }
+        ClientReply::Siblings { values, context } => Reply::Siblings { values, context },
     }
 }
 
@@ -112,6 +122,19 @@ impl SimNode for SimulatedNode {
     fn poll_timeout(&self) -> Option<u64> {
         self.node.poll_timeout()
     }
+
+    fn hints_held(&self) -> u64 {
+        self.node.status().hint_queues.values().sum()
+    }
+
+    fn members_not_alive(&self) -> usize {
+        let status = self.node.status();
+        status
+            .members
+            .iter()
+            .filter(|m| m.spec.id != status.id && m.state != MemberState::Alive)
+            .count()
+    }
 }
 
 /// Disks and engines of a simulated ringkv cluster.
@@ -129,6 +152,8 @@ pub struct NodeHardware {
     /// Power loss erases the disk: a stand-in for a store that acknowledges writes it
     /// has not synced, to show lost acknowledged writes are reported.
     wipe_on_power_loss: bool,
+    /// Eventual mode's R and W, if not the node defaults.
+    eventual_quorums: Option<(usize, usize)>,
 }
 
 impl NodeHardware {
@@ -145,6 +170,7 @@ impl NodeHardware {
             engines: vec![None; config.nodes],
             op_keys: HashMap::new(),
             wipe_on_power_loss: false,
+            eventual_quorums: None,
         }
     }
 
@@ -154,12 +180,22 @@ impl NodeHardware {
         self
     }
 
+    /// Eventual mode with read quorum `r` and write quorum `w` (defaults: 2 and 2).
+    pub fn eventual_quorums(mut self, r: usize, w: usize) -> Self {
+        self.eventual_quorums = Some((r, w));
+        self
+    }
+
     fn config(&self, i: NodeIndex) -> Option<NodeConfig> {
         let spec = self.members.get(i)?;
         let mut config = NodeConfig::for_member(spec, self.members.clone());
         config.replicas = self.replicas;
         config.request_timeout_ms = self.request_timeout_ms;
         config.gossip_interval_ms = self.gossip_interval_ms;
+        if let Some((r, w)) = self.eventual_quorums {
+            config.eventual_r = r;
+            config.eventual_w = w;
+        }
         Some(config)
     }
 }
@@ -248,5 +284,9 @@ impl Hardware for NodeHardware {
             | PeerMessage::AntiEntropyRoots(_)
             | PeerMessage::AntiEntropyRootsReply(_) => None,
         }
+    }
+
+    fn supports_eventual(&self) -> bool {
+        true
     }
 }

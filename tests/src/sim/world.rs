@@ -15,6 +15,7 @@ use super::faults::{schedule, Fault};
 use super::network::NetConfig;
 use super::network::{Fate, Network};
 use super::queue::EventQueue;
+use super::sets::{is_set_request, SetConfig, SetWorkload};
 use super::trace::{pretty_debug, Scope, Trace};
 use super::workload::Workload;
 use crate::checker::show_bytes;
@@ -46,7 +47,10 @@ enum Event<M> {
     },
     Fault(Fault),
     Resume(NodeIndex),
+    /// Register client `n` may issue its next request.
     Wake(usize),
+    /// Set client `n` may issue its next request.
+    SetWake(usize),
     Deadline(RequestId),
 }
 
@@ -73,6 +77,8 @@ pub struct World<H: Hardware> {
     rng_boot: SplitMix64,
     pub trace: Trace,
     pub workload: Workload,
+    /// The eventual-mode set workload (no clients unless the hardware supports it).
+    pub sets: SetWorkload,
     faults_active: bool,
     events: u64,
     /// `(time, n)`: the n-th history stamp taken at `time`.
@@ -99,13 +105,22 @@ impl<H: Hardware> World<H> {
         // sends one more message.
         let mut master = SplitMix64::new(seed);
         let mut fork = || SplitMix64::new(master.next_u64());
-        let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew) =
-            (fork(), fork(), fork(), fork(), fork());
+        let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew, rng_sets) =
+            (fork(), fork(), fork(), fork(), fork(), fork());
+        let set_config = if hw.supports_eventual() {
+            config.sets
+        } else {
+            SetConfig {
+                clients: 0,
+                ..config.sets
+            }
+        };
         let (lo, hi) = config.skew_permille;
         let skews = Skew::draw(config.nodes, lo, hi, &mut rng_skew);
         let mut world = World {
             network: Network::new(config.nodes, config.net),
             workload: Workload::new(config.workload, config.nodes, rng_clients),
+            sets: SetWorkload::new(set_config, config.nodes, rng_sets),
             trace: Trace::new(config.trace_lines_max, config.trace_echo),
             slots: skews
                 .into_iter()
@@ -147,6 +162,10 @@ impl<H: Hardware> World<H> {
         for c in 0..world.config.workload.clients {
             let at = world.workload.think_ms();
             world.queue.push(at, Event::Wake(c));
+        }
+        for c in 0..world.sets.clients() {
+            let at = world.sets.think_ms();
+            world.queue.push(at, Event::SetWake(c));
         }
         Ok(world)
     }
@@ -391,6 +410,25 @@ impl<H: Hardware> World<H> {
                     self.deliver(event);
                 }
             }
+            Event::Reply { from, id, reply } if is_set_request(id) => {
+                let key = self.sets.key_of(id);
+                let freed = self.sets.reply(id, &reply, self.now);
+                let late = if key.is_none() {
+                    " (late, ignored)"
+                } else {
+                    ""
+                };
+                let text = format!(
+                    "{} -> client req{id} {}{late}",
+                    Name(from),
+                    show_reply(&reply)
+                );
+                self.record(label(key), text);
+                if let Some(client) = freed {
+                    let at = self.now + self.sets.think_ms();
+                    self.queue.push(at, Event::SetWake(client));
+                }
+            }
             Event::Reply { from, id, reply } => {
                 let stamp = self.stamp();
                 let key = self.workload.key_of(id);
@@ -423,6 +461,24 @@ impl<H: Hardware> World<H> {
                     if let Some((node, id, request)) = self.workload.next(client, stamp) {
                         self.submit(node, id, request);
                     }
+                }
+            }
+            Event::SetWake(client) => {
+                if self.now < self.config.workload_ms {
+                    if let Some((node, id, request)) = self.sets.next(client, self.now) {
+                        self.submit(node, id, request);
+                    }
+                }
+            }
+            Event::Deadline(id) if is_set_request(id) => {
+                let key = self.sets.key_of(id);
+                let expired = self.sets.is_pending(id);
+                if let Some(client) = self.sets.expire(id) {
+                    let at = self.now + self.sets.think_ms();
+                    self.queue.push(at, Event::SetWake(client));
+                }
+                if expired {
+                    self.record(label(key), format!("client gives up on req{id}: unknown"));
                 }
             }
             Event::Deadline(id) => {
@@ -518,6 +574,16 @@ impl<H: Hardware> World<H> {
     pub fn events(&self) -> u64 {
         self.events
     }
+
+    /// Node `i`, if it is up.
+    pub fn node(&self, i: NodeIndex) -> Option<&H::Node> {
+        self.slots[i].node.as_ref()
+    }
+
+    /// Whether a client request of either workload is in flight.
+    pub fn clients_pending(&self) -> bool {
+        self.workload.has_pending() || self.sets.has_pending()
+    }
 }
 
 fn show_request(r: &Request) -> String {
@@ -527,6 +593,21 @@ fn show_request(r: &Request) -> String {
             format!("put {} = {}", show_bytes(key), show_bytes(value))
         }
         Request::Delete { key } => format!("delete {}", show_bytes(key)),
+        Request::GetEventual { key } => format!("get {} (eventual)", show_bytes(key)),
+        Request::PutEventual {
+            key,
+            value,
+            context,
+        } => format!(
+            "put {} = {} (eventual, {})",
+            show_bytes(key),
+            show_bytes(value),
+            if context.is_some() {
+                "with context"
+            } else {
+                "blind"
+            }
+        ),
     }
 }
 
@@ -534,6 +615,13 @@ fn show_reply(r: &Reply) -> String {
     match r {
         Reply::Value(Some(v)) => format!("value {}", show_bytes(v)),
         Reply::Value(None) => "value absent".to_string(),
+        Reply::Siblings { values, .. } => {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| v.as_deref().map_or("tombstone".to_string(), show_bytes))
+                .collect();
+            format!("siblings [{}]", shown.join(", "))
+        }
         other => format!("{other:?}"),
     }
 }
