@@ -4,9 +4,7 @@
 //! Linearizability under faults during changes is the simulator's job (tests/).
 #![cfg(not(target_arch = "wasm32"))]
 
-use ringkv_core::node::{
-    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Role,
-};
+use ringkv_core::node::{AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Role};
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::Engine;
 
@@ -88,7 +86,10 @@ fn a_joining_node_receives_its_ranges_and_reads_stay_current() {
     let mut cluster = Cluster::new(3);
     cluster.run_for(300);
     for k in 0..60 {
-        assert_eq!(cluster.call(k % 3, put(&format!("key-{k}"), &format!("v{k}"))), ClientReply::Done);
+        assert_eq!(
+            cluster.call(k % 3, put(&format!("key-{k}"), &format!("v{k}"))),
+            ClientReply::Done
+        );
     }
     let joiner = cluster.add_joiner();
     assert_eq!(cluster.node(joiner).status().membership.role, Role::Joining);
@@ -98,17 +99,32 @@ fn a_joining_node_receives_its_ranges_and_reads_stay_current() {
         ClientReply::Error(ClientError::Unavailable { .. })
     ));
     let spec = cluster.specs[joiner].clone();
-    assert_eq!(cluster.call(0, ClientRequest::Admin(AdminRequest::Join(spec.clone()))), ClientReply::Done);
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Join(spec.clone()))),
+        ClientReply::Done
+    );
     // Writes during the change.
     for k in 0..20 {
-        assert_eq!(cluster.call(k % 4, put(&format!("key-{k}"), &format!("w{k}"))), ClientReply::Done);
+        assert_eq!(
+            cluster.call(k % 4, put(&format!("key-{k}"), &format!("w{k}"))),
+            ClientReply::Done
+        );
     }
     cluster.until_committed(2, 20_000);
     assert_eq!(cluster.node(joiner).status().membership.role, Role::Member);
     assert!(cluster.registers(joiner) > 0, "the new node received data");
-    cluster.values_readable_everywhere(60, |k| if k < 20 { format!("w{k}") } else { format!("v{k}") });
+    cluster.values_readable_everywhere(60, |k| {
+        if k < 20 {
+            format!("w{k}")
+        } else {
+            format!("v{k}")
+        }
+    });
     // Joining again is a no-op.
-    assert_eq!(cluster.call(1, ClientRequest::Admin(AdminRequest::Join(spec))), ClientReply::Done);
+    assert_eq!(
+        cluster.call(1, ClientRequest::Admin(AdminRequest::Join(spec))),
+        ClientReply::Done
+    );
     assert_eq!(cluster.node(1).status().layout.version(), 2);
 }
 
@@ -117,9 +133,15 @@ fn a_leaving_node_hands_off_before_it_stops_serving() {
     let mut cluster = Cluster::new(4);
     cluster.run_for(300);
     for k in 0..60 {
-        assert_eq!(cluster.call(k % 4, put(&format!("key-{k}"), &format!("v{k}"))), ClientReply::Done);
+        assert_eq!(
+            cluster.call(k % 4, put(&format!("key-{k}"), &format!("v{k}"))),
+            ClientReply::Done
+        );
     }
-    assert_eq!(cluster.call(1, ClientRequest::Admin(AdminRequest::Leave(NodeId(1)))), ClientReply::Done);
+    assert_eq!(
+        cluster.call(1, ClientRequest::Admin(AdminRequest::Leave(NodeId(1)))),
+        ClientReply::Done
+    );
     // A second change waits for the first.
     assert!(matches!(
         cluster.call(2, ClientRequest::Admin(AdminRequest::Leave(NodeId(2)))),
@@ -141,11 +163,17 @@ fn a_dead_member_is_removed_and_its_ranges_rebuilt() {
     let mut cluster = Cluster::new(5);
     cluster.run_for(300);
     for k in 0..40 {
-        assert_eq!(cluster.call(k % 5, put(&format!("key-{k}"), &format!("v{k}"))), ClientReply::Done);
+        assert_eq!(
+            cluster.call(k % 5, put(&format!("key-{k}"), &format!("v{k}"))),
+            ClientReply::Done
+        );
     }
     cluster.crash(4);
     cluster.run_for(3_000);
-    assert_eq!(cluster.call(0, ClientRequest::Admin(AdminRequest::Remove(NodeId(5)))), ClientReply::Done);
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Remove(NodeId(5)))),
+        ClientReply::Done
+    );
     cluster.until_committed(2, 20_000);
     cluster.values_readable_everywhere(40, |k| format!("v{k}"));
     // A node that restarts after it was removed learns so and serves nobody.

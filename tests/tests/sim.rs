@@ -1,9 +1,10 @@
-//! The simulator against `ringkv_core::node::Node`: 300 seeds of every fault kind.
+//! The simulator against `ringkv_core::node::Node`: 300 seeds of every fault kind, with
+//! the register workload (linearizable) and the set workload (eventual) side by side.
 #![allow(clippy::unwrap_used)]
 
-use ringkv_tests::sim::broken::BrokenHardware;
+use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::cluster::NodeHardware;
-use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, Summary};
+use ringkv_tests::sim::{run_seed, SeedReport, SetFindingKind, SimConfig, Summary};
 
 fn run(config: &SimConfig, seed: u64) -> SeedReport {
     run_seed(NodeHardware::new(config), config, seed).unwrap()
@@ -20,6 +21,10 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
             report.inconclusive, 0,
             "seed {seed}: checker could not decide"
         );
+        assert!(
+            !report.set_unsettled,
+            "seed {seed}: hints not handed off (or peers not seen alive) before the set reads"
+        );
         // Anti-entropy compares every range a node shares with a peer in one round
         // trip (root batches), so after the heal all replicas agree well within the cap.
         assert!(
@@ -32,7 +37,14 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     println!("{}", summary.text());
     let c = summary.counts;
     assert_eq!((summary.violations, summary.lost_acked), (0, 0));
+    // Sets in eventual mode: every acknowledged element is read back after the heal.
+    assert_eq!(summary.set_elements_lost, 0, "{}", summary.text());
+    let sets = summary.set_counts;
+    assert!(sets.acked > sets.writes / 2, "{}", summary.text());
+    assert!(sets.unknown > 0, "{}", summary.text());
     assert_eq!(summary.not_converged, 0);
+    // Nodes join and leave mid-run: most runs make at least one membership change.
+    assert!(summary.membership.chosen > 300, "{}", summary.text());
     // Faults hit minorities and majorities: both answers and refusals happen.
     assert!(c.ok > c.issued / 2, "{}", summary.text());
     assert!(c.unavailable > 0, "{}", summary.text());
@@ -45,7 +57,12 @@ fn broken_coordinator_is_caught() {
     let config = SimConfig::small();
     let mut violations = 0;
     for seed in 0..5 {
-        let report = run_seed(BrokenHardware(NodeHardware::new(&config)), &config, seed).unwrap();
+        let report = run_seed(
+            BrokenHardware::new(NodeHardware::new(&config)),
+            &config,
+            seed,
+        )
+        .unwrap();
         if let Some(f) = report.findings.first() {
             assert!(f.violation.explanation.contains("not linearizable"));
             assert!(!f.trace.is_empty());
@@ -56,15 +73,38 @@ fn broken_coordinator_is_caught() {
 }
 
 #[test]
+fn early_acknowledged_eventual_puts_show_as_lost_elements() {
+    // Each node answers `Done` to an eventual put as soon as it receives it, before any
+    // replica stored it (a write quorum of 0); puts that then fail lose their element.
+    let config = SimConfig::small();
+    let mut lost = 0;
+    for seed in 0..8 {
+        let hw = EarlyAckHardware::new(NodeHardware::new(&config));
+        let report = run_seed(hw, &config, seed).unwrap();
+        assert_eq!(report.violations(), 0, "registers are not affected");
+        for f in &report.set_findings {
+            assert_eq!(f.kind, SetFindingKind::LostAckedElements);
+            assert!(f.explanation.contains("missing after the heal"));
+            assert!(f.trace.iter().any(|l| l.contains("Done")), "{f:?}");
+        }
+        assert_eq!(report.failed(), report.set_elements_lost > 0);
+        lost += report.set_elements_lost;
+    }
+    assert!(lost >= 1);
+}
+
+#[test]
 fn wiped_disks_show_as_lost_acknowledged_writes() {
     let config = SimConfig::small();
-    let lost: usize = (0..3)
-        .map(|seed| {
-            let hw = NodeHardware::new(&config).wipe_on_power_loss();
-            run_seed(hw, &config, seed).unwrap().lost_acked()
-        })
-        .sum();
+    let (mut lost, mut lost_elements) = (0, 0);
+    for seed in 0..3 {
+        let hw = NodeHardware::new(&config).wipe_on_power_loss();
+        let report = run_seed(hw, &config, seed).unwrap();
+        lost += report.lost_acked();
+        lost_elements += report.set_elements_lost;
+    }
     assert!(lost >= 1);
+    assert!(lost_elements >= 1);
 }
 
 #[test]

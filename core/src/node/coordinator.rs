@@ -167,11 +167,19 @@ impl Coordinator {
             }
             (Phase::Propagate { .. }, OpKind::Put { .. }) => {
                 let reason = format!("{reason} while the write was being stored");
-                self.finish(ctx, &op, ClientReply::Error(ClientError::Indeterminate { reason }));
+                self.finish(
+                    ctx,
+                    &op,
+                    ClientReply::Error(ClientError::Indeterminate { reason }),
+                );
             }
             _ => {
                 let reason = format!("{reason}; nothing was written");
-                self.finish(ctx, &op, ClientReply::Error(ClientError::Unavailable { reason }));
+                self.finish(
+                    ctx,
+                    &op,
+                    ClientReply::Error(ClientError::Unavailable { reason }),
+                );
             }
         }
     }
@@ -297,9 +305,7 @@ impl Coordinator {
         let timeout_ms = self.settings.request_timeout_ms;
         let error = match (&op.phase, &op.kind) {
             (Phase::Propagate { .. }, OpKind::Put { .. }) => ClientError::Indeterminate {
-                reason: format!(
-                    "the write was acknowledged by {progress} within {timeout_ms} ms"
-                ),
+                reason: format!("the write was acknowledged by {progress} within {timeout_ms} ms"),
             },
             (Phase::Query { .. }, OpKind::Put { .. }) => ClientError::Unavailable {
                 reason: format!(
@@ -311,9 +317,7 @@ impl Coordinator {
                 reason: format!("the read was answered by {progress} within {timeout_ms} ms"),
             },
             (Phase::Propagate { .. }, OpKind::Get) => ClientError::Unavailable {
-                reason: format!(
-                    "the read's write-back reached {progress} within {timeout_ms} ms"
-                ),
+                reason: format!("the read's write-back reached {progress} within {timeout_ms} ms"),
             },
         };
         self.finish(ctx, op, ClientReply::Error(error));

@@ -200,8 +200,12 @@ impl Node {
 
     pub fn status(&self) -> NodeStatus {
         let history = self.membership.history();
-        let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> =
-            history.committed().nodes().iter().map(|(id, spec)| (*id, spec)).collect();
+        let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> = history
+            .committed()
+            .nodes()
+            .iter()
+            .map(|(id, spec)| (*id, spec))
+            .collect();
         if let Some(pending) = history.pending() {
             specs.extend(pending.nodes().iter().map(|(id, spec)| (*id, spec)));
         }
@@ -318,7 +322,7 @@ impl Node {
         if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
             self.counters.gossip_rounds += 1;
             let message = PeerMessage::Gossip {
-                layout_version: self.membership.epoch(),
+                layout_version: self.membership.history().stamp(),
                 members: self.detector.entries(),
             };
             for to in &targets {
@@ -362,7 +366,9 @@ impl Node {
             role => {
                 self.counters.unavailable += 1;
                 let reason = match role {
-                    Role::Joining => "this node is not a member of a cluster yet (waiting to be added)",
+                    Role::Joining => {
+                        "this node is not a member of a cluster yet (waiting to be added)"
+                    }
                     _ => "this node has left the cluster",
                 };
                 let error = ClientError::Unavailable {
@@ -446,7 +452,7 @@ impl Node {
             } if !self.detector.is_member(from) => {
                 let _ = members;
                 let (membership, mut ctx) = self.membership_ctx();
-                membership.on_gossip_epoch(&mut ctx, from, layout_version);
+                membership.on_gossip_stamp(&mut ctx, from, layout_version);
                 self.after_membership(Ok(()));
                 return;
             }
@@ -464,7 +470,9 @@ impl Node {
             }
             message => message,
         };
-        if !self.detector.is_member(from) || !self.within_limits(&message) {
+        // A former member hands off the hints it still holds (node/eventual/handoff.rs).
+        let handoff = matches!(message, PeerMessage::EventualMerge { hint_for: None, .. });
+        if (!self.detector.is_member(from) && !handoff) || !self.within_limits(&message) {
             self.counters.messages_ignored += 1;
             return;
         }
@@ -499,10 +507,11 @@ impl Node {
             } => {
                 let outcome = self.detector.merge(&members, self.now_ms);
                 self.counters.messages_ignored += outcome.unknown as u64;
-                self.newest_layout_version_seen =
-                    self.newest_layout_version_seen.max(layout_version);
+                self.newest_layout_version_seen = self
+                    .newest_layout_version_seen
+                    .max(layout_version.div_ceil(2));
                 let (membership, mut ctx) = self.membership_ctx();
-                membership.on_gossip_epoch(&mut ctx, from, layout_version);
+                membership.on_gossip_stamp(&mut ctx, from, layout_version);
                 self.after_membership(Ok(()));
                 return;
             }
@@ -544,7 +553,9 @@ impl Node {
                 return;
             }
             // Handled above.
-            PeerMessage::Layout(_) | PeerMessage::LayoutPull { .. } | PeerMessage::SyncBehind { .. } => {
+            PeerMessage::Layout(_)
+            | PeerMessage::LayoutPull { .. }
+            | PeerMessage::SyncBehind { .. } => {
                 return;
             }
             reply @ (PeerMessage::ReadTagAck { .. }

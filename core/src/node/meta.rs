@@ -29,8 +29,12 @@ enum IdentityRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum MembersRecord {
     /// A static member list (written by builds without membership changes).
-    V1 { layout: RingLayout },
-    V2 { history: LayoutHistory },
+    V1 {
+        layout: RingLayout,
+    },
+    V2 {
+        history: LayoutHistory,
+    },
 }
 
 /// A Paxos acceptor's promise and vote for one layout version (`node/membership/`).
@@ -115,7 +119,9 @@ pub(crate) fn recover(
         }
     }
     if layout.version() > 0 && !history.is_member(id) {
-        notes.push(format!("node {id} is not a member of its layout: it has left the cluster"));
+        notes.push(format!(
+            "node {id} is not a member of its layout: it has left the cluster"
+        ));
     }
     let paxos = read::<PaxosRecord>(engine, PAXOS_KEY)?;
     let tag_counter_floor = match read::<TagLeaseRecord>(engine, TAG_LEASE_KEY)? {

@@ -73,11 +73,22 @@ pub enum PeerMessage {
     /// ABD write, phase 1: "what is your tag for `key`?" Answered by [`PeerMessage::ReadTagAck`].
     /// `epoch`: the coordinator's layout epoch (`LayoutHistory::epoch`); a replica that
     /// knows a newer one answers [`PeerMessage::Stale`] instead (so do `Read`, `Write`).
-    ReadTag { req: OpId, epoch: u64, key: Vec<u8> },
+    ReadTag {
+        req: OpId,
+        epoch: u64,
+        key: Vec<u8>,
+    },
     /// The replica's current tag for the key ([`Tag::ZERO`] if it never stored one).
-    ReadTagAck { req: OpId, tag: Tag },
+    ReadTagAck {
+        req: OpId,
+        tag: Tag,
+    },
     /// ABD read, phase 1: "what is your tag and value for `key`?"
-    Read { req: OpId, epoch: u64, key: Vec<u8> },
+    Read {
+        req: OpId,
+        epoch: u64,
+        key: Vec<u8>,
+    },
     /// The replica's current tag and value (`None`: absent or deleted).
     ReadAck {
         req: OpId,
@@ -94,9 +105,12 @@ pub enum PeerMessage {
         value: Option<Vec<u8>>,
     },
     /// Sent only once the replica durably holds a tag at least as large as the write's.
-    WriteAck { req: OpId },
-    /// The sender's member table. `layout_version` is its layout epoch: a receiver that
-    /// knows a newer one sends it its history, one that knows an older one pulls.
+    WriteAck {
+        req: OpId,
+    },
+    /// The sender's member table. `layout_version` is its layout history's stamp
+    /// (`LayoutHistory::stamp`: 2 × committed version, + 1 while a change is pending):
+    /// a receiver with a newer history sends it, one with an older one pulls.
     Gossip {
         layout_version: u64,
         members: Vec<GossipEntry>,
@@ -105,9 +119,15 @@ pub enum PeerMessage {
     // these messages reads or writes a linearizable register, and their answers never
     // count toward an ABD quorum.
     /// Eventual get: "what is your sibling state for `key`?"
-    EventualRead { req: OpId, key: Vec<u8> },
+    EventualRead {
+        req: OpId,
+        key: Vec<u8>,
+    },
     /// The replica's sibling state (empty if it holds none).
-    EventualReadAck { req: OpId, state: SiblingState },
+    EventualReadAck {
+        req: OpId,
+        state: SiblingState,
+    },
     /// Eventual put/delete at its dot issuer (a node of the key's sloppy quorum): apply
     /// `Siblings::update(context, issuer, value)` to your own durable copy. If
     /// `hint_for` names another node, you stand in for it: keep a durable hint for it in
@@ -121,7 +141,10 @@ pub enum PeerMessage {
         hint_for: Option<NodeId>,
     },
     /// Sent once the issuer durably holds the update; `state` is its resulting state.
-    EventualUpdateAck { req: OpId, state: SiblingState },
+    EventualUpdateAck {
+        req: OpId,
+        state: SiblingState,
+    },
     /// Merge `state` into your copy durably (a put's replication, read repair, hinted
     /// handoff); with `hint_for`, also keep a hint for that node. Idempotent.
     EventualMerge {
@@ -131,9 +154,14 @@ pub enum PeerMessage {
         hint_for: Option<NodeId>,
     },
     /// Sent once the replica durably holds a state that includes the merged one.
-    EventualMergeAck { req: OpId },
+    EventualMergeAck {
+        req: OpId,
+    },
     /// The replica refused an `EventualUpdate` or `EventualMerge` and wrote nothing.
-    EventualRefused { req: OpId, reason: EventualRefusal },
+    EventualRefused {
+        req: OpId,
+        reason: EventualRefusal,
+    },
     // ---- Anti-entropy (node/ae/; appended: variant order is wire format) ----
     /// Merkle exchange, initiator → responder (a co-replica of the request's range).
     AntiEntropy(ExchangeRequest),
@@ -159,14 +187,22 @@ pub enum PeerMessage {
     AntiEntropyRootsReply(RootBatchReply),
     // ---- Membership (node/membership/; appended) ----
     /// A replica refused a data message of an older epoch; `history` is its own, newer.
-    Stale { req: OpId, history: LayoutHistory },
+    Stale {
+        req: OpId,
+        history: LayoutHistory,
+    },
     /// The sender's layout history (on a newer epoch seen, a pull, or while a change is
     /// in progress, so sync progress spreads).
     Layout(LayoutHistory),
     /// "Send me your layout history": the sender saw a newer epoch than its own.
-    LayoutPull { epoch: u64 },
+    LayoutPull {
+        epoch: u64,
+    },
     /// Paxos phase 1 for layout `version`, to the members of layout `version - 1`.
-    LayoutPrepare { version: u64, ballot: Ballot },
+    LayoutPrepare {
+        version: u64,
+        ballot: Ballot,
+    },
     /// The acceptor promises to ignore lower ballots; `accepted`: what it accepted before.
     LayoutPromise {
         version: u64,
@@ -179,7 +215,10 @@ pub enum PeerMessage {
         ballot: Ballot,
         layout: RingLayout,
     },
-    LayoutAccepted { version: u64, ballot: Ballot },
+    LayoutAccepted {
+        version: u64,
+        ballot: Ballot,
+    },
     /// The acceptor promised a higher ballot already.
     LayoutNack {
         version: u64,
@@ -193,7 +232,10 @@ pub enum PeerMessage {
     },
     SyncPage(SyncPage),
     /// The source does not know change `epoch` yet (its epoch is `source_epoch`).
-    SyncBehind { epoch: u64, source_epoch: u64 },
+    SyncBehind {
+        epoch: u64,
+        source_epoch: u64,
+    },
 }
 
 impl PeerMessage {

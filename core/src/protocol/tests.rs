@@ -115,7 +115,8 @@ fn arb_ballot() -> impl Strategy<Value = Ballot> {
 
 fn arb_membership_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
-        arb_layout().prop_map(|layout| PeerMessage::Layout(crate::ring::LayoutHistory::new(layout))),
+        arb_layout()
+            .prop_map(|layout| PeerMessage::Layout(crate::ring::LayoutHistory::new(layout))),
         (arb_op_id(), arb_layout()).prop_map(|(req, layout)| PeerMessage::Stale {
             req,
             history: crate::ring::LayoutHistory::new(layout),
@@ -170,8 +171,11 @@ fn arb_message() -> impl Strategy<Value = PeerMessage> {
         (arb_op_id(), any::<u64>(), arb_bytes())
             .prop_map(|(req, epoch, key)| PeerMessage::ReadTag { req, epoch, key }),
         (arb_op_id(), arb_tag()).prop_map(|(req, tag)| PeerMessage::ReadTagAck { req, tag }),
-        (arb_op_id(), any::<u64>(), arb_bytes())
-            .prop_map(|(req, epoch, key)| PeerMessage::Read { req, epoch, key }),
+        (arb_op_id(), any::<u64>(), arb_bytes()).prop_map(|(req, epoch, key)| PeerMessage::Read {
+            req,
+            epoch,
+            key
+        }),
         (arb_op_id(), arb_tag(), prop::option::of(arb_bytes()))
             .prop_map(|(req, tag, value)| PeerMessage::ReadAck { req, tag, value }),
         (
@@ -247,7 +251,10 @@ fn rejects_other_versions_short_and_oversized_frames() {
     other[0] = other[0].wrapping_add(1);
     assert!(matches!(
         decode(&other),
-        Err(ProtocolError::UnsupportedVersion { supported: FORMAT_VERSION, .. })
+        Err(ProtocolError::UnsupportedVersion {
+            supported: FORMAT_VERSION,
+            ..
+        })
     ));
     assert!(matches!(
         decode(&frame[..1]),

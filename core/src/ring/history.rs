@@ -80,6 +80,16 @@ impl LayoutHistory {
         self.newest().version()
     }
 
+    /// A number that grows with every step of the history (a change chosen, a change
+    /// committed): `2 × committed version + 1 while a change is pending`. Gossip
+    /// carries it, so a node that missed a commit (same epoch, older state) hears of it.
+    pub fn stamp(&self) -> u64 {
+        self.committed
+            .version()
+            .saturating_mul(2)
+            .saturating_add(u64::from(self.pending.is_some()))
+    }
+
     /// The pending layout if any, else the committed one.
     pub fn newest(&self) -> &RingLayout {
         self.pending.as_ref().unwrap_or(&self.committed)
@@ -95,7 +105,8 @@ impl LayoutHistory {
     }
 
     pub fn is_member(&self, id: NodeId) -> bool {
-        self.committed.node(id).is_some() || self.pending.as_ref().is_some_and(|p| p.node(id).is_some())
+        self.committed.node(id).is_some()
+            || self.pending.as_ref().is_some_and(|p| p.node(id).is_some())
     }
 
     /// The replica sets an operation on `key` needs a majority of: the committed
@@ -141,7 +152,10 @@ impl LayoutHistory {
     /// Records that `node` holds its ranges of the pending layout; commits if that
     /// completes the change. Returns whether anything changed.
     pub fn mark_synced(&mut self, node: NodeId) -> bool {
-        let member = self.pending.as_ref().is_some_and(|p| p.node(node).is_some());
+        let member = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.node(node).is_some());
         if !member || !self.synced.insert(node) {
             return false;
         }
@@ -153,8 +167,11 @@ impl LayoutHistory {
     pub fn sync_complete(&self) -> bool {
         self.pending.is_some()
             && self.moved.iter().all(|(_, _, new_owners)| {
-                let synced = new_owners.iter().filter(|id| self.synced.contains(id)).count();
-                synced >= new_owners.len() / 2 + 1 || new_owners.is_empty()
+                let synced = new_owners
+                    .iter()
+                    .filter(|id| self.synced.contains(id))
+                    .count();
+                synced > new_owners.len() / 2 || new_owners.is_empty()
             })
     }
 
@@ -215,7 +232,10 @@ impl TryFrom<HistoryWire> for LayoutHistory {
             history.begin(pending)?;
         }
         for node in wire.synced {
-            let member = history.pending.as_ref().is_some_and(|p| p.node(node).is_some());
+            let member = history
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.node(node).is_some());
             if !member {
                 return Err(HistoryError::SyncedNotMember(node));
             }
@@ -241,8 +261,13 @@ mod tests {
     use crate::ring::NodeSpec;
 
     fn layout(version: u64, ids: &[u64]) -> RingLayout {
-        RingLayout::from_parts(version, 3, 16, ids.iter().map(|id| NodeSpec::new(*id, "z", 1)))
-            .expect("layout")
+        RingLayout::from_parts(
+            version,
+            3,
+            16,
+            ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
+        )
+        .expect("layout")
     }
 
     #[test]

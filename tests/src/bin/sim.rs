@@ -1,14 +1,15 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes 5] [--trace] [--impl node|toy|broken-toy|broken-node] [--small]
+//!       [--nodes 5] [--trace] [--small]
+//!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
 //! seed, its findings with a trace. Exits 1 if any seed shows a bug, 2 on bad usage.
 
 use std::process::ExitCode;
 
-use ringkv_tests::sim::broken::BrokenHardware;
+use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::toy::ToyHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, SimError, Summary};
 
@@ -18,6 +19,8 @@ enum Impl {
     Toy,
     BrokenToy,
     BrokenNode,
+    EarlyAckNode,
+    W1Node,
 }
 
 struct Args {
@@ -57,6 +60,8 @@ fn parse() -> Result<Args, String> {
                     "toy" => Impl::Toy,
                     "broken-toy" => Impl::BrokenToy,
                     "broken-node" => Impl::BrokenNode,
+                    "early-ack-node" => Impl::EarlyAckNode,
+                    "w1-node" => Impl::W1Node,
                     other => return Err(format!("unknown --impl {other}")),
                 }
             }
@@ -68,19 +73,14 @@ fn parse() -> Result<Args, String> {
 
 fn run(which: Impl, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
     let toy = || ToyHardware::new(config.nodes, config.replicas, config.request_timeout_ms);
+    let node = || ringkv_tests::sim::cluster::NodeHardware::new(config);
     match which {
         Impl::Toy => run_seed(toy(), config, seed),
-        Impl::BrokenToy => run_seed(BrokenHardware(toy()), config, seed),
-        Impl::Node => run_seed(
-            ringkv_tests::sim::cluster::NodeHardware::new(config),
-            config,
-            seed,
-        ),
-        Impl::BrokenNode => run_seed(
-            BrokenHardware(ringkv_tests::sim::cluster::NodeHardware::new(config)),
-            config,
-            seed,
-        ),
+        Impl::BrokenToy => run_seed(BrokenHardware::new(toy()), config, seed),
+        Impl::Node => run_seed(node(), config, seed),
+        Impl::BrokenNode => run_seed(BrokenHardware::new(node()), config, seed),
+        Impl::EarlyAckNode => run_seed(EarlyAckHardware::new(node()), config, seed),
+        Impl::W1Node => run_seed(node().eventual_quorums(2, 1), config, seed),
     }
 }
 

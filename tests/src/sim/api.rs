@@ -25,15 +25,38 @@ pub type RequestId = u64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Get { key: Vec<u8> },
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Delete { key: Vec<u8> },
+    Get {
+        key: Vec<u8>,
+    },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+    /// Eventual mode (only where [`Hardware::supports_eventual`]): a read answered with
+    /// every sibling and a causal context.
+    GetEventual {
+        key: Vec<u8>,
+    },
+    /// Eventual mode: a write superseding what the read that gave `context` saw
+    /// (`None`: a blind write, concurrent with everything).
+    PutEventual {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        context: Option<Vec<u8>>,
+    },
 }
 
 impl Request {
     pub fn key(&self) -> &[u8] {
         match self {
-            Request::Get { key } | Request::Put { key, .. } | Request::Delete { key } => key,
+            Request::Get { key }
+            | Request::Put { key, .. }
+            | Request::Delete { key }
+            | Request::GetEventual { key }
+            | Request::PutEventual { key, .. } => key,
         }
     }
 }
@@ -49,15 +72,30 @@ pub enum Reply {
     Indeterminate,
     /// Refused before doing anything (overloaded, too large, unsupported).
     Rejected(String),
+    /// An eventual read's answer: every sibling value (`None`: a tombstone) and the
+    /// opaque causal context for the next write of the key.
+    Siblings {
+        values: Vec<Option<Vec<u8>>>,
+        context: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub enum Input<M> {
-    Peer { from: NodeIndex, message: M },
-    Client { id: RequestId, request: Request },
+    Peer {
+        from: NodeIndex,
+        message: M,
+    },
+    Client {
+        id: RequestId,
+        request: Request,
+    },
     /// An operator's membership change, answered like a client request (its reply is
     /// counted, not checked: it is not part of any key's history).
-    Admin { id: RequestId, change: Change },
+    Admin {
+        id: RequestId,
+        change: Change,
+    },
     Tick,
 }
 
@@ -103,6 +141,17 @@ pub trait SimNode {
     fn poll_output(&mut self) -> Option<Output<Self::Message>>;
     /// Local time at which the node wants `Input::Tick`.
     fn poll_timeout(&self) -> Option<u64>;
+
+    /// Eventual mode: hints this node holds for other nodes (not yet handed off).
+    fn hints_held(&self) -> u64 {
+        0
+    }
+
+    /// Members this node does not currently believe `Alive` (itself excluded): while
+    /// any is, its eventual operations may go to fallbacks instead of owners.
+    fn members_not_alive(&self) -> usize {
+        0
+    }
 }
 
 /// The machines under the nodes: disks that outlive processes, and booting.
@@ -153,4 +202,10 @@ pub trait Hardware {
     /// Called once per message, in send order, so an implementation may learn e.g.
     /// which key an operation id belongs to from requests and label the replies.
     fn message_key(&mut self, message: &<Self::Node as SimNode>::Message) -> Option<Vec<u8>>;
+
+    /// Whether the nodes serve eventual-mode requests ([`Request::GetEventual`],
+    /// [`Request::PutEventual`]); the set workload runs only if so.
+    fn supports_eventual(&self) -> bool {
+        false
+    }
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
-    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput, Node,
-    NodeConfig,
-    OpId, Output as NodeOutput, PeerMessage, RequestId as NodeRequestId,
+    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput,
+    MemberState, Node, NodeConfig, OpId, Output as NodeOutput, PeerMessage,
+    RequestId as NodeRequestId, Role,
 };
 use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::FaultStore;
@@ -64,6 +64,19 @@ impl SimulatedNode {
 fn to_node_request(request: Request) -> ClientRequest {
     let consistency = Consistency::Linearizable;
     match request {
+        Request::GetEventual { key } => ClientRequest::Get {
+            key,
+            consistency: Consistency::Eventual,
+        },
+        Request::PutEventual {
+            key,
+            value,
+            context,
+        } => ClientRequest::PutEventual {
+            key,
+            value,
+            context,
+        },
         Request::Get { key } => ClientRequest::Get { key, consistency },
         Request::Put { key, value } => ClientRequest::Put {
             key,
@@ -86,10 +99,7 @@ fn from_node_reply(reply: ClientReply) -> Reply {
             | ClientError::Unsupported { .. }
             | ClientError::InvalidContext { .. }),
         ) => Reply::Rejected(e.to_string()),
-        // The workload is linearizable only: sibling sets answer eventual reads.
-        ClientReply::Siblings { .. } => {
-            Reply::Rejected("sibling reply to a linearizable request".into())
-        }
+        ClientReply::Siblings { values, context } => Reply::Siblings { values, context },
     }
 }
 
@@ -134,6 +144,23 @@ impl SimNode for SimulatedNode {
     fn poll_timeout(&self) -> Option<u64> {
         self.node.poll_timeout()
     }
+
+    fn hints_held(&self) -> u64 {
+        self.node.status().hint_queues.values().sum()
+    }
+
+    fn members_not_alive(&self) -> usize {
+        let status = self.node.status();
+        if status.membership.role != Role::Member {
+            // A joiner not (yet) added, or a node that left: it has no peers.
+            return 0;
+        }
+        status
+            .members
+            .iter()
+            .filter(|m| m.spec.id != status.id && m.state != MemberState::Alive)
+            .count()
+    }
 }
 
 /// Disks and engines of a simulated ringkv cluster.
@@ -156,6 +183,8 @@ pub struct NodeHardware {
     /// Power loss erases the disk: a stand-in for a store that acknowledges writes it
     /// has not synced, to show lost acknowledged writes are reported.
     wipe_on_power_loss: bool,
+    /// Eventual mode's R and W, if not the node defaults.
+    eventual_quorums: Option<(usize, usize)>,
 }
 
 impl NodeHardware {
@@ -173,12 +202,19 @@ impl NodeHardware {
             engines: vec![None; machines],
             op_keys: HashMap::new(),
             wipe_on_power_loss: false,
+            eventual_quorums: None,
         }
     }
 
     /// Disks that lose everything on power loss (a broken storage layer).
     pub fn wipe_on_power_loss(mut self) -> Self {
         self.wipe_on_power_loss = true;
+        self
+    }
+
+    /// Eventual mode with read quorum `r` and write quorum `w` (defaults: 2 and 2).
+    pub fn eventual_quorums(mut self, r: usize, w: usize) -> Self {
+        self.eventual_quorums = Some((r, w));
         self
     }
 
@@ -195,6 +231,10 @@ impl NodeHardware {
         config.replicas = self.replicas;
         config.request_timeout_ms = self.request_timeout_ms;
         config.gossip_interval_ms = self.gossip_interval_ms;
+        if let Some((r, w)) = self.eventual_quorums {
+            config.eventual_r = r;
+            config.eventual_w = w;
+        }
         Some(config)
     }
 }
@@ -271,7 +311,9 @@ impl Hardware for NodeHardware {
         let joinable: Vec<NodeIndex> = (0..self.machines)
             .filter(|i| !self.ever_members.contains(i))
             .collect();
-        let change = if !joinable.is_empty() && (choice % 3 != 0 || members.len() <= self.replicas) {
+        let change = if !joinable.is_empty()
+            && (!choice.is_multiple_of(3) || members.len() <= self.replicas)
+        {
             Change::Join(joinable[(choice / 3) as usize % joinable.len()])
         } else if members.len() > self.replicas {
             Change::Leave(members[(choice / 3) as usize % members.len()])
@@ -349,5 +391,9 @@ impl Hardware for NodeHardware {
             | PeerMessage::SyncPage(_)
             | PeerMessage::SyncBehind { .. } => None,
         }
+    }
+
+    fn supports_eventual(&self) -> bool {
+        true
     }
 }

@@ -3,6 +3,7 @@
 use super::error::SimError;
 use super::faults::FaultConfig;
 use super::network::NetConfig;
+use super::sets::SetConfig;
 use super::workload::WorkloadConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct SimConfig {
     /// Replicas per key (N); quorums are N/2 + 1.
     pub replicas: usize,
     pub workload: WorkloadConfig,
+    /// The eventual-mode set workload, run alongside where the nodes support it.
+    pub sets: SetConfig,
     pub net: NetConfig,
     pub faults: FaultConfig,
     /// Clients issue requests and faults happen during this long.
@@ -49,6 +52,7 @@ impl Default for SimConfig {
             spare_nodes: 1,
             replicas: 3,
             workload: WorkloadConfig::default(),
+            sets: SetConfig::default(),
             net: NetConfig::default(),
             faults: FaultConfig::default(),
             workload_ms: 8_000,
@@ -88,6 +92,9 @@ impl SimConfig {
         }
         if self.workload.clients == 0 || self.workload.keys == 0 {
             return fail("need at least one client and one key");
+        }
+        if self.sets.clients > 0 && self.sets.keys == 0 {
+            return fail("set clients need at least one set key");
         }
         if self.net.delay_ms_min > self.net.delay_ms_max
             || self.client_delay_ms.0 > self.client_delay_ms.1

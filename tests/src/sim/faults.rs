@@ -26,7 +26,9 @@ pub enum Fault {
     },
     /// An operator asks a member for a membership change (a join of a spare machine or
     /// a member's leave, picked with `choice` from the cluster's state at that time).
-    Membership { choice: u64 },
+    Membership {
+        choice: u64,
+    },
 }
 
 impl std::fmt::Display for Fault {
@@ -174,7 +176,12 @@ pub fn schedule(
     for _ in 0..config.membership_changes {
         if duration_ms > config.warmup_ms {
             let at = rng.range(config.warmup_ms, duration_ms);
-            out.push((at, Fault::Membership { choice: rng.next_u64() }));
+            out.push((
+                at,
+                Fault::Membership {
+                    choice: rng.next_u64(),
+                },
+            ));
         }
     }
     // Stable: simultaneous faults keep the order they were drawn in.

@@ -8,6 +8,7 @@
 //! - [`toy`]: a small ABD register cluster, so all of the above is tested without
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
 //!   to show the checker catches real-run violations.
+//! - [`sets`]: the eventual-mode set workload (read, merge siblings, add, write back).
 //! - `cluster`: the glue to `ringkv_core::node::Node`.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod network;
 pub mod queue;
 pub mod report;
 pub mod run;
+pub mod sets;
 pub mod toy;
 pub mod trace;
 pub mod workload;
@@ -29,4 +31,4 @@ pub mod world;
 pub use config::SimConfig;
 pub use error::SimError;
 pub use report::Summary;
-pub use run::{run_seed, Finding, FindingKind, SeedReport};
+pub use run::{run_seed, Finding, FindingKind, SeedReport, SetFinding, SetFindingKind};

@@ -2,6 +2,7 @@
 
 use super::error::SimError;
 use super::run::SeedReport;
+use super::sets::SetCounts;
 use super::workload::OpCounts;
 use super::world::MembershipCounts;
 
@@ -12,6 +13,11 @@ pub struct Summary {
     pub counts: OpCounts,
     pub violations: u64,
     pub lost_acked: u64,
+    /// The set workload's requests; `set_counts.acked` is `set_elements_acked`.
+    pub set_counts: SetCounts,
+    pub set_elements_lost: u64,
+    /// Seeds whose sets were read before hints drained (settle cap passed).
+    pub set_unsettled: u64,
     pub inconclusive: u64,
     pub verify_failures: u64,
     /// Convergence times of the seeds that converged within the cap.
@@ -32,6 +38,9 @@ impl Summary {
         self.counts.add(&report.counts);
         self.violations += report.violations() as u64;
         self.lost_acked += report.lost_acked() as u64;
+        self.set_counts.add(&report.set_counts);
+        self.set_elements_lost += report.set_elements_lost;
+        self.set_unsettled += u64::from(report.set_unsettled);
         self.inconclusive += report.inconclusive as u64;
         self.verify_failures += report.verify_failures as u64;
         let m = &report.membership;
@@ -89,7 +98,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -100,9 +109,17 @@ impl Summary {
             c.rejected,
             self.violations,
             self.lost_acked,
+            self.set_counts.acked,
+            self.set_counts.writes,
+            self.set_counts.failed,
+            self.set_counts.unknown,
+            self.set_counts.reads,
+            self.set_counts.reads_ok,
+            self.set_elements_lost,
+            self.set_unsettled,
             self.inconclusive,
             self.verify_failures,
-            c.protocol_errors,
+            c.protocol_errors + self.set_counts.protocol_errors,
             self.membership.asked,
             self.membership.chosen,
             self.membership.refused,
@@ -127,20 +144,24 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
             c.ok,
             self.violations,
             self.lost_acked,
+            self.set_counts.acked,
+            self.set_elements_lost,
+            self.set_counts.writes,
+            self.set_unsettled,
             c.indeterminate,
             c.timed_out,
             c.unavailable,
             c.rejected,
             self.inconclusive,
             self.verify_failures,
-            c.protocol_errors,
+            c.protocol_errors + self.set_counts.protocol_errors,
             self.membership.asked,
             self.membership.chosen,
             p50,

@@ -1,13 +1,16 @@
-//! One seed, start to verdict: workload under faults; heal and measure convergence;
-//! restart every node from its disk; read every key back; check every key's history.
+//! One seed, start to verdict: workloads under faults; heal and measure convergence;
+//! restart every node from its disk; read every key back; check every key's history;
+//! wait for hints to be handed off and check every set key holds its acknowledged
+//! elements.
 
-use super::api::{Hardware, Holders, Request};
-use super::world::MembershipCounts;
+use super::api::{Hardware, Holders, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
+use super::sets::{set_key, Element, ElementOutcome, Merged, SetCounts};
 use super::workload::{key, OpCounts};
+use super::world::MembershipCounts;
 use super::world::World;
-use crate::checker::{check_key, CheckOptions, Operation, Outcome, Verdict, Violation};
+use crate::checker::{check_key, show_bytes, CheckOptions, Operation, Outcome, Verdict, Violation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindingKind {
@@ -26,6 +29,28 @@ pub struct Finding {
     pub trace: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetFindingKind {
+    /// After the heal and hint handoff, a read of the set lacks elements whose writes
+    /// were acknowledged.
+    LostAckedElements,
+    /// A read (during the run or after) returned an element never attempted on the
+    /// key, a tombstone or a value that is not a set: nobody wrote it.
+    UnattemptedElements,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetFinding {
+    pub kind: SetFindingKind,
+    pub key: Vec<u8>,
+    /// The elements concerned (lost ones; or unattempted ones, if they are elements).
+    pub elements: Vec<u64>,
+    pub explanation: String,
+    /// Trace lines of the key (and faults): around the first element's write and the
+    /// final read.
+    pub trace: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedReport {
     pub seed: u64,
@@ -40,6 +65,14 @@ pub struct SeedReport {
     /// From the heal at the end of the workload until every key's replicas agreed (and
     /// no request was in flight); `None` if not within the cap.
     pub converge_ms: Option<u64>,
+    /// The set workload's requests (all zero where it does not run).
+    pub set_counts: SetCounts,
+    /// Acknowledged elements the final reads of the sets lacked.
+    pub set_elements_lost: u64,
+    pub set_findings: Vec<SetFinding>,
+    /// Whether, before the sets were read, some node still held hints or did not see
+    /// every peer alive (after `SetConfig::settle_cap_ms`).
+    pub set_unsettled: bool,
     pub trace_hash: u64,
     pub events: u64,
     pub membership: MembershipCounts,
@@ -60,23 +93,34 @@ impl SeedReport {
 
     /// Whether this seed shows a bug.
     pub fn failed(&self) -> bool {
-        !self.findings.is_empty() || self.verify_failures > 0 || self.counts.protocol_errors > 0
+        !self.findings.is_empty()
+            || !self.set_findings.is_empty()
+            || self.verify_failures > 0
+            || self.counts.protocol_errors > 0
+            || self.set_counts.protocol_errors > 0
     }
 
     /// The seed, every finding with its ops and trace, and how to rerun it.
     pub fn render_failure(&self) -> String {
         let mut out = format!(
-            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl and --nodes)\n",
+            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl and --nodes)\n",
             self.seed,
             self.violations(),
             self.lost_acked(),
+            self.set_elements_lost,
             self.verify_failures,
-            self.counts.protocol_errors,
+            self.counts.protocol_errors + self.set_counts.protocol_errors,
             self.seed
         );
         for f in &self.findings {
             out.push_str(&format!("  [{:?}] {}", f.kind, f.violation.explanation));
             out.push_str("  trace of the key and of faults in that window (ms):\n");
+            for line in &f.trace {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        for f in &self.set_findings {
+            out.push_str(&format!("  [{:?}] {}\n", f.kind, f.explanation));
             for line in &f.trace {
                 out.push_str(&format!("    {line}\n"));
             }
@@ -93,7 +137,10 @@ fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
         let key = key(k);
         let (nodes, needed) = match world.holders(&key) {
             Holders::Unsettled => return Ok(false),
-            Holders::Any => ((0..world.node_count()).collect::<Vec<_>>(), world.hw.replicas()),
+            Holders::Any => (
+                (0..world.node_count()).collect::<Vec<_>>(),
+                world.hw.replicas(),
+            ),
             Holders::Only(nodes) => {
                 let needed = nodes.len();
                 (nodes, needed)
@@ -146,6 +193,185 @@ fn verify<H: Hardware>(world: &mut World<H>) -> Result<usize, SimError> {
     Ok(failures)
 }
 
+/// Whether every node is up, holds no hints and believes every peer alive: an eventual
+/// read then goes to the key's owners only, and they hold everything handed off.
+fn eventual_settled<H: Hardware>(world: &World<H>) -> bool {
+    (0..world.node_count()).all(|i| {
+        world
+            .node(i)
+            .is_some_and(|n| n.hints_held() == 0 && n.members_not_alive() == 0)
+    })
+}
+
+/// Runs until the cluster is [`eventual_settled`] with no request in flight, at most
+/// `settle_cap_ms`. Returns whether it settled.
+fn settle_for_sets<H: Hardware>(world: &mut World<H>) -> Result<bool, SimError> {
+    let until = world.now + world.config.sets.settle_cap_ms;
+    loop {
+        if !world.clients_pending() && eventual_settled(world) {
+            return Ok(true);
+        }
+        if world.now >= until {
+            return Ok(false);
+        }
+        world.run_until(world.now + 10)?;
+    }
+}
+
+/// Reads set key `k` with eventual gets, retrying reads that fail (a node that just
+/// restarted may still believe its peers dead). The merged answer and when its read
+/// was issued, or `None` if no read answered.
+fn read_set<H: Hardware>(
+    world: &mut World<H>,
+    k: usize,
+) -> Result<Option<(Merged, u64)>, SimError> {
+    for attempt in 0..world.config.verify_attempts as usize {
+        let node = (k + attempt) % world.node_count();
+        let issued_ms = world.now;
+        let (id, request) = world.sets.verify_read(k);
+        world.submit(node, id, request);
+        let deadline = world.now + world.workload.config().client_timeout_ms;
+        while world.sets.is_pending(id) && world.now <= deadline {
+            world.run_until(world.now + 5)?;
+        }
+        if let Some(merged) = world.sets.last_verify() {
+            return Ok(Some((merged.clone(), issued_ms)));
+        }
+        world.run_until(world.now + world.config.verify_retry_ms)?;
+    }
+    Ok(None)
+}
+
+/// What the set check found: lost acknowledged elements, findings, unreadable keys.
+struct SetVerdict {
+    lost: u64,
+    findings: Vec<SetFinding>,
+    unreadable: usize,
+    unsettled: bool,
+}
+
+fn show_elements(elements: &[u64]) -> String {
+    const SHOWN: usize = 12;
+    let mut parts: Vec<String> = elements.iter().take(SHOWN).map(u64::to_string).collect();
+    if elements.len() > SHOWN {
+        parts.push(format!("... ({} more)", elements.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+/// After the heal: waits for hints to drain, reads every set key, and checks that each
+/// holds every acknowledged element and nothing never attempted.
+fn verify_sets<H: Hardware>(world: &mut World<H>) -> Result<SetVerdict, SimError> {
+    let mut verdict = SetVerdict {
+        lost: 0,
+        findings: Vec::new(),
+        unreadable: 0,
+        unsettled: false,
+    };
+    if world.sets.clients() == 0 {
+        return Ok(verdict);
+    }
+    verdict.unsettled = !settle_for_sets(world)?;
+    let shown = world.config.trace_lines_shown;
+    for k in 0..world.sets.config().keys {
+        let key = set_key(k);
+        let Some((merged, read_ms)) = read_set(world, k)? else {
+            verdict.unreadable += 1;
+            continue;
+        };
+        let lost: Vec<(u64, Element)> = world
+            .sets
+            .acked(k)
+            .into_iter()
+            .filter(|(e, _)| !merged.elements.contains(e))
+            .collect();
+        let Some(&(first, element)) = lost.first() else {
+            continue;
+        };
+        verdict.lost += lost.len() as u64;
+        let acked_ms = match element.outcome {
+            ElementOutcome::Acked(at) => at,
+            _ => element.invoke_ms,
+        };
+        let ids: Vec<u64> = lost.iter().map(|(e, _)| *e).collect();
+        let explanation = format!(
+            "set {}: {} of {} acknowledged element(s) missing after the heal and hint \
+             handoff: {}\n  element {first} was written by req{} [{} ms, acknowledged {} ms]; \
+             the final read (issued {read_ms} ms) returned {} element(s){}{}\n  \
+             before that read every node {} no hints and saw every peer alive",
+            show_bytes(&key),
+            lost.len(),
+            world.sets.acked(k).len(),
+            show_elements(&ids),
+            element.request,
+            element.invoke_ms,
+            acked_ms,
+            merged.elements.len(),
+            if merged.foreign.is_empty() {
+                ""
+            } else {
+                " and "
+            },
+            merged.foreign.join(", "),
+            if verdict.unsettled {
+                "had NOT yet reached (settle cap passed):"
+            } else {
+                "held"
+            },
+        );
+        let mut trace = vec![format!("-- the write of element {first}:")];
+        let write_lines = world
+            .trace
+            .about(&key, element.invoke_ms, acked_ms, shown / 2);
+        trace.extend(write_lines.iter().map(|l| l.to_string()));
+        trace.push("-- the final read:".to_string());
+        let read_lines = world.trace.about(&key, read_ms, world.now, shown / 2);
+        trace.extend(read_lines.iter().map(|l| l.to_string()));
+        verdict.findings.push(SetFinding {
+            kind: SetFindingKind::LostAckedElements,
+            key,
+            elements: ids,
+            explanation,
+            trace,
+        });
+    }
+    // Everything any read returned that was never attempted on its key.
+    for k in 0..world.sets.config().keys {
+        let seen: Vec<_> = world
+            .sets
+            .unattempted
+            .iter()
+            .filter(|u| u.key == k)
+            .cloned()
+            .collect();
+        let Some(first) = seen.first() else {
+            continue;
+        };
+        let key = set_key(k);
+        let what: Vec<String> = seen.iter().map(|u| u.what.clone()).collect();
+        let elements = seen
+            .iter()
+            .filter_map(|u| u.what.strip_prefix("element ")?.parse().ok())
+            .collect();
+        let lines = world
+            .trace
+            .about(&key, first.at_ms.saturating_sub(100), first.at_ms, shown);
+        verdict.findings.push(SetFinding {
+            kind: SetFindingKind::UnattemptedElements,
+            explanation: format!(
+                "set {}: reads returned what no client wrote to it: {} (first at {} ms)",
+                show_bytes(&key),
+                what.join(", "),
+                first.at_ms
+            ),
+            key,
+            elements,
+            trace: lines.iter().map(|l| l.to_string()).collect(),
+        });
+    }
+    Ok(verdict)
+}
+
 fn finding<H: Hardware>(world: &World<H>, kind: FindingKind, v: Violation) -> Finding {
     let (start, end) = v.window();
     let lines = world.trace.about(
@@ -172,14 +398,14 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
     let healed_at = world.now;
     let mut converge_ms = None;
     while world.now <= healed_at + config.converge_cap_ms {
-        if !world.workload.has_pending() && converged(&world)? {
+        if !world.clients_pending() && converged(&world)? {
             converge_ms = Some(world.now - healed_at);
             break;
         }
         world.run_until(world.now + 10)?;
     }
     let drain_until = world.now + config.workload.client_timeout_ms;
-    while world.workload.has_pending() && world.now <= drain_until {
+    while world.clients_pending() && world.now <= drain_until {
         world.run_until(world.now + 10)?;
     }
     world.finish_membership();
@@ -191,6 +417,9 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         world.boot(i)?;
     }
     let verify_failures = verify(&mut world)?;
+    // Sets: once hints are handed off and every node sees its peers, every
+    // acknowledged element must be in a read of its set.
+    let sets = verify_sets(&mut world)?;
 
     let options = CheckOptions {
         time_scale: 1000,
@@ -226,8 +455,12 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         counts: world.workload.counts,
         findings,
         inconclusive,
-        verify_failures,
+        verify_failures: verify_failures + sets.unreadable,
         converge_ms,
+        set_counts: world.sets.counts,
+        set_elements_lost: sets.lost,
+        set_findings: sets.findings,
+        set_unsettled: sets.unsettled,
         trace_hash: world.trace.hash(),
         events: world.events(),
         membership: world.membership,

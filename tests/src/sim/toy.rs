@@ -198,6 +198,8 @@ impl ToyNode {
                 };
                 self.start_store(rid, stored, Reply::Done, now);
             }
+            // Refused when received (see `handle`).
+            Request::GetEventual { .. } | Request::PutEventual { .. } => {}
         }
     }
 
@@ -264,6 +266,15 @@ impl SimNode for ToyNode {
 
     fn handle(&mut self, now: u64, input: Input<ToyMsg>) {
         match input {
+            // The toy is a register store only: the set workload (eventual mode) does
+            // not run against it (`supports_eventual` is false).
+            Input::Client {
+                id,
+                request: Request::GetEventual { .. } | Request::PutEventual { .. },
+            } => {
+                let reply = Reply::Rejected("the toy has no eventual mode".into());
+                self.out.push_back(Output::Reply { id, reply });
+            }
             Input::Client { id, request } => {
                 let rid = self.next_rid;
                 self.next_rid = self.next_rid.wrapping_add(1);

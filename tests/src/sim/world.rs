@@ -17,6 +17,7 @@ use super::faults::{schedule, Fault};
 use super::network::NetConfig;
 use super::network::{Fate, Network};
 use super::queue::EventQueue;
+use super::sets::{is_set_request, SetConfig, SetWorkload};
 use super::trace::{pretty_debug, Scope, Trace};
 use super::workload::Workload;
 use crate::checker::show_bytes;
@@ -48,7 +49,10 @@ enum Event<M> {
     },
     Fault(Fault),
     Resume(NodeIndex),
+    /// Register client `n` may issue its next request.
     Wake(usize),
+    /// Set client `n` may issue its next request.
+    SetWake(usize),
     Deadline(RequestId),
 }
 
@@ -75,6 +79,8 @@ pub struct World<H: Hardware> {
     rng_boot: SplitMix64,
     pub trace: Trace,
     pub workload: Workload,
+    /// The eventual-mode set workload (no clients unless the hardware supports it).
+    pub sets: SetWorkload,
     faults_active: bool,
     events: u64,
     /// `(time, n)`: the n-th history stamp taken at `time`.
@@ -120,13 +126,22 @@ impl<H: Hardware> World<H> {
         // sends one more message.
         let mut master = SplitMix64::new(seed);
         let mut fork = || SplitMix64::new(master.next_u64());
-        let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew) =
-            (fork(), fork(), fork(), fork(), fork());
+        let (rng, rng_boot, mut rng_faults, rng_clients, mut rng_skew, rng_sets) =
+            (fork(), fork(), fork(), fork(), fork(), fork());
+        let set_config = if hw.supports_eventual() {
+            config.sets
+        } else {
+            SetConfig {
+                clients: 0,
+                ..config.sets
+            }
+        };
         let (lo, hi) = config.skew_permille;
         let skews = Skew::draw(machines, lo, hi, &mut rng_skew);
         let mut world = World {
             network: Network::new(machines, config.net),
             workload: Workload::new(config.workload, machines, rng_clients),
+            sets: SetWorkload::new(set_config, machines, rng_sets),
             trace: Trace::new(config.trace_lines_max, config.trace_echo),
             slots: skews
                 .into_iter()
@@ -170,6 +185,10 @@ impl<H: Hardware> World<H> {
         for c in 0..world.config.workload.clients {
             let at = world.workload.think_ms();
             world.queue.push(at, Event::Wake(c));
+        }
+        for c in 0..world.sets.clients() {
+            let at = world.sets.think_ms();
+            world.queue.push(at, Event::SetWake(c));
         }
         Ok(world)
     }
@@ -429,21 +448,21 @@ impl<H: Hardware> World<H> {
                 );
                 self.record(Scope::Global, text);
             }
+            Event::Reply { from, id, reply } if is_set_request(id) => {
+                let key = self.sets.key_of(id);
+                let late = key.is_none();
+                let freed = self.sets.reply(id, &reply, self.now);
+                self.record_reply(from, id, &reply, key, late);
+                if let Some(client) = freed {
+                    let at = self.now + self.sets.think_ms();
+                    self.queue.push(at, Event::SetWake(client));
+                }
+            }
             Event::Reply { from, id, reply } => {
                 let stamp = self.stamp();
                 let key = self.workload.key_of(id);
                 let freed = self.workload.reply(id, &reply, stamp);
-                let late = if freed.is_none() {
-                    " (late, ignored)"
-                } else {
-                    ""
-                };
-                let text = format!(
-                    "{} -> client req{id} {}{late}",
-                    Name(from),
-                    show_reply(&reply)
-                );
-                self.record(label(key), text);
+                self.record_reply(from, id, &reply, key, freed.is_none());
                 if let Some(client) = freed {
                     let at = self.now + self.workload.think_ms();
                     self.queue.push(at, Event::Wake(client));
@@ -463,6 +482,24 @@ impl<H: Hardware> World<H> {
                     }
                 }
             }
+            Event::SetWake(client) => {
+                if self.now < self.config.workload_ms {
+                    if let Some((node, id, request)) = self.sets.next(client, self.now) {
+                        self.submit(node, id, request);
+                    }
+                }
+            }
+            Event::Deadline(id) if is_set_request(id) => {
+                let key = self.sets.key_of(id);
+                let expired = self.sets.is_pending(id);
+                if let Some(client) = self.sets.expire(id) {
+                    let at = self.now + self.sets.think_ms();
+                    self.queue.push(at, Event::SetWake(client));
+                }
+                if expired {
+                    self.record(label(key), format!("client gives up on req{id}: unknown"));
+                }
+            }
             Event::Deadline(id) => {
                 let key = self.workload.key_of(id);
                 if let Some(client) = self.workload.expire(id) {
@@ -473,6 +510,24 @@ impl<H: Hardware> World<H> {
             }
         }
         Ok(())
+    }
+
+    /// Traces a client reply under its key's scope.
+    fn record_reply(
+        &mut self,
+        from: NodeIndex,
+        id: RequestId,
+        reply: &Reply,
+        key: Option<Vec<u8>>,
+        late: bool,
+    ) {
+        let late = if late { " (late, ignored)" } else { "" };
+        let text = format!(
+            "{} -> client req{id} {}{late}",
+            Name(from),
+            show_reply(reply)
+        );
+        self.record(label(key), text);
     }
 
     fn drop_at_down_node(&mut self, to: NodeIndex, event: Event<Msg<H>>) {
@@ -585,6 +640,16 @@ impl<H: Hardware> World<H> {
     pub fn events(&self) -> u64 {
         self.events
     }
+
+    /// Node `i`, if it is up.
+    pub fn node(&self, i: NodeIndex) -> Option<&H::Node> {
+        self.slots[i].node.as_ref()
+    }
+
+    /// Whether a client request of either workload is in flight.
+    pub fn clients_pending(&self) -> bool {
+        self.workload.has_pending() || self.sets.has_pending()
+    }
 }
 
 fn show_request(r: &Request) -> String {
@@ -594,6 +659,21 @@ fn show_request(r: &Request) -> String {
             format!("put {} = {}", show_bytes(key), show_bytes(value))
         }
         Request::Delete { key } => format!("delete {}", show_bytes(key)),
+        Request::GetEventual { key } => format!("get {} (eventual)", show_bytes(key)),
+        Request::PutEventual {
+            key,
+            value,
+            context,
+        } => format!(
+            "put {} = {} (eventual, {})",
+            show_bytes(key),
+            show_bytes(value),
+            if context.is_some() {
+                "with context"
+            } else {
+                "blind"
+            }
+        ),
     }
 }
 
@@ -601,6 +681,13 @@ fn show_reply(r: &Reply) -> String {
     match r {
         Reply::Value(Some(v)) => format!("value {}", show_bytes(v)),
         Reply::Value(None) => "value absent".to_string(),
+        Reply::Siblings { values, .. } => {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| v.as_deref().map_or("tombstone".to_string(), show_bytes))
+                .collect();
+            format!("siblings [{}]", shown.join(", "))
+        }
         other => format!("{other:?}"),
     }
 }

@@ -11,6 +11,15 @@
 //! retried in a later round; when a target's batch completes the next round starts at
 //! once, so a backlog drains at one batch per round trip.
 //!
+//! A node that left the layout keeps handing its hints off (members accept hint
+//! merges from former members), so a write it acknowledged as a fallback still
+//! reaches the owners.
+//!
+//! A target that is no longer in the layout (it left, or was removed) will never take
+//! its hints: each of its hints becomes a hint for every current owner of the key
+//! (this node excepted: its own `e/` copy already holds the state), so the write still
+//! reaches the key's replicas.
+//!
 //! The delete is not synced: if it is lost in a crash the hint is sent again, and the
 //! owner's merge is idempotent. Fallbacks keep their own `e/` copy after handoff: it
 //! holds the dots they issued (see `Siblings::update`), which must never be reissued.
@@ -80,9 +89,17 @@ impl Eventual {
             .retain(|_, hint| hint.deadline_ms > now_ms);
         let targets: Vec<NodeId> = self.hints.by_target().keys().copied().collect();
         let mut first_error = None;
+        for target in targets.iter().filter(|t| ctx.layout.node(**t).is_none()) {
+            if let Err(error) = self.retarget(ctx, *target) {
+                first_error.get_or_insert(error);
+            }
+        }
+        // A node outside the layout (it left) hears no gossip, so it cannot tell who is
+        // alive; it still owes its hints to the members, and sends them regardless.
+        let outside = ctx.layout.node(self.me).is_none();
         for target in targets {
-            if ctx.detector.state(target, now_ms) != MemberState::Alive || self.handoff.busy(target)
-            {
+            let alive = outside || ctx.detector.state(target, now_ms) == MemberState::Alive;
+            if !alive || self.handoff.busy(target) {
                 continue;
             }
             if let Err(error) = self.send_batch(ctx, target) {
@@ -90,6 +107,58 @@ impl Eventual {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Moves a batch of the hints held for `gone` (not in the layout) to the key's
+    /// current owners, in one durable batch: new hints first, then the old one deleted.
+    fn retarget(&mut self, ctx: &mut EvCtx<'_>, gone: NodeId) -> Result<(), ReplicaError> {
+        let page = ctx
+            .engine
+            .scan_prefix(&hint_prefix(gone), self.settings.handoff_batch_max)?;
+        let mut batch = WriteBatch::new();
+        let mut added = Vec::new();
+        let mut removed = 0u64;
+        for (old_key, bytes) in page {
+            let Some((_, key)) = split_hint_key(&old_key) else {
+                continue;
+            };
+            let state = HintRecord::decode(&bytes)
+                .map_err(ReplicaError::CorruptRecord)?
+                .into_state();
+            for owner in ctx.layout.preference_list(key) {
+                if owner == self.me {
+                    continue;
+                }
+                let new_key = super::stored::hint_key(owner, key);
+                let merged = match ctx.engine.get(&new_key)? {
+                    Some(held) => HintRecord::decode(&held)
+                        .map_err(ReplicaError::CorruptRecord)?
+                        .into_state()
+                        .merged(&state),
+                    None => {
+                        added.push(owner);
+                        state.clone()
+                    }
+                };
+                let record = HintRecord::V1 { state: merged }
+                    .encode()
+                    .map_err(ReplicaError::Encode)?;
+                batch.put(new_key, record);
+            }
+            batch.delete(old_key);
+            removed += 1;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        ctx.engine.write(&batch, WriteOptions::DURABLE)?;
+        for owner in added {
+            self.hints.added(owner);
+        }
+        for _ in 0..removed {
+            self.hints.removed(gone);
+        }
+        Ok(())
     }
 
     fn send_batch(&mut self, ctx: &mut EvCtx<'_>, target: NodeId) -> Result<(), ReplicaError> {

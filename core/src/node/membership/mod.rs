@@ -98,7 +98,10 @@ pub(crate) enum Event {
     Nothing,
     /// Apply these streamed entries (registers by tag, eventual states by merge),
     /// durably, then call [`Membership::page_applied`].
-    Apply { from: NodeId, page: SyncPage },
+    Apply {
+        from: NodeId,
+        page: SyncPage,
+    },
 }
 
 #[derive(Debug)]
@@ -170,10 +173,13 @@ impl Membership {
             .proposal
             .as_ref()
             .map(|p| p.next_resend_ms.min(p.deadline_ms));
-        let sync = self
-            .sync
-            .as_ref()
-            .and_then(|job| job.sources.values().filter(|s| !s.done).map(|s| s.next_send_ms).min());
+        let sync = self.sync.as_ref().and_then(|job| {
+            job.sources
+                .values()
+                .filter(|s| !s.done)
+                .map(|s| s.next_send_ms)
+                .min()
+        });
         [proposal, sync].into_iter().flatten().min()
     }
 
@@ -208,11 +214,13 @@ impl Membership {
         }
     }
 
-    /// A peer's gossip named its epoch.
-    pub fn on_gossip_epoch(&mut self, ctx: &mut MCtx<'_>, from: NodeId, epoch: u64) {
-        if epoch < self.epoch() && self.role() != Role::Joining {
-            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
-        } else if epoch > self.epoch() {
+    /// A peer's gossip named its history stamp ([`LayoutHistory::stamp`]).
+    pub fn on_gossip_stamp(&mut self, ctx: &mut MCtx<'_>, from: NodeId, stamp: u64) {
+        let mine = self.history.stamp();
+        if stamp < mine && self.role() != Role::Joining {
+            ctx.out
+                .send(from, PeerMessage::Layout(self.history.clone()));
+        } else if stamp > mine {
             self.pull(ctx, from);
         }
     }
@@ -223,7 +231,12 @@ impl Membership {
             .is_none_or(|last| ctx.now_ms >= last.saturating_add(self.settings.resend_interval_ms));
         if due {
             self.last_pull_ms = Some(ctx.now_ms);
-            ctx.out.send(from, PeerMessage::LayoutPull { epoch: self.epoch() });
+            ctx.out.send(
+                from,
+                PeerMessage::LayoutPull {
+                    epoch: self.epoch(),
+                },
+            );
         }
     }
 
@@ -247,6 +260,8 @@ impl Membership {
         self.check_sync_done(ctx)
     }
 
+    // Guards would hide the acceptor checks' side effects (they answer the sender).
+    #[allow(clippy::collapsible_match)]
     pub fn on_message(
         &mut self,
         ctx: &mut MCtx<'_>,
@@ -257,7 +272,8 @@ impl Membership {
             PeerMessage::Layout(history) => self.learn(ctx, &history)?,
             PeerMessage::LayoutPull { .. } => {
                 if self.role() != Role::Joining {
-                    ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+                    ctx.out
+                        .send(from, PeerMessage::Layout(self.history.clone()));
                 }
             }
             PeerMessage::LayoutPrepare { version, ballot } => {
@@ -284,7 +300,8 @@ impl Membership {
             PeerMessage::SyncPull { epoch, cursor } => self.serve_pull(ctx, from, epoch, cursor)?,
             PeerMessage::SyncBehind { epoch, .. } => {
                 if epoch == self.epoch() {
-                    ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+                    ctx.out
+                        .send(from, PeerMessage::Layout(self.history.clone()));
                 }
             }
             PeerMessage::SyncPage(page) => {
@@ -430,7 +447,11 @@ impl Membership {
     fn desired(&self, request: &AdminRequest) -> Result<Option<RingLayout>, ClientError> {
         let unavailable = |reason: String| ClientError::Unavailable { reason };
         match self.role() {
-            Role::Joining => return Err(unavailable("this node is not a member of a cluster yet".into())),
+            Role::Joining => {
+                return Err(unavailable(
+                    "this node is not a member of a cluster yet".into(),
+                ))
+            }
             Role::Left => return Err(unavailable("this node has left the cluster".into())),
             Role::Member => {}
         }
@@ -474,7 +495,8 @@ impl Membership {
         }
         if version <= self.epoch() {
             // Already decided here: the proposer learns the outcome.
-            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+            ctx.out
+                .send(from, PeerMessage::Layout(self.history.clone()));
             return false;
         }
         if version > committed.saturating_add(1) {
@@ -523,7 +545,8 @@ impl Membership {
         match proposal.on_answer(from, answer) {
             Step::Wait => self.proposal = Some(proposal),
             Step::Send(message) => {
-                proposal.next_resend_ms = ctx.now_ms.saturating_add(self.settings.resend_interval_ms);
+                proposal.next_resend_ms =
+                    ctx.now_ms.saturating_add(self.settings.resend_interval_ms);
                 for to in &proposal.acceptors {
                     ctx.out.send(*to, message.clone());
                 }
@@ -610,7 +633,8 @@ impl Membership {
             return Ok(());
         }
         if mine > epoch || self.history.pending().is_none() {
-            ctx.out.send(from, PeerMessage::Layout(self.history.clone()));
+            ctx.out
+                .send(from, PeerMessage::Layout(self.history.clone()));
             return Ok(());
         }
         let ranges = stream_ranges(&self.history, self.me, from);
@@ -622,13 +646,20 @@ impl Membership {
 
     /// Starts, keeps or drops this node's sync job to match the history.
     fn refresh_sync(&mut self, now_ms: u64) {
-        let wanted = self.history.pending().is_some_and(|p| p.node(self.me).is_some())
+        let wanted = self
+            .history
+            .pending()
+            .is_some_and(|p| p.node(self.me).is_some())
             && !self.history.synced().contains(&self.me);
         if !wanted {
             self.sync = None;
             return;
         }
-        if self.sync.as_ref().is_none_or(|job| job.epoch != self.epoch()) {
+        if self
+            .sync
+            .as_ref()
+            .is_none_or(|job| job.epoch != self.epoch())
+        {
             self.sync = Some(SyncJob::new(&self.history, self.me, now_ms));
         }
     }

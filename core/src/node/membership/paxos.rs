@@ -214,9 +214,10 @@ impl Proposal {
                 self.accept_sent = true;
                 Step::Send(self.message())
             }
-            (PeerMessage::LayoutAccepted { ballot, .. }, ProposalPhase::Accept { value, accepted })
-                if ballot == self.ballot =>
-            {
+            (
+                PeerMessage::LayoutAccepted { ballot, .. },
+                ProposalPhase::Accept { value, accepted },
+            ) if ballot == self.ballot => {
                 accepted.insert(from);
                 if accepted.len() >= majority {
                     Step::Chosen(value.clone())
@@ -224,9 +225,12 @@ impl Proposal {
                     Step::Wait
                 }
             }
-            (PeerMessage::LayoutNack { ballot, promised, .. }, _)
-                if ballot == self.ballot && promised > self.ballot =>
-            {
+            (
+                PeerMessage::LayoutNack {
+                    ballot, promised, ..
+                },
+                _,
+            ) if ballot == self.ballot && promised > self.ballot => {
                 self.attempts += 1;
                 if self.attempts >= PROPOSAL_ATTEMPTS_MAX {
                     return Step::GiveUp;
@@ -251,8 +255,13 @@ mod tests {
     use crate::ring::NodeSpec;
 
     fn layout(version: u64, ids: &[u64]) -> RingLayout {
-        RingLayout::from_parts(version, 3, 4, ids.iter().map(|id| NodeSpec::new(*id, "z", 1)))
-            .expect("layout")
+        RingLayout::from_parts(
+            version,
+            3,
+            4,
+            ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
+        )
+        .expect("layout")
     }
 
     fn ballot(round: u64, node: u64) -> Ballot {
@@ -285,14 +294,21 @@ mod tests {
         let (answer, changed) = acceptor.on_prepare(2, ballot(2, 1));
         assert!(changed && matches!(answer, PeerMessage::LayoutPromise { accepted: None, .. }));
         let (answer, _) = acceptor.on_accept(2, ballot(1, 9), layout(2, &[1, 2]));
-        assert!(matches!(answer, PeerMessage::LayoutNack { promised, .. } if promised == ballot(2, 1)));
+        assert!(
+            matches!(answer, PeerMessage::LayoutNack { promised, .. } if promised == ballot(2, 1))
+        );
         let (answer, changed) = acceptor.on_accept(2, ballot(2, 1), layout(2, &[1, 2]));
         assert!(changed && matches!(answer, PeerMessage::LayoutAccepted { .. }));
         let (answer, _) = acceptor.on_prepare(2, ballot(3, 2));
-        assert!(matches!(answer, PeerMessage::LayoutPromise { accepted: Some((b, _)), .. } if b == ballot(2, 1)));
+        assert!(
+            matches!(answer, PeerMessage::LayoutPromise { accepted: Some((b, _)), .. } if b == ballot(2, 1))
+        );
         // A new version is a new instance.
         let (answer, _) = acceptor.on_prepare(3, ballot(1, 1));
-        assert!(matches!(answer, PeerMessage::LayoutPromise { accepted: None, .. }));
+        assert!(matches!(
+            answer,
+            PeerMessage::LayoutPromise { accepted: None, .. }
+        ));
         assert_eq!(Acceptor::from_record(Some(acceptor.record())), acceptor);
     }
 
@@ -306,9 +322,14 @@ mod tests {
             ballot: ballot(1, 1),
             accepted,
         };
-        assert_eq!(p.on_answer(NodeId(2), promise(Some((ballot(0, 2), earlier.clone())))), Step::Wait);
+        assert_eq!(
+            p.on_answer(NodeId(2), promise(Some((ballot(0, 2), earlier.clone())))),
+            Step::Wait
+        );
         assert_eq!(p.on_answer(NodeId(9), promise(None)), Step::Wait);
-        let Step::Send(PeerMessage::LayoutAccept { layout, .. }) = p.on_answer(NodeId(3), promise(None)) else {
+        let Step::Send(PeerMessage::LayoutAccept { layout, .. }) =
+            p.on_answer(NodeId(3), promise(None))
+        else {
             panic!("expected phase 2");
         };
         assert_eq!(layout, earlier);
@@ -331,7 +352,10 @@ mod tests {
             };
             let step = p.on_answer(NodeId(2), nack);
             if attempt < PROPOSAL_ATTEMPTS_MAX {
-                assert!(matches!(step, Step::Send(PeerMessage::LayoutPrepare { .. })));
+                assert!(matches!(
+                    step,
+                    Step::Send(PeerMessage::LayoutPrepare { .. })
+                ));
                 assert!(p.ballot.node == NodeId(1) && p.ballot.round > 5);
             } else {
                 assert_eq!(step, Step::GiveUp);

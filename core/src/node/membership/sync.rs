@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::protocol::{SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX};
+use crate::protocol::{
+    SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
+};
 use crate::ring::{key_position, LayoutHistory, NodeId, Position, TokenRange};
 use crate::storage::{prefix_successor, Engine};
 
@@ -23,7 +25,11 @@ const EVENTUAL_SCAN_PER_PAGE: usize = 256;
 /// The ranges `source` streams to `target` in the history's change: moved ranges where
 /// `source` is an old and `target` a new replica. In ring order (both sides compute the
 /// same list, so a cursor's span index means the same range on both).
-pub(crate) fn stream_ranges(history: &LayoutHistory, source: NodeId, target: NodeId) -> Vec<TokenRange> {
+pub(crate) fn stream_ranges(
+    history: &LayoutHistory,
+    source: NodeId,
+    target: NodeId,
+) -> Vec<TokenRange> {
     history
         .moved()
         .iter()
@@ -34,15 +40,20 @@ pub(crate) fn stream_ranges(history: &LayoutHistory, source: NodeId, target: Nod
 
 /// Inclusive position intervals of `ranges`, sorted, for membership tests.
 fn intervals(ranges: &[TokenRange]) -> Vec<(Position, Position)> {
-    let mut out: Vec<(Position, Position)> =
-        ranges.iter().flat_map(|range| range.to_inclusive_bounds()).collect();
+    let mut out: Vec<(Position, Position)> = ranges
+        .iter()
+        .flat_map(|range| range.to_inclusive_bounds())
+        .collect();
     out.sort_unstable();
     out
 }
 
 fn covers(intervals: &[(Position, Position)], position: Position) -> bool {
     let after = intervals.partition_point(|(lo, _)| *lo <= position);
-    after > 0 && intervals.get(after - 1).is_some_and(|(_, hi)| position <= *hi)
+    after > 0
+        && intervals
+            .get(after - 1)
+            .is_some_and(|(_, hi)| position <= *hi)
 }
 
 /// One page of what this node streams over `ranges`, from `cursor` (`None`: the start).
@@ -62,7 +73,12 @@ pub(crate) fn build_page(
         SyncCursor::Registers { span, after } => {
             let span = usize::try_from(span).unwrap_or(usize::MAX);
             let Some(spans) = ranges.get(span..) else {
-                return Ok(page(epoch, cursor, entries, Some(SyncCursor::Eventual { after: None })));
+                return Ok(page(
+                    epoch,
+                    cursor,
+                    entries,
+                    Some(SyncCursor::Eventual { after: None }),
+                ));
             };
             let limits = PageLimits {
                 entries_max: SYNC_PAGE_ENTRIES_MAX,
