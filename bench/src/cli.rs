@@ -16,9 +16,22 @@ pub struct Cli {
 pub enum Command {
     /// YCSB-style workloads and durable-put phases on ringkv-lsm, ringkv-redb, redb and fjall.
     Engine(EngineArgs),
+    /// One ringkv node and redis-server side by side under redis-benchmark, then a
+    /// 3-node ringkv cluster (needs redis-server and redis-tools installed).
+    Server(ServerArgs),
     /// Runs one engine and prints its results as JSON lines (used by `engine`).
     #[command(hide = true)]
     EngineWorker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Fewer requests (20k at pipeline 1, 100k at 16, per test and target).
+    #[arg(long)]
+    pub quick: bool,
+    /// One JSON object per (target, test, pipeline).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

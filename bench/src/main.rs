@@ -1,4 +1,5 @@
-//! ringkv-bench: `cargo run --release -p ringkv-bench -- engine [--quick] [--json]`.
+//! ringkv-bench: `cargo run --release -p ringkv-bench -- engine [--quick] [--json]`, and
+//! `... -- server [--quick] [--json]` (the ringkv server against redis-server).
 //!
 //! The parent runs each engine in its own child process (this binary again, with the
 //! hidden `engine-worker` subcommand) so that peak RSS, `/proc/self/io` counters and
@@ -8,6 +9,7 @@ mod cli;
 mod engines;
 mod plot;
 mod report;
+mod server;
 mod sysinfo;
 mod workload;
 mod zipf;
@@ -27,6 +29,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Engine(args) => run_engines(&args),
         Command::EngineWorker(args) => workload::run_worker(&args),
+        Command::Server(args) => server::run(&args),
     }
 }
 

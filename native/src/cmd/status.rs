@@ -23,12 +23,20 @@ pub fn run(args: ClientArgs) -> Result<ExitCode> {
 
 fn print_human(s: &Value) {
     println!(
-        "node {} (incarnation {}), layout v{}, replicas {}",
+        "node {} ({}, incarnation {}), layout v{}, replicas {}",
         s["name"].as_str().unwrap_or("?"),
+        s["role"].as_str().unwrap_or("?"),
         s["incarnation"],
         s["layout_version"],
         s["replicas"]
     );
+    let m = &s["membership"];
+    if !m["pending_version"].is_null() {
+        println!(
+            "change to layout v{} in progress: joining {}, leaving {}, synced {}",
+            m["pending_version"], m["joining"], m["leaving"], m["synced"]
+        );
+    }
     println!(
         "{:<6} {:<22} {:<10} {:<8} {:>9} {:>8}",
         "member", "address", "zone", "state", "ownership", "hints"
