@@ -41,12 +41,14 @@ impl GroupCommit {
     /// Makes every write so far durable (one fsync), if any durable write is owed.
     /// After an error the engine has failed (it never retries a sync); the caller must
     /// not release what the turn produced.
-    pub fn sync(&self) -> Result<()> {
+    /// Returns whether a sync ran.
+    pub fn sync(&self) -> Result<bool> {
         if self.owed.swap(false, Ordering::AcqRel) {
             self.inner
                 .write(&WriteBatch::new(), WriteOptions::DURABLE)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 

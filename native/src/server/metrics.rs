@@ -110,6 +110,11 @@ pub struct Metrics {
     pub peer_sends_dropped: AtomicU64,
     pub peer_connect_failures: AtomicU64,
     pub peer_auth_failures: AtomicU64,
+    /// Node-thread turns, inputs handled in them, group-commit syncs and their time.
+    pub node_turns: AtomicU64,
+    pub node_inputs: AtomicU64,
+    pub group_commit_syncs: AtomicU64,
+    pub group_commit_sync_us: AtomicU64,
     requests: [[Histogram; 6]; 4],
 }
 
@@ -186,7 +191,27 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 31] = [
+        let counters: [(&str, &str, u64); 35] = [
+            (
+                "node_turns_total",
+                "Node-thread turns (inputs handled, then outputs released).",
+                load(&self.node_turns),
+            ),
+            (
+                "node_inputs_total",
+                "Inputs the node thread handled.",
+                load(&self.node_inputs),
+            ),
+            (
+                "group_commit_syncs_total",
+                "Group-commit fsyncs (one per turn with durable writes).",
+                load(&self.group_commit_syncs),
+            ),
+            (
+                "group_commit_sync_microseconds_total",
+                "Time the node thread spent in group-commit fsyncs.",
+                load(&self.group_commit_sync_us),
+            ),
             (
                 "connections_accepted_total",
                 "Connections accepted on every listener.",

@@ -175,7 +175,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         clock.now_ms(),
     )?;
     // Opening wrote the new incarnation and tag lease: durable before anything is sent.
-    commit.sync()?;
+    let _ = commit.sync()?;
     let id = node.id();
     for note in node.status().notes {
         tracing::info!(%note, "opened");
@@ -207,7 +207,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         tls: tls.clone(),
         layout_epoch: None,
     };
-    let (handle, thread) = node_host::spawn(node, engine, commit, clock, router)?;
+    let (handle, thread) = node_host::spawn(node, engine, commit, clock, router, metrics.clone())?;
     let ctx = Arc::new(Context {
         node: handle.clone(),
         metrics: metrics.clone(),

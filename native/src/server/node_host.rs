@@ -25,6 +25,7 @@ use ringkv_core::storage::Engine;
 use tokio::sync::{mpsc, oneshot};
 
 use super::group_commit::GroupCommit;
+use super::metrics::Metrics;
 use crate::error::{Error, Result};
 
 /// Client commands waiting for the node thread.
@@ -32,7 +33,7 @@ pub const COMMAND_QUEUE_MAX: usize = 4096;
 /// Peer messages waiting for the node thread; more are dropped.
 pub const PEER_QUEUE_MAX: usize = 16 << 10;
 /// Inputs taken per wake-up before outputs are moved (keeps replies flowing under load).
-const DRAIN_BATCH_MAX: usize = 256;
+const DRAIN_BATCH_MAX: usize = 1024;
 
 pub enum Command {
     Client {
@@ -154,6 +155,7 @@ pub fn spawn(
     commit: Arc<GroupCommit>,
     clock: Clock,
     outbound: impl Outbound,
+    metrics: Arc<Metrics>,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>)> {
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
     let (peers_tx, peers) = mpsc::channel(PEER_QUEUE_MAX);
@@ -178,6 +180,7 @@ pub fn spawn(
                 outbound,
                 pending: HashMap::new(),
                 held: Vec::new(),
+                metrics,
                 next_request: 0,
             };
             runtime.block_on(host.run(commands, peers));
@@ -200,6 +203,7 @@ struct Host<O: Outbound> {
     next_request: u64,
     /// Outputs of the current turn, released only after the turn's writes are durable.
     held: Vec<Output>,
+    metrics: Arc<Metrics>,
 }
 
 enum Flow {
@@ -262,6 +266,7 @@ impl<O: Outbound> Host<O> {
     }
 
     fn on_peer(&mut self, input: PeerInput) {
+        self.metrics.inc(&self.metrics.node_inputs);
         let now = self.clock.now_ms();
         self.node.handle(
             now,
@@ -275,6 +280,7 @@ impl<O: Outbound> Host<O> {
     fn on_command(&mut self, command: Command) -> Flow {
         match command {
             Command::Client { request, reply } => {
+                self.metrics.inc(&self.metrics.node_inputs);
                 self.next_request += 1;
                 let id = self.next_request;
                 self.pending.insert(id, reply);
@@ -316,7 +322,17 @@ impl<O: Outbound> Host<O> {
     /// lossy network would), and clients hear `Indeterminate` for writes and
     /// `Unavailable` for reads instead of what the node answered.
     fn release(&mut self) {
+        self.metrics.inc(&self.metrics.node_turns);
+        let started = Instant::now();
         let synced = self.commit.sync();
+        if let Ok(true) = synced {
+            self.metrics.inc(&self.metrics.group_commit_syncs);
+            self.metrics.group_commit_sync_us.fetch_add(
+                started.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        let synced = synced.map(|_| ());
         if let Err(error) = &synced {
             tracing::error!(%error, "group commit sync failed; withholding this turn's outputs");
         }
