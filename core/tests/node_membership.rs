@@ -198,3 +198,38 @@ fn a_change_needs_a_majority_of_members() {
     assert_eq!(cluster.node(0).status().layout.version(), 1);
     assert_eq!(cluster.node(0).status().membership.pending_version, None);
 }
+
+#[test]
+fn concurrent_changes_choose_one_layout() {
+    let mut cluster = Cluster::new(5);
+    cluster.run_for(300);
+    let a = cluster.add_joiner();
+    let b = cluster.add_joiner();
+    let (spec_a, spec_b) = (cluster.specs[a].clone(), cluster.specs[b].clone());
+    // Both proposals are in flight at once, at different coordinators.
+    let first = cluster.request(0, ClientRequest::Admin(AdminRequest::Join(spec_a)));
+    let second = cluster.request(3, ClientRequest::Admin(AdminRequest::Join(spec_b)));
+    let first = cluster.wait(first, 10_000);
+    let second = cluster.wait(second, 10_000);
+    let done = [&first, &second]
+        .iter()
+        .filter(|r| ***r == ClientReply::Done)
+        .count();
+    assert_eq!(
+        done, 1,
+        "exactly one change is made: {first:?} / {second:?}"
+    );
+    cluster.until_committed(2, 20_000);
+    let layouts: Vec<_> = cluster
+        .nodes
+        .iter()
+        .flatten()
+        .filter(|n| n.status().membership.role == Role::Member)
+        .map(|n| n.status().layout)
+        .collect();
+    assert!(
+        layouts.windows(2).all(|w| w[0] == w[1]),
+        "one layout everywhere"
+    );
+    assert_eq!(layouts[0].nodes().len(), 6);
+}
