@@ -315,6 +315,77 @@ pub fn parse_member(text: &str) -> Result<Member> {
 mod tests {
     use super::*;
 
+    fn resolve(args: &[&str]) -> Result<ServeConfig> {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(args).map_err(|e| Error::Config(e.to_string()))?;
+        match cli.command {
+            crate::cli::Command::Serve(args) => ServeConfig::resolve(*args),
+            _ => Err(Error::Config("not serve".into())),
+        }
+    }
+
+    #[test]
+    fn toml_settings_apply_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ringkv.toml");
+        std::fs::write(
+            &path,
+            "node_id = \"n3\"\nlisten = \"127.0.0.1:7003\"\ndata_dir = \"/tmp/x\"\n\
+             zone = \"z9\"\nmax_connections = 7\nidle_timeout_ms = 0\n",
+        )
+        .expect("write");
+        let path = path.display().to_string();
+        let config = resolve(&[
+            "ringkv",
+            "serve",
+            "--config",
+            &path,
+            "--listen",
+            "127.0.0.1:9",
+        ])
+        .expect("config");
+        assert_eq!(config.node_id, NodeId(3));
+        assert_eq!(config.listen, "127.0.0.1:9", "flags win over the file");
+        assert_eq!(config.advertise, "127.0.0.1:9");
+        assert_eq!(config.zone, "z9");
+        assert_eq!(config.limits.max_connections, 7);
+        assert_eq!(config.limits.idle_timeout, None);
+        assert_eq!(config.members.len(), 0);
+
+        std::fs::write(dir.path().join("bad.toml"), "node_idd = \"n3\"\n").expect("write");
+        let bad = dir.path().join("bad.toml").display().to_string();
+        assert!(
+            resolve(&["ringkv", "serve", "--config", &bad]).is_err(),
+            "unknown keys fail"
+        );
+        // Several nodes need a cluster secret.
+        assert!(resolve(&[
+            "ringkv",
+            "serve",
+            "--node-id",
+            "1",
+            "--data-dir",
+            "/tmp/x",
+            "--seed",
+            "h:1"
+        ])
+        .is_err());
+        assert!(resolve(&[
+            "ringkv",
+            "serve",
+            "--node-id",
+            "1",
+            "--data-dir",
+            "/tmp/x",
+            "--seed",
+            "h:1",
+            "--cluster-secret",
+            "0123456789abcdef"
+        ])
+        .is_ok());
+    }
+
     #[test]
     fn members_parse_and_reject_garbage() {
         let member = parse_member("n2@127.0.0.1:7002/z2/3").expect("member");
