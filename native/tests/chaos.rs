@@ -1,13 +1,15 @@
 //! Chaos on real processes: 5 `ringkv` nodes whose peer links all run through
 //! fault-injecting proxies owned by this test, concurrent clients on RESP, and a
-//! nemesis that kills (SIGKILL) and restarts nodes, pauses them (SIGSTOP/SIGCONT) and
-//! partitions them. Afterwards: every key's history must be linearizable (checked with
+//! nemesis that kills (SIGKILL) and restarts nodes, pauses them (SIGSTOP/SIGCONT),
+//! partitions them, and changes membership under load (a sixth node joins through the
+//! seeds, later leaves). Afterwards: every key's history must be linearizable (checked with
 //! the simulator's checker), every acknowledged write-once key readable, and a node cut
 //! off from all others must have answered UNAVAILABLE.
 
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 const NODES: usize = 5;
+/// Node index `NODES` joins and leaves during the run.
+const PLANNED: usize = NODES + 1;
 const CLIENTS: u64 = 4;
 const REGISTER_KEYS: u64 = 24;
 const RUN: Duration = Duration::from_secs(12);
@@ -42,8 +46,8 @@ impl Faults {
     /// Cuts every link between the two sides, both directions.
     fn partition(&self, side: &[usize]) {
         let mut links = HashSet::new();
-        for a in 0..NODES {
-            for b in 0..NODES {
+        for a in 0..PLANNED {
+            for b in 0..PLANNED {
                 if side.contains(&a) != side.contains(&b) {
                     links.insert((a, b));
                 }
@@ -118,13 +122,19 @@ fn outcome_of(reply: Option<&Value>, at: u64, read: bool) -> Outcome {
     }
 }
 
-fn client(index: u64, resp: Vec<String>, start: Instant, seed: u64) -> ClientLog {
+fn client(
+    index: u64,
+    resp: Vec<String>,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> ClientLog {
     let now = || start.elapsed().as_micros() as u64;
     let mut rng = Rng(seed | 1);
     let mut log = ClientLog::default();
     let mut client_id = index * 1_000_000;
     let mut seq = 0u64;
-    while start.elapsed() < RUN {
+    while !stop.load(Ordering::Relaxed) {
         let node = rng.below(NODES as u64) as usize;
         let Some(mut conn) = Resp::try_connect(&resp[node], CLIENT_TIMEOUT) else {
             thread::sleep(Duration::from_millis(50));
@@ -209,7 +219,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
         .enable_all()
         .build()
         .expect("runtime");
-    let ports = plan(NODES);
+    let ports = plan(PLANNED);
     let (changed, _) = watch::channel(0);
     let faults = Arc::new(Faults {
         blocked: Mutex::new(HashSet::new()),
@@ -217,7 +227,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
     });
     // One proxy per directed link.
     let mut proxy_ports = BTreeMap::new();
-    for from in 0..NODES {
+    for from in 0..PLANNED {
         for (to, target_ports) in ports.iter().enumerate() {
             if from == to {
                 continue;
@@ -231,19 +241,23 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
         }
     }
     let mut cluster = Cluster::launch(
-        &ports,
+        &ports[..NODES],
         &[],
         &|i, j| Some(format!("127.0.0.1:{}", proxy_ports[&(i, j)])),
         false,
+        PLANNED,
     );
     let resp: Vec<String> = cluster.nodes.iter().map(|n| n.resp.clone()).collect();
+    let seeds: Vec<String> = cluster.nodes.iter().map(|n| n.ws.clone()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
 
     let start = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
             let resp = resp.clone();
             let client_seed = seed.wrapping_add(i * 0x9e37_79b9);
-            thread::spawn(move || client(i, resp, start, client_seed))
+            let stop = stop.clone();
+            thread::spawn(move || client(i, resp, start, stop, client_seed))
         })
         .collect();
 
@@ -251,11 +265,16 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
     let mut rng = Rng(seed ^ 0xdead_beef | 1);
     let mut injected: BTreeMap<&str, u32> = BTreeMap::new();
     let mut minority_checks = 0;
-    let kinds = ["kill", "pause", "isolate", "split"];
+    // Every kind at least once (join before leave), then more until RUN has passed.
+    let kinds = ["join", "kill", "isolate", "pause", "leave", "split"];
     let mut round = 0;
-    while start.elapsed() + Duration::from_secs(2) < RUN {
+    while round < kinds.len() || start.elapsed() + Duration::from_secs(2) < RUN {
         let victim = rng.below(NODES as u64) as usize;
-        let kind = kinds[round % kinds.len()];
+        // Membership changes once (a node that left never comes back); faults repeat.
+        let kind = match kinds.get(round) {
+            Some(kind) => *kind,
+            None => ["kill", "isolate", "pause", "split"][round % 4],
+        };
         round += 1;
         *injected.entry(kind).or_default() += 1;
         match kind {
@@ -264,6 +283,22 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
                 thread::sleep(Duration::from_millis(1200));
                 cluster.nodes[victim].start();
                 cluster.nodes[victim].wait_healthy();
+            }
+            "join" => {
+                let joiner = cluster.add_joiner(NODES, ports[NODES], &seeds, PLANNED, &|j| {
+                    Some(format!("127.0.0.1:{}", proxy_ports[&(NODES, j)]))
+                });
+                joiner.wait_member_of(PLANNED);
+                cluster.nodes[0].wait_member_of(PLANNED);
+            }
+            "leave" => {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+                    .args(["leave", &format!("n{}", PLANNED), "--node", &seeds[0]])
+                    .output()
+                    .expect("ringkv leave");
+                assert!(out.status.success(), "leave: {out:?}");
+                cluster.nodes[0].wait_member_of(NODES);
+                cluster.nodes[NODES].kill9();
             }
             "pause" => {
                 cluster.nodes[victim].signal(libc::SIGSTOP);
@@ -274,7 +309,20 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
                 faults.partition(&[victim]);
                 thread::sleep(Duration::from_millis(600));
                 // Cut off from every peer, the node can reach no quorum: it must say so.
-                let mut c = Resp::try_connect(&resp[victim], CLIENT_TIMEOUT).expect("connect");
+                let mut c = (0..50)
+                    .find_map(|_| {
+                        Resp::try_connect(&resp[victim], CLIENT_TIMEOUT).or_else(|| {
+                            thread::sleep(Duration::from_millis(100));
+                            None
+                        })
+                    })
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "cannot reach n{}; log:\n{}",
+                            victim + 1,
+                            cluster.nodes[victim].log()
+                        )
+                    });
                 for args in [&["GET", "r0"][..], &["SET", "r0", "minority"][..]] {
                     let reply = c.try_call(args);
                     assert!(
@@ -295,6 +343,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
         }
         thread::sleep(Duration::from_millis(500));
     }
+    stop.store(true, Ordering::Relaxed);
     let mut ops = Vec::new();
     let mut acked_once = Vec::new();
     for handle in clients {
@@ -305,7 +354,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
 
     // Heal and check: final reads join the history; write-once keys must all be there.
     faults.set(HashSet::new());
-    for node in &mut cluster.nodes {
+    for node in cluster.nodes.iter_mut().take(NODES) {
         node.wait_healthy();
     }
     for k in 0..REGISTER_KEYS {

@@ -180,9 +180,6 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     for note in node.status().notes {
         tracing::info!(%note, "opened");
     }
-    if !config.seeds.is_empty() {
-        tracing::info!(seeds = ?config.seeds, "seeds are not used yet: membership is the static --member list");
-    }
     if id != config.node_id {
         tracing::warn!(persisted = %id, flag = %config.node_id, "the data directory's identity wins over --node-id");
     }

@@ -178,14 +178,14 @@ impl Cluster {
     /// `n` nodes with one static member list; `extra` flags go to every node.
     pub fn start(n: u64, extra: &[&str]) -> Cluster {
         let ports = plan(n as usize);
-        Cluster::launch(&ports, extra, &|_, _| None, false)
+        Cluster::launch(&ports, extra, &|_, _| None, false, n as usize)
     }
 
     /// `n` nodes given one shared `--seed` list: the first starts the cluster, the
     /// others join it. Returns once every node is a member of an `n`-node cluster.
     pub fn start_seeded(n: u64, extra: &[&str]) -> Cluster {
         let ports = plan(n as usize);
-        let mut cluster = Cluster::launch(&ports, extra, &|_, _| None, true);
+        let mut cluster = Cluster::launch(&ports, extra, &|_, _| None, true, n as usize);
         for node in &mut cluster.nodes {
             node.wait_member_of(n as usize);
         }
@@ -200,6 +200,7 @@ impl Cluster {
         extra: &[&str],
         address: &dyn Fn(usize, usize) -> Option<String>,
         seeded: bool,
+        planned: usize,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = ports.len();
@@ -240,7 +241,7 @@ impl Cluster {
                 args.push("--member".into());
                 args.push(members.join(","));
             }
-            for j in (0..n).filter(|j| *j != i) {
+            for j in (0..n.max(planned)).filter(|j| *j != i) {
                 if let Some(at) = address(i, j) {
                     args.push("--peer-address".into());
                     args.push(format!("n{}={at}", j + 1));
@@ -263,6 +264,60 @@ impl Cluster {
             node.wait_healthy();
         }
         Cluster { nodes, dir }
+    }
+}
+
+impl Cluster {
+    /// Starts node `index` (0-based) of a running cluster: it joins through `seeds`,
+    /// dialing peer `j` at `address(j)` when `Some`.
+    pub fn add_joiner(
+        &mut self,
+        index: usize,
+        ports: Ports,
+        seeds: &[String],
+        planned: usize,
+        address: &dyn Fn(usize) -> Option<String>,
+    ) -> &mut NodeProc {
+        let id = index as u64 + 1;
+        let node_dir = self.dir.path().join(format!("n{id}"));
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--node-id".into(),
+            format!("n{id}"),
+            "--listen".into(),
+            format!("127.0.0.1:{}", ports.ws),
+            "--resp".into(),
+            format!("127.0.0.1:{}", ports.resp),
+            "--http".into(),
+            format!("127.0.0.1:{}", ports.http),
+            "--data-dir".into(),
+            node_dir.display().to_string(),
+            "--cluster-secret".into(),
+            SECRET.into(),
+            "--request-timeout-ms".into(),
+            "500".into(),
+            "--seed".into(),
+            seeds.join(","),
+        ];
+        for j in (0..planned).filter(|j| *j != index) {
+            if let Some(at) = address(j) {
+                args.push("--peer-address".into());
+                args.push(format!("n{}={at}", j + 1));
+            }
+        }
+        let mut node = NodeProc {
+            id,
+            ws: format!("127.0.0.1:{}", ports.ws),
+            resp: format!("127.0.0.1:{}", ports.resp),
+            http: format!("127.0.0.1:{}", ports.http),
+            dir: node_dir,
+            args,
+            child: None,
+        };
+        node.start();
+        node.wait_healthy();
+        self.nodes.push(node);
+        self.nodes.last_mut().expect("just pushed")
     }
 }
 
