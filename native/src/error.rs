@@ -23,6 +23,10 @@ pub enum Error {
     Remote(String),
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The node took the request but its answer was lost (it stopped first): a write
+    /// may or may not have taken effect.
+    #[error("the node stopped before answering")]
+    NoAnswer,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

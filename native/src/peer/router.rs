@@ -28,8 +28,6 @@ pub struct PeerRouter {
     pub frame_size_bytes_max: usize,
     pub links: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
     pub tls: Option<crate::server::tls::Tls>,
-    /// The layout epoch the book was last filled from.
-    pub layout_epoch: Option<u64>,
 }
 
 impl PeerRouter {
@@ -76,14 +74,18 @@ impl Outbound for PeerRouter {
             None => metrics.inc(&metrics.peer_sends_dropped),
         }
     }
+}
 
-    fn observe(&mut self, node: &Node) {
-        // Called every turn: cheap unless the layout changed.
+/// Refreshes the address book from the node's layout (committed and pending) whenever
+/// the layout epoch changes. Runs on the node thread after every turn: cheap otherwise.
+pub fn layout_observer(book: AddressBook) -> Box<dyn FnMut(&Node) + Send> {
+    let mut seen: Option<u64> = None;
+    Box::new(move |node: &Node| {
         let history = node.layout_history();
-        if self.layout_epoch == Some(history.epoch()) {
+        if seen == Some(history.epoch()) {
             return;
         }
-        self.layout_epoch = Some(history.epoch());
+        seen = Some(history.epoch());
         let mut addresses = HashMap::new();
         let layouts = std::iter::once(history.committed()).chain(history.pending());
         for layout in layouts {
@@ -93,6 +95,6 @@ impl Outbound for PeerRouter {
                 }
             }
         }
-        self.book.set_layout(addresses);
-    }
+        book.set_layout(addresses);
+    })
 }

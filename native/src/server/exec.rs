@@ -11,12 +11,17 @@ use ringkv_core::storage::{prefix_successor, Engine, StorageError};
 
 use super::metrics::{Metrics, Op, Outcome};
 use super::node_host::NodeHandle;
+use crate::error::Error;
 
 pub async fn execute(node: &NodeHandle, metrics: &Metrics, request: ClientRequest) -> ClientReply {
     let op = Op::of(&request);
     let start = Instant::now();
     let reply = match node.request(request).await {
         Ok(reply) => reply,
+        // Taken but unanswered: a write may have happened; a read had no effect.
+        Err(Error::NoAnswer) if op != Op::Get => ClientReply::Error(ClientError::Indeterminate {
+            reason: "this node stopped before answering".into(),
+        }),
         Err(_) => ClientReply::Error(ClientError::Unavailable {
             reason: "this node is shutting down".into(),
         }),

@@ -3,9 +3,10 @@
 //! The core writes replica records with `WriteOptions::DURABLE` and acknowledges right
 //! after the write returns; run as is, every write costs one fsync on the node thread,
 //! one after another. This engine wrapper turns those durable writes into buffered
-//! ones and remembers that a sync is owed; the node thread holds back **every** output
-//! of the turn (peer messages and client replies) until [`GroupCommit::sync`] has made
-//! all of them durable with one fsync. Nothing that depends on an unsynced write leaves
+//! ones and remembers that a sync is owed; **every** output of the turn (peer messages
+//! and client replies) is held back until one sync has made all of them durable; the
+//! committer thread (`committer.rs`) does that sync and the release while the node
+//! thread runs the next turn. Nothing that depends on an unsynced write leaves
 //! the process before that write is durable, which is the contract the core relies on
 //! (the same hand-off as the browser host's: buffered writes, then one commit per
 //! event-loop turn before anything is released; ARCHITECTURE.md, "Durability hand-off").
@@ -41,11 +42,28 @@ impl GroupCommit {
     /// Makes every write so far durable (one fsync), if any durable write is owed.
     /// After an error the engine has failed (it never retries a sync); the caller must
     /// not release what the turn produced.
-    /// Returns whether a sync ran.
+    /// Whether a durable write waits for a sync.
+    pub fn is_owed(&self) -> bool {
+        self.owed.load(Ordering::Acquire)
+    }
+
+    /// Whether a durable write was buffered since the last call (the node thread asks
+    /// at the end of each turn; the committer then syncs).
+    pub fn take_owed(&self) -> bool {
+        self.owed.swap(false, Ordering::AcqRel)
+    }
+
+    /// Makes every write so far durable (one fsync).
+    pub fn sync_now(&self) -> Result<()> {
+        self.inner
+            .write(&WriteBatch::new(), WriteOptions::DURABLE)
+            .map(|_| ())
+    }
+
+    /// Syncs if a durable write is owed; returns whether a sync ran.
     pub fn sync(&self) -> Result<bool> {
-        if self.owed.swap(false, Ordering::AcqRel) {
-            self.inner
-                .write(&WriteBatch::new(), WriteOptions::DURABLE)?;
+        if self.take_owed() {
+            self.sync_now()?;
             return Ok(true);
         }
         Ok(false)

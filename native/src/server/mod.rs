@@ -3,6 +3,7 @@
 //! connection answer what it has in flight (bounded wait), then flush the engine.
 
 pub mod client_ws;
+pub mod committer;
 pub mod conn;
 pub mod context;
 pub mod exec;
@@ -202,9 +203,17 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         frame_size_bytes_max: config.limits.frame_size_bytes_max,
         links: HashMap::new(),
         tls: tls.clone(),
-        layout_epoch: None,
     };
-    let (handle, thread) = node_host::spawn(node, engine, commit, clock, router, metrics.clone())?;
+    let observer = crate::peer::router::layout_observer(book.clone());
+    let (handle, thread) = node_host::spawn(
+        node,
+        engine,
+        commit,
+        clock,
+        router,
+        observer,
+        metrics.clone(),
+    )?;
     let ctx = Arc::new(Context {
         node: handle.clone(),
         metrics: metrics.clone(),

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage,
-    RequestId,
+    ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage, RequestId,
 };
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::Engine;
 use tokio::sync::{mpsc, oneshot};
 
+use super::committer::{Committer, Turn};
 use super::group_commit::GroupCommit;
 use super::metrics::Metrics;
 use crate::error::{Error, Result};
@@ -54,12 +54,10 @@ pub struct PeerInput {
     pub message: PeerMessage,
 }
 
-/// Where the node's `Output::Send`s go (the peer transport). Called on the node thread.
+/// Where the node's `Output::Send`s go (the peer transport). Called on the committer
+/// thread, after the turn's sync.
 pub trait Outbound: Send + 'static {
     fn send(&mut self, to: NodeId, message: &PeerMessage);
-    /// Called on the node thread after every turn, so the transport can refresh what it
-    /// derives from the node (the address book, from the layout). Must be cheap.
-    fn observe(&mut self, _node: &Node) {}
 }
 
 /// The node's clock: milliseconds since the Unix epoch at start, advanced by a
@@ -117,7 +115,7 @@ impl NodeHandle {
             .send(Command::Client { request, reply })
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        answer.await.map_err(|_| Error::ShuttingDown)
+        answer.await.map_err(|_| Error::NoAnswer)
     }
 
     pub async fn status(&self) -> Result<NodeStatus> {
@@ -155,6 +153,7 @@ pub fn spawn(
     commit: Arc<GroupCommit>,
     clock: Clock,
     outbound: impl Outbound,
+    observer: Box<dyn FnMut(&Node) + Send>,
     metrics: Arc<Metrics>,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>)> {
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
@@ -165,6 +164,7 @@ pub fn spawn(
         peers: peers_tx,
         engine: engine.clone(),
     };
+    let committer = Committer::spawn(commit.clone(), outbound, metrics.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -177,7 +177,8 @@ pub fn spawn(
                 engine,
                 commit,
                 clock,
-                outbound,
+                committer: Some(committer),
+                observer,
                 pending: HashMap::new(),
                 held: Vec::new(),
                 metrics,
@@ -189,14 +190,17 @@ pub fn spawn(
     Ok((handle, thread))
 }
 
-struct Host<O: Outbound> {
+struct Host {
     node: Node,
     engine: Arc<dyn Engine>,
     /// The node's engine: durable writes of a turn are synced together before the
     /// turn's outputs are released (`group_commit`).
     commit: Arc<GroupCommit>,
     clock: Clock,
-    outbound: O,
+    /// Syncs each turn and releases its outputs (`committer.rs`); `None` once finished.
+    committer: Option<Committer>,
+    /// Lets the transport refresh what it derives from the node (the address book).
+    observer: Box<dyn FnMut(&Node) + Send>,
     /// Client requests the node has not answered yet; bounded by the command queue and
     /// the node's own in-flight limit (it answers `Overloaded` beyond it).
     pending: HashMap<u64, oneshot::Sender<ClientReply>>,
@@ -211,13 +215,13 @@ enum Flow {
     Stop,
 }
 
-impl<O: Outbound> Host<O> {
+impl Host {
     async fn run(
         &mut self,
         mut commands: mpsc::Receiver<Command>,
         mut peers: mpsc::Receiver<PeerInput>,
     ) {
-        self.outbound.observe(&self.node);
+        (self.observer)(&self.node);
         loop {
             let deadline = self
                 .node
@@ -261,7 +265,7 @@ impl<O: Outbound> Host<O> {
             }
             self.move_outputs();
             self.release();
-            self.outbound.observe(&self.node);
+            (self.observer)(&self.node);
         }
     }
 
@@ -302,6 +306,9 @@ impl<O: Outbound> Host<O> {
             Command::Shutdown { done } => {
                 self.move_outputs();
                 self.release();
+                if let Some(committer) = self.committer.take() {
+                    committer.finish();
+                }
                 let result = self.engine.flush().map_err(|e| e.to_string());
                 let _ = done.send(result);
                 Flow::Stop
@@ -317,51 +324,31 @@ impl<O: Outbound> Host<O> {
         }
     }
 
-    /// Syncs the turn's writes, then delivers its outputs. If the sync fails nothing
-    /// that may depend on the lost writes goes out: peer messages are dropped (as a
-    /// lossy network would), and clients hear `Indeterminate` for writes and
-    /// `Unavailable` for reads instead of what the node answered.
+    /// Hands the turn's outputs to the committer, which syncs the turn's writes (if
+    /// any) and then delivers them, in turn order.
     fn release(&mut self) {
+        if self.held.is_empty() && !self.commit.is_owed() {
+            return;
+        }
         self.metrics.inc(&self.metrics.node_turns);
-        let started = Instant::now();
-        let synced = self.commit.sync();
-        if let Ok(true) = synced {
-            self.metrics.inc(&self.metrics.group_commit_syncs);
-            self.metrics.group_commit_sync_us.fetch_add(
-                started.elapsed().as_micros() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-        let synced = synced.map(|_| ());
-        if let Err(error) = &synced {
-            tracing::error!(%error, "group commit sync failed; withholding this turn's outputs");
-        }
+        let mut turn = Turn {
+            sync: self.commit.take_owed(),
+            sends: Vec::new(),
+            replies: Vec::new(),
+        };
         for output in std::mem::take(&mut self.held) {
             match output {
-                Output::Send { to, message } => {
-                    if synced.is_ok() {
-                        self.outbound.send(to, &message);
-                    }
-                }
+                Output::Send { to, message } => turn.sends.push((to, message)),
                 Output::Reply { id, reply } => {
-                    let reply = match (&synced, reply) {
-                        (Ok(()), reply) => reply,
-                        (Err(_), ClientReply::Value(_) | ClientReply::Siblings { .. }) => {
-                            ClientReply::Error(ClientError::Unavailable {
-                                reason: "this node's storage failed".into(),
-                            })
-                        }
-                        (Err(_), ClientReply::Done) => {
-                            ClientReply::Error(ClientError::Indeterminate {
-                                reason: "this node's storage failed".into(),
-                            })
-                        }
-                        (Err(_), reply @ ClientReply::Error(_)) => reply,
-                    };
                     if let Some(sender) = self.pending.remove(&id.0) {
-                        let _ = sender.send(reply);
+                        turn.replies.push((sender, reply));
                     }
                 }
+            }
+        }
+        if let Some(committer) = &self.committer {
+            if !committer.submit(turn) {
+                tracing::error!("the committer thread is gone; outputs dropped");
             }
         }
     }

@@ -1,0 +1,117 @@
+//! The committer thread: syncs each node-thread turn's writes and only then releases
+//! that turn's outputs, while the node thread already handles the next turn (pipelined
+//! group commit).
+//!
+//! Invariants: turns are released in the order they ran (one FIFO queue), and a turn's
+//! outputs leave the process only after a sync that began after every write of that
+//! turn (and of every earlier turn) had been buffered. Engines guarantee a durable image
+//! holding batch `n` holds every earlier batch, so a sync started later also covers
+//! writes of later turns it happens to include, which is harmless. A turn without
+//! durable writes still waits for the syncs of the turns before it (its replies may
+//! show their data). The queue holds at most `TURNS_QUEUED_MAX` turns; beyond that the
+//! node thread waits (backpressure).
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ringkv_core::node::{ClientError, ClientReply, PeerMessage};
+use ringkv_core::ring::NodeId;
+use tokio::sync::oneshot;
+
+use super::group_commit::GroupCommit;
+use super::metrics::Metrics;
+use super::node_host::Outbound;
+use crate::error::{io, Result};
+
+/// Turns synced or waiting to be; more make the node thread wait.
+pub const TURNS_QUEUED_MAX: usize = 4;
+
+/// One turn's outputs.
+pub struct Turn {
+    /// The turn (or one before it) buffered durable writes: sync first.
+    pub sync: bool,
+    pub sends: Vec<(NodeId, PeerMessage)>,
+    pub replies: Vec<(oneshot::Sender<ClientReply>, ClientReply)>,
+}
+
+pub struct Committer {
+    queue: SyncSender<Turn>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Committer {
+    pub fn spawn(
+        commit: Arc<GroupCommit>,
+        mut outbound: impl Outbound,
+        metrics: Arc<Metrics>,
+    ) -> Result<Committer> {
+        let (queue, turns) = sync_channel(TURNS_QUEUED_MAX);
+        let thread = std::thread::Builder::new()
+            .name("ringkv-commit".into())
+            .spawn(move || run(turns, &commit, &mut outbound, &metrics))
+            .map_err(io("starting the committer thread"))?;
+        Ok(Committer { queue, thread })
+    }
+
+    /// Queues a turn; waits while `TURNS_QUEUED_MAX` are queued. `false` if the
+    /// committer is gone (it never stops before `finish`).
+    pub fn submit(&self, turn: Turn) -> bool {
+        self.queue.send(turn).is_ok()
+    }
+
+    /// Releases every queued turn and stops the thread.
+    pub fn finish(self) {
+        drop(self.queue);
+        let _ = self.thread.join();
+    }
+}
+
+fn run(
+    turns: Receiver<Turn>,
+    commit: &GroupCommit,
+    outbound: &mut impl Outbound,
+    metrics: &Metrics,
+) {
+    for turn in turns {
+        let synced = if turn.sync {
+            let started = Instant::now();
+            let result = commit.sync_now();
+            metrics.inc(&metrics.group_commit_syncs);
+            metrics.group_commit_sync_us.fetch_add(
+                started.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            result
+        } else {
+            Ok(())
+        };
+        if let Err(error) = &synced {
+            tracing::error!(%error, "group commit sync failed; withholding this turn's outputs");
+        }
+        // If the sync failed nothing that may depend on the lost writes goes out: peer
+        // messages are dropped (as a lossy network would), and clients hear
+        // `Indeterminate` for writes and `Unavailable` for reads.
+        if synced.is_ok() {
+            for (to, message) in &turn.sends {
+                outbound.send(*to, message);
+            }
+        }
+        for (sender, reply) in turn.replies {
+            let reply = match (&synced, reply) {
+                (Ok(()), reply) => reply,
+                (Err(_), ClientReply::Value(_) | ClientReply::Siblings { .. }) => {
+                    ClientReply::Error(ClientError::Unavailable {
+                        reason: "this node's storage failed".into(),
+                    })
+                }
+                (Err(_), ClientReply::Done) => ClientReply::Error(ClientError::Indeterminate {
+                    reason: "this node's storage failed".into(),
+                }),
+                (Err(_), reply @ ClientReply::Error(_)) => reply,
+            };
+            // The client may have gone; nothing to do then.
+            let _ = sender.send(reply);
+        }
+    }
+}
