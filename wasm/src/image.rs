@@ -21,7 +21,7 @@ use ringkv_core::storage::{BlockFile, BlockStore, Result, StorageError};
 
 /// Chunk size of files in the backend. Large enough that an SSTable is a few records,
 /// small enough that a commit after one small put rewrites little of the log.
-pub const CHUNK_BYTES: u64 = 64 * 1024;
+pub const CHUNK_BYTES: u64 = 4 * 1024;
 
 /// What changed since the previous commit. Backends apply `removed` first, then `files`
 /// (a file removed and created again in one turn is wiped, then written).
@@ -39,6 +39,9 @@ pub struct FileChange {
     /// `(offset, bytes)`: chunk-aligned offsets; every chunk is `CHUNK_BYTES` long
     /// except the file's last.
     pub chunks: Vec<(u64, Vec<u8>)>,
+    /// The file was truncated since the last commit: the backend may hold chunks past
+    /// `size` to drop. When false the file only grew, and the backend can skip that.
+    pub shrunk: bool,
 }
 
 impl Changes {
@@ -83,7 +86,7 @@ struct FileData {
     bytes: Vec<u8>,
     /// Lowest offset whose bytes the backend does not have; `None`: nothing to write.
     dirty_from: Option<u64>,
-    /// The size changed (truncate) even if no bytes need writing.
+    /// Truncated since the last commit (the size shrank, even if no bytes need writing).
     size_dirty: bool,
 }
 
@@ -115,7 +118,9 @@ impl ImageStore {
             inner: RwLock::new(FileData {
                 bytes,
                 dirty_from: dirty.then_some(0),
-                size_dirty: dirty,
+                // A new file's old chunks are wiped through `removed`; only the size
+                // record needs writing, which every FileChange carries.
+                size_dirty: false,
             }),
             total: self.total.clone(),
             size_bytes_max: self.size_bytes_max,
@@ -143,12 +148,14 @@ impl ImageStore {
                     offset = end;
                 }
             }
+            let shrunk = data.size_dirty;
             data.dirty_from = None;
             data.size_dirty = false;
             files.push(FileChange {
                 name: name.clone(),
                 size,
                 chunks,
+                shrunk,
             });
         }
         Changes { removed, files }
@@ -324,7 +331,11 @@ pub fn apply(files: &mut BTreeMap<String, Vec<u8>>, changes: &Changes) {
     }
     for f in &changes.files {
         let bytes = files.entry(f.name.clone()).or_default();
-        bytes.resize(f.size as usize, 0);
+        // Like the IndexedDB backend, cut only when told the file shrank: a wrong
+        // `shrunk` flag leaves stale bytes here, which the model test sees.
+        if f.shrunk || bytes.len() < f.size as usize {
+            bytes.resize(f.size as usize, 0);
+        }
         for (offset, chunk) in &f.chunks {
             let at = *offset as usize;
             if let Some(dst) = bytes.get_mut(at..at.saturating_add(chunk.len())) {

@@ -79,7 +79,11 @@ fn an_unchanged_store_has_no_changes_and_small_appends_rewrite_one_chunk() {
     let changes = store.take_changes();
     assert_eq!(changes.files.len(), 1);
     assert_eq!(changes.files[0].chunks.len(), 1);
-    assert_eq!(changes.files[0].chunks[0].0, 3 * CHUNK_BYTES);
+    assert_eq!(
+        changes.files[0].chunks[0].0,
+        200_000 - 200_000 % CHUNK_BYTES
+    );
+    assert!(!changes.files[0].shrunk, "an append only grows the file");
 }
 
 #[test]
