@@ -248,13 +248,22 @@ impl Host {
         if let Some(t) = &mut self.maintenance {
             t.clear();
         }
-        if let Some(p) = &self.persistence {
-            p.backend.close();
-        }
-        self.closing
-            .drain(..)
-            .map(|resolve| Action::Call(resolve, JsValue::UNDEFINED))
-            .collect()
+        let resolvers: Vec<Function> = self.closing.drain(..).collect();
+        let Some(backend) = self.persistence.as_ref().map(|p| p.backend.clone()) else {
+            return resolvers
+                .into_iter()
+                .map(|resolve| Action::Call(resolve, JsValue::UNDEFINED))
+                .collect();
+        };
+        // close() resolves only once the backend is closed (IndexedDB: its lock free),
+        // so opening the same store right after works.
+        wasm_bindgen_futures::spawn_local(async move {
+            backend.close().await;
+            for resolve in resolvers {
+                let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+            }
+        });
+        Vec::new()
     }
 }
 

@@ -81,7 +81,7 @@ impl Db {
     /// Closes the database connection and reopens everything from IndexedDB alone.
     async fn reopen(self) -> Db {
         self.commit().await;
-        self.backend.close();
+        self.backend.close().await;
         let name = self.name.clone();
         drop(self);
         Db::open(&name).await
@@ -163,7 +163,7 @@ async fn lsm_engine_matches_model_through_indexeddb_reloads() {
     let db = db.reopen().await;
     db.check_all(&model, "final reopen");
     assert!(db.engine.stats().tables > 0, "the run must reach SSTables");
-    db.backend.close();
+    db.backend.close().await;
 }
 
 fn options(pairs: &[(&str, JsValue)]) -> JsValue {
@@ -203,6 +203,30 @@ async fn indexeddb_replica_keeps_values_across_close_and_reopen() {
     }
     ok(js_sys::Promise::all(&puts)).await;
     ok(r.delete("k1".into(), none.clone())).await;
+    // Let the bounded maintenance steps run (each is its own macrotask).
+    let settle = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout: js_sys::Function = Reflect::get(&global, &"setTimeout".into())
+            .expect("setTimeout")
+            .into();
+        set_timeout
+            .call2(&global, &resolve, &JsValue::from_f64(200.0))
+            .expect("call");
+    });
+    ok(settle).await;
+    let status = r.status().expect("status");
+    let engine = Reflect::get(&status, &"engine".into()).expect("engine");
+    let flushes = Reflect::get(&engine, &"flushes".into()).expect("flushes");
+    assert!(
+        flushes.as_f64() >= Some(1.0),
+        "12 MB of puts must flush memtables: {status:?}"
+    );
+    let host = Reflect::get(&status, &"host".into()).expect("host");
+    let steps = Reflect::get(&host, &"maintenanceSteps".into()).expect("steps");
+    assert!(
+        steps.as_f64() >= Some(1.0),
+        "maintenance must run in steps: {status:?}"
+    );
     ok(r.close()).await;
 
     let r = open().await.expect("reopen");
@@ -237,4 +261,29 @@ async fn damaged_indexeddb_contents_are_storage_errors() {
             .expect("a damaged store must not open");
         assert_eq!(code_of(&e), "STORAGE", "{how}: {e:?}");
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_database_has_one_replica_at_a_time() {
+    let name = "ringkv-test-exclusive";
+    delete_database(name).await.expect("delete");
+    let opts = || options(&[("storage", "indexeddb".into()), ("database", name.into())]);
+    let first = Replica::open(opts()).await.expect("open");
+    let e = Replica::open(opts())
+        .await
+        .err()
+        .expect("a second replica must be refused");
+    assert_eq!(code_of(&e), "STORAGE", "{e:?}");
+    ok(first.put("k".into(), 1.into(), JsValue::UNDEFINED)).await;
+    ok(first.close()).await;
+    let second = Replica::open(opts())
+        .await
+        .expect("open after the first closed");
+    assert_eq!(
+        ok(second.get("k".into(), JsValue::UNDEFINED))
+            .await
+            .as_f64(),
+        Some(1.0)
+    );
+    ok(second.close()).await;
 }

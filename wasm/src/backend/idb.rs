@@ -27,11 +27,27 @@ const CHUNKS: &str = "chunks";
 #[derive(Clone)]
 pub struct IdbBackend {
     db: Rc<IdbDatabase>,
+    /// The Web Lock that makes this replica the database's only user.
+    lock: Option<super::lock::Lock>,
 }
 
 impl IdbBackend {
     /// Opens (creating on first use) the database `name`.
     pub async fn open(name: &str) -> Result<Self, Error> {
+        let lock = super::lock::acquire(name).await?;
+        let opened = Self::open_database(name).await;
+        if opened.is_err() {
+            if let Some(lock) = &lock {
+                lock.release().await;
+            }
+        }
+        Ok(IdbBackend {
+            db: Rc::new(opened?),
+            lock,
+        })
+    }
+
+    async fn open_database(name: &str) -> Result<IdbDatabase, Error> {
         let factory = Reflect::get(&js_sys::global(), &"indexedDB".into())
             .ok()
             .and_then(|f| f.dyn_into::<IdbFactory>().ok())
@@ -63,7 +79,7 @@ impl IdbBackend {
             .map_err(|e| storage_error("opening IndexedDB", e))?
             .dyn_into()
             .map_err(|e| storage_error("opening IndexedDB", e))?;
-        Ok(IdbBackend { db: Rc::new(db) })
+        Ok(db)
     }
 
     fn transaction(&self, mode: &str) -> Result<IdbTransaction, Error> {
@@ -176,8 +192,12 @@ impl IdbBackend {
             .map_err(|e| storage_error("committing to IndexedDB", e))
     }
 
-    pub fn close(&self) {
+    /// Closes the connection and returns once the lock is free again.
+    pub async fn close(&self) {
         self.db.close();
+        if let Some(lock) = &self.lock {
+            lock.release().await;
+        }
     }
 }
 

@@ -99,12 +99,14 @@ impl JsBackend {
             .map(|_| ())
     }
 
-    /// Calls `close()` if the object has one; its outcome is not awaited (close is
-    /// best-effort, everything is already committed).
-    pub fn close(&self) {
+    /// Calls `close()` if the object has one and waits for it. Its failure is ignored:
+    /// everything was committed before close is called.
+    pub async fn close(&self) {
         if let Ok(f) = Reflect::get(&self.object, &"close".into()) {
             if let Ok(f) = f.dyn_into::<Function>() {
-                let _ = f.call0(&self.object);
+                if let Ok(p) = f.call0(&self.object) {
+                    let _ = JsFuture::from(Promise::resolve(&p)).await;
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 
 mod idb;
 mod js;
+mod lock;
 mod request;
 
 pub use idb::{delete_database, IdbBackend};
@@ -33,10 +34,10 @@ impl Backend {
         }
     }
 
-    pub fn close(&self) {
+    pub async fn close(&self) {
         match self {
-            Backend::IndexedDb(b) => b.close(),
-            Backend::Js(b) => b.close(),
+            Backend::IndexedDb(b) => b.close().await,
+            Backend::Js(b) => b.close().await,
         }
     }
 }

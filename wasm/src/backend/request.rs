@@ -9,7 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbRequest, IdbTransaction};
 
 /// A promise and its resolve/reject functions.
-fn deferred() -> Result<(Promise, Function, Function), JsValue> {
+pub(crate) fn deferred() -> Result<(Promise, Function, Function), JsValue> {
     let mut slots = None;
     let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
     // The executor runs synchronously inside `new Promise`, so the slots are filled.
