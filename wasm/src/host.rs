@@ -71,6 +71,8 @@ pub struct Host {
     next_request: u64,
     /// Outputs of turns whose changes are not committed yet (no commit started).
     waiting: Vec<Output>,
+    /// How many of `waiting` are sends (bounded by `HELD_SENDS_MAX`).
+    waiting_sends: usize,
     /// Outputs released when the in-flight commit completes; `Some` while one is.
     committing: Option<Vec<Output>>,
     turn_scheduled: bool,
@@ -121,6 +123,7 @@ impl Host {
             pending: HashMap::new(),
             next_request: 1,
             waiting: Vec::new(),
+            waiting_sends: 0,
             committing: None,
             turn_scheduled: false,
             weak: Weak::new(),
@@ -198,6 +201,11 @@ impl Host {
         }
     }
 
+    fn take_waiting(&mut self) -> Vec<Output> {
+        self.waiting_sends = 0;
+        std::mem::take(&mut self.waiting)
+    }
+
     /// Turns released outputs into JS calls.
     fn release(&mut self, outputs: Vec<Output>) -> Vec<Action> {
         let mut actions = Vec::with_capacity(outputs.len());
@@ -221,7 +229,7 @@ impl Host {
     /// Fails the replica: every pending request is rejected with `e`.
     fn fail(&mut self, e: Error) -> Vec<Action> {
         self.failed = Some(e.clone());
-        self.waiting.clear();
+        self.take_waiting();
         self.committing = None;
         if let Some(t) = &mut self.timer {
             t.clear();
@@ -419,7 +427,7 @@ fn advance(shared: &Shared) {
                 start_commit(&mut h, shared, changes, backend);
             }
             None => {
-                let out = std::mem::take(&mut h.waiting);
+                let out = h.take_waiting();
                 actions = h.release(out);
                 actions.extend(h.finish_close_if_idle());
             }
@@ -548,7 +556,7 @@ fn advance_without_maintenance(shared: &Shared) {
 
 /// Sends `changes` to the backend; the waiting outputs ride on this commit.
 fn start_commit(h: &mut Host, shared: &Shared, changes: crate::image::Changes, backend: Backend) {
-    h.committing = Some(std::mem::take(&mut h.waiting));
+    h.committing = Some(h.take_waiting());
     h.stats.commits += 1;
     h.stats.commit_bytes += changes.bytes();
     let task = shared.clone();

@@ -73,9 +73,15 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
         address: String::new(),
     };
     let mut config = NodeConfig::for_member(&spec, vec![spec.clone()]);
+    // A single member: one copy, quorums of one. Gossip and anti-entropy have nobody to
+    // talk to, so their timers are slowed / off to keep an idle tab from waking often.
     config.replicas = 1;
     config.eventual_r = 1;
     config.eventual_w = 1;
+    config.gossip_interval_ms = 1000;
+    config.suspect_after_ms = 5000;
+    config.dead_after_ms = 10_000;
+    config.anti_entropy_interval_ms = 0;
     let value_size_bytes_max = config.value_size_bytes_max;
     let node = Node::open(
         config,

@@ -189,6 +189,21 @@ async fn a_js_store_keeps_data_across_close_and_reopen() {
     ok(r.delete(key(5), JsValue::UNDEFINED)).await;
     let commits = store.commits();
     assert!(commits > 0, "writes must be committed to the store");
+    // Puts issued in one turn share commits (group commit), and all resolve.
+    let puts = js_sys::Array::new();
+    for i in 0..200 {
+        puts.push(&r.put(
+            key(2000 + i),
+            JsValue::from_f64(i as f64),
+            JsValue::UNDEFINED,
+        ));
+    }
+    ok(js_sys::Promise::all(&puts)).await;
+    let grouped = store.commits() - commits;
+    assert!(
+        (1..=3).contains(&grouped),
+        "200 puts in one turn took {grouped} commits"
+    );
     ok(r.close()).await;
 
     let r = open().await.expect("reopen");
