@@ -93,7 +93,9 @@ struct FileData {
 impl ImageStore {
     /// A store holding `files` as already durable (what the backend loaded).
     pub fn from_files(files: Vec<(String, Vec<u8>)>, size_bytes_max: u64) -> Result<Self> {
-        let held: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+        // A JS store may list a name twice; the last entry wins, as in a Map.
+        let files: BTreeMap<String, Vec<u8>> = files.into_iter().collect();
+        let held: u64 = files.values().map(|b| b.len() as u64).sum();
         if held > size_bytes_max {
             return Err(too_big("store", held, size_bytes_max));
         }
