@@ -558,6 +558,11 @@ impl Node {
             | PeerMessage::SyncBehind { .. } => {
                 return;
             }
+            // A host envelope that reached the node: not for it.
+            PeerMessage::Relayed { .. } => {
+                self.counters.messages_ignored += 1;
+                return;
+            }
             reply @ (PeerMessage::ReadTagAck { .. }
             | PeerMessage::ReadAck { .. }
             | PeerMessage::WriteAck { .. }) => {

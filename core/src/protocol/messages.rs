@@ -236,6 +236,14 @@ pub enum PeerMessage {
         epoch: u64,
         source_epoch: u64,
     },
+    /// Host level, never produced or consumed by a `Node`: a frame (`codec::encode` of a
+    /// message) between `from` and `to` carried through a host that relays for a node
+    /// without a listener of its own (a browser replica attached to it).
+    Relayed {
+        from: NodeId,
+        to: NodeId,
+        frame: Vec<u8>,
+    },
 }
 
 impl PeerMessage {
@@ -274,6 +282,7 @@ impl PeerMessage {
             PeerMessage::SyncPull { .. } => "SyncPull",
             PeerMessage::SyncPage(_) => "SyncPage",
             PeerMessage::SyncBehind { .. } => "SyncBehind",
+            PeerMessage::Relayed { .. } => "Relayed",
         }
     }
 
@@ -321,7 +330,8 @@ impl PeerMessage {
             | PeerMessage::LayoutNack { .. }
             | PeerMessage::SyncPull { .. }
             | PeerMessage::SyncPage(_)
-            | PeerMessage::SyncBehind { .. } => None,
+            | PeerMessage::SyncBehind { .. }
+            | PeerMessage::Relayed { .. } => None,
         }
     }
 }

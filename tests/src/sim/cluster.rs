@@ -389,7 +389,8 @@ impl Hardware for NodeHardware {
             | PeerMessage::LayoutNack { .. }
             | PeerMessage::SyncPull { .. }
             | PeerMessage::SyncPage(_)
-            | PeerMessage::SyncBehind { .. } => None,
+            | PeerMessage::SyncBehind { .. }
+            | PeerMessage::Relayed { .. } => None,
         }
     }
 

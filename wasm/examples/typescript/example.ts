@@ -1,0 +1,83 @@
+// Uses every option and error type of the ringkv package, so `tsc --noEmit` checks the
+// declarations against real usage. (Type-checked by scripts/test; not run.)
+import {
+  Replica,
+  FileBlockStore,
+  RingkvError,
+  TooLargeError,
+  UnavailableError,
+  IndeterminateError,
+  OverloadedError,
+  UnsupportedError,
+  InvalidContextError,
+  InvalidArgumentError,
+  ClosedError,
+  StorageError,
+  CorruptValueError,
+  encodeValue,
+  decodeValue,
+  type BlockStore,
+  type BlockStoreChanges,
+  type ErrorCode,
+  type ReplicaOptions,
+  type ReplicaStatus,
+  type Value,
+} from 'ringkv';
+
+class MapStore implements BlockStore {
+  files = new Map<string, Uint8Array>();
+  async load(): Promise<Map<string, Uint8Array>> {
+    return new Map(this.files);
+  }
+  async commit(changes: BlockStoreChanges): Promise<void> {
+    for (const name of changes.removed) this.files.delete(name);
+    for (const f of changes.files) {
+      const next = new Uint8Array(f.size);
+      next.set((this.files.get(f.name) ?? new Uint8Array()).subarray(0, f.size));
+      for (const c of f.chunks) next.set(c.bytes, c.offset);
+      this.files.set(f.name, next);
+    }
+  }
+}
+
+const options: ReplicaOptions = {
+  nodeId: 7n,
+  storage: new MapStore(),
+  zone: 'edge-1',
+  consistency: 'linearizable',
+  storageBytesMax: 64 << 20,
+  maintenanceBudgetBytes: 128 << 10,
+};
+
+async function main(): Promise<void> {
+  const replica = await Replica.open(options);
+  const files = await Replica.open({ storage: new FileBlockStore('./data'), database: 'unused' });
+  const value: Value = { name: 'Ada', born: 1815n, tags: new Set(['x']), raw: new Uint8Array(2) };
+  await replica.put('user:1', value);
+  await replica.put(new Uint8Array([1, 2]), [1, 'two', null, undefined, new Date()], {
+    consistency: 'linearizable',
+  });
+  const back: Value = await replica.get('user:1');
+  const siblings = await replica.getSiblings('k');
+  await replica.put('k', 'merged', { consistency: 'eventual', context: siblings.context });
+  await replica.delete('user:1');
+  const status: ReplicaStatus = replica.status();
+  console.log(back, status.engine.tables, status.counters.succeeded, status.failed);
+  const bytes: Uint8Array = encodeValue(value);
+  console.log(decodeValue(bytes));
+  try {
+    await replica.put('big', new Uint8Array(2 << 20));
+  } catch (e) {
+    if (e instanceof TooLargeError) console.log(e.what, e.sizeBytes, e.limitBytes);
+    const classes = [UnavailableError, IndeterminateError, OverloadedError, UnsupportedError,
+      InvalidContextError, InvalidArgumentError, ClosedError, StorageError, CorruptValueError];
+    if (e instanceof RingkvError) {
+      const code: ErrorCode = e.code;
+      console.log(code, classes.some((C) => e instanceof C));
+    }
+  }
+  await files.close();
+  await replica.close();
+}
+
+void main();

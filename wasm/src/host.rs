@@ -1,0 +1,588 @@
+//! The event loop around one `Node`: turns, the output hold, timers and maintenance.
+//!
+//! A *turn* is everything the node handles before control returns to the JS event loop
+//! (all `put`/`get` calls made synchronously, or one timer tick). At the end of a turn
+//! (a microtask) the host takes the image store's changes and commits them in one
+//! backend transaction; the turn's outputs (replies and sends) are held until that
+//! commit completed, so a put resolves only once durable and no reply or message reveals
+//! state that a crash could still lose. Only one commit is in flight: turns that end
+//! meanwhile pile their outputs into `waiting`, and their changes go out together in
+//! the next commit (group commit). A failed commit fails the replica (STORAGE): the
+//! image is then ahead of the durable state in an unknown way (the fsync-gate rule).
+//!
+//! Invariants: a `RefCell` borrow of the host is never held while JS code runs (promise
+//! resolution and transport sends happen after the borrow is released); outputs are
+//! released in the order produced; every queue is bounded (`PENDING_MAX` requests, held
+//! sends capped at `HELD_SENDS_MAX`, dropped beyond like lost messages).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use js_sys::{Function, Promise};
+use ringkv_core::node::{ClientReply, ClientRequest, Input, Node, Output, RequestId};
+use ringkv_core::storage::lsm::LsmEngine;
+use ringkv_core::storage::Engine;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::backend::Backend;
+use crate::error::{Code, Error};
+use crate::image::ImageStore;
+use crate::timer::{queue_microtask, Timer};
+use crate::transport::Transport;
+use crate::value;
+
+/// Requests a replica accepts before answering OVERLOADED (the node's own in-flight
+/// bound is 1024; this one also covers replies held for a commit).
+pub const PENDING_MAX: usize = 4096;
+/// Sends held for a commit beyond this are dropped (the protocol retransmits).
+pub const HELD_SENDS_MAX: usize = 16 << 10;
+
+/// What a pending request's reply is turned into.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// A get: the decoded value, `undefined` when absent.
+    Get,
+    /// A put or delete: `undefined`.
+    Write,
+    /// An eventual get: `{ values, context }`.
+    Siblings,
+}
+
+struct Pending {
+    resolve: Function,
+    reject: Function,
+    kind: Kind,
+}
+
+pub struct Persistence {
+    pub store: ImageStore,
+    pub backend: Backend,
+}
+
+pub struct Host {
+    node: Node,
+    engine: Arc<LsmEngine>,
+    persistence: Option<Persistence>,
+    transport: Rc<dyn Transport>,
+    pending: HashMap<u64, Pending>,
+    next_request: u64,
+    /// Outputs of turns whose changes are not committed yet (no commit started).
+    waiting: Vec<Output>,
+    /// How many of `waiting` are sends (bounded by `HELD_SENDS_MAX`).
+    waiting_sends: usize,
+    /// Outputs released when the in-flight commit completes; `Some` while one is.
+    committing: Option<Vec<Output>>,
+    turn_scheduled: bool,
+    weak: Weak<RefCell<Host>>,
+    timer: Option<Timer>,
+    maintenance: Option<Timer>,
+    maintenance_budget_bytes: u64,
+    failed: Option<Error>,
+    closing: Vec<Function>,
+    closed: bool,
+    pub stats: HostStats,
+}
+
+#[derive(Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostStats {
+    pub commits: u64,
+    pub commit_bytes: u64,
+    pub maintenance_steps: u64,
+    pub held_sends_dropped: u64,
+}
+
+/// Deferred JS calls, run once the host borrow is released.
+enum Action {
+    Call(Function, JsValue),
+    Send(Output),
+}
+
+pub type Shared = Rc<RefCell<Host>>;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
+}
+
+impl Host {
+    pub fn new(
+        node: Node,
+        engine: Arc<LsmEngine>,
+        persistence: Option<Persistence>,
+        transport: Rc<dyn Transport>,
+        maintenance_budget_bytes: u64,
+    ) -> Shared {
+        let shared = Rc::new(RefCell::new(Host {
+            node,
+            engine,
+            persistence,
+            transport,
+            pending: HashMap::new(),
+            next_request: 1,
+            waiting: Vec::new(),
+            waiting_sends: 0,
+            committing: None,
+            turn_scheduled: false,
+            weak: Weak::new(),
+            timer: None,
+            maintenance: None,
+            maintenance_budget_bytes,
+            failed: None,
+            closing: Vec::new(),
+            closed: false,
+            stats: HostStats::default(),
+        }));
+        // The callbacks hold a Weak: a dropped replica does not live on through them.
+        let weak = Rc::downgrade(&shared);
+        let w = weak.clone();
+        let tick = Closure::<dyn FnMut()>::new(move || with(&w, on_timer));
+        let w = weak.clone();
+        let maintain = Closure::<dyn FnMut()>::new(move || with(&w, on_maintenance));
+        {
+            let mut h = shared.borrow_mut();
+            h.weak = weak;
+            h.timer = Some(Timer::new(tick));
+            h.maintenance = Some(Timer::new(maintain));
+        }
+        arm_timer(&shared);
+        shared
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    pub fn engine(&self) -> &LsmEngine {
+        &self.engine
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn held_len(&self) -> usize {
+        self.waiting.len() + self.committing.as_ref().map_or(0, Vec::len)
+    }
+
+    pub fn failed(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
+    pub fn dropped_sends(&self) -> u64 {
+        self.transport.dropped()
+    }
+
+    fn usable(&self) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.closed || !self.closing.is_empty() {
+            return Err(Error::closed());
+        }
+        Ok(())
+    }
+
+    fn collect_outputs(&mut self) {
+        while let Some(out) = self.node.poll_output() {
+            if matches!(out, Output::Send { .. }) {
+                let sends = self
+                    .waiting
+                    .iter()
+                    .filter(|o| matches!(o, Output::Send { .. }));
+                if sends.count() >= HELD_SENDS_MAX {
+                    self.stats.held_sends_dropped += 1;
+                    continue;
+                }
+            }
+            self.waiting.push(out);
+        }
+    }
+
+    fn take_waiting(&mut self) -> Vec<Output> {
+        self.waiting_sends = 0;
+        std::mem::take(&mut self.waiting)
+    }
+
+    /// Turns released outputs into JS calls.
+    fn release(&mut self, outputs: Vec<Output>) -> Vec<Action> {
+        let mut actions = Vec::with_capacity(outputs.len());
+        for out in outputs {
+            match out {
+                Output::Reply { id, reply } => {
+                    let Some(p) = self.pending.remove(&id.0) else {
+                        continue;
+                    };
+                    actions.push(match settle(p.kind, reply) {
+                        Ok(v) => Action::Call(p.resolve, v),
+                        Err(e) => Action::Call(p.reject, e.into()),
+                    });
+                }
+                send @ Output::Send { .. } => actions.push(Action::Send(send)),
+            }
+        }
+        actions
+    }
+
+    /// Fails the replica: every pending request is rejected with `e`.
+    fn fail(&mut self, e: Error) -> Vec<Action> {
+        self.failed = Some(e.clone());
+        self.take_waiting();
+        self.committing = None;
+        if let Some(t) = &mut self.timer {
+            t.clear();
+        }
+        let mut actions: Vec<Action> = self
+            .pending
+            .drain()
+            .map(|(_, p)| Action::Call(p.reject, e.clone().into()))
+            .collect();
+        actions.extend(self.finish_close_if_idle());
+        actions
+    }
+
+    /// Completes `close()` once nothing is in flight.
+    fn finish_close_if_idle(&mut self) -> Vec<Action> {
+        let idle = self.pending.is_empty() && self.waiting.is_empty() && self.committing.is_none();
+        if self.closing.is_empty() || !(idle || self.failed.is_some()) {
+            return Vec::new();
+        }
+        self.closed = true;
+        if let Some(t) = &mut self.timer {
+            t.clear();
+        }
+        if let Some(t) = &mut self.maintenance {
+            t.clear();
+        }
+        let resolvers: Vec<Function> = self.closing.drain(..).collect();
+        let Some(backend) = self.persistence.as_ref().map(|p| p.backend.clone()) else {
+            return resolvers
+                .into_iter()
+                .map(|resolve| Action::Call(resolve, JsValue::UNDEFINED))
+                .collect();
+        };
+        // close() resolves only once the backend is closed (IndexedDB: its lock free),
+        // so opening the same store right after works.
+        wasm_bindgen_futures::spawn_local(async move {
+            backend.close().await;
+            for resolve in resolvers {
+                let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+            }
+        });
+        Vec::new()
+    }
+}
+
+fn with(weak: &Weak<RefCell<Host>>, f: fn(&Shared)) {
+    if let Some(shared) = weak.upgrade() {
+        f(&shared);
+    }
+}
+
+fn run(shared: &Shared, actions: Vec<Action>) {
+    if actions.is_empty() {
+        return;
+    }
+    let transport = shared.borrow().transport.clone();
+    for a in actions {
+        match a {
+            Action::Call(f, v) => {
+                let _ = f.call1(&JsValue::UNDEFINED, &v);
+            }
+            Action::Send(Output::Send { to, message }) => transport.send(to, message),
+            Action::Send(Output::Reply { .. }) => {}
+        }
+    }
+}
+
+/// Converts a node reply into the JS result for `kind`.
+fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
+    match (kind, reply) {
+        (_, ClientReply::Error(e)) => Err(e.into()),
+        (Kind::Get, ClientReply::Value(Some(bytes))) => Ok(value::decode(&bytes)?),
+        (Kind::Get, ClientReply::Value(None)) | (Kind::Write, ClientReply::Done) => {
+            Ok(JsValue::UNDEFINED)
+        }
+        (Kind::Get, ClientReply::Siblings { values, .. }) => {
+            let live: Vec<&Vec<u8>> = values.iter().flatten().collect();
+            match live.as_slice() {
+                [] => Ok(JsValue::UNDEFINED),
+                [one] => Ok(value::decode(one)?),
+                many => Err(Error::new(
+                    Code::Unsupported,
+                    format!(
+                        "the key has {} concurrent values; read them with getSiblings()",
+                        many.len()
+                    ),
+                )),
+            }
+        }
+        (Kind::Siblings, ClientReply::Siblings { values, context }) => {
+            let out = js_sys::Array::new();
+            for v in &values {
+                // A tombstone sibling (a concurrent delete) reads as undefined.
+                out.push(&match v {
+                    Some(bytes) => value::decode(bytes)?,
+                    None => JsValue::UNDEFINED,
+                });
+            }
+            let obj = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&obj, &"values".into(), &out);
+            let ctx = js_sys::Uint8Array::from(context.as_slice());
+            let _ = js_sys::Reflect::set(&obj, &"context".into(), &ctx);
+            Ok(obj.into())
+        }
+        (_, other) => Err(Error::new(
+            Code::Unsupported,
+            format!("unexpected reply from the node: {other:?}"),
+        )),
+    }
+}
+
+/// Hands `request` to the node; the promise settles when its reply is released.
+pub fn submit(shared: &Shared, request: ClientRequest, kind: Kind) -> Promise {
+    let mut slots = None;
+    let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    let Some((resolve, reject)) = slots else {
+        return Promise::reject(&Error::new(Code::Storage, "Promise executor not run").into());
+    };
+    let accepted = {
+        let mut h = shared.borrow_mut();
+        match h.usable() {
+            Err(e) => Err(e),
+            Ok(()) if h.pending.len() >= PENDING_MAX => Err(Error::new(
+                Code::Overloaded,
+                format!("{PENDING_MAX} requests already pending on this replica; retry later"),
+            )),
+            Ok(()) => {
+                let id = h.next_request;
+                h.next_request += 1;
+                h.pending.insert(
+                    id,
+                    Pending {
+                        resolve,
+                        reject: reject.clone(),
+                        kind,
+                    },
+                );
+                h.node.handle(
+                    now_ms(),
+                    Input::Client {
+                        id: RequestId(id),
+                        request,
+                    },
+                );
+                h.collect_outputs();
+                Ok(())
+            }
+        }
+    };
+    match accepted {
+        Ok(()) => schedule_turn_end(shared),
+        Err(e) => {
+            let _ = reject.call1(&JsValue::UNDEFINED, &e.into());
+        }
+    }
+    promise
+}
+
+fn schedule_turn_end(shared: &Shared) {
+    let mut h = shared.borrow_mut();
+    if h.turn_scheduled {
+        return;
+    }
+    h.turn_scheduled = true;
+    // A one-shot closure: freed when the microtask runs, and harmless if the host is
+    // gone by then (the Weak is dead).
+    let w = h.weak.clone();
+    let cb = Closure::once_into_js(move || with(&w, end_turn));
+    queue_microtask(cb.unchecked_ref());
+}
+
+fn end_turn(shared: &Shared) {
+    shared.borrow_mut().turn_scheduled = false;
+    advance(shared);
+}
+
+/// Starts a commit of everything changed, or releases outputs that depend on nothing
+/// uncommitted. Called at the end of every turn and after every commit.
+fn advance(shared: &Shared) {
+    let actions = {
+        let mut h = shared.borrow_mut();
+        if h.failed.is_some() || h.committing.is_some() {
+            return;
+        }
+        let changes: Option<(crate::image::Changes, Backend)> = h
+            .persistence
+            .as_ref()
+            .filter(|p| p.store.has_changes())
+            .map(|p| (p.store.take_changes(), p.backend.clone()));
+        let mut actions = Vec::new();
+        // Maintenance can only be due after something was written.
+        let wrote = changes.is_some() || (h.persistence.is_none() && !h.waiting.is_empty());
+        match changes {
+            Some((changes, backend)) => {
+                start_commit(&mut h, shared, changes, backend);
+            }
+            None => {
+                let out = h.take_waiting();
+                actions = h.release(out);
+                actions.extend(h.finish_close_if_idle());
+            }
+        }
+        (actions, wrote)
+    };
+    let (actions, wrote) = actions;
+    run(shared, actions);
+    arm_timer(shared);
+    if wrote {
+        schedule_maintenance(shared);
+    }
+}
+
+fn commit_done(shared: &Shared, result: Result<(), Error>) {
+    let actions = {
+        let mut h = shared.borrow_mut();
+        match result {
+            Ok(()) => {
+                let out = h.committing.take().unwrap_or_default();
+                let mut actions = h.release(out);
+                actions.extend(h.finish_close_if_idle());
+                actions
+            }
+            Err(e) => h.fail(e),
+        }
+    };
+    run(shared, actions);
+    advance(shared);
+}
+
+fn on_timer(shared: &Shared) {
+    {
+        let mut h = shared.borrow_mut();
+        if let Some(t) = &mut h.timer {
+            t.fired();
+        }
+        if h.failed.is_some() || h.closed {
+            return;
+        }
+        h.node.handle(now_ms(), Input::Tick);
+        h.collect_outputs();
+    }
+    advance(shared);
+}
+
+fn arm_timer(shared: &Shared) {
+    let mut h = shared.borrow_mut();
+    if h.failed.is_some() || h.closed {
+        return;
+    }
+    let deadline = h.node.poll_timeout();
+    if let (Some(deadline), Some(t)) = (deadline, &mut h.timer) {
+        t.arm(deadline, now_ms());
+    }
+}
+
+/// Compaction runs in bounded `maintain` steps, each its own macrotask, so the main
+/// thread is never blocked by more than one step (and events interleave with them).
+fn schedule_maintenance(shared: &Shared) {
+    let mut h = shared.borrow_mut();
+    if h.failed.is_some() || h.closed {
+        return;
+    }
+    let now = now_ms();
+    if let Some(t) = &mut h.maintenance {
+        if t.deadline.is_none() {
+            t.arm(now, now);
+        }
+    }
+}
+
+fn on_maintenance(shared: &Shared) {
+    let (more, error) = {
+        let mut h = shared.borrow_mut();
+        if let Some(t) = &mut h.maintenance {
+            t.fired();
+        }
+        if h.failed.is_some() || h.closed {
+            return;
+        }
+        h.stats.maintenance_steps += 1;
+        match h.engine.maintain(h.maintenance_budget_bytes) {
+            Ok(more) => (more, None),
+            Err(e) => (false, Some(Error::from(e))),
+        }
+    };
+    if let Some(e) = error {
+        let actions = shared.borrow_mut().fail(e);
+        run(shared, actions);
+        return;
+    }
+    // Commit what the step wrote (the next turn's commit would too; this keeps the
+    // backend close behind the image).
+    let has_changes = {
+        let h = shared.borrow();
+        h.persistence
+            .as_ref()
+            .is_some_and(|p| p.store.has_changes())
+    };
+    if has_changes {
+        let committing = shared.borrow().committing.is_some();
+        if !committing {
+            advance_without_maintenance(shared);
+        }
+    }
+    if more {
+        schedule_maintenance(shared);
+    }
+}
+
+/// `advance` minus rescheduling maintenance (a finished step must not re-arm itself).
+fn advance_without_maintenance(shared: &Shared) {
+    {
+        let mut h = shared.borrow_mut();
+        let Some((changes, backend)) = h
+            .persistence
+            .as_ref()
+            .map(|p| (p.store.take_changes(), p.backend.clone()))
+        else {
+            return;
+        };
+        start_commit(&mut h, shared, changes, backend);
+    }
+}
+
+/// Sends `changes` to the backend; the waiting outputs ride on this commit.
+fn start_commit(h: &mut Host, shared: &Shared, changes: crate::image::Changes, backend: Backend) {
+    h.committing = Some(h.take_waiting());
+    h.stats.commits += 1;
+    h.stats.commit_bytes += changes.bytes();
+    let task = shared.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = backend.commit(&changes).await;
+        commit_done(&task, result);
+    });
+}
+
+/// `close()`: refuses new requests, resolves once in-flight ones are answered and
+/// committed.
+pub fn close(shared: &Shared) -> Promise {
+    let mut slots = None;
+    let promise = Promise::new(&mut |resolve, _reject| slots = Some(resolve));
+    let Some(resolve) = slots else {
+        return Promise::resolve(&JsValue::UNDEFINED);
+    };
+    let actions = {
+        let mut h = shared.borrow_mut();
+        if h.closed {
+            vec![Action::Call(resolve, JsValue::UNDEFINED)]
+        } else {
+            h.closing.push(resolve);
+            h.finish_close_if_idle()
+        }
+    };
+    run(shared, actions);
+    promise
+}

@@ -1,0 +1,32 @@
+//! ringkv compiled to WebAssembly: the `Replica` class of the npm package `ringkv`.
+//!
+//! A replica runs a real `ringkv_core::node::Node` over an `LsmEngine`. The host here
+//! supplies what the sans-IO core needs from JavaScript: the clock (`Date.now()`),
+//! timers (`setTimeout`, driven by `Node::poll_timeout`), durability (an in-memory image
+//! store committed to IndexedDB or a JS store once per event-loop turn, with replies held
+//! back until their turn's commit completed) and, later, a transport for peers.
+//!
+//! - `value`: the versioned binary encoding of structured JS values.
+//! - `image`: the in-memory `BlockStore` whose changes are committed per turn.
+//! - `backend`: where commits go (IndexedDB, a JS block-store object).
+//! - `host`: the event loop around `Node` (turns, output hold, timers, maintenance).
+//! - `replica`: the `#[wasm_bindgen]` API; `options`: its option objects.
+//! - `error`: error codes and their JS form.
+#![deny(clippy::unwrap_used)]
+
+pub mod error;
+pub mod image;
+pub mod value;
+
+#[cfg(target_arch = "wasm32")]
+pub mod backend;
+#[cfg(target_arch = "wasm32")]
+mod host;
+#[cfg(target_arch = "wasm32")]
+pub mod options;
+#[cfg(target_arch = "wasm32")]
+pub mod replica;
+#[cfg(target_arch = "wasm32")]
+mod timer;
+#[cfg(target_arch = "wasm32")]
+pub mod transport;
