@@ -24,8 +24,9 @@ use super::metrics::Metrics;
 use super::node_host::Outbound;
 use crate::error::{io, Result};
 
-/// Turns synced or waiting to be; more make the node thread wait.
-pub const TURNS_QUEUED_MAX: usize = 4;
+/// Turns waiting for the committer; more make the node thread wait. Every turn queued
+/// when a sync starts shares that sync, so this also bounds a sync's group.
+pub const TURNS_QUEUED_MAX: usize = 64;
 
 /// One turn's outputs.
 pub struct Turn {
@@ -73,22 +74,42 @@ fn run(
     outbound: &mut impl Outbound,
     metrics: &Metrics,
 ) {
-    for turn in turns {
-        let synced = if turn.sync {
-            let started = Instant::now();
-            let result = commit.sync_now();
-            metrics.inc(&metrics.group_commit_syncs);
-            metrics.group_commit_sync_us.fetch_add(
-                started.elapsed().as_micros() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            result
-        } else {
-            Ok(())
-        };
-        if let Err(error) = &synced {
-            tracing::error!(%error, "group commit sync failed; withholding this turn's outputs");
+    // Take every turn queued by now: one sync covers all of them (each was fully
+    // buffered before it was queued).
+    while let Ok(first) = turns.recv() {
+        let mut group = vec![first];
+        while group.len() < TURNS_QUEUED_MAX {
+            match turns.try_recv() {
+                Ok(turn) => group.push(turn),
+                Err(_) => break,
+            }
         }
+        release_group(group, commit, outbound, metrics);
+    }
+}
+
+fn release_group(
+    group: Vec<Turn>,
+    commit: &GroupCommit,
+    outbound: &mut impl Outbound,
+    metrics: &Metrics,
+) {
+    let synced = if group.iter().any(|turn| turn.sync) {
+        let started = Instant::now();
+        let result = commit.sync_now();
+        metrics.inc(&metrics.group_commit_syncs);
+        metrics.group_commit_sync_us.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        result
+    } else {
+        Ok(())
+    };
+    if let Err(error) = &synced {
+        tracing::error!(%error, "group commit sync failed; withholding these turns' outputs");
+    }
+    for turn in group {
         // If the sync failed nothing that may depend on the lost writes goes out: peer
         // messages are dropped (as a lossy network would), and clients hear
         // `Indeterminate` for writes and `Unavailable` for reads.
