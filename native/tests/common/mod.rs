@@ -13,16 +13,18 @@ pub const SECRET: &str = "integration-test-cluster-secret";
 
 /// A port that is free now, below the ephemeral range (32768+ on Linux) so outgoing
 /// connections of other tests cannot take it before the node binds it. Each test
-/// process walks its own sequence from a base derived from its pid.
+/// process walks its own sequence from a random base.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        20_000 + (std::process::id() % 400) as u16 * 30,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
+    // A random start per process (pid and clock), so concurrent test processes
+    // (nextest) rarely walk the same ports; `bind` skips ports in use.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let start = (std::process::id().wrapping_mul(7_919) ^ nanos) % 12_000;
+    let _ = NEXT.compare_exchange(0, 20_000 + start as u16, Ordering::SeqCst, Ordering::SeqCst);
     loop {
         let port = NEXT.fetch_add(1, Ordering::SeqCst);
         let port = 20_000 + port.wrapping_sub(20_000) % 12_000;
