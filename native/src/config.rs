@@ -129,6 +129,12 @@ impl ServeConfig {
             .advertise
             .or(file.advertise)
             .unwrap_or_else(|| listen.clone());
+        if advertise.starts_with("0.0.0.0:") || advertise.starts_with("[::]:") {
+            tracing::warn!(
+                %advertise,
+                "peers on other hosts cannot dial this address: set --advertise"
+            );
+        }
         let members = member_specs
             .iter()
             .map(|spec| parse_member(spec))

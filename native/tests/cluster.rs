@@ -213,3 +213,53 @@ fn nodes_join_through_a_shared_seed_list_and_leave() {
     cluster.nodes[2].kill9();
     assert_eq!(n1.call(&["GET", "after"]), Value::bulk("leave"));
 }
+
+#[test]
+fn a_member_restarted_on_a_new_address_announces_it() {
+    let mut cluster = Cluster::start_seeded(3, &[]);
+    let mut n1 = cluster.nodes[0].resp();
+    assert_eq!(n1.call(&["SET", "moved", "1"]), Value::ok());
+    // n3 comes back listening elsewhere.
+    cluster.nodes[2].kill9();
+    let new_port = common::free_port();
+    let new_address = format!("127.0.0.1:{new_port}");
+    let at = cluster.nodes[2]
+        .args
+        .iter()
+        .position(|a| a == "--listen")
+        .expect("--listen");
+    cluster.nodes[2].args[at + 1] = new_address.clone();
+    cluster.nodes[2].ws = new_address.clone();
+    cluster.nodes[2].start();
+    cluster.nodes[2].wait_healthy();
+    // Once the change is chosen, n1 lists n3 at its new address ...
+    let mut announced = false;
+    for _ in 0..300 {
+        let status = common::http_get(&cluster.nodes[0].http, "/status").unwrap_or_default();
+        if status.contains(&format!("\"address\": \"{new_address}\"")) {
+            announced = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        announced,
+        "n1 never learned the new address; n3 log:\n{}",
+        cluster.nodes[2].log()
+    );
+    // ... and needs it: with n2 down, n1's quorum is itself and n3.
+    cluster.nodes[1].kill9();
+    let mut reply = Value::Simple(String::new());
+    for _ in 0..100 {
+        reply = n1.call(&["SET", "moved", "2"]);
+        if reply == Value::ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(reply, Value::ok(), "{}", cluster.nodes[0].log());
+    assert_eq!(
+        cluster.nodes[2].resp().call(&["GET", "moved"]),
+        Value::bulk("2")
+    );
+}

@@ -6,9 +6,13 @@
 //!
 //! ```text
 //! acceptor  ── Challenge { node: A, nonce: Na } ──▶ connector
-//! connector ── Hello { node: C, to: A, nonce: Nc, mac: H(s, "hello" | Na | C | A) } ──▶
+//! connector ── Hello { node: C, to: A, address, nonce: Nc, mac: H(s, "hello" | Na | C | A | address) } ──▶
 //! acceptor  ── Welcome { mac: H(s, "welcome" | Nc | A | C) } ──▶   (or closes: 1008)
 //! ```
+//! `address` is where the connector listens (its `--advertise`): covered by the MAC, so
+//! the acceptor can dial it back there even before the layout has it (a member that
+//! restarted on a new address).
+//!
 //! Each handshake message is one binary WebSocket message: `PEER_HANDSHAKE_VERSION |
 //! postcard(PeerHandshake)`; after it, every message is a core frame
 //! (`ringkv_core::protocol::encode`).
@@ -35,6 +39,7 @@ pub enum PeerHandshake {
     Hello {
         node: u64,
         to: u64,
+        address: String,
         nonce: Nonce,
         mac: Tag,
     },
@@ -62,11 +67,26 @@ pub enum AuthError {
 pub struct PeerAuth {
     secret: Vec<u8>,
     me: NodeId,
+    /// Where this node listens, announced in its hellos.
+    address: String,
 }
+
+/// Longest address a hello may announce.
+pub const ADDRESS_BYTES_MAX: usize = 256;
 
 impl PeerAuth {
     pub fn new(secret: Vec<u8>, me: NodeId) -> Self {
-        PeerAuth { secret, me }
+        PeerAuth {
+            secret,
+            me,
+            address: String::new(),
+        }
+    }
+
+    /// This auth announcing `address` in its hellos.
+    pub fn with_address(mut self, address: String) -> Self {
+        self.address = address;
+        self
     }
 
     fn mac(&self, label: &[u8], nonce: &Nonce, a: NodeId, b: NodeId) -> Hmac<Sha256> {
@@ -109,11 +129,14 @@ impl PeerAuth {
             });
         }
         let mine = fresh_nonce()?;
-        let mac = self.mac(HELLO_LABEL, nonce, self.me, expected);
+        let mut mac = self.mac(HELLO_LABEL, nonce, self.me, expected);
+        mac.update(&(self.address.len() as u64).to_le_bytes());
+        mac.update(self.address.as_bytes());
         Ok((
             PeerHandshake::Hello {
                 node: self.me.0,
                 to: expected.0,
+                address: self.address.clone(),
                 nonce: mine,
                 mac: mac.finalize().into_bytes().into(),
             },
@@ -122,15 +145,16 @@ impl PeerAuth {
     }
 
     /// Acceptor, step 2: checks the hello against our challenge nonce; on success
-    /// returns the peer's id and our welcome.
+    /// returns the peer's id, the address it announced, and our welcome.
     pub fn verify_hello(
         &self,
         hello: &PeerHandshake,
         challenge_nonce: &Nonce,
-    ) -> Result<(NodeId, PeerHandshake), AuthError> {
+    ) -> Result<(NodeId, String, PeerHandshake), AuthError> {
         let PeerHandshake::Hello {
             node,
             to,
+            address,
             nonce,
             mac,
         } = hello
@@ -144,15 +168,17 @@ impl PeerAuth {
                 me: self.me,
             });
         }
-        if peer == self.me {
+        if peer == self.me || address.len() > ADDRESS_BYTES_MAX {
             return Err(AuthError::Unexpected);
         }
-        self.mac(HELLO_LABEL, challenge_nonce, peer, self.me)
-            .verify_slice(mac)
-            .map_err(|_| AuthError::BadMac)?;
+        let mut expected = self.mac(HELLO_LABEL, challenge_nonce, peer, self.me);
+        expected.update(&(address.len() as u64).to_le_bytes());
+        expected.update(address.as_bytes());
+        expected.verify_slice(mac).map_err(|_| AuthError::BadMac)?;
         let welcome = self.mac(WELCOME_LABEL, nonce, self.me, peer);
         Ok((
             peer,
+            address.clone(),
             PeerHandshake::Welcome {
                 mac: welcome.finalize().into_bytes().into(),
             },
@@ -230,8 +256,9 @@ mod tests {
         let (challenge, na) = acceptor.challenge().expect("challenge");
         let challenge = decode(&encode(&challenge)).expect("decode");
         let (hello, nc) = connector.hello(&challenge, NodeId(1)).expect("hello");
-        let (peer, welcome) = acceptor.verify_hello(&hello, &na).expect("verify hello");
+        let (peer, address, welcome) = acceptor.verify_hello(&hello, &na).expect("verify hello");
         assert_eq!(peer, NodeId(2));
+        assert_eq!(address, "");
         connector
             .verify_welcome(&welcome, &nc, NodeId(1))
             .expect("verify welcome");
@@ -254,7 +281,26 @@ mod tests {
             Err(AuthError::BadMac)
         );
         // A hello is not a valid welcome (different label and order).
-        let (_, welcome) = acceptor.verify_hello(&hello, &na).expect("verify");
+        // A hello whose announced address was altered fails.
+        let PeerHandshake::Hello {
+            node,
+            to,
+            nonce,
+            mac,
+            ..
+        } = hello.clone()
+        else {
+            panic!("hello")
+        };
+        let altered = PeerHandshake::Hello {
+            node,
+            to,
+            address: "evil:1".into(),
+            nonce,
+            mac,
+        };
+        assert_eq!(acceptor.verify_hello(&altered, &na), Err(AuthError::BadMac));
+        let (_, _, welcome) = acceptor.verify_hello(&hello, &na).expect("verify");
         let PeerHandshake::Hello { mac, .. } = hello else {
             panic!("hello")
         };

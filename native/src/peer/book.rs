@@ -1,9 +1,11 @@
 //! Peer addresses: the one place the transport asks "where is node X?". In order:
 //! 1. local overrides (`--peer-address ID=HOST:PORT`: this node dials X there, e.g.
 //!    through a proxy or NAT; never shared with the cluster);
-//! 2. the layout: each member's `NodeSpec::address`, committed and pending layouts,
+//! 2. what X itself announced when it last dialed us (authenticated by the handshake's
+//!    MAC): fresher than the layout when X restarted on a new address;
+//! 3. the layout: each member's `NodeSpec::address`, committed and pending layouts,
 //!    refreshed whenever the node's layout epoch changes (`router::PeerRouter::observe`);
-//! 3. hints learned outside the layout: the seeds a joining node contacted (their id
+//! 4. hints learned outside the layout: the seeds a joining node contacted (their id
 //!    comes from the client protocol's `Welcome`), so it can answer them before it
 //!    has the layout.
 
@@ -15,6 +17,8 @@ use ringkv_core::ring::NodeId;
 #[derive(Default)]
 struct Entries {
     overrides: HashMap<NodeId, String>,
+    /// What authenticated peers said they listen on when they last dialed us.
+    announced: HashMap<NodeId, String>,
     layout: HashMap<NodeId, String>,
     hints: HashMap<NodeId, String>,
 }
@@ -42,6 +46,7 @@ impl AddressBook {
         entries
             .overrides
             .get(&id)
+            .or_else(|| entries.announced.get(&id))
             .or_else(|| entries.layout.get(&id))
             .or_else(|| entries.hints.get(&id))
             .cloned()
@@ -51,6 +56,16 @@ impl AddressBook {
     pub fn set_layout(&self, layout: HashMap<NodeId, String>) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.layout = layout;
+    }
+
+    /// Remembers where an authenticated peer says it listens (its hello): newer than
+    /// the layout when a member restarted on a new address.
+    pub fn announced(&self, id: NodeId, address: String) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        // Bounded: one entry per node id that authenticated.
+        if entries.announced.len() < 4096 || entries.announced.contains_key(&id) {
+            entries.announced.insert(id, address);
+        }
     }
 
     /// Remembers where a node was reached outside the layout (a seed).

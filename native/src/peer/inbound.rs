@@ -26,7 +26,7 @@ pub async fn handshake(
     ws: &mut Ws,
     auth: Option<&PeerAuth>,
     metrics: &Metrics,
-) -> Result<NodeId, &'static str> {
+) -> Result<(NodeId, String), &'static str> {
     let Some(auth) = auth else {
         return Err("this node accepts no peers (no cluster secret)");
     };
@@ -39,11 +39,11 @@ pub async fn handshake(
         _ => return Err("no hello"),
     };
     match auth.verify_hello(&hello, &nonce) {
-        Ok((peer, welcome)) => {
+        Ok((peer, address, welcome)) => {
             if !ws::send_binary(ws, auth::encode(&welcome)).await {
                 return Err("closed");
             }
-            Ok(peer)
+            Ok((peer, address))
         }
         Err(error) => {
             metrics.inc(&metrics.peer_auth_failures);

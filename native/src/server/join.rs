@@ -80,6 +80,28 @@ pub async fn join(
     }
 }
 
+/// Asks this node (a member) to change its own spec in the layout, retrying while
+/// another change is in progress.
+pub async fn announce(node: NodeHandle, spec: NodeSpec, mut shutdown: Shutdown) {
+    let mut backoff = RETRY_MIN;
+    loop {
+        let request = ClientRequest::Admin(AdminRequest::Join(spec.clone()));
+        match node.request(request).await {
+            Ok(ClientReply::Done) => {
+                tracing::info!("the cluster has this node's new spec");
+                return;
+            }
+            Ok(reply) => tracing::debug!(?reply, "spec change not accepted yet"),
+            Err(_) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait() => return,
+        }
+        backoff = (backoff * 2).min(RETRY_MAX);
+    }
+}
+
 async fn ask(
     seed: &str,
     spec: &NodeSpec,

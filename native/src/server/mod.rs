@@ -136,6 +136,14 @@ fn node_config(config: &ServeConfig, start: &Start) -> NodeConfig {
     node_config
 }
 
+async fn node_spec_in_layout(
+    handle: &node_host::NodeHandle,
+    id: ringkv_core::ring::NodeId,
+) -> Option<NodeSpec> {
+    let status = handle.status().await.ok()?;
+    status.layout.node(id).cloned()
+}
+
 async fn bind(address: &str, what: &str) -> Result<TcpListener> {
     TcpListener::bind(address)
         .await
@@ -192,7 +200,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     let peer_auth = config
         .cluster_secret
         .clone()
-        .map(|secret| PeerAuth::new(secret, id));
+        .map(|secret| PeerAuth::new(secret, id).with_address(config.advertise.clone()));
     let router = PeerRouter {
         runtime: tokio::runtime::Handle::current(),
         book: book.clone(),
@@ -277,7 +285,16 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
             ));
         }
         Role::Left => tracing::warn!("this node has left its cluster; it serves no requests"),
-        Role::Member => {}
+        Role::Member => {
+            // Restarted with a different address, zone or capacity: tell the cluster
+            // (a `Join` of an existing member updates its spec).
+            let mine = own_spec(&config);
+            let known = node_spec_in_layout(&handle, mine.id).await;
+            if known.is_some_and(|known| known != mine) {
+                tracing::info!(spec = ?mine, "announcing this node's new spec");
+                tokio::spawn(join::announce(handle.clone(), mine, shutdown.clone()));
+            }
+        }
     }
     tracing::info!(
         node = %id,

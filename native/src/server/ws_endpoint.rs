@@ -60,8 +60,11 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
         Some(Endpoint::Peer) => {
             let auth = inbound::handshake(&mut ws, ctx.peer_auth.as_ref(), &ctx.metrics);
             match tokio::time::timeout(ctx.limits.handshake_timeout, auth).await {
-                Ok(Ok(peer)) => {
-                    tracing::debug!(%peer, "peer connected");
+                Ok(Ok((peer, address))) => {
+                    tracing::debug!(%peer, %address, "peer connected");
+                    if !address.is_empty() {
+                        ctx.book.announced(peer, address);
+                    }
                     inbound::serve(
                         ws,
                         peer,
