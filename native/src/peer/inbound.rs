@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
+use ringkv_core::node::PeerMessage;
 use ringkv_core::protocol;
 use ringkv_core::ring::NodeId;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{self, PeerAuth};
+use super::route::Routes;
 use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
 use crate::server::node_host::NodeHandle;
@@ -58,6 +60,7 @@ pub async fn serve(
     ws: Ws,
     from: NodeId,
     node: NodeHandle,
+    routes: Routes,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) {
@@ -73,6 +76,15 @@ pub async fn serve(
         };
         match incoming {
             Incoming::Binary(frame) => match protocol::decode(&frame) {
+                Ok(PeerMessage::Relayed {
+                    from: origin,
+                    to,
+                    frame,
+                }) => {
+                    if !relayed(&routes, &node, from, origin, to, frame) {
+                        metrics.inc(&metrics.peer_receives_dropped);
+                    }
+                }
                 Ok(message) => {
                     metrics.inc(&metrics.peer_messages_received);
                     if !node.deliver(from, message) {
@@ -99,4 +111,28 @@ pub async fn serve(
             Incoming::Closed => return,
         }
     }
+}
+
+/// A relayed frame from peer `via`: `origin`'s frame for `to`. Accepted as `origin`'s
+/// only if `via` is `origin` itself or the host `origin`'s layout address names.
+fn relayed(
+    routes: &Routes,
+    node: &NodeHandle,
+    via: NodeId,
+    origin: NodeId,
+    to: NodeId,
+    frame: Vec<u8>,
+) -> bool {
+    let vouched = origin == via || routes.host_of(origin) == Some(via);
+    if !vouched {
+        tracing::warn!(%via, %origin, "relayed frame from a node that is not its host; dropped");
+        return false;
+    }
+    if to == routes.me {
+        return match protocol::decode(&frame) {
+            Ok(PeerMessage::Relayed { .. }) | Err(_) => false,
+            Ok(message) => node.deliver(origin, message),
+        };
+    }
+    routes.relays.is_attached(to) && routes.relays.forward(to, origin, frame)
 }

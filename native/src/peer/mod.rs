@@ -6,10 +6,13 @@
 //! dropped when it is full or the peer is unreachable, as a lossy network would (the
 //! core retransmits and tolerates loss).
 //!
-//! `book` is the single place peer addresses come from.
+//! `book` is the single place peer addresses come from; `route` decides where a frame
+//! goes; `relay` serves replicas that cannot accept connections (browsers).
 
 pub mod auth;
 pub mod book;
 pub mod inbound;
 pub mod link;
+pub mod relay;
+pub mod route;
 pub mod router;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Limits;
 use crate::peer::auth::PeerAuth;
 use crate::peer::book::AddressBook;
+use crate::peer::route::Routes;
 
 use super::metrics::Metrics;
 use super::node_host::NodeHandle;
@@ -18,6 +19,8 @@ pub struct Context {
     pub auth_token: Option<String>,
     pub peer_auth: Option<PeerAuth>,
     pub book: AddressBook,
+    /// Where frames go (links, attached replicas, relays): `peer/route.rs`.
+    pub routes: Routes,
     pub shutdown: Shutdown,
     /// TLS on every listener, when configured.
     pub tls: Option<Tls>,

@@ -13,11 +13,12 @@ pub mod join;
 pub mod listener;
 pub mod metrics;
 pub mod node_host;
+pub mod replica_ws;
 pub mod shutdown;
 pub mod status_json;
 pub mod tls;
 pub mod ws;
-pub mod ws_endpoint;
+mod ws_endpoint;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ use crate::config::ServeConfig;
 use crate::error::{io, Error, Result};
 use crate::peer::auth::PeerAuth;
 use crate::peer::book::AddressBook;
+use crate::peer::relay::Relays;
+use crate::peer::route::{LinkSettings, Routes};
 use crate::peer::router::PeerRouter;
 use context::Context;
 use listener::Gate;
@@ -201,16 +204,24 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         .cluster_secret
         .clone()
         .map(|secret| PeerAuth::new(secret, id).with_address(config.advertise.clone()));
+    let relays = Relays::default();
+    let routes = Routes::new(
+        id,
+        book.clone(),
+        relays.clone(),
+        LinkSettings {
+            runtime: tokio::runtime::Handle::current(),
+            auth: peer_auth.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            handshake_timeout: config.limits.handshake_timeout,
+            frame_size_bytes_max: config.limits.frame_size_bytes_max,
+            tls: tls.clone(),
+        },
+    );
     let router = PeerRouter {
-        runtime: tokio::runtime::Handle::current(),
-        book: book.clone(),
-        auth: peer_auth.clone(),
+        routes: routes.clone(),
         metrics: metrics.clone(),
-        shutdown: shutdown.clone(),
-        handshake_timeout: config.limits.handshake_timeout,
-        frame_size_bytes_max: config.limits.frame_size_bytes_max,
-        links: HashMap::new(),
-        tls: tls.clone(),
     };
     let observer = crate::peer::router::layout_observer(book.clone());
     let (handle, thread) = node_host::spawn(
@@ -229,6 +240,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         auth_token: config.auth_token.clone(),
         peer_auth,
         book,
+        routes,
         shutdown: shutdown.clone(),
         tls,
     });

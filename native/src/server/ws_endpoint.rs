@@ -1,4 +1,4 @@
-//! The WebSocket listener (`--listen`): upgrades `/peer` and `/client`, refuses other
+//! The WebSocket listener (`--listen`): upgrades `/peer`, `/client` and `/replica`, refuses other
 //! paths with 404 before upgrading, and bounds the whole handshake (upgrade plus the
 //! first authentication exchange) by the handshake timeout.
 
@@ -18,6 +18,7 @@ use crate::server::ws;
 enum Endpoint {
     Peer,
     Client,
+    Replica,
 }
 
 pub const REJECT: &[u8] =
@@ -36,8 +37,12 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
             endpoint = Some(Endpoint::Client);
             Ok(response)
         }
+        "/replica" => {
+            endpoint = Some(Endpoint::Replica);
+            Ok(response)
+        }
         _ => {
-            let mut refusal = ErrorResponse::new(Some("use /peer or /client".into()));
+            let mut refusal = ErrorResponse::new(Some("use /peer, /client or /replica".into()));
             *refusal.status_mut() = StatusCode::NOT_FOUND;
             Err(refusal)
         }
@@ -69,6 +74,7 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
                         ws,
                         peer,
                         ctx.node.clone(),
+                        ctx.routes.clone(),
                         ctx.metrics.clone(),
                         ctx.shutdown.clone(),
                     )
@@ -85,6 +91,7 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
             }
         }
         Some(Endpoint::Client) => client_ws::serve(ws, ctx).await,
+        Some(Endpoint::Replica) => super::replica_ws::serve(ws, ctx).await,
         None => {}
     }
 }

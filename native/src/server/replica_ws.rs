@@ -1,0 +1,155 @@
+//! One attached replica (`/replica`, frames in `peer/relay.rs`): `Hello { token, id }`
+//! first, within the handshake timeout; then this node relays the replica's peer frames
+//! (`Peer { to, frame }`) and queues frames for it (`Peer { from, frame }`), until
+//! either side closes. The replica's id is bound to this connection: it may not be
+//! this node, a native member, or a replica the layout places on another host.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use ringkv_core::node::PeerMessage;
+use ringkv_core::protocol;
+use ringkv_core::ring::NodeId;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::WebSocketStream;
+
+use super::conn::Conn;
+use super::context::Context;
+use super::ws::{self, Incoming};
+use crate::peer::relay::{relay_address, relay_host, ReplicaDown, ReplicaUp};
+use crate::wire;
+
+pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
+    let (mut sink, mut stream) = ws.split();
+    let hello = tokio::time::timeout(ctx.limits.handshake_timeout, ws::next_binary(&mut stream));
+    let attached = match hello.await {
+        Ok(Incoming::Binary(bytes)) => match wire::decode::<ReplicaUp>(&bytes) {
+            Ok(ReplicaUp::Hello { token, id }) => admit(&ctx, token.as_deref(), id),
+            Ok(_) => Err("the first message must be Hello"),
+            Err(_) => Err("malformed Hello"),
+        },
+        Ok(Incoming::TooBig) => Err("message too big"),
+        Ok(Incoming::Junk) => Err("binary messages only"),
+        Ok(Incoming::Closed) => return,
+        Err(_) => Err("handshake timed out"),
+    };
+    let (id, mut outgoing) = match attached {
+        Ok(attached) => attached,
+        Err(reason) => {
+            ctx.metrics.inc(&ctx.metrics.handshake_failures);
+            if let Ok(bytes) = wire::encode(&ReplicaDown::Refused {
+                reason: reason.into(),
+            }) {
+                let _ = ws::send_binary(&mut sink, bytes).await;
+            }
+            ws::close(&mut sink, ws::POLICY, reason).await;
+            return;
+        }
+    };
+    let me = ctx.routes.me;
+    let welcome = ReplicaDown::Welcome {
+        host: me,
+        address: relay_address(me),
+    };
+    let sent = match wire::encode(&welcome) {
+        Ok(bytes) => ws::send_binary(&mut sink, bytes).await,
+        Err(_) => false,
+    };
+    if sent {
+        tracing::info!(replica = %id, "replica attached");
+        let reason = pump(&ctx, id, &mut sink, &mut stream, &mut outgoing).await;
+        if let Some((code, reason)) = reason {
+            ws::close(&mut sink, code, reason).await;
+        }
+    }
+    ctx.routes.relays.detach(id);
+    tracing::info!(replica = %id, "replica detached");
+}
+
+type Sink =
+    futures_util::stream::SplitSink<WebSocketStream<Conn>, tokio_tungstenite::tungstenite::Message>;
+type Stream = futures_util::stream::SplitStream<WebSocketStream<Conn>>;
+
+/// Checks the token and that `id` may attach here; attaches it.
+fn admit(
+    ctx: &Context,
+    token: Option<&str>,
+    id: NodeId,
+) -> Result<(NodeId, tokio::sync::mpsc::Receiver<Vec<u8>>), &'static str> {
+    if !ctx.token_ok(token.map(str::as_bytes)) {
+        ctx.metrics.inc(&ctx.metrics.client_auth_failures);
+        return Err("invalid token");
+    }
+    if id == ctx.routes.me {
+        return Err("that node id is this node's");
+    }
+    if let Some(address) = ctx.book.address(id) {
+        match relay_host(&address) {
+            Some(host) if host == ctx.routes.me => {}
+            Some(_) => return Err("that node id is attached to another host"),
+            None => return Err("that node id belongs to a native node"),
+        }
+    }
+    let outgoing = ctx
+        .routes
+        .relays
+        .attach(id)
+        .ok_or("that node id is already attached (or this host is full)")?;
+    Ok((id, outgoing))
+}
+
+/// Moves frames both ways until the replica or the server goes away. Returns the close
+/// to send, if any.
+async fn pump(
+    ctx: &Context,
+    id: NodeId,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Option<(CloseCode, &'static str)> {
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        tokio::select! {
+            incoming = ws::next_binary(stream) => match incoming {
+                Incoming::Binary(bytes) => {
+                    if let Err(reason) = relay_up(ctx, id, &bytes) {
+                        ctx.metrics.inc(&ctx.metrics.bad_frames);
+                        return Some((ws::POLICY, reason));
+                    }
+                }
+                Incoming::TooBig => return Some((ws::TOO_BIG, "message too big")),
+                Incoming::Junk => return Some((ws::POLICY, "binary messages only")),
+                Incoming::Closed => return None,
+            },
+            frame = outgoing.recv() => match frame {
+                Some(bytes) => {
+                    if !ws::send_binary(sink, bytes).await {
+                        return None;
+                    }
+                }
+                None => return None,
+            },
+            _ = shutdown.wait() => return Some((ws::AGAIN, "shutting down")),
+        }
+    }
+}
+
+/// One frame from the replica: to this node's core, or on to its target.
+fn relay_up(ctx: &Context, id: NodeId, bytes: &[u8]) -> Result<(), &'static str> {
+    let Ok(ReplicaUp::Peer { to, frame }) = wire::decode::<ReplicaUp>(bytes) else {
+        return Err("malformed frame");
+    };
+    let message = protocol::decode(&frame).map_err(|_| "undecodable peer frame")?;
+    if matches!(message, PeerMessage::Relayed { .. }) {
+        return Err("a replica cannot send relay envelopes");
+    }
+    let delivered = if to == ctx.routes.me {
+        ctx.node.deliver(id, message)
+    } else {
+        ctx.routes.send(id, to, frame)
+    };
+    if !delivered {
+        ctx.metrics.inc(&ctx.metrics.peer_receives_dropped);
+    }
+    Ok(())
+}
