@@ -168,14 +168,16 @@ impl NodeConfig {
         {
             return fail("need gossip_interval_ms <= suspect_after_ms < dead_after_ms".into());
         }
+        // Two keys: a sync page carries an entry's key and its `next` cursor's key.
         let frame_need = self
             .key_size_bytes_max
+            .saturating_mul(2)
             .saturating_add(self.value_size_bytes_max)
             .saturating_add(MESSAGE_OVERHEAD_BYTES_MAX);
         if frame_need > FRAME_SIZE_BYTES_MAX {
             return fail(format!(
-                "key_size_bytes_max + value_size_bytes_max ({} + {}) leave no room in a \
-                 {FRAME_SIZE_BYTES_MAX}-byte frame",
+                "2 × key_size_bytes_max + value_size_bytes_max (2 × {} + {}) leave no room \
+                 in a {FRAME_SIZE_BYTES_MAX}-byte frame",
                 self.key_size_bytes_max, self.value_size_bytes_max
             ));
         }
@@ -219,8 +221,9 @@ impl NodeConfig {
     /// key and a state, and must fit one frame. Replicas refuse writes that would store
     /// a larger state, so every state they hold can be sent.
     pub fn eventual_state_size_bytes_max(&self) -> usize {
+        // Two keys: a sync page carries an entry's key and its `next` cursor's key.
         FRAME_SIZE_BYTES_MAX
-            .saturating_sub(self.key_size_bytes_max)
+            .saturating_sub(self.key_size_bytes_max.saturating_mul(2))
             .saturating_sub(MESSAGE_OVERHEAD_BYTES_MAX)
     }
 

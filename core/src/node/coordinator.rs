@@ -157,13 +157,24 @@ impl Coordinator {
         let reason = format!("the cluster layout changed (epoch {} to {epoch})", op.epoch);
         match (&op.phase, &op.kind) {
             (Phase::Query { .. }, _) if op.restarts < RESTARTS_MAX => {
+                // A fresh id: answers to the earlier attempt (possibly produced before
+                // the replica synced, in flight or duplicated) must never count toward
+                // the new replica sets' quorums.
+                self.timers.cancel(req.seq);
+                op.id = OpId {
+                    coordinator: self.me,
+                    incarnation: self.incarnation,
+                    seq: self.next_seq,
+                };
+                self.next_seq += 1;
                 op.restart(sets(&op.key), epoch);
                 // Same deadline: a request still answers within two phase timeouts.
                 let message = op.phase_message();
                 for to in op.pending() {
                     ctx.out.send(to, message.clone());
                 }
-                self.ops.insert(req.seq, op);
+                self.timers.schedule(op.id.seq, op.wake_ms());
+                self.ops.insert(op.id.seq, op);
             }
             (Phase::Propagate { .. }, OpKind::Put { .. }) => {
                 let reason = format!("{reason} while the write was being stored");

@@ -60,11 +60,25 @@ pub enum SyncEntry {
 }
 
 /// One page of a sync stream; `next: None` means the stream is complete.
+///
+/// Size: entries stop before `SYNC_PAGE_BYTES_MAX` of keys and values (the first entry
+/// always goes); with the node's limits (`NodeConfig::validate`: two keys and a value
+/// or sibling state fit a frame) even a page of one maximal entry plus `next` fits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncPage {
     pub epoch: u64,
-    /// The pull this page answers (the requester ignores pages for other cursors).
-    pub cursor: Option<SyncCursor>,
+    /// [`cursor_digest`] of the pull this page answers (the requester ignores pages for
+    /// other cursors); a digest, not the cursor, so the page carries one key, not two.
+    pub cursor: u64,
     pub entries: Vec<SyncEntry>,
     pub next: Option<SyncCursor>,
+}
+
+/// Identifies a pull's cursor in its page (SipHash of its encoding; `None` is 0).
+pub fn cursor_digest(cursor: Option<&SyncCursor>) -> u64 {
+    match cursor.map(postcard::to_allocvec) {
+        None => 0,
+        Some(Ok(bytes)) => crate::hash::siphash24(0x7379_6e63, 0x6375_7273, &bytes),
+        Some(Err(_)) => u64::MAX,
+    }
 }

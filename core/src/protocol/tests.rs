@@ -152,7 +152,7 @@ fn arb_membership_message() -> impl Strategy<Value = PeerMessage> {
         (arb_bytes(), arb_tag(), prop::option::of(arb_bytes())).prop_map(|(key, tag, value)| {
             PeerMessage::SyncPage(SyncPage {
                 epoch: 4,
-                cursor: None,
+                cursor: 0,
                 entries: vec![SyncEntry::Register { key, tag, value }],
                 next: Some(SyncCursor::Eventual { after: None }),
             })

@@ -307,8 +307,8 @@ impl Membership {
             PeerMessage::SyncPage(page) => {
                 let expected = self.sync.as_ref().and_then(|job| {
                     let source = job.sources.get(&from)?;
-                    (job.epoch == page.epoch && !source.done && source.cursor == page.cursor)
-                        .then_some(())
+                    let cursor = crate::protocol::cursor_digest(source.cursor.as_ref());
+                    (job.epoch == page.epoch && !source.done && cursor == page.cursor).then_some(())
                 });
                 if expected.is_some() {
                     self.counters.sync_pages_received += 1;
@@ -669,10 +669,12 @@ impl Membership {
         if !done {
             return Ok(());
         }
-        self.sync = None;
         let mut next = self.history.clone();
         if next.mark_synced(self.me) {
+            // The job stays until the history is durable: a failed write is retried
+            // by the next page or resend, not forgotten.
             meta::write_history(ctx.engine, &next)?;
+            self.sync = None;
             self.history = next;
             self.changed = true;
             self.resolve_proposal(ctx);

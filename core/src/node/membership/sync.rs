@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use crate::protocol::{
-    SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
+    cursor_digest, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
 };
 use crate::ring::{key_position, LayoutHistory, NodeId, Position, TokenRange};
 use crate::storage::{prefix_successor, Engine};
@@ -89,14 +89,13 @@ pub(crate) fn build_page(
             let mut last: Option<(usize, Vec<u8>)> = None;
             let mut truncated = false;
             for entry in found {
-                if !entries.is_empty() && bytes >= SYNC_PAGE_BYTES_MAX {
+                let (tag, value) = read_register(engine, &entry.key)?;
+                let size = entry.key.len() + value.as_ref().map_or(0, Vec::len);
+                if !entries.is_empty() && bytes.saturating_add(size) > SYNC_PAGE_BYTES_MAX {
                     truncated = true;
                     break;
                 }
-                let (tag, value) = read_register(engine, &entry.key)?;
-                bytes = bytes
-                    .saturating_add(entry.key.len())
-                    .saturating_add(value.as_ref().map_or(0, Vec::len));
+                bytes = bytes.saturating_add(size);
                 let offset = spans
                     .iter()
                     .position(|range| range.contains(entry.position))
@@ -133,28 +132,30 @@ pub(crate) fn build_page(
             )?;
             let exhausted = found.len() < EVENTUAL_SCAN_PER_PAGE;
             let mut last_key = None;
+            let mut truncated = false;
             for (engine_key, record) in found {
                 let Some(key) = engine_key.strip_prefix(EVENTUAL_PREFIX) else {
                     continue;
                 };
+                if covers(&areas, key_position(key)) {
+                    let size = key.len() + record.len();
+                    if !entries.is_empty() && bytes.saturating_add(size) > SYNC_PAGE_BYTES_MAX {
+                        truncated = true;
+                        break;
+                    }
+                    let state = EventualRecord::decode(&record)
+                        .map_err(ReplicaError::CorruptRecord)?
+                        .into_state();
+                    bytes = bytes.saturating_add(size);
+                    entries.push(SyncEntry::Eventual {
+                        key: key.to_vec(),
+                        state,
+                    });
+                }
                 last_key = Some(key.to_vec());
-                if !covers(&areas, key_position(key)) {
-                    continue;
-                }
-                let state = EventualRecord::decode(&record)
-                    .map_err(ReplicaError::CorruptRecord)?
-                    .into_state();
-                bytes = bytes.saturating_add(key.len()).saturating_add(record.len());
-                entries.push(SyncEntry::Eventual {
-                    key: key.to_vec(),
-                    state,
-                });
-                if bytes >= SYNC_PAGE_BYTES_MAX {
-                    break;
-                }
             }
             match last_key {
-                Some(key) if !exhausted || bytes >= SYNC_PAGE_BYTES_MAX => {
+                Some(key) if !exhausted || truncated => {
                     Some(SyncCursor::Eventual { after: Some(key) })
                 }
                 _ => None,
@@ -172,7 +173,7 @@ fn page(
 ) -> SyncPage {
     SyncPage {
         epoch,
-        cursor,
+        cursor: cursor_digest(cursor.as_ref()),
         entries,
         next,
     }
@@ -244,5 +245,59 @@ impl SyncJob {
 
     pub fn sources_done(&self) -> usize {
         self.sources.values().filter(|s| s.done).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::node::replica::apply_register;
+    use crate::protocol::{encode, PeerMessage, FRAME_SIZE_BYTES_MAX};
+    use crate::storage::blockstore::MemoryStore;
+    use crate::storage::lsm::{LsmEngine, LsmOptions};
+    use crate::versioning::Tag;
+
+    #[test]
+    fn pages_stay_within_a_frame_and_the_cursor_neither_skips_nor_repeats() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let mut written = Vec::new();
+        for i in 0..40u64 {
+            let key = format!("key-{i}").into_bytes();
+            // Mixed sizes: many small values and some close to the value limit.
+            let size = if i % 7 == 0 { 900 << 10 } else { 100 };
+            let tag = Tag {
+                counter: i + 1,
+                node: NodeId(1),
+            };
+            apply_register(&engine, &key, tag, Some(vec![i as u8; size])).expect("write");
+            written.push(key);
+        }
+        let ranges = [TokenRange::new(0, 0)];
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            let page = build_page(&engine, 2, &ranges, cursor.clone()).expect("page");
+            assert_eq!(page.cursor, cursor_digest(cursor.as_ref()));
+            let frame = encode(&PeerMessage::SyncPage(page.clone())).expect("fits a frame");
+            assert!(frame.len() <= FRAME_SIZE_BYTES_MAX);
+            for entry in &page.entries {
+                if let SyncEntry::Register { key, .. } = entry {
+                    seen.push(key.clone());
+                }
+            }
+            match page.next {
+                None => break,
+                next => cursor = next,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "no entry twice");
+        written.sort();
+        assert_eq!(sorted, written, "every entry once");
     }
 }
