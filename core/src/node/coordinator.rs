@@ -358,3 +358,89 @@ fn write_back_phase(tag: Tag, value: Option<Vec<u8>>, holders: BTreeSet<NodeId>)
         acked: holders,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::node::io::Output;
+    use crate::storage::blockstore::MemoryStore;
+    use crate::storage::lsm::{LsmEngine, LsmOptions};
+
+    fn sent_ids(out: &mut Outbox) -> Vec<(NodeId, OpId)> {
+        let mut ids = Vec::new();
+        while let Some(output) = out.pop() {
+            if let Output::Send { to, message } = output {
+                if let Some(req) = message.op_id() {
+                    ids.push((to, req));
+                }
+            }
+        }
+        ids
+    }
+
+    /// Regression (review finding): answers to the attempt before a `Stale` restart may
+    /// predate the replica's sync; they must not count toward the new sets' quorum.
+    #[test]
+    fn a_restart_after_stale_ignores_answers_to_the_earlier_attempt() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("engine");
+        let mut out = Outbox::new(NodeId(9), 1024);
+        let mut counters = NodeCounters::default();
+        let mut coordinator = Coordinator::new(
+            NodeId(9),
+            1,
+            TagIssuer::new(0, 1 << 20),
+            CoordinatorSettings {
+                request_timeout_ms: 1000,
+                resend_interval_ms: 250,
+                in_flight_requests_max: 8,
+            },
+        );
+        let old_sets = vec![vec![NodeId(1), NodeId(2), NodeId(3)]];
+        let new_sets = vec![vec![NodeId(1), NodeId(2), NodeId(4)]];
+        let mut ctx = Ctx {
+            now_ms: 0,
+            out: &mut out,
+            engine: &engine,
+            counters: &mut counters,
+        };
+        coordinator.start(
+            &mut ctx,
+            RequestId(1),
+            b"k".to_vec(),
+            OpKind::Get,
+            old_sets,
+            1,
+            |_| true,
+        );
+        let first = sent_ids(ctx.out)[0].1;
+        coordinator.on_stale(&mut ctx, first, 2, |_| new_sets.clone());
+        let second = sent_ids(ctx.out)[0].1;
+        assert_ne!(first, second, "the restarted attempt has its own id");
+        let stale_answer = |from: u64| {
+            let message = PeerMessage::ReadAck {
+                req: first,
+                tag: Tag::ZERO,
+                value: None,
+            };
+            (from, message)
+        };
+        // Old-attempt answers from 1 and 4 would make a majority of {1, 2, 4}.
+        for (from, message) in [stale_answer(1), stale_answer(4)] {
+            coordinator.on_reply(&mut ctx, NodeId(from), message);
+        }
+        assert_eq!(
+            coordinator.in_flight(),
+            1,
+            "still waiting for the new attempt"
+        );
+        while let Some(output) = ctx.out.pop() {
+            assert!(
+                !matches!(output, Output::Reply { .. }),
+                "answered from stale replies"
+            );
+        }
+    }
+}
