@@ -293,6 +293,9 @@ impl Eventual {
                     )?;
                     if matches!(answer, PeerMessage::EventualUpdateAck { .. }) {
                         self.recent.insert(req);
+                        if hint_for.is_none() {
+                            self.hint_owners_if_not_one(ctx, req, &key)?;
+                        }
                     }
                     answer
                 }
@@ -304,7 +307,12 @@ impl Eventual {
                 hint_for,
             } => {
                 let hint_for = self.valid_hint_target(ctx, hint_for);
-                replica::on_merge(&mut self.replica_env(ctx), req, &key, &state, hint_for)?
+                let answer =
+                    replica::on_merge(&mut self.replica_env(ctx), req, &key, &state, hint_for)?;
+                if hint_for.is_none() && matches!(answer, PeerMessage::EventualMergeAck { .. }) {
+                    self.hint_owners_if_not_one(ctx, req, &key)?;
+                }
+                answer
             }
             reply @ (PeerMessage::EventualReadAck { .. }
             | PeerMessage::EventualUpdateAck { .. }
@@ -348,6 +356,29 @@ impl Eventual {
 
     /// A hint is kept only for another member (a peer cannot make this node queue hints
     /// for nodes that will never come to collect them).
+    /// A write this node stored for `key` while it is not among the key's replicas in
+    /// the newest layout (a layout change moved the key away, or the coordinator routed
+    /// by an older layout): its copy alone may never reach the new owners (eventual
+    /// writes carry no epoch, so range streaming can miss one that lands after a
+    /// source served its pages), so it keeps a hint for each of them. Bounded like
+    /// every hint: refused (and skipped) when the hint store is full.
+    fn hint_owners_if_not_one(
+        &mut self,
+        ctx: &mut EvCtx<'_>,
+        req: OpId,
+        key: &[u8],
+    ) -> Result<(), ReplicaError> {
+        let owners = ctx.layout.preference_list(key);
+        if owners.is_empty() || owners.contains(&self.me) {
+            return Ok(());
+        }
+        let state = replica::read_state(ctx.engine, key)?;
+        for owner in owners {
+            replica::on_merge(&mut self.replica_env(ctx), req, key, &state, Some(owner))?;
+        }
+        Ok(())
+    }
+
     fn valid_hint_target(&self, ctx: &EvCtx<'_>, hint_for: Option<NodeId>) -> Option<NodeId> {
         hint_for.filter(|owner| *owner != self.me && ctx.layout.node(*owner).is_some())
     }
