@@ -117,13 +117,15 @@ fn a_seed_reproduces_byte_for_byte() {
 }
 
 /// Seeds that once found bugs, kept as regressions (each failed before its fix).
+/// 21169: an element acknowledged during a leave was stored by the leaving node after
+/// it had served its sync pages; the new owners never got it (fixed: a node storing a
+/// write for a key it no longer replicates keeps hints for the current owners).
+const REGRESSION_SEEDS: &[u64] = &[21169];
+
 #[test]
 fn regression_seeds_pass() {
     let config = SimConfig::default();
-    // 21169: an element acknowledged during a leave was stored by the leaving node after
-    // it had served its sync pages; the new owners never got it (fixed: a node storing a
-    // write for a key it no longer replicates keeps hints for the current owners).
-    for seed in [21169] {
+    for &seed in REGRESSION_SEEDS {
         let report = run(&config, seed);
         assert!(!report.failed(), "{}", report.render_failure());
         assert_eq!(report.set_elements_lost, 0, "seed {seed}");
