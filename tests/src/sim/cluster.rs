@@ -352,45 +352,21 @@ impl Hardware for NodeHardware {
 
     fn message_key(&mut self, message: &PeerMessage) -> Option<Vec<u8>> {
         match message {
+            // Requests name their key: remember it for the operation's replies.
             PeerMessage::ReadTag { req, key, .. }
             | PeerMessage::Read { req, key, .. }
-            | PeerMessage::Write { req, key, .. } => {
-                self.op_keys.insert(*req, key.clone());
-                Some(key.clone())
-            }
-            PeerMessage::ReadTagAck { req, .. }
-            | PeerMessage::ReadAck { req, .. }
-            | PeerMessage::WriteAck { req } => self.op_keys.get(req).cloned(),
-            PeerMessage::EventualRead { req, key }
+            | PeerMessage::Write { req, key, .. }
+            | PeerMessage::EventualRead { req, key }
             | PeerMessage::EventualUpdate { req, key, .. }
             | PeerMessage::EventualMerge { req, key, .. } => {
                 self.op_keys.insert(*req, key.clone());
                 Some(key.clone())
             }
-            PeerMessage::EventualReadAck { req, .. }
-            | PeerMessage::EventualUpdateAck { req, .. }
-            | PeerMessage::EventualMergeAck { req }
-            | PeerMessage::EventualRefused { req, .. } => self.op_keys.get(req).cloned(),
             PeerMessage::AntiEntropyPush { key, .. } => Some(key.clone()),
-            PeerMessage::Stale { req, .. } => self.op_keys.get(req).cloned(),
-            PeerMessage::Gossip { .. }
-            | PeerMessage::AntiEntropy(_)
-            | PeerMessage::AntiEntropyReply(_)
-            | PeerMessage::AntiEntropyKeys(_)
-            | PeerMessage::AntiEntropyKeysReply(_)
-            | PeerMessage::AntiEntropyRoots(_)
-            | PeerMessage::AntiEntropyRootsReply(_)
-            | PeerMessage::Layout(_)
-            | PeerMessage::LayoutPull { .. }
-            | PeerMessage::LayoutPrepare { .. }
-            | PeerMessage::LayoutPromise { .. }
-            | PeerMessage::LayoutAccept { .. }
-            | PeerMessage::LayoutAccepted { .. }
-            | PeerMessage::LayoutNack { .. }
-            | PeerMessage::SyncPull { .. }
-            | PeerMessage::SyncPage(_)
-            | PeerMessage::SyncBehind { .. }
-            | PeerMessage::Relayed { .. } => None,
+            // Replies (and `Stale`) carry only their operation's id.
+            other => other
+                .op_id()
+                .and_then(|req| self.op_keys.get(&req).cloned()),
         }
     }
 

@@ -573,11 +573,7 @@ impl Membership {
                 next.begin(value).map_err(|error| error.to_string())?;
                 self.adopt(ctx, next)?;
                 // Everyone in either layout hears of it now, not a gossip round later.
-                for to in self.history.members() {
-                    if to != self.me {
-                        ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
-                    }
-                }
+                self.broadcast(ctx);
             }
         }
         Ok(())
@@ -664,6 +660,15 @@ impl Membership {
         }
     }
 
+    /// Sends the history to every other member of either layout.
+    fn broadcast(&self, ctx: &mut MCtx<'_>) {
+        for to in self.history.members() {
+            if to != self.me {
+                ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
+            }
+        }
+    }
+
     fn check_sync_done(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
         let done = self.sync.as_ref().is_some_and(|job| job.complete(self.me));
         if !done {
@@ -678,11 +683,7 @@ impl Membership {
             self.history = next;
             self.changed = true;
             self.resolve_proposal(ctx);
-            for to in self.history.members() {
-                if to != self.me {
-                    ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
-                }
-            }
+            self.broadcast(ctx);
         }
         Ok(())
     }
