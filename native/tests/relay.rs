@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use common::{Cluster, Value};
 use futures_util::{SinkExt, StreamExt};
 use ringkv::cmd::client::Client;
-use ringkv::peer::relay::{ReplicaDown, ReplicaUp};
 use ringkv::wire;
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig,
     Output, RequestId, Role,
 };
 use ringkv_core::protocol;
+use ringkv_core::protocol::wire::{ReplicaDown, ReplicaUp};
 use ringkv_core::ring::{NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::MemoryStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};

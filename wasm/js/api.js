@@ -3,6 +3,14 @@
 
 import { toRingkvError, ClosedError } from './errors.js';
 
+const sync = (f) => {
+  try {
+    return f();
+  } catch (e) {
+    throw toRingkvError(e);
+  }
+};
+
 const settle = async (promise) => {
   try {
     return await promise;
@@ -43,8 +51,8 @@ export function makeApi(bindings, ready) {
       return settle(Promise.resolve().then(() => this.#live().get(key, options)));
     }
 
-    getSiblings(key) {
-      return settle(Promise.resolve().then(() => this.#live().getSiblings(key)));
+    getSiblings(key, options) {
+      return settle(Promise.resolve().then(() => this.#live().getSiblings(key, options)));
     }
 
     delete(key, options) {
@@ -52,11 +60,42 @@ export function makeApi(bindings, ready) {
     }
 
     status() {
-      try {
-        return this.#live().status();
-      } catch (e) {
-        throw toRingkvError(e);
-      }
+      return sync(() => this.#live().status());
+    }
+
+    /** Hands the replica a frame from node `from` (replicas opened with a `transport`). */
+    deliver(from, frame) {
+      return sync(() => this.#live().deliver(from, frame));
+    }
+
+    join(spec) {
+      return settle(Promise.resolve().then(() => this.#live().join(spec)));
+    }
+
+    leave(id) {
+      return settle(Promise.resolve().then(() => this.#live().leave(id)));
+    }
+
+    remove(id) {
+      return settle(Promise.resolve().then(() => this.#live().remove(id)));
+    }
+
+    ring() {
+      return sync(() => this.#live().ring());
+    }
+
+    preferenceList(key) {
+      return sync(() => this.#live().preferenceList(key));
+    }
+
+    on(event, listener) {
+      sync(() => this.#live().on(event, listener));
+      return this;
+    }
+
+    off(event, listener) {
+      sync(() => this.#live().off(event, listener));
+      return this;
     }
 
     /** Resolves once in-flight operations are answered and durable; idempotent. */
@@ -68,6 +107,52 @@ export function makeApi(bindings, ready) {
       this.#inner.free();
     }
   }
+
+  class Client {
+    #inner;
+
+    constructor(inner) {
+      this.#inner = inner;
+    }
+
+    /** Connects to the first of `seeds` that welcomes the client; see ClientOptions. */
+    static async connect(seeds, options = {}) {
+      await ready();
+      return new Client(await settle(bindings.Client.connect(seeds, options)));
+    }
+
+    /** The id of the node this client talks to (undefined while reconnecting). */
+    get node() {
+      return this.#inner.node;
+    }
+
+    put(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#inner.put(key, value, options)));
+    }
+
+    get(key, options) {
+      return settle(Promise.resolve().then(() => this.#inner.get(key, options)));
+    }
+
+    getSiblings(key, options) {
+      return settle(Promise.resolve().then(() => this.#inner.getSiblings(key, options)));
+    }
+
+    delete(key, options) {
+      return settle(Promise.resolve().then(() => this.#inner.delete(key, options)));
+    }
+
+    status() {
+      return settle(Promise.resolve().then(() => this.#inner.status()));
+    }
+
+    close() {
+      this.#inner.close();
+    }
+  }
+
+  const frameKind = (frame) => sync(() => bindings.frameKind(frame));
+  const describeContext = (context) => sync(() => bindings.describeContext(context));
 
   const encodeValue = (value) => {
     try {
@@ -83,5 +168,5 @@ export function makeApi(bindings, ready) {
       throw toRingkvError(e);
     }
   };
-  return { Replica, encodeValue, decodeValue };
+  return { Replica, Client, encodeValue, decodeValue, frameKind, describeContext };
 }

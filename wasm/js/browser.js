@@ -10,4 +10,4 @@ const ready = () => (loading ??= init({ module_or_path: new URL('./web/ringkv_wa
 /** Loads the .wasm from a custom URL or bytes (e.g. when a bundler moves it). Optional. */
 export const initWasm = (moduleOrPath) => (loading ??= init({ module_or_path: moduleOrPath }));
 
-export const { Replica, encodeValue, decodeValue } = makeApi(bindings, ready);
+export const { Replica, Client, encodeValue, decodeValue, frameKind, describeContext } = makeApi(bindings, ready);

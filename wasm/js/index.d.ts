@@ -55,8 +55,44 @@ export interface ReplicaOptions {
   storage?: 'memory' | 'indexeddb' | 'opfs' | BlockStore;
   /** IndexedDB database name (default `ringkv-${nodeId}`). */
   database?: string;
-  /** Addresses of cluster nodes to join. Not built yet: a non-empty list is UNSUPPORTED. */
+  /**
+   * Join a native ringkv cluster: WebSocket addresses of some of its nodes
+   * (`ws://host:port`, `wss://...`, or `host:port`). The replica attaches to the first
+   * node that accepts it (`/replica`, which relays its cluster messages), asks it to add
+   * this replica to the ring, and resolves once it is a member (`joinTimeoutMs`). A
+   * replica reopened on the same storage is a member already and only re-attaches; it
+   * must reach the same node (its ring address names that node). Needs a global
+   * `WebSocket` (browsers, workers, Node ≥ 22; Node 20–21: `--experimental-websocket`).
+   */
   seeds?: string[];
+  /** The cluster's client token, if it requires one (seeds only). */
+  token?: string;
+  /** Bound on becoming a member through `seeds` (default 60000 ms); UNAVAILABLE after it. */
+  joinTimeoutMs?: number;
+  /**
+   * A cluster over a network written in JS (e.g. MessageChannels between workers): the
+   * replica calls `send` for every outgoing frame; hand arriving frames to
+   * `replica.deliver(from, frame)`. Frames may be dropped, delayed, duplicated or
+   * reordered; the protocol copes. Cannot be combined with `seeds`.
+   */
+  transport?: Transport;
+  /**
+   * With `transport`: the initial members of a new cluster (every founding replica
+   * passes the same list, including itself). On reopen the durable membership wins.
+   * Without `members` a replica with a `transport` starts as a joiner: it serves nothing
+   * until a member adds it with `join(spec)`.
+   */
+  members?: MemberSpec[];
+  /** Copies of each key (N) of a new cluster (default 3, at most 9). */
+  replicas?: number;
+  /** Ring weight (virtual nodes) of this replica (default 1, at most 64). */
+  capacity?: number;
+  /**
+   * 'structured' (default): values use the package's value encoding. 'raw': values are
+   * bytes (a string is stored as UTF-8, gets return Uint8Array), as RESP and other
+   * byte clients of a native cluster read and write them.
+   */
+  valueEncoding?: ValueEncoding;
   /** Failure domain (default 'local'). */
   zone?: string;
   /** Default consistency of operations (default 'linearizable'). */
@@ -67,8 +103,53 @@ export interface ReplicaOptions {
   maintenanceBudgetBytes?: number;
 }
 
+export type ValueEncoding = 'structured' | 'raw';
+
+/** A network written in JS; see `ReplicaOptions.transport`. */
+export interface Transport {
+  /** `frame` for node `to`; throwing counts as a lost message. */
+  send(to: number, frame: Uint8Array): void;
+}
+
+/** A node of a layout. `address` defaults to `js:<id>` (a JS-network member). */
+export interface MemberSpec {
+  id: number;
+  zone?: string;
+  capacity?: number;
+  address?: string;
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead';
+
+export interface MembershipEvent {
+  /** The committed layout's version. */
+  version: number;
+  /** The change in progress, or null. */
+  pendingVersion: number | null;
+  /** Members of the committed and pending layouts with their liveness as this replica sees it. */
+  members: { id: number; state: MemberState }[];
+}
+
+export interface RingView {
+  version: number;
+  replicas: number;
+  /** A membership change is in progress (the vnodes are of the new layout). */
+  pending: boolean;
+  /** Virtual nodes: `position` is a fraction of the ring in [0, 1). */
+  vnodes: { position: number; node: number }[];
+}
+
+export interface PreferenceList {
+  /** The key's position, a fraction of the ring in [0, 1). */
+  position: number;
+  /** The nodes holding the key (newest layout), in preference order. */
+  nodes: number[];
+}
+
 export interface OperationOptions {
   consistency?: Consistency;
+  /** Override the replica's or client's `valueEncoding` for this call. */
+  encoding?: ValueEncoding;
   /** Eventual writes: the `context` of an earlier getSiblings of this key. */
   context?: Uint8Array;
 }
@@ -83,7 +164,26 @@ export interface ReplicaStatus {
   nodeId: number;
   incarnation: number;
   storage: 'memory' | 'indexeddb' | 'custom';
-  members: { id: number; zone: string; state: 'alive' | 'suspect' | 'dead' }[];
+  members: { id: number; zone: string; state: MemberState; address: string; capacity: number }[];
+  role: 'joining' | 'member' | 'left';
+  /** The committed layout's version; `pendingVersion` the change in progress (or null). */
+  layoutVersion: number;
+  pendingVersion: number | null;
+  /** Eventual-mode hints this replica holds for other nodes. */
+  hintsQueued: number;
+  /** Live linearizable keys this replica holds (counted on each call). */
+  keys: number | null;
+  /** The ring ranges this replica holds, with their Merkle roots (equal roots: in sync). */
+  ranges: { start: number; end: number; replicas: number[]; root: string }[];
+  transport: {
+    kind: 'none' | 'js' | 'relay';
+    connected: boolean;
+    /** Relay: the node this replica is attached to. */
+    host: number | null;
+    url: string | null;
+    attachments: number;
+    lastError: string | null;
+  };
   inFlightRequests: number;
   pendingRequests: number;
   /** Replies and messages waiting for their storage commit. */
@@ -105,7 +205,13 @@ export interface ReplicaStatus {
     overloaded: number;
     storageErrors: number;
   };
-  host: { commits: number; commitBytes: number; maintenanceSteps: number; heldSendsDropped: number };
+  host: {
+    commits: number;
+    commitBytes: number;
+    maintenanceSteps: number;
+    heldSendsDropped: number;
+    receivesDropped: number;
+  };
   sendsDropped: number;
   /** Why the replica failed (it then rejects everything with STORAGE), or null. */
   failed: string | null;
@@ -120,11 +226,50 @@ export declare class Replica {
   /** The value, or undefined when absent. */
   get(key: Key, options?: OperationOptions): Promise<Value>;
   /** Eventual mode: all concurrent values and the context to write back with. */
-  getSiblings(key: Key): Promise<Siblings>;
+  getSiblings(key: Key, options?: OperationOptions): Promise<Siblings>;
   delete(key: Key, options?: OperationOptions): Promise<void>;
   status(): ReplicaStatus;
+  /** A frame from node `from` on the JS network (replicas opened with `transport`). */
+  deliver(from: number, frame: Uint8Array): void;
+  /** Asks the cluster through this member to add `spec` (or update it); resolves once chosen. */
+  join(spec: MemberSpec): Promise<void>;
+  /** Asks node `id` (default: this replica) to leave once its ranges have moved. */
+  leave(id?: number): Promise<void>;
+  /** Drops node `id`, gone for good, from the layout. */
+  remove(id: number): Promise<void>;
+  ring(): RingView;
+  preferenceList(key: Key): PreferenceList;
+  on(event: 'membership', listener: (event: MembershipEvent) => void): this;
+  off(event: 'membership', listener: (event: MembershipEvent) => void): this;
   /** Resolves once in-flight operations are answered and durable. */
   close(): Promise<void>;
+}
+
+export interface ClientOptions {
+  token?: string;
+  consistency?: Consistency;
+  valueEncoding?: ValueEncoding;
+  /** Deadline for one answer (default 30000 ms): then INDETERMINATE (writes) or UNAVAILABLE (reads). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * A thin client of a native cluster over its client protocol (`/client`). It talks to
+ * the first seed that welcomes it and moves to the next when the connection is lost:
+ * writes in flight then fail with INDETERMINATE, reads with UNAVAILABLE.
+ */
+export declare class Client {
+  private constructor();
+  static connect(seeds: string[], options?: ClientOptions): Promise<Client>;
+  /** The id of the node this client is connected to, or undefined while reconnecting. */
+  readonly node: number | undefined;
+  put(key: Key, value: Value, options?: OperationOptions): Promise<void>;
+  get(key: Key, options?: OperationOptions): Promise<Value>;
+  getSiblings(key: Key, options?: OperationOptions): Promise<Siblings>;
+  delete(key: Key, options?: OperationOptions): Promise<void>;
+  /** The connected node's status document (as its HTTP `/status`). */
+  status(): Promise<Record<string, unknown>>;
+  close(): void;
 }
 
 export type ErrorCode =
@@ -164,6 +309,10 @@ export declare class CorruptValueError extends RingkvError { readonly code: 'COR
 /** The package's value encoding (README, "Value encoding"). */
 export declare function encodeValue(value: Value): Uint8Array;
 export declare function decodeValue(bytes: Uint8Array): Value;
+/** The message type of a peer frame ('Read', 'Write', 'Gossip', ...), for traffic views. */
+export declare function frameKind(frame: Uint8Array): string;
+/** The version vector in an eventual-mode context: node id → counter. */
+export declare function describeContext(context: Uint8Array): Record<string, number>;
 /** Browser: load the .wasm from another URL or from bytes before the first open. */
 export declare function initWasm(moduleOrPath?: URL | string | BufferSource | WebAssembly.Module): Promise<unknown>;
 

@@ -7,5 +7,5 @@ export * from './errors.js';
 const bindings = createRequire(import.meta.url)('./node/ringkv_wasm.js');
 
 export const initWasm = async () => {};
-export const { Replica, encodeValue, decodeValue } = makeApi(bindings, async () => {});
+export const { Replica, Client, encodeValue, decodeValue, frameKind, describeContext } = makeApi(bindings, async () => {});
 export { FileBlockStore } from './file-store.js';

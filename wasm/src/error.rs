@@ -35,6 +35,19 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 10] = [
+        Code::Unavailable,
+        Code::Indeterminate,
+        Code::TooLarge,
+        Code::Overloaded,
+        Code::Unsupported,
+        Code::InvalidContext,
+        Code::InvalidArgument,
+        Code::Closed,
+        Code::Storage,
+        Code::CorruptValue,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Unavailable => "UNAVAILABLE",
@@ -71,6 +84,23 @@ impl Error {
 
     pub fn closed() -> Self {
         Error::new(Code::Closed, "the replica is closed")
+    }
+
+    /// An error value that came back through a JS promise: ours keep their code; any
+    /// other thrown value is UNAVAILABLE with its message.
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_js(value: wasm_bindgen::JsValue) -> Self {
+        let get = |k: &str| js_sys::Reflect::get(&value, &k.into()).ok();
+        let message = get("message")
+            .and_then(|m| m.as_string())
+            .or_else(|| value.as_string())
+            .unwrap_or_else(|| format!("{value:?}"));
+        let code = get("code").and_then(|c| c.as_string());
+        let code = Code::ALL
+            .into_iter()
+            .find(|c| Some(c.as_str()) == code.as_deref())
+            .unwrap_or(Code::Unavailable);
+        Error::new(code, message)
     }
 }
 

@@ -20,8 +20,11 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use js_sys::{Function, Promise};
-use ringkv_core::node::{ClientReply, ClientRequest, Input, Node, Output, RequestId};
+use js_sys::{Function, Object, Promise};
+use ringkv_core::node::{
+    ClientReply, ClientRequest, Input, MemberState, Node, Output, PeerMessage, RequestId,
+};
+use ringkv_core::ring::NodeId;
 use ringkv_core::storage::lsm::LsmEngine;
 use ringkv_core::storage::Engine;
 use wasm_bindgen::closure::Closure;
@@ -40,15 +43,16 @@ pub const PENDING_MAX: usize = 4096;
 /// Sends held for a commit beyond this are dropped (the protocol retransmits).
 pub const HELD_SENDS_MAX: usize = 16 << 10;
 
-/// What a pending request's reply is turned into.
+/// What a pending request's reply is turned into. `raw`: values are returned as the
+/// stored bytes (`Uint8Array`) instead of decoded from the value encoding.
 #[derive(Clone, Copy)]
 pub enum Kind {
-    /// A get: the decoded value, `undefined` when absent.
-    Get,
-    /// A put or delete: `undefined`.
+    /// A get: the value, `undefined` when absent.
+    Get { raw: bool },
+    /// A put, delete or membership change: `undefined`.
     Write,
     /// An eventual get: `{ values, context }`.
-    Siblings,
+    Siblings { raw: bool },
 }
 
 struct Pending {
@@ -83,8 +87,22 @@ pub struct Host {
     failed: Option<Error>,
     closing: Vec<Function>,
     closed: bool,
+    /// `on('membership')` listeners, called when `membership_seen` changes.
+    listeners: Vec<Function>,
+    membership_seen: Option<MembershipView>,
     pub stats: HostStats,
 }
+
+/// What membership listeners are told about: the layout history's stamp and every
+/// member's liveness.
+#[derive(Clone, PartialEq, Eq)]
+struct MembershipView {
+    stamp: u64,
+    members: Vec<(NodeId, MemberState)>,
+}
+
+/// Listeners one replica keeps, at most.
+pub const LISTENERS_MAX: usize = 64;
 
 #[derive(Default, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,6 +111,8 @@ pub struct HostStats {
     pub commit_bytes: u64,
     pub maintenance_steps: u64,
     pub held_sends_dropped: u64,
+    /// Peer frames that arrived while the replica was busy, failed or closed.
+    pub receives_dropped: u64,
 }
 
 /// Deferred JS calls, run once the host borrow is released.
@@ -133,6 +153,8 @@ impl Host {
             failed: None,
             closing: Vec::new(),
             closed: false,
+            listeners: Vec::new(),
+            membership_seen: None,
             stats: HostStats::default(),
         }));
         // The callbacks hold a Weak: a dropped replica does not live on through them.
@@ -146,6 +168,8 @@ impl Host {
             h.weak = weak;
             h.timer = Some(Timer::new(tick));
             h.maintenance = Some(Timer::new(maintain));
+            h.membership_seen = Some(h.membership_view());
+            h.transport.bind(h.weak.clone());
         }
         arm_timer(&shared);
         shared
@@ -173,6 +197,49 @@ impl Host {
 
     pub fn dropped_sends(&self) -> u64 {
         self.transport.dropped()
+    }
+
+    pub fn transport(&self) -> Rc<dyn Transport> {
+        self.transport.clone()
+    }
+
+    fn membership_view(&self) -> MembershipView {
+        MembershipView {
+            stamp: self.node.layout_history().stamp(),
+            members: self.node.member_states(),
+        }
+    }
+
+    /// Listener calls for a membership change since the last check, if any.
+    fn membership_events(&mut self) -> Vec<Action> {
+        let view = self.membership_view();
+        if self.membership_seen.as_ref() == Some(&view) {
+            return Vec::new();
+        }
+        self.membership_seen = Some(view.clone());
+        if self.listeners.is_empty() {
+            return Vec::new();
+        }
+        let event = membership_event(&self.node, &view);
+        self.listeners
+            .iter()
+            .map(|f| Action::Call(f.clone(), event.clone()))
+            .collect()
+    }
+
+    pub fn add_listener(&mut self, listener: Function) -> Result<(), Error> {
+        if self.listeners.len() >= LISTENERS_MAX {
+            return Err(Error::new(
+                Code::Overloaded,
+                format!("at most {LISTENERS_MAX} listeners per replica"),
+            ));
+        }
+        self.listeners.push(listener);
+        Ok(())
+    }
+
+    pub fn remove_listener(&mut self, listener: &Function) {
+        self.listeners.retain(|f| !Object::is(f, listener));
     }
 
     fn usable(&self) -> Result<(), Error> {
@@ -229,6 +296,7 @@ impl Host {
     /// Fails the replica: every pending request is rejected with `e`.
     fn fail(&mut self, e: Error) -> Vec<Action> {
         self.failed = Some(e.clone());
+        self.transport.close();
         self.take_waiting();
         self.committing = None;
         if let Some(t) = &mut self.timer {
@@ -250,6 +318,7 @@ impl Host {
             return Vec::new();
         }
         self.closed = true;
+        self.transport.close();
         if let Some(t) = &mut self.timer {
             t.clear();
         }
@@ -297,19 +366,27 @@ fn run(shared: &Shared, actions: Vec<Action>) {
     }
 }
 
+/// A stored value as JS: its bytes when `raw`, else decoded from the value encoding.
+fn js_value(raw: bool, bytes: &[u8]) -> Result<JsValue, Error> {
+    if raw {
+        return Ok(js_sys::Uint8Array::from(bytes).into());
+    }
+    Ok(value::decode(bytes)?)
+}
+
 /// Converts a node reply into the JS result for `kind`.
-fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
+pub fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
     match (kind, reply) {
         (_, ClientReply::Error(e)) => Err(e.into()),
-        (Kind::Get, ClientReply::Value(Some(bytes))) => Ok(value::decode(&bytes)?),
-        (Kind::Get, ClientReply::Value(None)) | (Kind::Write, ClientReply::Done) => {
+        (Kind::Get { raw }, ClientReply::Value(Some(bytes))) => js_value(raw, &bytes),
+        (Kind::Get { .. }, ClientReply::Value(None)) | (Kind::Write, ClientReply::Done) => {
             Ok(JsValue::UNDEFINED)
         }
-        (Kind::Get, ClientReply::Siblings { values, .. }) => {
+        (Kind::Get { raw }, ClientReply::Siblings { values, .. }) => {
             let live: Vec<&Vec<u8>> = values.iter().flatten().collect();
             match live.as_slice() {
                 [] => Ok(JsValue::UNDEFINED),
-                [one] => Ok(value::decode(one)?),
+                [one] => js_value(raw, one),
                 many => Err(Error::new(
                     Code::Unsupported,
                     format!(
@@ -319,12 +396,12 @@ fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
                 )),
             }
         }
-        (Kind::Siblings, ClientReply::Siblings { values, context }) => {
+        (Kind::Siblings { raw }, ClientReply::Siblings { values, context }) => {
             let out = js_sys::Array::new();
             for v in &values {
                 // A tombstone sibling (a concurrent delete) reads as undefined.
                 out.push(&match v {
-                    Some(bytes) => value::decode(bytes)?,
+                    Some(bytes) => js_value(raw, bytes)?,
                     None => JsValue::UNDEFINED,
                 });
             }
@@ -339,6 +416,51 @@ fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
             format!("unexpected reply from the node: {other:?}"),
         )),
     }
+}
+
+/// `{ version, pending, members: [{ id, state }] }` for membership listeners.
+fn membership_event(node: &Node, view: &MembershipView) -> JsValue {
+    let history = node.layout_history();
+    let members = js_sys::Array::new();
+    for (id, state) in &view.members {
+        let m = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&m, &"id".into(), &(id.0 as f64).into());
+        let _ = js_sys::Reflect::set(&m, &"state".into(), &member_state(*state).into());
+        members.push(&m);
+    }
+    let event = js_sys::Object::new();
+    let version = history.committed().version() as f64;
+    let _ = js_sys::Reflect::set(&event, &"version".into(), &version.into());
+    let pending = history.pending().map(|p| p.version() as f64);
+    let pending = pending.map_or(JsValue::NULL, JsValue::from);
+    let _ = js_sys::Reflect::set(&event, &"pendingVersion".into(), &pending);
+    let _ = js_sys::Reflect::set(&event, &"members".into(), &members);
+    event.into()
+}
+
+pub fn member_state(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Alive => "alive",
+        MemberState::Suspect => "suspect",
+        MemberState::Dead => "dead",
+    }
+}
+
+/// A peer frame from node `from` (the transport has authenticated the sender).
+pub fn deliver(shared: &Shared, from: NodeId, message: PeerMessage) {
+    {
+        // Re-entered from JS while the host is borrowed: dropped like a lost message.
+        let Ok(mut h) = shared.try_borrow_mut() else {
+            return;
+        };
+        if h.failed.is_some() || h.closed {
+            h.stats.receives_dropped += 1;
+            return;
+        }
+        h.node.handle(now_ms(), Input::Peer { from, message });
+        h.collect_outputs();
+    }
+    schedule_turn_end(shared);
 }
 
 /// Hands `request` to the node; the promise settles when its reply is released.
@@ -432,6 +554,7 @@ fn advance(shared: &Shared) {
                 actions.extend(h.finish_close_if_idle());
             }
         }
+        actions.extend(h.membership_events());
         (actions, wrote)
     };
     let (actions, wrote) = actions;
@@ -480,8 +603,10 @@ fn arm_timer(shared: &Shared) {
         return;
     }
     let deadline = h.node.poll_timeout();
+    // Node: while a request waits, its deadline keeps the process alive.
+    let keep_alive = !h.pending.is_empty();
     if let (Some(deadline), Some(t)) = (deadline, &mut h.timer) {
-        t.arm(deadline, now_ms());
+        t.arm_with(deadline, now_ms(), keep_alive);
     }
 }
 

@@ -4,13 +4,17 @@
 //! supplies what the sans-IO core needs from JavaScript: the clock (`Date.now()`),
 //! timers (`setTimeout`, driven by `Node::poll_timeout`), durability (an in-memory image
 //! store committed to IndexedDB or a JS store once per event-loop turn, with replies held
-//! back until their turn's commit completed) and, later, a transport for peers.
+//! back until their turn's commit completed) and a transport for peers (a JS network,
+//! or a WebSocket to a native node's relay).
 //!
 //! - `value`: the versioned binary encoding of structured JS values.
 //! - `image`: the in-memory `BlockStore` whose changes are committed per turn.
 //! - `backend`: where commits go (IndexedDB, a JS block-store object).
 //! - `host`: the event loop around `Node` (turns, output hold, timers, maintenance).
-//! - `replica`: the `#[wasm_bindgen]` API; `options`: its option objects.
+//! - `replica`: the `#[wasm_bindgen]` API; `options`: its option objects; `request`:
+//!   JS arguments to node requests (shared with `client`).
+//! - `transport`: where peer frames go (none, a JS network, the relay); `ws`: one
+//!   WebSocket; `client`: the `Client` class (client protocol), also used to join.
 //! - `error`: error codes and their JS form.
 #![deny(clippy::unwrap_used)]
 
@@ -21,12 +25,20 @@ pub mod value;
 #[cfg(target_arch = "wasm32")]
 pub mod backend;
 #[cfg(target_arch = "wasm32")]
+pub mod client;
+#[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
 pub mod options;
 #[cfg(target_arch = "wasm32")]
 pub mod replica;
 #[cfg(target_arch = "wasm32")]
+pub mod request;
+#[cfg(target_arch = "wasm32")]
 mod timer;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
+#[cfg(target_arch = "wasm32")]
+mod wait;
+#[cfg(target_arch = "wasm32")]
+mod ws;

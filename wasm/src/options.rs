@@ -3,15 +3,24 @@
 //! wasm/js/index.d.ts (`ReplicaOptions`, `OperationOptions`).
 
 use js_sys::{Reflect, Uint8Array};
+use ringkv_core::node::config::VALUE_SIZE_BYTES_MAX_DEFAULT;
 use ringkv_core::node::Consistency;
+use ringkv_core::ring::NodeSpec;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Code, Error};
+use crate::request::Defaults;
 
 /// Bytes an image-backed store may hold by default (the whole store lives in memory).
 pub const STORAGE_BYTES_MAX_DEFAULT: u64 = 256 << 20;
 /// Input bytes of compaction per `maintain` step between events (a few ms of work).
 pub const MAINTENANCE_BUDGET_BYTES_DEFAULT: u64 = 256 << 10;
+/// How long `Replica.open({ seeds })` waits to become a member.
+pub const JOIN_TIMEOUT_MS_DEFAULT: u64 = 60_000;
+/// A client's deadline for one answer.
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// Seeds and members accepted in one call, at most.
+pub const LIST_LEN_MAX: u32 = 64;
 
 pub enum Storage {
     Memory,
@@ -22,6 +31,20 @@ pub enum Storage {
 pub struct OpenOptions {
     pub node_id: u64,
     pub zone: String,
+    /// Ring weight (virtual nodes) when joining a cluster.
+    pub capacity: u32,
+    /// Join a native cluster through one of these nodes' relay.
+    pub seeds: Option<Vec<String>>,
+    /// A new cluster over a JS network: its initial members.
+    pub members: Option<Vec<NodeSpec>>,
+    /// The JS network (`{ send(to, frame) }`).
+    pub transport: Option<JsValue>,
+    pub token: Option<String>,
+    /// N, copies of each key, for a new cluster.
+    pub replicas: Option<usize>,
+    /// `valueEncoding: 'raw'`: values are bytes (interoperates with RESP clients).
+    pub raw: bool,
+    pub join_timeout_ms: u64,
     pub storage: Storage,
     pub consistency: Consistency,
     pub storage_bytes_max: u64,
@@ -78,21 +101,31 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
             .as_string()
             .ok_or_else(|| invalid("zone must be a string"))?,
     };
-    let seeds = field(options, "seeds");
-    if !seeds.is_undefined() && !seeds.is_null() {
-        let len = Reflect::get(&seeds, &"length".into())
-            .ok()
-            .and_then(|l| l.as_f64());
-        match len {
-            Some(0.0) => {}
-            Some(_) => {
-                return Err(Error::new(
-                    Code::Unsupported,
-                    "joining a cluster (seeds) needs the relay transport, which this build \
-                     does not include yet; omit seeds for a standalone replica",
-                ))
-            }
-            None => return Err(invalid("seeds must be an array of addresses")),
+    let seeds = seeds(&field(options, "seeds"))?;
+    let members = members(&field(options, "members"))?;
+    let transport = match field(options, "transport") {
+        t if t.is_undefined() || t.is_null() => None,
+        t if t.is_object() => Some(t),
+        _ => {
+            return Err(invalid(
+                "transport must be an object with a send(to, frame) method",
+            ))
+        }
+    };
+    if seeds.is_some() && (transport.is_some() || members.is_some()) {
+        return Err(invalid(
+            "seeds (join a native cluster through its relay) cannot be combined with \
+             transport or members (a cluster over a JS network)",
+        ));
+    }
+    if members.is_some() && transport.is_none() {
+        return Err(invalid("members needs a transport to reach them"));
+    }
+    if let Some(members) = &members {
+        if !members.iter().any(|m| m.id.0 == node_id) {
+            return Err(invalid(format!(
+                "members must include this replica (nodeId {node_id})"
+            )));
         }
     }
     let storage_value = field(options, "storage");
@@ -122,9 +155,22 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         None if storage_value.is_object() => Storage::Js(storage_value),
         None => return Err(invalid("storage must be a string or a block store object")),
     };
+    let replicas = positive_integer(&field(options, "replicas"), "replicas")?;
+    if replicas.is_some_and(|n| n > 9) {
+        return Err(invalid("replicas must be at most 9"));
+    }
     Ok(OpenOptions {
         node_id,
         zone,
+        capacity: capacity(&field(options, "capacity"))?,
+        seeds,
+        members,
+        transport,
+        token: token(&field(options, "token"))?,
+        replicas: replicas.map(|n| n as usize),
+        raw: encoding(&field(options, "valueEncoding"), "valueEncoding")?.unwrap_or(false),
+        join_timeout_ms: positive_integer(&field(options, "joinTimeoutMs"), "joinTimeoutMs")?
+            .unwrap_or(JOIN_TIMEOUT_MS_DEFAULT),
         storage,
         consistency: consistency(&field(options, "consistency"))?.unwrap_or_default(),
         storage_bytes_max: positive_integer(&field(options, "storageBytesMax"), "storageBytesMax")?
@@ -137,9 +183,11 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
     })
 }
 
-/// Per-operation options: `{ consistency?, context? }`.
+/// Per-operation options: `{ consistency?, context?, encoding? }`.
 pub struct OpOptions {
     pub consistency: Option<Consistency>,
+    /// `encoding: 'raw' | 'structured'`, overriding the replica's or client's default.
+    pub raw: Option<bool>,
     /// Eventual writes: the context of an earlier `getSiblings`.
     pub context: Option<Vec<u8>>,
 }
@@ -158,6 +206,7 @@ pub fn parse_op(opts: &JsValue) -> Result<OpOptions, Error> {
     };
     Ok(OpOptions {
         consistency: consistency(&field(opts, "consistency"))?,
+        raw: encoding(&field(opts, "encoding"), "encoding")?,
         context,
     })
 }
@@ -171,4 +220,136 @@ pub fn key(v: &JsValue) -> Result<Vec<u8>, Error> {
         return Ok(b.to_vec());
     }
     Err(invalid("a key must be a string or a Uint8Array"))
+}
+
+/// `'raw'` → true, `'structured'` → false.
+fn encoding(v: &JsValue, name: &str) -> Result<Option<bool>, Error> {
+    match v.as_string().as_deref() {
+        _ if v.is_undefined() => Ok(None),
+        Some("raw") => Ok(Some(true)),
+        Some("structured") => Ok(Some(false)),
+        _ => Err(invalid(format!("{name} must be 'structured' or 'raw'"))),
+    }
+}
+
+fn token(v: &JsValue) -> Result<Option<String>, Error> {
+    match v {
+        v if v.is_undefined() || v.is_null() => Ok(None),
+        v => v
+            .as_string()
+            .map(Some)
+            .ok_or_else(|| invalid("token must be a string")),
+    }
+}
+
+fn capacity(v: &JsValue) -> Result<u32, Error> {
+    match positive_integer(v, "capacity")? {
+        None => Ok(1),
+        Some(n) if n <= 64 => Ok(n as u32),
+        Some(_) => Err(invalid("capacity must be at most 64")),
+    }
+}
+
+/// The elements of a JS array, at most `LIST_LEN_MAX`; `None` for undefined, null or
+/// an empty array.
+fn list(v: &JsValue, name: &str) -> Result<Option<Vec<JsValue>>, Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    let array = v
+        .dyn_ref::<js_sys::Array>()
+        .ok_or_else(|| invalid(format!("{name} must be an array")))?;
+    if array.length() > LIST_LEN_MAX {
+        return Err(invalid(format!(
+            "{name} may have at most {LIST_LEN_MAX} entries"
+        )));
+    }
+    let items: Vec<JsValue> = array.iter().collect();
+    Ok((!items.is_empty()).then_some(items))
+}
+
+/// Seed addresses: `ws://host:port`, `wss://...` or `host:port`.
+pub fn seeds(v: &JsValue) -> Result<Option<Vec<String>>, Error> {
+    let Some(items) = list(v, "seeds")? else {
+        return Ok(None);
+    };
+    items
+        .iter()
+        .map(|s| {
+            s.as_string()
+                .ok_or_else(|| invalid("seeds must be strings"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `{ id, zone?, capacity?, address? }`, as in `ReplicaOptions.members`.
+pub fn member(v: &JsValue) -> Result<NodeSpec, Error> {
+    if !v.is_object() {
+        return Err(invalid(
+            "a member must be an object { id, zone?, capacity?, address? }",
+        ));
+    }
+    let id = positive_integer(&field(v, "id"), "member id")?
+        .ok_or_else(|| invalid("a member needs an id"))?;
+    let zone = match field(v, "zone") {
+        z if z.is_undefined() => "local".to_string(),
+        z => z
+            .as_string()
+            .ok_or_else(|| invalid("member zone must be a string"))?,
+    };
+    let address = match field(v, "address") {
+        a if a.is_undefined() => format!("js:{id}"),
+        a => a
+            .as_string()
+            .ok_or_else(|| invalid("member address must be a string"))?,
+    };
+    Ok(NodeSpec::new(id, zone, capacity(&field(v, "capacity"))?).with_address(address))
+}
+
+fn members(v: &JsValue) -> Result<Option<Vec<NodeSpec>>, Error> {
+    let Some(items) = list(v, "members")? else {
+        return Ok(None);
+    };
+    let specs = items.iter().map(member).collect::<Result<Vec<_>, _>>()?;
+    let mut ids: Vec<u64> = specs.iter().map(|s| s.id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != specs.len() {
+        return Err(invalid("members has a duplicate id"));
+    }
+    Ok(Some(specs))
+}
+
+pub struct ClientOptions {
+    pub token: Option<String>,
+    pub request_timeout_ms: u64,
+    pub defaults: Defaults,
+}
+
+/// `Client.connect(seeds, { token?, consistency?, valueEncoding?, requestTimeoutMs? })`.
+pub fn parse_client(options: &JsValue) -> Result<ClientOptions, Error> {
+    if !(options.is_undefined() || options.is_null() || options.is_object()) {
+        return Err(invalid("Client.connect takes an options object"));
+    }
+    Ok(ClientOptions {
+        token: token(&field(options, "token"))?,
+        request_timeout_ms: positive_integer(
+            &field(options, "requestTimeoutMs"),
+            "requestTimeoutMs",
+        )?
+        .unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT),
+        defaults: Defaults {
+            consistency: consistency(&field(options, "consistency"))?.unwrap_or_default(),
+            raw: encoding(&field(options, "valueEncoding"), "valueEncoding")?.unwrap_or(false),
+            value_size_bytes_max: VALUE_SIZE_BYTES_MAX_DEFAULT,
+        },
+    })
+}
+
+/// A node id argument (a positive integer).
+pub fn node_id(v: &JsValue, name: &str) -> Result<ringkv_core::ring::NodeId, Error> {
+    positive_integer(v, name)?
+        .map(ringkv_core::ring::NodeId)
+        .ok_or_else(|| invalid(format!("{name} must be a node id")))
 }

@@ -5,9 +5,11 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use js_sys::Promise;
-use ringkv_core::node::{ClientRequest, Consistency, Node, NodeConfig};
-use ringkv_core::ring::{NodeId, NodeSpec};
+use js_sys::{Function, Promise};
+use ringkv_core::node::local_keys::count_local_keys;
+use ringkv_core::node::{ClientRequest, Node, NodeConfig, Role};
+use ringkv_core::protocol::{self, AdminRequest};
+use ringkv_core::ring::{key_position, NodeSpec};
 use ringkv_core::storage::blockstore::MemoryStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{BlockStore, Engine};
@@ -15,19 +17,24 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Backend, IdbBackend, JsBackend};
+use crate::client::{self, Conn};
 use crate::error::{Code, Error};
 use crate::host::{self, Host, Kind, Persistence, Shared};
 use crate::image::ImageStore;
 use crate::options::{self, OpenOptions, Storage};
-use crate::transport::NoPeers;
+use crate::request::{self, Defaults};
+use crate::transport::js::JsTransport;
+use crate::transport::relay::RelayTransport;
+use crate::transport::{NoPeers, Transport, TransportState};
 use crate::value;
 
 #[wasm_bindgen]
 pub struct Replica {
     host: Shared,
-    default_consistency: Consistency,
-    value_size_bytes_max: usize,
+    defaults: Defaults,
     storage_kind: &'static str,
+    /// Frames come in through `deliver` (a JS network).
+    js_network: bool,
 }
 
 /// Engine tuning for a browser tab: a smaller memtable and block cache than a server
@@ -66,22 +73,23 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
         }
     };
     let engine = Arc::new(LsmEngine::open(store, lsm_options())?);
-    let spec = NodeSpec {
-        id: NodeId(opts.node_id),
-        zone: opts.zone.clone(),
-        capacity: 1,
-        address: String::new(),
+    let mut spec = NodeSpec::new(opts.node_id, opts.zone.clone(), opts.capacity);
+    let config = if opts.seeds.is_some() {
+        // A joiner: the cluster sends it the layout once a member adds it.
+        NodeConfig::new(spec.id, spec.zone.clone(), spec.capacity, Vec::new())
+    } else if opts.transport.is_some() {
+        spec = spec.with_address(format!("js:{}", opts.node_id));
+        let members = opts.members.clone().unwrap_or_default();
+        let mut config = NodeConfig::for_member(&spec, members);
+        if let Some(n) = opts.replicas {
+            config.replicas = n;
+            config.eventual_r = config.eventual_r.min(n);
+            config.eventual_w = config.eventual_w.min(n);
+        }
+        config
+    } else {
+        standalone_config(&spec)
     };
-    let mut config = NodeConfig::for_member(&spec, vec![spec.clone()]);
-    // A single member: one copy, quorums of one. Gossip and anti-entropy have nobody to
-    // talk to, so their timers are slowed / off to keep an idle tab from waking often.
-    config.replicas = 1;
-    config.eventual_r = 1;
-    config.eventual_w = 1;
-    config.gossip_interval_ms = 1000;
-    config.suspect_after_ms = 5000;
-    config.dead_after_ms = 10_000;
-    config.anti_entropy_interval_ms = 0;
     let value_size_bytes_max = config.value_size_bytes_max;
     let node = Node::open(
         config,
@@ -97,23 +105,154 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
         }
         _ => None,
     };
+    let relay = match &opts.seeds {
+        Some(seeds) => Some(Rc::new(RelayTransport::connect(
+            spec.id,
+            seeds,
+            opts.token.clone(),
+        )?)),
+        None => None,
+    };
+    let transport: Rc<dyn Transport> = match (&relay, &opts.transport) {
+        (Some(relay), _) => relay.clone(),
+        (None, Some(object)) => Rc::new(JsTransport::new(object.clone())?),
+        (None, None) => Rc::new(NoPeers::default()),
+    };
     let host = Host::new(
         node,
         engine,
         persistence,
-        Rc::new(NoPeers::default()),
+        transport,
         opts.maintenance_budget_bytes,
     );
-    Ok(Replica {
+    let replica = Replica {
         host,
-        default_consistency: opts.consistency,
-        value_size_bytes_max,
+        defaults: Defaults {
+            consistency: opts.consistency,
+            raw: opts.raw,
+            value_size_bytes_max,
+        },
         storage_kind,
-    })
+        js_network: opts.transport.is_some(),
+    };
+    if let Some(relay) = relay {
+        let joined = join_through_relay(&replica, &relay, spec, &opts).await;
+        if let Err(e) = joined {
+            let _ = wasm_bindgen_futures::JsFuture::from(host::close(&replica.host)).await;
+            return Err(e);
+        }
+    }
+    Ok(replica)
+}
+
+/// A single member: one copy, quorums of one. Gossip and anti-entropy have nobody to
+/// talk to, so their timers are slowed / off to keep an idle tab from waking often.
+fn standalone_config(spec: &NodeSpec) -> NodeConfig {
+    let mut config = NodeConfig::for_member(spec, vec![spec.clone()]);
+    config.replicas = 1;
+    config.eventual_r = 1;
+    config.eventual_w = 1;
+    config.gossip_interval_ms = 1000;
+    config.suspect_after_ms = 5000;
+    config.dead_after_ms = 10_000;
+    config.anti_entropy_interval_ms = 0;
+    config
+}
+
+/// Attaches to a seed's relay and, unless the replica is a member already (reopened),
+/// asks that seed to add it; resolves once the replica's node sees itself in the
+/// layout. Bounded by `joinTimeoutMs`.
+async fn join_through_relay(
+    replica: &Replica,
+    relay: &RelayTransport,
+    spec: NodeSpec,
+    opts: &OpenOptions,
+) -> Result<(), Error> {
+    let deadline_ms = js_sys::Date::now() + opts.join_timeout_ms as f64;
+    let attached = crate::wait::within(relay.attached(), opts.join_timeout_ms).await;
+    let address = match attached {
+        Some(Ok(address)) => address.as_string().unwrap_or_default(),
+        Some(Err(e)) => return Err(Error::from_js(e)),
+        None => {
+            return Err(Error::new(
+                Code::Unavailable,
+                format!(
+                    "no seed accepted the replica within {} ms (last error: {})",
+                    opts.join_timeout_ms,
+                    relay.last_error().unwrap_or_else(|| "none".into())
+                ),
+            ))
+        }
+    };
+    let role = |r: &Replica| r.host.borrow().node().status().membership.role;
+    if role(replica) == Role::Joining {
+        let url = relay
+            .attached_endpoint("/client")
+            .ok_or_else(|| Error::new(Code::Unavailable, "the relay detached while joining"))?;
+        let conn = Conn::new(&[url], opts.token.clone(), opts.join_timeout_ms)?;
+        Conn::connect(&conn).await?;
+        let join = ClientRequest::Admin(AdminRequest::Join(spec.with_address(address)));
+        client::admin(&conn, join, deadline_ms).await?;
+    }
+    while role(replica) == Role::Joining {
+        if js_sys::Date::now() > deadline_ms {
+            return Err(Error::new(
+                Code::Unavailable,
+                format!(
+                    "the cluster accepted the join but the layout did not arrive within {} ms",
+                    opts.join_timeout_ms
+                ),
+            ));
+        }
+        crate::wait::sleep_ms(50).await;
+    }
+    Ok(())
 }
 
 fn rejected(e: Error) -> Promise {
     Promise::reject(&e.into())
+}
+
+fn check_event(event: &str) -> Result<(), Error> {
+    match event {
+        "membership" => Ok(()),
+        other => Err(Error::new(
+            Code::InvalidArgument,
+            format!("unknown event {other:?} (events: 'membership')"),
+        )),
+    }
+}
+
+/// A ring position as a fraction of the ring.
+fn fraction(position: u64) -> f64 {
+    position as f64 / 18_446_744_073_709_551_616.0
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    value
+        .serialize(&ser)
+        .map_err(|e| Error::new(Code::Storage, format!("serialize: {e}")).into())
+}
+
+#[derive(Serialize)]
+struct Ring {
+    version: u64,
+    replicas: usize,
+    pending: bool,
+    vnodes: Vec<Vnode>,
+}
+
+#[derive(Serialize)]
+struct Vnode {
+    position: f64,
+    node: u64,
+}
+
+#[derive(Serialize)]
+struct Preference {
+    position: f64,
+    nodes: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +272,13 @@ struct Status {
     sends_dropped: u64,
     failed: Option<String>,
     last_storage_error: Option<String>,
+    role: &'static str,
+    layout_version: u64,
+    pending_version: Option<u64>,
+    hints_queued: u64,
+    keys: Option<u64>,
+    ranges: Vec<RangeView>,
+    transport: TransportState,
 }
 
 #[derive(Serialize)]
@@ -140,7 +286,19 @@ struct Status {
 struct Member {
     id: u64,
     zone: String,
-    state: String,
+    state: &'static str,
+    address: String,
+    capacity: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RangeView {
+    start: f64,
+    end: f64,
+    replicas: Vec<u64>,
+    /// Hex: co-replicas whose roots are equal hold the same versions.
+    root: String,
 }
 
 #[derive(Serialize)]
@@ -173,82 +331,124 @@ impl Replica {
         Ok(open_inner(opts).await?)
     }
 
-    fn request(&self, opts: &JsValue) -> Result<(options::OpOptions, Consistency), Error> {
-        let o = options::parse_op(opts)?;
-        let c = o.consistency.unwrap_or(self.default_consistency);
-        Ok((o, c))
+    fn run(&self, prepared: Result<(ClientRequest, Kind), Error>) -> Promise {
+        match prepared {
+            Ok((request, kind)) => host::submit(&self.host, request, kind),
+            Err(e) => rejected(e),
+        }
     }
 
     /// Stores `value` under `key`; resolves once durable.
     pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
-        let prepared = (|| {
-            let key = options::key(&key)?;
-            let value = value::encode(&value, self.value_size_bytes_max)?;
-            let (o, consistency) = self.request(&opts)?;
-            Ok::<_, Error>(match (consistency, o.context) {
-                (Consistency::Eventual, context @ Some(_)) => ClientRequest::PutEventual {
-                    key,
-                    value,
-                    context,
-                },
-                (consistency, _) => ClientRequest::Put {
-                    key,
-                    value,
-                    consistency,
-                },
-            })
-        })();
-        match prepared {
-            Ok(req) => host::submit(&self.host, req, Kind::Write),
-            Err(e) => rejected(e),
-        }
+        self.run(request::put(&key, &value, &opts, self.defaults))
     }
 
     /// The value under `key`, or `undefined`.
     pub fn get(&self, key: JsValue, opts: JsValue) -> Promise {
-        let prepared = (|| {
-            let key = options::key(&key)?;
-            let (_, consistency) = self.request(&opts)?;
-            Ok::<_, Error>(ClientRequest::Get { key, consistency })
-        })();
-        match prepared {
-            Ok(req) => host::submit(&self.host, req, Kind::Get),
-            Err(e) => rejected(e),
-        }
+        self.run(request::get(&key, &opts, self.defaults))
     }
 
     /// Eventual mode: every concurrent value of `key` and the context to write back.
     #[wasm_bindgen(js_name = getSiblings)]
-    pub fn get_siblings(&self, key: JsValue) -> Promise {
-        match options::key(&key) {
-            Ok(key) => host::submit(
-                &self.host,
-                ClientRequest::Get {
-                    key,
-                    consistency: Consistency::Eventual,
-                },
-                Kind::Siblings,
-            ),
-            Err(e) => rejected(e),
-        }
+    pub fn get_siblings(&self, key: JsValue, opts: JsValue) -> Promise {
+        self.run(request::siblings(&key, &opts, self.defaults))
     }
 
     /// Deletes `key`; resolves once durable.
     pub fn delete(&self, key: JsValue, opts: JsValue) -> Promise {
-        let prepared = (|| {
-            let key = options::key(&key)?;
-            let (o, consistency) = self.request(&opts)?;
-            Ok::<_, Error>(match (consistency, o.context) {
-                (Consistency::Eventual, context @ Some(_)) => {
-                    ClientRequest::DeleteEventual { key, context }
-                }
-                (consistency, _) => ClientRequest::Delete { key, consistency },
-            })
-        })();
-        match prepared {
-            Ok(req) => host::submit(&self.host, req, Kind::Write),
-            Err(e) => rejected(e),
+        self.run(request::delete(&key, &opts, self.defaults))
+    }
+
+    /// Hands the replica a peer frame that arrived from node `from` over the JS network
+    /// given as `transport`.
+    pub fn deliver(&self, from: JsValue, frame: &[u8]) -> Result<(), JsValue> {
+        if !self.js_network {
+            return Err(Error::new(
+                Code::Unsupported,
+                "deliver() is for replicas opened with a JS transport",
+            )
+            .into());
         }
+        let from = options::node_id(&from, "from")?;
+        let message = protocol::decode(frame)
+            .map_err(|e| Error::new(Code::InvalidArgument, format!("undecodable frame: {e}")))?;
+        host::deliver(&self.host, from, message);
+        Ok(())
+    }
+
+    /// Asks the cluster, through this member, to add node `spec` (or change its spec).
+    /// Resolves once the change is chosen; its ranges then stream to it.
+    pub fn join(&self, spec: JsValue) -> Promise {
+        self.run(
+            options::member(&spec)
+                .map(|spec| (ClientRequest::Admin(AdminRequest::Join(spec)), Kind::Write)),
+        )
+    }
+
+    /// Asks the cluster to let node `id` (default: this replica) leave once its data has
+    /// moved to the remaining members.
+    pub fn leave(&self, id: JsValue) -> Promise {
+        let id = match id {
+            id if id.is_undefined() => Ok(self.host.borrow().node().id()),
+            id => options::node_id(&id, "id"),
+        };
+        self.run(id.map(|id| (ClientRequest::Admin(AdminRequest::Leave(id)), Kind::Write)))
+    }
+
+    /// Removes node `id`, which is gone for good, from the layout.
+    pub fn remove(&self, id: JsValue) -> Promise {
+        self.run(
+            options::node_id(&id, "id")
+                .map(|id| (ClientRequest::Admin(AdminRequest::Remove(id)), Kind::Write)),
+        )
+    }
+
+    /// The newest layout's ring: `{ version, replicas, pending, vnodes: [{ position,
+    /// node }] }`, positions as fractions of the ring in [0, 1).
+    pub fn ring(&self) -> Result<JsValue, JsValue> {
+        let h = self.host.borrow();
+        let history = h.node().layout_history();
+        let layout = history.newest();
+        let ring = Ring {
+            version: layout.version(),
+            replicas: layout.replicas(),
+            pending: history.pending().is_some(),
+            vnodes: layout
+                .tokens()
+                .iter()
+                .map(|(position, node)| Vnode {
+                    position: fraction(*position),
+                    node: node.0,
+                })
+                .collect(),
+        };
+        to_js(&ring)
+    }
+
+    /// Where `key` sits on the ring and the nodes that hold it (newest layout, in
+    /// preference order).
+    #[wasm_bindgen(js_name = preferenceList)]
+    pub fn preference_list(&self, key: JsValue) -> Result<JsValue, JsValue> {
+        let key = options::key(&key)?;
+        let h = self.host.borrow();
+        let nodes = h.node().layout_history().newest().preference_list(&key);
+        to_js(&Preference {
+            position: fraction(key_position(&key)),
+            nodes: nodes.iter().map(|n| n.0).collect(),
+        })
+    }
+
+    /// `on('membership', listener)`: called with `{ version, pendingVersion, members }`
+    /// when the layout or a member's liveness changes.
+    pub fn on(&self, event: &str, listener: Function) -> Result<(), JsValue> {
+        check_event(event)?;
+        Ok(self.host.borrow_mut().add_listener(listener)?)
+    }
+
+    pub fn off(&self, event: &str, listener: Function) -> Result<(), JsValue> {
+        check_event(event)?;
+        self.host.borrow_mut().remove_listener(&listener);
+        Ok(())
     }
 
     /// Stops accepting requests; resolves when in-flight ones are answered and durable.
@@ -271,9 +471,33 @@ impl Replica {
                 .map(|m| Member {
                     id: m.spec.id.0,
                     zone: m.spec.zone.clone(),
-                    state: format!("{:?}", m.state).to_lowercase(),
+                    state: host::member_state(m.state),
+                    address: m.spec.address.clone(),
+                    capacity: m.spec.capacity,
                 })
                 .collect(),
+            role: match s.membership.role {
+                Role::Joining => "joining",
+                Role::Member => "member",
+                Role::Left => "left",
+            },
+            layout_version: s.membership.committed_version,
+            pending_version: s.membership.pending_version,
+            hints_queued: s.hint_queues.values().sum(),
+            // Counted from the position index on each call; capped (see local_keys).
+            keys: count_local_keys(h.engine()).ok(),
+            ranges: s
+                .anti_entropy
+                .ranges
+                .iter()
+                .map(|r| RangeView {
+                    start: fraction(r.range.start_exclusive),
+                    end: fraction(r.range.end_inclusive),
+                    replicas: r.replicas.iter().map(|n| n.0).collect(),
+                    root: format!("{:016x}", r.root),
+                })
+                .collect(),
+            transport: h.transport().state(),
             in_flight_requests: s.in_flight_requests,
             pending_requests: h.pending_len(),
             held_outputs: h.held_len(),
@@ -299,10 +523,7 @@ impl Replica {
             failed: h.failed().map(|e| e.message.clone()),
             last_storage_error: s.last_storage_error.clone(),
         };
-        let ser = serde_wasm_bindgen::Serializer::json_compatible();
-        status
-            .serialize(&ser)
-            .map_err(|e| Error::new(Code::Storage, format!("status: {e}")).into())
+        to_js(&status)
     }
 }
 
@@ -317,4 +538,33 @@ pub fn encode_value(value: JsValue) -> Result<js_sys::Uint8Array, JsValue> {
 #[wasm_bindgen(js_name = decodeValue)]
 pub fn decode_value(bytes: &[u8]) -> Result<JsValue, JsValue> {
     Ok(value::decode(bytes).map_err(Error::from)?)
+}
+
+/// The message type of a peer frame (`'Read'`, `'Write'`, `'Gossip'`, ...), for tools
+/// that show traffic; `'Relayed'` envelopes name their inner frame.
+#[wasm_bindgen(js_name = frameKind)]
+pub fn frame_kind(frame: &[u8]) -> Result<String, JsValue> {
+    let message = protocol::decode(frame)
+        .map_err(|e| Error::new(Code::InvalidArgument, format!("undecodable frame: {e}")))?;
+    let debug = format!("{message:?}");
+    let end = debug
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(debug.len());
+    Ok(debug[..end].to_string())
+}
+
+/// The version vector inside an eventual-mode context: `{ [nodeId]: counter }`.
+#[wasm_bindgen(js_name = describeContext)]
+pub fn describe_context(context: &[u8]) -> Result<JsValue, JsValue> {
+    let vector = ringkv_core::node::eventual::decode_context(context)
+        .map_err(|e| Error::new(Code::InvalidContext, e.to_string()))?;
+    let object = js_sys::Object::new();
+    for (node, counter) in vector.iter() {
+        let _ = js_sys::Reflect::set(
+            &object,
+            &node.0.to_string().into(),
+            &(counter as f64).into(),
+        );
+    }
+    Ok(object.into())
 }

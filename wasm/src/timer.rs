@@ -15,6 +15,21 @@ extern "C" {
     pub fn queue_microtask(f: &Function);
 }
 
+/// Calls `f` once after `ms`, without keeping Node alive for it.
+pub fn set_timeout_once(f: &Function, ms: u64) {
+    unref(&set_timeout(f, ms as f64));
+}
+
+/// Node: an armed timer alone must not keep the process alive (pending work is kept
+/// alive by the storage or transport I/O it waits on). Elsewhere a no-op.
+fn unref(handle: &JsValue) {
+    if let Ok(unref) = js_sys::Reflect::get(handle, &"unref".into()) {
+        if let Ok(unref) = unref.dyn_into::<Function>() {
+            let _ = unref.call0(handle);
+        }
+    }
+}
+
 /// One re-armable timer around a closure that lives as long as the timer: the closure
 /// is never dropped while it may still be called (dropping clears the pending timeout).
 pub struct Timer {
@@ -22,6 +37,7 @@ pub struct Timer {
     handle: Option<JsValue>,
     /// Absolute deadline (ms, host clock) of the armed timeout.
     pub deadline: Option<u64>,
+    kept_alive: bool,
 }
 
 impl Timer {
@@ -30,13 +46,21 @@ impl Timer {
             callback,
             handle: None,
             deadline: None,
+            kept_alive: false,
         }
     }
 
     /// Arms the timer for `deadline` (replacing an earlier one) unless already armed
-    /// for exactly that time.
+    /// for exactly that time. In Node it does not keep the process alive.
     pub fn arm(&mut self, deadline: u64, now: u64) {
-        if self.deadline == Some(deadline) && self.handle.is_some() {
+        self.arm_with(deadline, now, false);
+    }
+
+    /// `arm`, but with `keep_alive` the timer holds Node's event loop open (while a
+    /// request waits on it: its deadline must fire even if the network went silent).
+    pub fn arm_with(&mut self, deadline: u64, now: u64, keep_alive: bool) {
+        if self.deadline == Some(deadline) && self.handle.is_some() && self.kept_alive == keep_alive
+        {
             return;
         }
         self.clear();
@@ -44,13 +68,10 @@ impl Timer {
             self.callback.as_ref().unchecked_ref(),
             deadline.saturating_sub(now) as f64,
         );
-        // Node: an armed timer alone must not keep the process alive (pending work is
-        // kept alive by the storage or transport I/O it waits on).
-        if let Ok(unref) = js_sys::Reflect::get(&handle, &"unref".into()) {
-            if let Ok(unref) = unref.dyn_into::<Function>() {
-                let _ = unref.call0(&handle);
-            }
+        if !keep_alive {
+            unref(&handle);
         }
+        self.kept_alive = keep_alive;
         self.handle = Some(handle);
         self.deadline = Some(deadline);
     }

@@ -164,7 +164,7 @@ async fn eventual_mode_reads_siblings_and_resolves_them() {
     );
     // A second blind write is concurrent with the first: two siblings.
     ok(r.put("k".into(), "b".into(), none.clone())).await;
-    let sib = ok(r.get_siblings("k".into())).await;
+    let sib = ok(r.get_siblings("k".into(), JsValue::UNDEFINED)).await;
     assert_eq!(js_sys::Array::from(&field_of(&sib, "values")).length(), 2);
     assert_eq!(
         code_of(&err(r.get("k".into(), none.clone())).await),

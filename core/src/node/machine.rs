@@ -198,6 +198,17 @@ impl Node {
         self.membership.history()
     }
 
+    /// Every member of the committed and pending layouts with its liveness as this
+    /// node sees it; cheap (no tree or storage access), for hosts that watch changes.
+    pub fn member_states(&self) -> Vec<(NodeId, crate::node::MemberState)> {
+        self.membership
+            .history()
+            .members()
+            .into_iter()
+            .map(|id| (id, self.detector.state(id, self.now_ms)))
+            .collect()
+    }
+
     pub fn status(&self) -> NodeStatus {
         let history = self.membership.history();
         let mut specs: std::collections::BTreeMap<NodeId, &crate::ring::NodeSpec> = history

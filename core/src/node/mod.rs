@@ -22,6 +22,7 @@ pub mod error;
 pub mod eventual;
 mod gossip;
 pub mod io;
+pub mod local_keys;
 pub mod machine;
 pub mod membership;
 mod meta;

@@ -8,6 +8,7 @@
 //!   versioned frame; decoding never panics on any input.
 //! - [`membership`]: layout changes (Paxos per version) and range streaming.
 //! - [`antientropy`]: the repair pages that follow a Merkle exchange.
+//! - [`wire`]: the client (`/client`) and replica relay (`/replica`) frames.
 
 pub mod antientropy;
 pub mod client;
@@ -15,6 +16,7 @@ pub mod codec;
 pub mod error;
 pub mod membership;
 pub mod messages;
+pub mod wire;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

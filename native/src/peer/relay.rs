@@ -14,54 +14,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ringkv_core::protocol::wire::{self, ReplicaDown};
+pub use ringkv_core::protocol::wire::{relay_address, relay_host, ReplicaUp, RELAY_PREFIX};
 use ringkv_core::ring::NodeId;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// Replicas one node relays for, at most.
 pub const ATTACHED_MAX: usize = 1024;
 /// Frames waiting for one attached replica; more are dropped (a lossy link).
 pub const REPLICA_QUEUE_MAX: usize = 1024;
-pub const RELAY_PREFIX: &str = "relay:";
-
-/// The layout address of a replica attached to `host`.
-pub fn relay_address(host: NodeId) -> String {
-    format!("{RELAY_PREFIX}{}", host.0)
-}
-
-/// The host a `relay:` address names.
-pub fn relay_host(address: &str) -> Option<NodeId> {
-    address.strip_prefix(RELAY_PREFIX)?.parse().ok().map(NodeId)
-}
-
-/// Replica → host, on `/replica` (framed like the client protocol: a version byte and
-/// postcard). Variants are only appended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReplicaUp {
-    /// First message: the client token and the replica's node id.
-    Hello { token: Option<String>, id: NodeId },
-    /// A peer frame (`protocol::encode` of a `PeerMessage`) for node `to`.
-    Peer { to: NodeId, frame: Vec<u8> },
-}
-
-/// Host → replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReplicaDown {
-    /// Attached; `address` is what the replica puts in its `NodeSpec` to join.
-    Welcome {
-        host: NodeId,
-        address: String,
-    },
-    Peer {
-        from: NodeId,
-        frame: Vec<u8>,
-    },
-    /// Sent before the host closes: bad token, id taken, malformed frame.
-    Refused {
-        reason: String,
-    },
-}
-
 /// The replicas attached to this node and their outgoing queues.
 #[derive(Clone, Default)]
 pub struct Relays {
@@ -93,7 +54,7 @@ impl Relays {
     /// Queues `frame` from `from` for attached replica `to`; false if it is not attached
     /// or its queue is full.
     pub fn forward(&self, to: NodeId, from: NodeId, frame: Vec<u8>) -> bool {
-        let Ok(bytes) = crate::wire::encode(&ReplicaDown::Peer { from, frame }) else {
+        let Ok(bytes) = wire::encode(&ReplicaDown::Peer { from, frame }) else {
             return false;
         };
         let attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());

@@ -16,8 +16,9 @@ use tokio_tungstenite::WebSocketStream;
 use super::conn::Conn;
 use super::context::Context;
 use super::ws::{self, Incoming};
-use crate::peer::relay::{relay_address, relay_host, ReplicaDown, ReplicaUp};
+use crate::peer::relay::{relay_address, relay_host};
 use crate::wire;
+use ringkv_core::protocol::wire::{ReplicaDown, ReplicaUp};
 
 pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
     let (mut sink, mut stream) = ws.split();

@@ -19,7 +19,7 @@ use crate::versioning::VersionVector;
 pub(crate) const CONTEXT_FORMAT_VERSION: u8 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub(crate) enum ContextError {
+pub enum ContextError {
     #[error("empty context (a read's context is never empty; omit it for a blind write)")]
     Empty,
     #[error("context format version {0} is unknown (this node reads version 1)")]
@@ -36,7 +36,7 @@ pub(crate) fn encode_context(context: &VersionVector) -> Result<Vec<u8>, postcar
 }
 
 /// The version vector in `bytes`, which must come from [`encode_context`].
-pub(crate) fn decode_context(bytes: &[u8]) -> Result<VersionVector, ContextError> {
+pub fn decode_context(bytes: &[u8]) -> Result<VersionVector, ContextError> {
     let (version, body) = bytes.split_first().ok_or(ContextError::Empty)?;
     if *version != CONTEXT_FORMAT_VERSION {
         return Err(ContextError::UnknownVersion(*version));

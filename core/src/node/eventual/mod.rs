@@ -56,6 +56,7 @@ use handoff::Handoff;
 use hints::HintQueues;
 use replica::ReplicaEnv;
 
+pub use context::{decode_context, ContextError};
 pub use stored::{EventualRecord, HintRecord};
 
 /// Eventual operation ids (`OpId::seq`) start here, far above anything the ABD

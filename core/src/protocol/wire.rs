@@ -1,0 +1,210 @@
+//! The client protocol (WebSocket path `/client`) and the replica relay protocol
+//! (`/replica`): the frames hosts and clients exchange, shared by the native server and
+//! CLI and by the wasm package. Documented in ARCHITECTURE.md.
+//!
+//! Every message is one binary WebSocket message: `CLIENT_PROTOCOL_VERSION (u8) |
+//! postcard(frame)`. The first client message must be `Hello` (browsers cannot set
+//! headers on a WebSocket, so the token travels here); the server answers `Welcome` or
+//! `Refused` and closes. Requests carry a client-chosen `id` echoed in the answer;
+//! answers may come in any order.
+//!
+//! Replicas without a listener (browser and edge-worker replicas) attach to a native
+//! node over `/replica` and the node relays their peer frames. Such a replica's
+//! `NodeSpec::address` is `relay:<host node id>`; a node sending to it wraps the frame
+//! in `PeerMessage::Relayed` and sends that to the host, which hands it to the replica.
+
+use super::client::{ClientReply, ClientRequest};
+use crate::ring::NodeId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const CLIENT_PROTOCOL_VERSION: u8 = 1;
+
+/// Client → server. Variants are only appended (postcard encodes the index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    Hello {
+        token: Option<String>,
+    },
+    Request {
+        id: u64,
+        request: ClientRequest,
+    },
+    /// The node's status as JSON (the same document as HTTP `/status`).
+    Status {
+        id: u64,
+    },
+    /// Keys this node holds as a replica (linearizable keyspace, deleted ones excluded),
+    /// in byte order after `after`, at most `limit` (capped by the server). For export:
+    /// the union over all nodes is every key.
+    LocalKeys {
+        id: u64,
+        after: Option<Vec<u8>>,
+        limit: u32,
+    },
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    Welcome {
+        node: u64,
+    },
+    Reply {
+        id: u64,
+        reply: ClientReply,
+    },
+    Status {
+        id: u64,
+        json: String,
+    },
+    Keys {
+        id: u64,
+        keys: Vec<Vec<u8>>,
+        done: bool,
+    },
+    /// Sent before the server closes the connection: bad token, malformed frame.
+    Refused {
+        reason: String,
+    },
+}
+
+pub const RELAY_PREFIX: &str = "relay:";
+
+/// The layout address of a replica attached to `host`.
+pub fn relay_address(host: NodeId) -> String {
+    format!("{RELAY_PREFIX}{}", host.0)
+}
+
+/// The host a `relay:` address names.
+pub fn relay_host(address: &str) -> Option<NodeId> {
+    address.strip_prefix(RELAY_PREFIX)?.parse().ok().map(NodeId)
+}
+
+/// Replica → host, on `/replica` (framed like the client protocol: a version byte and
+/// postcard). Variants are only appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaUp {
+    /// First message: the client token and the replica's node id.
+    Hello { token: Option<String>, id: NodeId },
+    /// A peer frame (`protocol::encode` of a `PeerMessage`) for node `to`.
+    Peer { to: NodeId, frame: Vec<u8> },
+}
+
+/// Host → replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaDown {
+    /// Attached; `address` is what the replica puts in its `NodeSpec` to join.
+    Welcome {
+        host: NodeId,
+        address: String,
+    },
+    Peer {
+        from: NodeId,
+        frame: Vec<u8>,
+    },
+    /// Sent before the host closes: bad token, id taken, malformed frame.
+    Refused {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("empty message")]
+    Empty,
+    #[error("client protocol version {0} (this node speaks {CLIENT_PROTOCOL_VERSION})")]
+    Version(u8),
+    #[error("undecodable message: {0}")]
+    Decode(String),
+    #[error("unencodable message: {0}")]
+    Encode(String),
+}
+
+pub fn encode<T: Serialize>(frame: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![CLIENT_PROTOCOL_VERSION];
+    let body = postcard::to_allocvec(frame).map_err(|e| WireError::Encode(e.to_string()))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Never panics; trailing bytes are an error (one message, one frame).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
+    if version != CLIENT_PROTOCOL_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let (frame, rest) =
+        postcard::take_from_bytes(body).map_err(|e| WireError::Decode(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::Decode(format!("{} trailing bytes", rest.len())));
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Consistency;
+
+    /// Deterministic pseudo-random inputs (xorshift64*), biased towards frame-ish bytes so
+    /// the parser gets past its first checks.
+    fn random_inputs(count: usize) -> impl Iterator<Item = Vec<u8>> {
+        const ALPHABET: &[u8] = b"*$\r\n-:+0123456789";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        (0..count).map(move |_| {
+            let len = (next() % 64) as usize;
+            (0..len)
+                .map(|_| {
+                    let r = next();
+                    match r % 8 {
+                        0 => ALPHABET[(r >> 8) as usize % ALPHABET.len()],
+                        _ => (r >> 16) as u8,
+                    }
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_accepted_frames_round_trip() {
+        for mut input in random_inputs(50_000) {
+            input.insert(0, CLIENT_PROTOCOL_VERSION);
+            if let Ok(frame) = decode::<ClientFrame>(&input) {
+                assert_eq!(encode(&frame).ok(), Some(input.clone()));
+            }
+            if let Ok(frame) = decode::<ServerFrame>(&input) {
+                assert_eq!(encode(&frame).ok(), Some(input.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let frame = ClientFrame::Request {
+            id: 7,
+            request: ClientRequest::Put {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                consistency: Consistency::Linearizable,
+            },
+        };
+        let bytes = encode(&frame).expect("encode");
+        assert_eq!(decode::<ClientFrame>(&bytes), Ok(frame));
+        assert_eq!(decode::<ClientFrame>(&[]), Err(WireError::Empty));
+        assert_eq!(decode::<ClientFrame>(&[9, 0]), Err(WireError::Version(9)));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode::<ClientFrame>(&trailing).is_err());
+        for garbage in [&[1u8, 200, 200, 200][..], &[1, 1, 255, 255, 255, 255, 255]] {
+            assert!(decode::<ClientFrame>(garbage).is_err());
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! One WebSocket carrying binary messages, over the host's global `WebSocket` (browsers,
+//! workers, Deno, Node ≥ 22; Node 20–21 with `--experimental-websocket`).
+//!
+//! Invariants: the handlers hold only what their owner gives them (owners pass `Weak`s,
+//! so a socket never keeps its owner alive); dropping a `Socket` detaches the handlers
+//! before the closures are freed, so the browser never calls a freed closure; every
+//! outgoing message respects `BUFFERED_BYTES_MAX` (beyond it a send fails like a lost
+//! message, and the protocols above retransmit).
+
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use crate::error::{Code, Error};
+
+/// Bytes queued in the socket beyond which sends are refused.
+pub const BUFFERED_BYTES_MAX: u32 = 16 << 20;
+/// Incoming messages larger than this are ignored (the server bounds its frames far
+/// below; this protects the page from a misbehaving endpoint).
+pub const MESSAGE_BYTES_MAX: u32 = 32 << 20;
+
+pub struct Handlers {
+    pub on_open: Box<dyn FnMut()>,
+    pub on_message: Box<dyn FnMut(Vec<u8>)>,
+    /// Called once, with the reason, when the socket closes or fails to open.
+    pub on_close: Box<dyn FnMut(String)>,
+}
+
+pub struct Socket {
+    ws: WebSocket,
+    _open: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+/// `base` plus `path`: `ws://h:p` or bare `h:p` (taken as `ws://`), any trailing `/`
+/// or path dropped.
+pub fn endpoint(base: &str, path: &str) -> Result<String, Error> {
+    let trimmed = base.trim();
+    let (scheme, rest) = match trimmed.split_once("://") {
+        Some((s @ ("ws" | "wss"), rest)) => (s, rest),
+        Some((other, _)) => {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!("seed {base:?}: scheme {other:?} is not ws or wss"),
+            ))
+        }
+        None => ("ws", trimmed),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(Error::new(
+            Code::InvalidArgument,
+            format!("seed {base:?} has no host"),
+        ));
+    }
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+impl Socket {
+    pub fn open(url: &str, handlers: Handlers) -> Result<Socket, Error> {
+        let ws = WebSocket::new(url).map_err(|e| {
+            Error::new(
+                Code::Unavailable,
+                format!("cannot open a WebSocket to {url}: {}", describe(&e)),
+            )
+        })?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let Handlers {
+            on_open,
+            mut on_message,
+            mut on_close,
+        } = handlers;
+        let open = Closure::<dyn FnMut()>::new(on_open);
+        let message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            // Text messages are not part of either protocol: ignored.
+            if let Ok(buffer) = event.data().dyn_into::<ArrayBuffer>() {
+                if buffer.byte_length() <= MESSAGE_BYTES_MAX {
+                    on_message(Uint8Array::new(&buffer).to_vec());
+                }
+            }
+        });
+        let close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            let reason = event.reason();
+            on_close(if reason.is_empty() {
+                format!("connection closed (code {})", event.code())
+            } else {
+                reason
+            })
+        });
+        ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        // A failed connection fires `error` then `close`; `close` alone reports it.
+        ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _open: open,
+            _message: message,
+            _close: close,
+        })
+    }
+
+    /// Queues one binary message; false if the socket is not open or too far behind.
+    pub fn send(&self, bytes: &[u8]) -> bool {
+        if self.ws.ready_state() != WebSocket::OPEN
+            || self.ws.buffered_amount() > BUFFERED_BYTES_MAX
+        {
+            return false;
+        }
+        self.ws.send_with_u8_array(bytes).is_ok()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+fn describe(e: &wasm_bindgen::JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
