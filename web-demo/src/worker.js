@@ -56,8 +56,8 @@ const methods = {
   put: (key, value, opts) => replica.put(key, value, opts),
   get: (key, opts) => replica.get(key, opts),
   delete: (key, opts) => replica.delete(key, opts),
-  async siblings(key) {
-    const { values, context } = await replica.getSiblings(key);
+  async siblings(key, opts) {
+    const { values, context } = await replica.getSiblings(key, opts);
     return { values, context, version: ringkv.describeContext ? ringkv.describeContext(context) : null };
   },
   preferenceList: (key) => replica.preferenceList(key),

@@ -1,0 +1,41 @@
+// Tiny DOM helpers: element builders for HTML and SVG, and a palette per node id.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function build(el, attrs, children) {
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'text') el.textContent = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+/** An HTML element: h('button', { class: 'x', onclick }, 'label'). */
+export const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
+
+/** An SVG element. */
+export const s = (tag, attrs, ...children) => build(document.createElementNS(SVG_NS, tag), attrs, children);
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324', '#469990'];
+
+/** The colour of node `id` (1-based). */
+export const color = (id) => PALETTE[(id - 1) % PALETTE.length];
+
+/** Bounded text log: keeps the newest `max` lines. */
+export class Log {
+  constructor(el, max = 200) {
+    this.el = el;
+    this.max = max;
+  }
+
+  add(text, cls) {
+    const t = new Date().toLocaleTimeString();
+    this.el.prepend(h('div', { class: cls ? `log-line ${cls}` : 'log-line' }, `${t}  ${text}`));
+    while (this.el.childElementCount > this.max) this.el.lastElementChild.remove();
+  }
+}
