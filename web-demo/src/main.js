@@ -6,6 +6,7 @@ import { $, h, Log, color } from './dom.js';
 import { Cluster, MAX_NODE_ID } from './cluster.js';
 import { Network } from './network.js';
 import { RingView } from './ring-view.js';
+import { ZoomView } from './zoom-view.js';
 import { Messages } from './messages.js';
 import { NodesPanel } from './nodes-panel.js';
 import { OpsPanel } from './ops-panel.js';
@@ -32,6 +33,7 @@ const ringView = new RingView($('#ring'), {
   },
   onNode: (id) => select(id),
 });
+const zoom = new ZoomView($('#zoom'));
 const messages = new Messages(ringView.layers.messages, (id) => ringView.nodePoint(id));
 $('#show-gossip').addEventListener('change', (e) => (messages.showGossip = e.target.checked));
 $('#animate').addEventListener('change', (e) => (messages.enabled = e.target.checked));
@@ -91,11 +93,13 @@ async function updatePref() {
   try {
     const pref = await obs.call('preferenceList', [key]);
     if (seq !== prefSeq) return;
+    el.dataset.key = key;
     el.dataset.nodes = pref.nodes.join(',');
     el.dataset.position = String(pref.position);
     el.replaceChildren(`key ${JSON.stringify(key)} at ${pref.position.toFixed(4)} → replicas `,
       ...pref.nodes.map((n) => h('b', { class: 'chip', style: `background:${color(n)}` }, String(n))));
     ringView.setKey(pref);
+    zoom.render(obs.snapshot?.ring, pref);
   } catch (e) {
     el.textContent = `preference list: ${e.message}`;
   }

@@ -49,3 +49,18 @@ test('node markers are placed in id order around a circle', () => {
   assert.deepEqual([...m.keys()], [1, 3, 5]);
   assert.ok(Math.abs(m.get(1).y + 10) < 1e-9);
 });
+
+test('zoom window: from before the key to the vnodes that picked each replica', async () => {
+  const { zoomWindow } = await import('../src/zoom-view.js');
+  const vnodes = [
+    { position: 0.1, node: 1 }, { position: 0.2, node: 1 }, { position: 0.3, node: 2 },
+    { position: 0.4, node: 3 }, { position: 0.95, node: 2 },
+  ];
+  const w = zoomWindow(vnodes, { position: 0.15, nodes: [1, 2, 3] });
+  assert.deepEqual(w.picks.map((v) => v.position), [0.2, 0.3, 0.4]);
+  assert.ok(w.from < 0.15 && Math.abs(w.from + w.span - 0.4) > 0 && w.from + w.span > 0.4);
+  // Wrapping past the top of the ring.
+  const wrap = zoomWindow(vnodes, { position: 0.9, nodes: [2, 1, 3] });
+  assert.deepEqual(wrap.picks.map((v) => v.position), [0.95, 0.1, 0.4]);
+  assert.ok(wrap.span > 0.5 && wrap.span <= 1);
+});
