@@ -82,6 +82,19 @@ test('the demo cluster survives kills, a partition and a reload', { timeout: 300
     assert.match(got.text, /get ok: "v3"/);
   });
 
+  await t.test('eventual mode: two blind puts are siblings; writing back with the context resolves them', async () => {
+    assert.equal((await demo.op('put', 'cart', 'apples', 2, 'eventual')).status, 'ok');
+    assert.equal((await demo.op('put', 'cart', 'pears', 4, 'eventual')).status, 'ok');
+    const both = await demo.op('get', 'cart', null, 5, 'eventual');
+    assert.match(both.text, /get ok: 2 siblings/);
+    const detail = await browser.page.textContent('#op-detail');
+    assert.match(detail, /"apples"/);
+    assert.match(detail, /"pears"/);
+    assert.match(detail, /version vector: \{"\d+":\d+/);
+    assert.equal((await demo.op('put', 'cart', 'apples and pears', 5, 'eventual')).status, 'ok');
+    assert.match((await demo.op('get', 'cart', null, 3, 'eventual')).text, /get ok: "apples and pears"/);
+  });
+
   await t.test('reload the page: the replicas reopen their IndexedDB databases and still hold the key', async () => {
     await browser.page.goto(browser.url);
     await demo.waitHealthy();
@@ -89,6 +102,19 @@ test('the demo cluster survives kills, a partition and a reload', { timeout: 300
     assert.match(got.text, /get ok: "v3"/);
     const keys = await demo.keyCounts();
     for (const id of pref) assert.ok(keys[id] >= 1, `node ${id} holds ${keys[id]} keys`);
+  });
+
+  await t.test('add a node: ranges stream to it; remove it: the data stays readable', async () => {
+    for (let i = 0; i < 12; i++) assert.equal((await demo.op('put', `grow-${i}`, `g${i}`, 1 + (i % 5))).status, 'ok');
+    await demo.addNode(6);
+    await browser.page.waitForFunction(() => {
+      const card = document.querySelector('.node-card[data-node="6"]');
+      return card && Number(card.dataset.keys) > 0 && /member · layout v2 /.test(card.querySelector('.facts').textContent);
+    }, null, { timeout: 60_000 });
+    await demo.waitInSync(60_000);
+    await demo.removeNode(6);
+    await demo.waitHealthy();
+    for (let i = 0; i < 12; i++) assert.match((await demo.op('get', `grow-${i}`, null, 1 + ((i + 2) % 5))).text, new RegExp(`get ok: "g${i}"`));
   });
 
   await t.test('fits a phone-sized screen without horizontal scrolling', async () => {

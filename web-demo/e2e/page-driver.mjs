@@ -73,6 +73,18 @@ export class Demo {
     await this.page.waitForSelector('#net-status[data-partitioned="false"]');
   }
 
+  /** Clicks "Add node" and waits for node `id` to open (it then joins the ring). */
+  async addNode(id) {
+    await this.page.click('#add-node');
+    await this.page.waitForSelector(`.node-card[data-node="${id}"][data-process="running"]`, { timeout: 30_000 });
+  }
+
+  /** Clicks a node's Remove and waits until its card is gone (it left the ring). */
+  async removeNode(id) {
+    await this.page.click(`.node-card[data-node="${id}"] button[data-action="remove"]`);
+    await this.page.waitForSelector(`.node-card[data-node="${id}"]`, { state: 'detached', timeout: 150_000 });
+  }
+
   /** { nodeId: live keys it holds } as the node cards show. */
   keyCounts() {
     return this.page.$$eval('.node-card', (cards) =>

@@ -11,6 +11,14 @@ export const FOUNDERS = [1, 2, 3, 4, 5];
 export const MAX_NODE_ID = 9;
 export const database = (id) => `ringkv-demo-${id}`;
 
+async function until(check, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error('timed out waiting for the leave to complete');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export class Cluster {
   constructor({ replicas = 3, network = new Network() } = {}) {
     this.replicas = replicas;
@@ -100,8 +108,12 @@ export class Cluster {
   async remove(id) {
     const h = this.nodes.get(id);
     if (!h) return;
-    if (h.running) await h.call('leave', [], { timeoutMs: 120_000 });
-    else {
+    if (h.running) {
+      await h.call('leave', [], { timeoutMs: 60_000 });
+      // The change is chosen; the node serves until its ranges have moved and the new
+      // layout is committed (its role is then 'left').
+      await until(() => h.snapshot?.status?.role === 'left' || !h.running, 120_000);
+    } else {
       const via = this.anyRunning(id);
       if (!via) throw new Error('no running member to remove it through');
       await via.call('remove', [id], { timeoutMs: 60_000 });
