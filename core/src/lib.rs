@@ -12,4 +12,6 @@ pub mod protocol;
 pub mod rand;
 pub mod ring;
 pub mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod versioning;

@@ -24,6 +24,10 @@ const settle = async (promise) => {
  * @param {() => Promise<void>} ready loads the .wasm once
  */
 export function makeApi(bindings, ready) {
+  // Open replicas are kept reachable until close(): a cluster member must keep answering
+  // its peers even when the application holds no reference to it.
+  const open = new Set();
+
   class Replica {
     #inner;
     #closed = false;
@@ -35,7 +39,9 @@ export function makeApi(bindings, ready) {
     /** Opens a replica; see ReplicaOptions in index.d.ts. */
     static async open(options = {}) {
       await ready();
-      return new Replica(await settle(bindings.Replica.open(options)));
+      const replica = new Replica(await settle(bindings.Replica.open(options)));
+      open.add(replica);
+      return replica;
     }
 
     #live() {
@@ -103,6 +109,7 @@ export function makeApi(bindings, ready) {
       if (this.#closed) return;
       await settle(this.#inner.close());
       this.#closed = true;
+      open.delete(this);
       // Frees the wasm-side replica now rather than at garbage collection.
       this.#inner.free();
     }

@@ -202,36 +202,23 @@ fn dial(conn: &SharedConn) {
         return;
     }
     let url = c.urls[c.next % c.urls.len()].clone();
-    let (open, message, close) = (c.weak.clone(), c.weak.clone(), c.weak.clone());
-    let handlers = Handlers {
-        on_open: Box::new(move || {
-            if let Some(conn) = open.upgrade() {
-                let c = conn.borrow();
-                let hello = ClientFrame::Hello {
-                    token: c.token.clone(),
-                };
-                if let (Ok(bytes), Some(socket)) = (wire::encode(&hello), &c.socket) {
-                    socket.send(&bytes);
-                }
-            }
-        }),
-        on_message: Box::new(move |bytes| {
-            if let Some(conn) = message.upgrade() {
-                receive(&conn, &bytes);
-            }
-        }),
-        on_close: Box::new(move |reason| {
-            if let Some(conn) = close.upgrade() {
-                lost(&conn, reason);
-            }
-        }),
-    };
+    let handlers = Handlers::for_owner(&c.weak, hello, receive, lost);
     match Socket::open(&url, handlers) {
         Ok(socket) => c.socket = Some(socket),
         Err(e) => {
             drop(c);
             lost(conn, e.message);
         }
+    }
+}
+
+fn hello(conn: &SharedConn) {
+    let c = conn.borrow();
+    let hello = ClientFrame::Hello {
+        token: c.token.clone(),
+    };
+    if let (Ok(bytes), Some(socket)) = (wire::encode(&hello), &c.socket) {
+        socket.send(&bytes);
     }
 }
 
@@ -394,33 +381,28 @@ impl Client {
         Ok(Client { conn, options })
     }
 
-    pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
-        match request::put(&key, &value, &opts, self.options.defaults) {
-            Ok((req, kind)) => Conn::request(&self.conn, req, kind),
+    fn run(&self, prepared: Result<(ClientRequest, Kind), Error>) -> Promise {
+        match prepared {
+            Ok((request, kind)) => Conn::request(&self.conn, request, kind),
             Err(e) => Promise::reject(&e.into()),
         }
     }
 
+    pub fn put(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::put(&key, &value, &opts, self.options.defaults))
+    }
+
     pub fn get(&self, key: JsValue, opts: JsValue) -> Promise {
-        match request::get(&key, &opts, self.options.defaults) {
-            Ok((req, kind)) => Conn::request(&self.conn, req, kind),
-            Err(e) => Promise::reject(&e.into()),
-        }
+        self.run(request::get(&key, &opts, self.options.defaults))
     }
 
     #[wasm_bindgen(js_name = getSiblings)]
     pub fn get_siblings(&self, key: JsValue, opts: JsValue) -> Promise {
-        match request::siblings(&key, &opts, self.options.defaults) {
-            Ok((req, kind)) => Conn::request(&self.conn, req, kind),
-            Err(e) => Promise::reject(&e.into()),
-        }
+        self.run(request::siblings(&key, &opts, self.options.defaults))
     }
 
     pub fn delete(&self, key: JsValue, opts: JsValue) -> Promise {
-        match request::delete(&key, &opts, self.options.defaults) {
-            Ok((req, kind)) => Conn::request(&self.conn, req, kind),
-            Err(e) => Promise::reject(&e.into()),
-        }
+        self.run(request::delete(&key, &opts, self.options.defaults))
     }
 
     /// The connected node's status document (as `GET /status` on it).

@@ -7,6 +7,9 @@
 //! outgoing message respects `BUFFERED_BYTES_MAX` (beyond it a send fails like a lost
 //! message, and the protocols above retransmit).
 
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -25,6 +28,36 @@ pub struct Handlers {
     pub on_message: Box<dyn FnMut(Vec<u8>)>,
     /// Called once, with the reason, when the socket closes or fails to open.
     pub on_close: Box<dyn FnMut(String)>,
+}
+
+impl Handlers {
+    /// Handlers calling `open`, `message` and `close` on `owner` for as long as it lives
+    /// (a `Weak`: the socket never keeps its owner alive).
+    pub fn for_owner<T: 'static>(
+        owner: &Weak<RefCell<T>>,
+        open: fn(&Rc<RefCell<T>>),
+        message: fn(&Rc<RefCell<T>>, &[u8]),
+        close: fn(&Rc<RefCell<T>>, String),
+    ) -> Handlers {
+        let (o, m, c) = (owner.clone(), owner.clone(), owner.clone());
+        Handlers {
+            on_open: Box::new(move || {
+                if let Some(owner) = o.upgrade() {
+                    open(&owner);
+                }
+            }),
+            on_message: Box::new(move |bytes| {
+                if let Some(owner) = m.upgrade() {
+                    message(&owner, &bytes);
+                }
+            }),
+            on_close: Box::new(move |reason| {
+                if let Some(owner) = c.upgrade() {
+                    close(&owner, reason);
+                }
+            }),
+        }
+    }
 }
 
 pub struct Socket {

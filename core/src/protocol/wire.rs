@@ -148,34 +148,9 @@ mod tests {
     use super::*;
     use crate::protocol::Consistency;
 
-    /// Deterministic pseudo-random inputs (xorshift64*), biased towards frame-ish bytes so
-    /// the parser gets past its first checks.
-    fn random_inputs(count: usize) -> impl Iterator<Item = Vec<u8>> {
-        const ALPHABET: &[u8] = b"*$\r\n-:+0123456789";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
-        (0..count).map(move |_| {
-            let len = (next() % 64) as usize;
-            (0..len)
-                .map(|_| {
-                    let r = next();
-                    match r % 8 {
-                        0 => ALPHABET[(r >> 8) as usize % ALPHABET.len()],
-                        _ => (r >> 16) as u8,
-                    }
-                })
-                .collect()
-        })
-    }
-
     #[test]
     fn arbitrary_bytes_never_panic_and_accepted_frames_round_trip() {
-        for mut input in random_inputs(50_000) {
+        for mut input in crate::testing::parser_inputs(50_000, b"*$\r\n-:+0123456789") {
             input.insert(0, CLIENT_PROTOCOL_VERSION);
             if let Ok(frame) = decode::<ClientFrame>(&input) {
                 assert_eq!(encode(&frame).ok(), Some(input.clone()));

@@ -130,34 +130,9 @@ mod tests {
         parts.iter().map(|p| p.as_bytes().to_vec()).collect()
     }
 
-    /// Deterministic pseudo-random inputs (xorshift64*), biased towards RESP-ish bytes so
-    /// the parser gets past its first checks.
-    fn random_inputs(count: usize) -> impl Iterator<Item = Vec<u8>> {
-        const ALPHABET: &[u8] = b"*$\r\n-:+0123456789";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
-        (0..count).map(move |_| {
-            let len = (next() % 64) as usize;
-            (0..len)
-                .map(|_| {
-                    let r = next();
-                    match r % 8 {
-                        0 => ALPHABET[(r >> 8) as usize % ALPHABET.len()],
-                        _ => (r >> 16) as u8,
-                    }
-                })
-                .collect()
-        })
-    }
-
     #[test]
     fn arbitrary_bytes_never_panic_or_overrun() {
-        for input in random_inputs(50_000) {
+        for input in ringkv_core::testing::parser_inputs(50_000, b"*$\r\n-:+0123456789") {
             let mut rest = &input[..];
             while let Ok(Parsed::Command(_, used)) = parse(rest, LIMITS) {
                 assert!(used > 0 && used <= rest.len(), "{input:?}");

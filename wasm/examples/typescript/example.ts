@@ -16,7 +16,16 @@ import {
   CorruptValueError,
   encodeValue,
   decodeValue,
+  frameKind,
+  describeContext,
+  Client,
   type BlockStore,
+  type ClientOptions,
+  type MemberSpec,
+  type MembershipEvent,
+  type PreferenceList,
+  type RingView,
+  type Transport,
   type BlockStoreChanges,
   type ErrorCode,
   type ReplicaOptions,
@@ -80,4 +89,53 @@ async function main(): Promise<void> {
   await replica.close();
 }
 
+/** A cluster over a JS network, a relay member, and a thin client. */
+async function cluster(): Promise<void> {
+  const members: MemberSpec[] = [1, 2, 3].map((id) => ({ id, zone: `z${id}`, capacity: 1 }));
+  const replicas = new Map<number, Replica>();
+  for (const { id } of members) {
+    const transport: Transport = {
+      send: (to: number, frame: Uint8Array) => {
+        console.log(frameKind(frame));
+        replicas.get(to)?.deliver(id, frame);
+      },
+    };
+    replicas.set(id, await Replica.open({ nodeId: id, members, transport, replicas: 3 }));
+  }
+  const first = replicas.get(1)!;
+  const ring: RingView = first.ring();
+  const where: PreferenceList = first.preferenceList('k');
+  console.log(ring.vnodes[0].position, ring.pending, where.nodes, where.position);
+  const listener = (e: MembershipEvent) => console.log(e.version, e.pendingVersion, e.members[0].state);
+  first.on('membership', listener).off('membership', listener);
+  await first.join({ id: 4, address: 'js:4' });
+  await first.leave();
+  await first.remove(4);
+  const s = first.status();
+  console.log(s.role, s.layoutVersion, s.pendingVersion, s.hintsQueued, s.keys, s.ranges[0].root,
+    s.transport.kind, s.members[0].address, s.host.receivesDropped);
+
+  const edge = await Replica.open({
+    nodeId: 101,
+    seeds: ['ws://127.0.0.1:7001'],
+    token: 'secret',
+    joinTimeoutMs: 10_000,
+    valueEncoding: 'raw',
+    capacity: 2,
+    storage: 'indexeddb',
+  });
+  await edge.put('k', 'bytes', { encoding: 'raw' });
+  const options: ClientOptions = { token: 'secret', consistency: 'eventual', valueEncoding: 'structured',
+    requestTimeoutMs: 5000 };
+  const client = await Client.connect(['ws://127.0.0.1:7001'], options);
+  const { values, context } = await client.getSiblings('k', { encoding: 'raw' });
+  console.log(values, describeContext(context), client.node, await client.status());
+  await client.put('k', 1);
+  await client.get('k');
+  await client.delete('k');
+  client.close();
+  await edge.close();
+}
+
 void main();
+void cluster();

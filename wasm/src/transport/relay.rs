@@ -129,24 +129,7 @@ fn dial(relay: &Rc<RefCell<Relay>>) {
         return;
     }
     let url = r.urls[r.next % r.urls.len()].clone();
-    let (on_open, on_message, on_close) = (r.weak.clone(), r.weak.clone(), r.weak.clone());
-    let handlers = Handlers {
-        on_open: Box::new(move || {
-            if let Some(relay) = on_open.upgrade() {
-                hello(&relay);
-            }
-        }),
-        on_message: Box::new(move |bytes| {
-            if let Some(relay) = on_message.upgrade() {
-                receive(&relay, &bytes);
-            }
-        }),
-        on_close: Box::new(move |reason| {
-            if let Some(relay) = on_close.upgrade() {
-                lost(&relay, reason);
-            }
-        }),
-    };
+    let handlers = Handlers::for_owner(&r.weak, hello, receive, lost);
     match Socket::open(&url, handlers) {
         Ok(socket) => r.socket = Some(socket),
         Err(e) => {

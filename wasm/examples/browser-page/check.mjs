@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// The package as a newcomer uses it in a browser, in headless Chromium (Debian's
+// /usr/bin/chromium through playwright-core; no browser download):
+//
+// 1. index.html (the README's example) from a directory where the packed tarball was
+//    `npm install`ed: an IndexedDB replica puts and gets, and after a reload reads what
+//    the first visit wrote.
+// 2. relay.html: a browser replica joins a 1-node native cluster (a real `ringkv serve`)
+//    through its relay; RESP on the native node reads what the page wrote and the page
+//    reads what RESP wrote.
+//
+//   node check.mjs APP_DIR RINGKV_BIN     (scripts/test runs it)
+
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import net from 'node:net';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const [appDir, bin] = process.argv.slice(2);
+if (!appDir || !bin) {
+  console.error('usage: check.mjs APP_DIR RINGKV_BIN');
+  process.exit(2);
+}
+const here = fileURLToPath(new URL('.', import.meta.url));
+for (const page of ['index.html', 'relay.html']) await copyFile(join(here, page), join(appDir, page));
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+const server = createServer(async (req, res) => {
+  const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
+  if (path === '/favicon.ico') return res.writeHead(204).end();
+  const file = join(appDir, path);
+  if (!file.startsWith(appDir)) return res.writeHead(404).end();
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** One RESP command; the reply line or bulk string. */
+const resp = (port, ...args) =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let buffer = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('RESP timeout')));
+    socket.on('error', reject);
+    socket.on('data', (d) => {
+      buffer += d;
+      const m = /^(?:[+-](.*)\r\n|\$-1\r\n|\$(\d+)\r\n([\s\S]*)\r\n)/.exec(buffer);
+      if (!m) return;
+      socket.end();
+      resolve(m[1] ?? (m[2] === undefined ? null : m[3]));
+    });
+    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+
+async function outcome(page) {
+  await page.waitForFunction(() => !document.getElementById('out').textContent.startsWith('running'), null, { timeout: 60000 });
+  return page.textContent('#out');
+}
+
+const failures = [];
+const expect = (what, ok, detail) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${ok ? '' : `: ${detail}`}`);
+  if (!ok) failures.push(what);
+};
+
+const profile = await mkdtemp(join(tmpdir(), 'ringkv-chromium-'));
+const data = await mkdtemp(join(tmpdir(), 'ringkv-native-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox'],
+});
+let node;
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => m.type() === 'error' && console.error(`[page] ${m.text()}`));
+  await page.goto(`${origin}/index.html`);
+  let text = await outcome(page);
+  expect('README example: put/get in an IndexedDB replica', text === 'ok {"text":"hello","visits":1}', text);
+  await page.reload();
+  text = await outcome(page);
+  expect('README example: the data survives a reload', text === 'ok {"text":"hello","visits":2}', text);
+
+  const ports = { ws: await freePort(), resp: await freePort(), http: await freePort() };
+  node = spawn(bin, ['serve', '--node-id', 'n1', '--listen', `127.0.0.1:${ports.ws}`,
+    '--resp', `127.0.0.1:${ports.resp}`, '--http', `127.0.0.1:${ports.http}`, '--data-dir', data],
+  { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await resp(ports.resp, 'SET', 'from-native', 'written by RESP')) === 'OK') break;
+    } catch (e) {
+      if (i > 100) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.goto(`${origin}/relay.html?seed=ws://127.0.0.1:${ports.ws}&id=100`);
+  text = await outcome(page);
+  const expected = { native: 'written by RESP', role: 'member', members: 2, host: 1 };
+  expect('a browser replica joins a native cluster through the relay', text === `ok ${JSON.stringify(expected)}`, text);
+  const fromBrowser = await resp(ports.resp, 'GET', 'from-browser');
+  expect('RESP reads what the browser replica wrote', fromBrowser === 'written in chromium', fromBrowser);
+} finally {
+  node?.kill('SIGKILL');
+  await browser.close();
+  server.close();
+  await rm(profile, { recursive: true, force: true });
+  await rm(data, { recursive: true, force: true });
+}
+if (failures.length) {
+  console.error(`browser check: ${failures.length} failed`);
+  process.exit(1);
+}
+console.log('browser check: all passed');
