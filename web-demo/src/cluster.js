@@ -11,6 +11,15 @@ export const FOUNDERS = [1, 2, 3, 4, 5];
 export const MAX_NODE_ID = 9;
 export const database = (id) => `ringkv-demo-${id}`;
 
+// Resolves when the database is gone, or after 5 s if something still holds it open.
+function deleteDatabase(name) {
+  return new Promise((resolve) => {
+    const req = indexedDB.deleteDatabase(name);
+    req.onsuccess = req.onerror = () => resolve();
+    setTimeout(resolve, 5000);
+  });
+}
+
 async function until(check, timeoutMs) {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
@@ -53,10 +62,7 @@ export class Cluster {
   static async wipe() {
     localStorage.removeItem(STORE_KEY);
     const ids = Array.from({ length: MAX_NODE_ID }, (_, i) => i + 1);
-    await Promise.all(ids.map((id) => new Promise((resolve) => {
-      const req = indexedDB.deleteDatabase(database(id));
-      req.onsuccess = req.onerror = () => resolve();
-    })));
+    await Promise.all(ids.map((id) => deleteDatabase(database(id))));
   }
 
   // Founders open with the initial layout (a reopen keeps its durable one); later
@@ -121,10 +127,7 @@ export class Cluster {
     h.kill();
     this.nodes.delete(id);
     this.#save();
-    await new Promise((resolve) => {
-      const req = indexedDB.deleteDatabase(database(id));
-      req.onsuccess = req.onerror = req.onblocked = () => resolve();
-    });
+    await deleteDatabase(database(id));
     this.#emit('state', id, 'removed');
   }
 

@@ -13,7 +13,8 @@ import { OpsPanel } from './ops-panel.js';
 import { NetworkPanel } from './network-panel.js';
 import { Chaos } from './chaos.js';
 import { ChaosPanel } from './chaos-panel.js';
-import { rangeSync } from './sync.js';
+import { clusterModel } from './model.js';
+import { renderTraffic } from './traffic-view.js';
 
 const params = new URLSearchParams(location.search);
 const log = new Log($('#log'), 200);
@@ -105,34 +106,14 @@ async function updatePref() {
   }
 }
 
-function membershipViews(id) {
-  const views = [];
-  for (const n of cluster.nodes.values()) {
-    if (!n.running || n.id === id) continue;
-    const m = n.snapshot?.status?.members?.find((x) => x.id === id);
-    if (m) views.push(`node ${n.id}: ${m.state}`);
-  }
-  return views.join(', ');
-}
-
-function renderTraffic() {
-  const rows = [...cluster.frames].sort((a, b) => a[0].localeCompare(b[0]));
-  $('#traffic-table').replaceChildren(
-    h('tr', {}, h('th', {}, 'frame'), h('th', {}, 'delivered'), h('th', {}, 'dropped')),
-    ...rows.map(([k, c]) => h('tr', {}, h('td', {}, k), h('td', {}, String(c.delivered)), h('td', {}, String(c.dropped)))),
-    h('tr', { class: 'muted' }, h('td', {}, 'not animated'), h('td', {}, String(messages.unshown)), h('td', {})),
-  );
-}
-
 let lastIds = '';
 let lastRing = '';
 function render() {
-  const all = ids();
   const obs = observer();
-  const obsStatus = obs?.snapshot?.status;
-  if (all.join() !== lastIds) {
-    lastIds = all.join();
-    coordSelect.replaceChildren(...all.map((id) => h('option', { value: id }, `node ${id}`)));
+  const m = clusterModel(cluster.nodes, { observer: obs?.id, coordinator, side: (id) => network.side(id) });
+  if (m.ids.join() !== lastIds) {
+    lastIds = m.ids.join();
+    coordSelect.replaceChildren(...m.ids.map((id) => h('option', { value: id }, `node ${id}`)));
     coordSelect.value = String(coordinator);
     netPanel.render();
   }
@@ -142,45 +123,22 @@ function render() {
   }
   const ring = obs?.snapshot?.ring;
   ringView.setRing(ring);
-  const model = all.map((id) => {
-    const n = cluster.nodes.get(id);
-    return {
-      id,
-      process: n.state,
-      membership: obsStatus?.members?.find((m) => m.id === id)?.state,
-      views: membershipViews(id),
-      side: network.side(id),
-      coordinator: id === coordinator,
-      snapshot: n.snapshot,
-      error: n.error?.message,
-    };
-  });
-  ringView.setNodes(model, (a, b) => network.linkDown(a, b));
-  const statuses = new Map(all.filter((id) => cluster.nodes.get(id).running && cluster.nodes.get(id).snapshot?.status)
-    .map((id) => [id, cluster.nodes.get(id).snapshot.status]));
-  const sync = rangeSync(statuses);
-  nodesPanel.update(model, sync);
+  ringView.setNodes(m.rows, (a, b) => network.linkDown(a, b));
+  nodesPanel.update(m.rows, m.sync);
 
-  const allRunning = all.every((id) => cluster.nodes.get(id).running);
-  const allAlive = allRunning && statuses.size === all.length &&
-    [...statuses.values()].every((st) => all.every((id) => st.members.find((m) => m.id === id)?.state === 'alive'));
   const health = $('#health');
-  health.dataset.allAlive = String(allAlive);
-  health.textContent = allAlive
-    ? `${all.length} nodes up, all see each other alive`
-    : `${all.filter((id) => cluster.nodes.get(id).running).length}/${all.length} nodes running`;
-  const inSync = allRunning && sync.allInSync;
+  health.dataset.allAlive = String(m.allAlive);
+  health.textContent = m.allAlive ? `${m.ids.length} nodes up, all see each other alive` : `${m.running}/${m.ids.length} nodes running`;
   const syncEl = $('#sync-status');
-  syncEl.dataset.inSync = String(inSync);
-  const diverged = sync.ranges.filter((r) => r.state !== 'in-sync').length;
-  syncEl.textContent = inSync ? 'all Merkle roots match' : `${diverged} of ${sync.ranges.length} ranges not in sync`;
+  syncEl.dataset.inSync = String(m.inSync);
+  syncEl.textContent = m.inSync ? 'all Merkle roots match' : `${m.notInSync} of ${m.sync.ranges.length} ranges not in sync`;
 
   const ringSig = ring ? `${ring.version}:${ring.pending}:${obs.id}` : '';
   if (ringSig !== lastRing) {
     lastRing = ringSig;
     updatePref();
   }
-  renderTraffic();
+  renderTraffic($('#traffic-table'), cluster.frames, messages.unshown);
   chaosPanel.render();
 }
 

@@ -33,6 +33,8 @@ export class NodeHandle {
     if (this.worker) this.kill();
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `ringkv node ${this.id}` });
     this.worker = worker;
+    this.snapshot = null; // a killed node's last status is not what the new one sees
+    this.error = null;
     this.#setState('starting');
     return new Promise((resolve) => {
       worker.onmessage = ({ data: m }) => {
