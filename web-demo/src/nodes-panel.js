@@ -7,15 +7,26 @@ import { h, color } from './dom.js';
 
 const BUCKETS = 24;
 
+// Worst state per ring bucket of the ranges node `id` holds, with a tooltip naming the
+// bucket's ranges and one of their Merkle roots (this node's).
 function strip(ranges, id) {
-  const worst = new Array(BUCKETS).fill(null);
+  const cells = Array.from({ length: BUCKETS }, () => ({ state: null, count: 0, root: null }));
   const rank = { 'in-sync': 1, partial: 2, diverged: 3 };
   for (const r of ranges) {
     if (!r.roots.has(id)) continue;
-    const b = Math.min(BUCKETS - 1, Math.floor(r.end * BUCKETS));
-    if (!worst[b] || rank[r.state] > rank[worst[b]]) worst[b] = r.state;
+    const c = cells[Math.min(BUCKETS - 1, Math.floor(r.end * BUCKETS))];
+    c.count++;
+    if (!c.state || rank[r.state] > rank[c.state]) {
+      c.state = r.state;
+      c.root = r.roots.get(id);
+    }
   }
-  return worst;
+  return cells.map((c, i) => ({
+    cls: c.state ?? 'none',
+    title: c.count
+      ? `ring ${(i / BUCKETS).toFixed(2)}–${((i + 1) / BUCKETS).toFixed(2)}: ${c.count} ranges, ${c.state}; e.g. root ${c.root}`
+      : 'no ranges here',
+  }));
 }
 
 export class NodesPanel {
@@ -79,7 +90,10 @@ export class NodesPanel {
       f.sync.textContent = live ? `Merkle: ${mine.inSync}/${mine.total} ranges in sync` : 'Merkle: (not running)';
       card.dataset.inSync = live && mine.total > 0 && mine.inSync === mine.total ? 'true' : 'false';
       const cells = live ? strip(sync.ranges, n.id) : [];
-      f.cells.forEach((c, i) => (c.className = cells[i] ?? 'none'));
+      f.cells.forEach((c, i) => {
+        c.className = cells[i]?.cls ?? 'none';
+        c.title = cells[i]?.title ?? '';
+      });
     }
   }
 }
