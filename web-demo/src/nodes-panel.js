@@ -82,7 +82,9 @@ export class NodesPanel {
       f.member.title = n.views;
       f.kill.disabled = n.process !== 'running';
       f.restart.disabled = n.process === 'running' || n.process === 'starting';
-      f.facts.textContent = st
+      f.facts.textContent = st?.failed
+        ? `replica failed: ${st.failed} (restart it)`
+        : st
         ? `${st.role} · layout v${st.layoutVersion}${st.pendingVersion != null ? `→v${st.pendingVersion}` : ''} · keys ${st.keys ?? '?'} · hints ${st.hintsQueued}`
         : n.process === 'failed' ? `failed: ${n.error ?? ''}` : '—';
       const mine = sync.perNode.get(n.id);
