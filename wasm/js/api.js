@@ -22,8 +22,10 @@ const settle = async (promise) => {
 /**
  * @param {object} bindings the generated module (Replica, encodeValue, decodeValue)
  * @param {() => Promise<void>} ready loads the .wasm once
+ * @param {{ opfs?: (name: string) => object }} stores block stores this build provides
+ *   for `storage` names (the browser build: 'opfs')
  */
-export function makeApi(bindings, ready) {
+export function makeApi(bindings, ready, stores = {}) {
   // Open replicas are kept reachable until close(): a cluster member must keep answering
   // its peers even when the application holds no reference to it.
   const open = new Set();
@@ -39,6 +41,10 @@ export function makeApi(bindings, ready) {
     /** Opens a replica; see ReplicaOptions in index.d.ts. */
     static async open(options = {}) {
       await ready();
+      if (options?.storage === 'opfs' && stores.opfs) {
+        const name = options.database ?? String(options.nodeId ?? 1);
+        options = { ...options, storage: stores.opfs(String(name)) };
+      }
       const replica = new Replica(await settle(bindings.Replica.open(options)));
       open.add(replica);
       return replica;

@@ -51,7 +51,11 @@ export interface BlockStore {
 export interface ReplicaOptions {
   /** This node's id, a positive integer (default 1). Persisted on first open. */
   nodeId?: number | bigint;
-  /** 'memory' (default; gone on close), 'indexeddb' (browsers, workers) or a BlockStore. 'opfs' is not built yet (UNSUPPORTED). */
+  /**
+   * 'memory' (default; gone on close), 'indexeddb' (browsers, workers), 'opfs' (the
+   * Origin Private File System; browser build, dedicated workers only: an
+   * OpfsBlockStore named by `database`) or a BlockStore.
+   */
   storage?: 'memory' | 'indexeddb' | 'opfs' | BlockStore;
   /** IndexedDB database name (default `ringkv-${nodeId}`). */
   database?: string;
@@ -163,7 +167,7 @@ export interface Siblings {
 export interface ReplicaStatus {
   nodeId: number;
   incarnation: number;
-  storage: 'memory' | 'indexeddb' | 'custom';
+  storage: 'memory' | 'indexeddb' | 'opfs' | 'custom';
   members: { id: number; zone: string; state: MemberState; address: string; capacity: number }[];
   role: 'joining' | 'member' | 'left';
   /** The committed layout's version; `pendingVersion` the change in progress (or null). */
@@ -315,6 +319,19 @@ export declare function frameKind(frame: Uint8Array): string;
 export declare function describeContext(context: Uint8Array): Record<string, number>;
 /** Browser: load the .wasm from another URL or from bytes before the first open. */
 export declare function initWasm(moduleOrPath?: URL | string | BufferSource | WebAssembly.Module): Promise<unknown>;
+
+/**
+ * Browser build, dedicated workers only: a journal in the Origin Private File System
+ * (directory `ringkv-<name>`), synchronously written and flushed per commit. What
+ * `storage: 'opfs'` uses.
+ */
+export declare class OpfsBlockStore implements BlockStore {
+  constructor(name: string);
+  readonly kind: 'opfs';
+  load(): Promise<Map<string, Uint8Array>>;
+  commit(changes: BlockStoreChanges): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** Node.js only (import from 'ringkv' in Node, or 'ringkv/file-store'). */
 export declare class FileBlockStore implements BlockStore {

@@ -144,7 +144,8 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         Some("opfs") => {
             return Err(Error::new(
                 Code::Unsupported,
-                "storage 'opfs' is not built yet; use 'indexeddb'",
+                "storage 'opfs' is provided by the package's browser build, in dedicated \
+                 workers; use 'indexeddb' or a block store here",
             ))
         }
         Some(other) => {

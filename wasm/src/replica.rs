@@ -63,7 +63,14 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
             Some(Backend::IndexedDb(IdbBackend::open(database).await?)),
             "indexeddb",
         ),
-        Storage::Js(object) => (Some(Backend::Js(JsBackend::new(object.clone())?)), "custom"),
+        Storage::Js(object) => {
+            let opfs = js_sys::Reflect::get(object, &"kind".into())
+                .ok()
+                .and_then(|k| k.as_string())
+                .is_some_and(|k| k == "opfs");
+            let kind = if opfs { "opfs" } else { "custom" };
+            (Some(Backend::Js(JsBackend::new(object.clone())?)), kind)
+        }
     };
     let (store, persistence_store): (Arc<dyn BlockStore>, Option<ImageStore>) = match &backend {
         None => (Arc::new(MemoryStore::new()), None),

@@ -5,7 +5,9 @@
 // 1. index.html (the README's example) from a directory where the packed tarball was
 //    `npm install`ed: an IndexedDB replica puts and gets, and after a reload reads what
 //    the first visit wrote.
-// 2. relay.html: a browser replica joins a 1-node native cluster (a real `ringkv serve`)
+// 2. opfs.html: storage 'opfs' in a dedicated worker; acknowledged writes survive
+//    killing the worker mid-stream, twice, with enough data to compact the journal.
+// 3. relay.html: a browser replica joins a 1-node native cluster (a real `ringkv serve`)
 //    through its relay; RESP on the native node reads what the page wrote and the page
 //    reads what RESP wrote.
 //
@@ -26,7 +28,7 @@ if (!appDir || !bin) {
   process.exit(2);
 }
 const here = fileURLToPath(new URL('.', import.meta.url));
-for (const page of ['index.html', 'relay.html']) await copyFile(join(here, page), join(appDir, page));
+for (const page of ['index.html', 'relay.html', 'opfs.html', 'opfs-worker.js']) await copyFile(join(here, page), join(appDir, page));
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 const server = createServer(async (req, res) => {
@@ -97,6 +99,11 @@ try {
   await page.reload();
   text = await outcome(page);
   expect('README example: the data survives a reload', text === 'ok {"text":"hello","visits":2}', text);
+
+  await page.goto(`${origin}/opfs.html`);
+  text = await outcome(page);
+  expect("storage 'opfs' in a worker: acknowledged writes survive worker kills", text.startsWith('ok '), text);
+  console.log(`     ${text}`);
 
   const ports = { ws: await freePort(), resp: await freePort(), http: await freePort() };
   node = spawn(bin, ['serve', '--node-id', 'n1', '--listen', `127.0.0.1:${ports.ws}`,

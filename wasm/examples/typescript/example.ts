@@ -19,6 +19,7 @@ import {
   frameKind,
   describeContext,
   Client,
+  OpfsBlockStore,
   type BlockStore,
   type ClientOptions,
   type MemberSpec,
@@ -125,6 +126,10 @@ async function cluster(): Promise<void> {
     storage: 'indexeddb',
   });
   await edge.put('k', 'bytes', { encoding: 'raw' });
+  const worker = await Replica.open({ storage: 'opfs', database: 'w' });
+  const opfs: BlockStore = new OpfsBlockStore('w2');
+  console.log(worker.status().storage === 'opfs', opfs);
+  await worker.close();
   const options: ClientOptions = { token: 'secret', consistency: 'eventual', valueEncoding: 'structured',
     requestTimeoutMs: 5000 };
   const client = await Client.connect(['ws://127.0.0.1:7001'], options);
