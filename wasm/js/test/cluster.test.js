@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const pkg = process.env.RINGKV_PKG ?? new URL('../../pkg/node.js', import.meta.url).href;
-const { Replica, Client, FileBlockStore, UnavailableError } = await import(pkg);
+const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError } = await import(pkg);
 
 const root = new URL('../../../', import.meta.url).pathname;
 const bin =
@@ -90,7 +90,7 @@ function resp(port, ...args) {
 class Cluster {
   nodes = [];
 
-  async start(n) {
+  async start(n, extra = []) {
     assert.ok(existsSync(bin), `no ringkv binary at ${bin} (cargo build -p ringkv, or set RINGKV_BIN)`);
     this.dir = await mkdtemp(join(tmpdir(), 'ringkv-wasm-cluster-'));
     for (let i = 1; i <= n; i++) {
@@ -101,7 +101,7 @@ class Cluster {
       const args = ['serve', '--node-id', `n${node.id}`, '--listen', `127.0.0.1:${node.ws}`,
         '--resp', `127.0.0.1:${node.resp}`, '--http', `127.0.0.1:${node.http}`,
         '--data-dir', join(this.dir, `n${node.id}`), '--cluster-secret', SECRET,
-        '--member', members];
+        ...(n > 1 ? ['--member', members] : []), ...extra];
       node.log = join(this.dir, `n${node.id}.log`);
       const { openSync } = await import('node:fs');
       const out = openSync(node.log, 'a');
@@ -308,5 +308,33 @@ test('examples/edge-node joins a native cluster and serves GET/PUT /kv/:key', as
     edge?.child.kill('SIGKILL');
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a token-protected cluster refuses a wrong token at once and admits the right one', async () => {
+  const cluster = new Cluster();
+  try {
+    await cluster.start(1, ['--auth-token', 'right-token']);
+    const started = Date.now();
+    await assert.rejects(
+      Replica.open({ nodeId: 7, seeds: [cluster.seed(1)], token: 'wrong-token' }),
+      (e) => e instanceof InvalidArgumentError && /token/.test(e.message),
+    );
+    assert.ok(Date.now() - started < 10000, 'refused without waiting for the join timeout');
+    await assert.rejects(
+      Client.connect([cluster.seed(1)], { token: 'wrong-token' }),
+      (e) => e instanceof UnavailableError && /invalid token/.test(e.message),
+    );
+    const replica = await Replica.open({ nodeId: 7, seeds: [cluster.seed(1)], token: 'right-token' });
+    await replica.put('k', { ok: true });
+    const client = await Client.connect([cluster.seed(1)], { token: 'right-token' });
+    assert.deepEqual(await client.get('k'), { ok: true });
+    client.close();
+    await replica.close();
+  } catch (e) {
+    console.error(await cluster.logs());
+    throw e;
+  } finally {
+    await cluster.stop();
   }
 });

@@ -20,13 +20,15 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
 
 use super::{Transport, TransportState};
-use crate::error::Error;
+use crate::error::{Code, Error};
 use crate::host::{self, Host};
 use crate::timer::Timer;
 use crate::wait::{call_all, Waiters};
 use crate::ws::{self, Handlers, Socket};
 
 pub const RETRY_MIN_MS: u64 = 250;
+/// The host's reason for a wrong or missing token (native/src/server/replica_ws.rs).
+const TOKEN_REFUSED: &str = "invalid token";
 pub const RETRY_MAX_MS: u64 = 5_000;
 
 pub struct RelayTransport {
@@ -177,6 +179,18 @@ fn receive(relay: &Rc<RefCell<Relay>>, bytes: &[u8]) {
             }
             Ok(ReplicaDown::Refused { reason }) => {
                 r.last_error = Some(format!("refused: {reason}"));
+                if reason == TOKEN_REFUSED {
+                    // Retrying cannot help: whoever waits to attach learns it now.
+                    let url = r.urls.get(r.next).cloned().unwrap_or_default();
+                    let e = Error::new(
+                        Code::InvalidArgument,
+                        format!("{url} refused the replica's token"),
+                    );
+                    let rejecters = r.welcome.take_rejecters();
+                    drop(r);
+                    call_all(rejecters, &e.into());
+                    return;
+                }
                 None
             }
             Ok(other) => {
