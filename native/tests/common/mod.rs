@@ -210,23 +210,7 @@ impl Cluster {
         for (i, p) in ports.iter().enumerate() {
             let id = i as u64 + 1;
             let node_dir = dir.path().join(format!("n{id}"));
-            let mut args: Vec<String> = vec![
-                "serve".into(),
-                "--node-id".into(),
-                format!("n{id}"),
-                "--listen".into(),
-                format!("127.0.0.1:{}", p.ws),
-                "--resp".into(),
-                format!("127.0.0.1:{}", p.resp),
-                "--http".into(),
-                format!("127.0.0.1:{}", p.http),
-                "--data-dir".into(),
-                node_dir.display().to_string(),
-                "--cluster-secret".into(),
-                SECRET.into(),
-                "--request-timeout-ms".into(),
-                "500".into(),
-            ];
+            let mut args = serve_args(id, p, &node_dir);
             if n > 1 && seeded {
                 let seeds: Vec<String> = ports
                     .iter()
@@ -269,6 +253,28 @@ impl Cluster {
     }
 }
 
+/// `ringkv serve` for node `n{id}` on `ports` with its data in `dir`: the arguments every
+/// test node shares (the cluster secret, a short request timeout).
+fn serve_args(id: u64, ports: &Ports, dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--node-id".into(),
+        format!("n{id}"),
+        "--listen".into(),
+        format!("127.0.0.1:{}", ports.ws),
+        "--resp".into(),
+        format!("127.0.0.1:{}", ports.resp),
+        "--http".into(),
+        format!("127.0.0.1:{}", ports.http),
+        "--data-dir".into(),
+        dir.display().to_string(),
+        "--cluster-secret".into(),
+        SECRET.into(),
+        "--request-timeout-ms".into(),
+        "500".into(),
+    ]
+}
+
 impl Cluster {
     /// Starts node `index` (0-based) of a running cluster: it joins through `seeds`,
     /// dialing peer `j` at `address(j)` when `Some`.
@@ -282,25 +288,9 @@ impl Cluster {
     ) -> &mut NodeProc {
         let id = index as u64 + 1;
         let node_dir = self.dir.path().join(format!("n{id}"));
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            "--node-id".into(),
-            format!("n{id}"),
-            "--listen".into(),
-            format!("127.0.0.1:{}", ports.ws),
-            "--resp".into(),
-            format!("127.0.0.1:{}", ports.resp),
-            "--http".into(),
-            format!("127.0.0.1:{}", ports.http),
-            "--data-dir".into(),
-            node_dir.display().to_string(),
-            "--cluster-secret".into(),
-            SECRET.into(),
-            "--request-timeout-ms".into(),
-            "500".into(),
-            "--seed".into(),
-            seeds.join(","),
-        ];
+        let mut args = serve_args(id, &ports, &node_dir);
+        args.push("--seed".into());
+        args.push(seeds.join(","));
         for j in (0..planned).filter(|j| *j != index) {
             if let Some(at) = address(j) {
                 args.push("--peer-address".into());
