@@ -7,7 +7,8 @@
 //   GET    /status    → the replica's status (JSON)
 //
 // Errors: 503 UNAVAILABLE (no quorum: nothing changed), 504 INDETERMINATE (may have
-// applied), 413 TOO_LARGE, 400 for bad input; the body names the code.
+// applied), 413 TOO_LARGE, 400 bad input, 409 concurrent eventual values, 500 storage
+// failures and anything unexpected; the body names the code.
 //
 //   node --experimental-websocket server.mjs --seed ws://127.0.0.1:7001 --node-id 101 \
 //        --data ./edge-data --port 8080 [--token T] [--zone edge] [--consistency eventual]
@@ -52,7 +53,17 @@ replica.on('membership', (e) =>
   console.log(`layout v${e.version}${e.pendingVersion ? ` (changing to v${e.pendingVersion})` : ''}: ` +
     e.members.map((m) => `n${m.id}:${m.state}`).join(' ')));
 
-const STATUS = { UNAVAILABLE: 503, INDETERMINATE: 504, TOO_LARGE: 413, OVERLOADED: 503, CLOSED: 503 };
+const STATUS = {
+  UNAVAILABLE: 503, // no quorum: nothing changed, retry
+  INDETERMINATE: 504, // may have applied
+  TOO_LARGE: 413,
+  OVERLOADED: 503,
+  CLOSED: 503,
+  INVALID_ARGUMENT: 400,
+  UNSUPPORTED: 409, // e.g. a key with concurrent eventual values
+  STORAGE: 500,
+  CORRUPT_VALUE: 500,
+};
 
 function reply(res, code, body = '', type = 'text/plain') {
   res.writeHead(code, { 'content-type': type });
@@ -93,8 +104,8 @@ const server = http.createServer(async (req, res) => {
     }
     return reply(res, 405, 'GET, PUT or DELETE\n');
   } catch (e) {
-    const code = e instanceof RingkvError || e.code ? e.code : 'INTERNAL';
-    return reply(res, STATUS[code] ?? 400, `${code}: ${e.message}\n`);
+    const code = e instanceof URIError ? 'INVALID_ARGUMENT' : e instanceof RingkvError || e.code ? e.code : 'INTERNAL';
+    return reply(res, STATUS[code] ?? 500, `${code}: ${e.message}\n`);
   }
 });
 

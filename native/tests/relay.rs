@@ -257,3 +257,40 @@ fn a_relayed_replica_joins_and_serves_linearizably() {
         );
     });
 }
+
+#[test]
+fn a_silent_attachment_is_released_so_the_replica_can_attach_again() {
+    // A replica whose connection went half-open (it neither sends nor answers pings)
+    // holds its id until the host gives up on it; then the id can attach anew.
+    let cluster = Cluster::start_seeded(1, &[]);
+    let host = cluster.nodes[0].ws.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // Never polled again: pings go unanswered, like a peer that vanished.
+        let (_silent, _) = attach(&host, REPLICA).await.expect("attach");
+        assert!(
+            attach(&host, REPLICA).await.is_err(),
+            "exclusive while alive"
+        );
+        let start = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if attach(&host, REPLICA).await.is_ok() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "the silent attachment was never released"
+            );
+        }
+        // 15 s of silence (pings every 5 s): released between 15 and about 21 s.
+        assert!(
+            start.elapsed() >= Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+    });
+}

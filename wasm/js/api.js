@@ -33,6 +33,7 @@ export function makeApi(bindings, ready, stores = {}) {
   class Replica {
     #inner;
     #closed = false;
+    #closing = null;
 
     constructor(inner) {
       this.#inner = inner;
@@ -111,13 +112,16 @@ export function makeApi(bindings, ready, stores = {}) {
     }
 
     /** Resolves once in-flight operations are answered and durable; idempotent. */
-    async close() {
-      if (this.#closed) return;
-      await settle(this.#inner.close());
-      this.#closed = true;
-      open.delete(this);
-      // Frees the wasm-side replica now rather than at garbage collection.
-      this.#inner.free();
+    close() {
+      // One close per replica: later calls share it (and free the wasm side once).
+      this.#closing ??= (async () => {
+        await settle(this.#inner.close());
+        this.#closed = true;
+        open.delete(this);
+        // Frees the wasm-side replica now rather than at garbage collection.
+        this.#inner.free();
+      })();
+      return this.#closing;
     }
   }
 

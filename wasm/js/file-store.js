@@ -30,7 +30,9 @@ export class FileBlockStore {
       buf = Buffer.alloc(0);
     }
     const { files, validBytes: pos } = replay(buf, this.path);
-    this.handle = await open(this.path, buf.length === 0 ? 'w+' : 'r+');
+    const created = buf.length === 0;
+    this.handle = await open(this.path, created ? 'w+' : 'r+');
+    if (created) await this.#syncDir(); // the journal's directory entry must survive too
     // Cut a torn tail so new records follow the last good one.
     if (pos !== buf.length) {
       await this.handle.truncate(pos);
@@ -66,12 +68,19 @@ export class FileBlockStore {
     await h.datasync();
     await h.close();
     await rename(tmp, this.path);
-    const dir = await open(this.dir, 'r');
-    await dir.sync();
-    await dir.close();
+    await this.#syncDir();
     await this.handle.close();
     this.handle = await open(this.path, 'r+');
     this.journalBytes = record.length;
+  }
+
+  async #syncDir() {
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 
   async close() {

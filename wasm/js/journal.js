@@ -2,18 +2,23 @@
 // in browser workers): platform-neutral encoding, replay and compaction policy over
 // Uint8Array. The stores only do IO.
 //
-// Each commit appends one record and syncs it, so a commit is atomic: a record torn by a
-// crash fails its length or checksum and is dropped on load (with everything after it,
-// of which there is nothing: records are only appended). A bad checksum anywhere but in
-// the last record is corruption and fails the load. When the journal grows past 4x the
-// live data (+1 MiB) the store rewrites it as one snapshot record.
+// Each commit appends one record and syncs it, so a commit is atomic. On load, the
+// first record that does not check (bad header checksum, extent past the end, bad
+// payload checksum) ends the journal: if no complete, valid record follows anywhere
+// after it, it is the torn tail of a crashed append and is dropped; if one does, the
+// journal is damaged in the middle and the load fails (never silent loss of what
+// follows). When the journal grows past 4x the live data (+1 MiB) the store rewrites it
+// as one snapshot record.
 //
-//   record  := u32 LE payload length | u32 LE crc32(payload) | payload
+//   record  := u32 LE payload length | u32 LE crc32(payload)
+//              | u32 LE crc32(the 8 bytes before) | payload
 //   payload := u8 kind (0 delta, 1 snapshot: clear first) | u32 n | (u32 len, utf8 name)*
 //              (removed) | u32 n | (u32 len, name, f64 size, u32 chunks,
 //              (f64 offset, u32 len, bytes)*)* (files)
 
-export const HEADER_BYTES = 8;
+export const HEADER_BYTES = 12;
+/** The smallest payload: a kind byte and two empty counts. */
+const PAYLOAD_BYTES_MIN = 9;
 /** A record longer than this is corruption (a commit is bounded far below it). */
 export const RECORD_BYTES_MAX = 1 << 30;
 
@@ -60,6 +65,7 @@ export function encodeRecord(kind, removed, files) {
   const view = new DataView(out.buffer);
   view.setUint32(0, len, true);
   view.setUint32(4, crc32(out.subarray(HEADER_BYTES)), true);
+  view.setUint32(8, crc32(out.subarray(0, 8)), true);
   return out;
 }
 
@@ -108,29 +114,52 @@ export function applyRecord(files, payload) {
 }
 
 /**
+ * Whether a complete, valid record starts at `pos`: header checksum, a sane length
+ * within `buf`, and payload checksum.
+ */
+function recordAt(buf, view, pos) {
+  if (pos + HEADER_BYTES > buf.length) return null;
+  if (crc32(buf.subarray(pos, pos + 8)) !== view.getUint32(pos + 8, true)) return null;
+  const len = view.getUint32(pos, true);
+  const end = pos + HEADER_BYTES + len;
+  if (len < PAYLOAD_BYTES_MIN || len > RECORD_BYTES_MAX || end > buf.length) return null;
+  const payload = buf.subarray(pos + HEADER_BYTES, end);
+  if (crc32(payload) !== view.getUint32(pos + 4, true)) return null;
+  return { payload, end };
+}
+
+/** The offset of the first complete, valid record after `from`, or -1. */
+function validRecordAfter(buf, view, from) {
+  for (let pos = from + 1; pos + HEADER_BYTES <= buf.length; pos++) {
+    if (recordAt(buf, view, pos)) return pos;
+  }
+  return -1;
+}
+
+/**
  * Replays a whole journal. Returns the files and `validBytes`, the length of the good
- * prefix (shorter than `buf` when the last record is torn: cut the journal there).
- * Throws on corruption before the last record.
+ * prefix (shorter than `buf` when the tail is torn: cut the journal there). Throws when
+ * the journal is damaged before its last record.
  */
 export function replay(buf, what) {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const files = new Map();
   let pos = 0;
-  while (pos + HEADER_BYTES <= buf.length) {
-    const len = view.getUint32(pos, true);
-    const end = pos + HEADER_BYTES + len;
-    if (end > buf.length) break; // torn tail: its extent runs past the journal
-    const payload = buf.subarray(pos + HEADER_BYTES, end);
-    if (crc32(payload) !== view.getUint32(pos + 4, true)) {
-      if (end === buf.length) break; // the last record, torn inside its extent
-      throw new Error(`journal ${what}: bad checksum at offset ${pos}`);
+  while (pos < buf.length) {
+    const record = recordAt(buf, view, pos);
+    if (!record) {
+      const later = validRecordAfter(buf, view, pos);
+      if (later >= 0) {
+        throw new Error(`journal ${what}: damaged record at offset ${pos} (a valid one follows at ${later})`);
+      }
+      break; // the torn tail of a crashed append
     }
     try {
-      applyRecord(files, payload);
+      applyRecord(files, record.payload);
     } catch (e) {
       throw new Error(`journal ${what}: record at offset ${pos}: ${e.message}`);
     }
-    pos = end;
+    pos = record.end;
   }
   return { files, validBytes: pos };
 }

@@ -76,11 +76,20 @@ export class OpfsBlockStore {
         throw e;
       }
       const { files, validBytes } = replayed;
-      if (validBytes === 0 && g !== generations[generations.length - 1]) {
-        // A snapshot torn by a crash: its predecessor still holds the state.
-        handle.close();
-        await this.dir.removeEntry(PREFIX + g);
-        continue;
+      const older = g !== generations[generations.length - 1];
+      if (validBytes === 0 && buf.length > 0) {
+        if (older) {
+          // A snapshot torn by a crash: its predecessor still holds the state.
+          handle.close();
+          await this.dir.removeEntry(PREFIX + g);
+          continue;
+        }
+        if (g > 1) {
+          // A compacted generation is flushed before its predecessor goes: with none
+          // left, a bad first record is damage, not a torn write.
+          handle.close();
+          throw new Error(`journal ${this.name}/${PREFIX}${g}: its snapshot record is damaged`);
+        }
       }
       if (validBytes !== buf.length) {
         handle.truncate(validBytes); // cut a torn tail so new records follow the last good one
@@ -88,7 +97,7 @@ export class OpfsBlockStore {
       }
       chosen = { g, handle, files, validBytes };
     }
-    if (chosen === null) chosen = { g: 1, handle: await this.#open(1), files: new Map(), validBytes: 0 };
+    if (chosen === null) chosen = { g: 1, handle: await this.#open(1, true), files: new Map(), validBytes: 0 };
     this.generation = chosen.g;
     this.handle = chosen.handle;
     this.files = chosen.files;
@@ -113,11 +122,18 @@ export class OpfsBlockStore {
 
   async #compact() {
     const next = this.generation + 1;
-    const handle = await this.#open(next);
+    const handle = await this.#open(next, true);
     const record = snapshotRecord(this.files);
-    handle.truncate(0);
-    writeAll(handle, record, 0);
-    handle.flush();
+    try {
+      handle.truncate(0);
+      writeAll(handle, record, 0);
+      handle.flush();
+    } catch (e) {
+      // The old generation is intact; release the new file so a reopen can proceed.
+      handle.close();
+      await this.dir.removeEntry(PREFIX + next).catch(() => {});
+      throw e;
+    }
     this.handle.close();
     await this.dir.removeEntry(PREFIX + this.generation);
     this.handle = handle;
@@ -125,8 +141,9 @@ export class OpfsBlockStore {
     this.journalBytes = record.length;
   }
 
-  async #open(generation) {
-    const file = await this.dir.getFileHandle(PREFIX + generation, { create: true });
+  // `create` only for a new generation: a listed one must not be recreated if it went.
+  async #open(generation, create = false) {
+    const file = await this.dir.getFileHandle(PREFIX + generation, { create });
     return file.createSyncAccessHandle();
   }
 

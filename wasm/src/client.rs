@@ -21,12 +21,16 @@ use crate::error::{Code, Error};
 use crate::host::{settle, Kind};
 use crate::options::{self, ClientOptions};
 use crate::request;
-use crate::timer::set_timeout_once;
+use crate::timer::Timer;
 use crate::wait::Waiters;
 use crate::ws::{self, Handlers, Socket};
 
 /// Requests in flight or queued on one client, at most.
 pub const CLIENT_PENDING_MAX: usize = 4096;
+/// The server's reason for a wrong or missing token (native/src/server/client_ws.rs).
+const TOKEN_REFUSED: &str = "refused: invalid token";
+/// Bytes of requests waiting for a connection, at most.
+pub const CLIENT_UNSENT_BYTES_MAX: usize = 64 << 20;
 
 struct Pending {
     resolve: Function,
@@ -35,6 +39,8 @@ struct Pending {
     /// The frame, until sent (kept so a request made while connecting goes out on
     /// welcome).
     unsent: Option<Vec<u8>>,
+    /// When the request fails for want of an answer (host clock, ms).
+    deadline_ms: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -58,6 +64,10 @@ pub struct Conn {
     connected: Waiters,
     closed: bool,
     errors: Vec<String>,
+    /// Bytes of the `unsent` frames (bounded by `CLIENT_UNSENT_BYTES_MAX`).
+    unsent_bytes: usize,
+    /// Fires at the earliest pending deadline.
+    deadlines: Option<Timer>,
     weak: Weak<RefCell<Conn>>,
 }
 
@@ -92,9 +102,22 @@ impl Conn {
             connected: Waiters::default(),
             closed: false,
             errors: Vec::new(),
+            unsent_bytes: 0,
+            deadlines: None,
             weak: Weak::new(),
         }));
-        conn.borrow_mut().weak = Rc::downgrade(&conn);
+        let weak = Rc::downgrade(&conn);
+        let w = weak.clone();
+        let expire_due = Closure::<dyn FnMut()>::new(move || {
+            if let Some(conn) = w.upgrade() {
+                expire(&conn);
+            }
+        });
+        {
+            let mut c = conn.borrow_mut();
+            c.weak = weak;
+            c.deadlines = Some(Timer::new(expire_due));
+        }
         Ok(conn)
     }
 
@@ -134,10 +157,15 @@ fn send(conn: &SharedConn, frame: impl FnOnce(u64) -> ClientFrame, kind: Answer)
         let mut c = conn.borrow_mut();
         if c.closed {
             Some(Error::new(Code::Closed, "the client is closed"))
-        } else if c.pending.len() >= CLIENT_PENDING_MAX {
+        } else if c.pending.len() >= CLIENT_PENDING_MAX || c.unsent_bytes >= CLIENT_UNSENT_BYTES_MAX
+        {
             Some(Error::new(
                 Code::Overloaded,
-                format!("{CLIENT_PENDING_MAX} requests already pending on this client"),
+                format!(
+                    "{} requests ({} bytes unsent) already pending on this client",
+                    c.pending.len(),
+                    c.unsent_bytes
+                ),
             ))
         } else {
             let id = c.next_id;
@@ -147,6 +175,11 @@ fn send(conn: &SharedConn, frame: impl FnOnce(u64) -> ClientFrame, kind: Answer)
                 Ok(bytes) => {
                     let sent =
                         c.welcomed.is_some() && c.socket.as_ref().is_some_and(|s| s.send(&bytes));
+                    if !sent {
+                        c.unsent_bytes += bytes.len();
+                    }
+                    let now = now_ms();
+                    let deadline_ms = now + c.request_timeout_ms;
                     c.pending.insert(
                         id,
                         Pending {
@@ -154,9 +187,16 @@ fn send(conn: &SharedConn, frame: impl FnOnce(u64) -> ClientFrame, kind: Answer)
                             reject: reject.clone(),
                             kind,
                             unsent: (!sent).then_some(bytes),
+                            deadline_ms,
                         },
                     );
-                    arm_deadline(&c.weak, id, c.request_timeout_ms);
+                    // Deadlines only grow (one timeout for all): arm unless armed. It
+                    // keeps Node alive: someone awaits the answer.
+                    if let Some(t) = &mut c.deadlines {
+                        if t.deadline.is_none() {
+                            t.arm_with(deadline_ms, now, true);
+                        }
+                    }
                     None
                 }
             }
@@ -171,17 +211,56 @@ fn send(conn: &SharedConn, frame: impl FnOnce(u64) -> ClientFrame, kind: Answer)
     promise
 }
 
-fn arm_deadline(weak: &Weak<RefCell<Conn>>, id: u64, timeout_ms: u64) {
-    let weak = weak.clone();
-    let expire = Closure::once_into_js(move || {
-        let Some(conn) = weak.upgrade() else { return };
-        let Some(p) = conn.borrow_mut().pending.remove(&id) else {
-            return;
-        };
-        let e = lost_answer(&p, format!("no answer within {timeout_ms} ms"));
-        let _ = p.reject.call1(&JsValue::UNDEFINED, &e.into());
-    });
-    set_timeout_once(expire.unchecked_ref(), timeout_ms);
+fn now_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
+}
+
+/// Fails every request past its deadline and re-arms for the next one.
+fn expire(conn: &SharedConn) {
+    let mut calls: Vec<(Function, JsValue)> = Vec::new();
+    {
+        let mut c = conn.borrow_mut();
+        if let Some(t) = &mut c.deadlines {
+            t.fired();
+        }
+        let now = now_ms();
+        let due: Vec<u64> = c
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(p) = c.take(id) {
+                let e = lost_answer(&p, format!("no answer within {} ms", c.request_timeout_ms));
+                calls.push((p.reject, e.into()));
+            }
+        }
+        let next = c.pending.values().map(|p| p.deadline_ms).min();
+        if let (Some(next), Some(t)) = (next, &mut c.deadlines) {
+            t.arm_with(next, now, true);
+        }
+    }
+    for (f, v) in calls {
+        let _ = f.call1(&JsValue::UNDEFINED, &v);
+    }
+}
+
+impl Conn {
+    /// Removes pending request `id`, keeping `unsent_bytes` in step.
+    fn take(&mut self, id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        if let Some(bytes) = &p.unsent {
+            self.unsent_bytes -= bytes.len();
+        }
+        if self.pending.is_empty() {
+            // Nothing awaits an answer: nothing may keep Node alive.
+            if let Some(t) = &mut self.deadlines {
+                t.clear();
+            }
+        }
+        Some(p)
+    }
 }
 
 /// The error for a request whose answer will never come.
@@ -239,10 +318,10 @@ fn receive(conn: &SharedConn, bytes: &[u8]) {
                 unsent.sort_by_key(|(id, _)| *id);
                 for (id, bytes) in unsent {
                     let sent = c.socket.as_ref().is_some_and(|s| s.send(&bytes));
-                    if !sent {
-                        if let Some(p) = c.pending.get_mut(&id) {
-                            p.unsent = Some(bytes);
-                        }
+                    if sent {
+                        c.unsent_bytes -= bytes.len();
+                    } else if let Some(p) = c.pending.get_mut(&id) {
+                        p.unsent = Some(bytes);
                     }
                 }
                 for resolve in c.connected.take_resolvers() {
@@ -250,12 +329,12 @@ fn receive(conn: &SharedConn, bytes: &[u8]) {
                 }
             }
             Ok(ServerFrame::Reply { id, reply }) => {
-                if let Some(p) = c.pending.remove(&id) {
+                if let Some(p) = c.take(id) {
                     calls.push(answer(p, Ok(reply)));
                 }
             }
             Ok(ServerFrame::Status { id, json }) => {
-                if let Some(p) = c.pending.remove(&id) {
+                if let Some(p) = c.take(id) {
                     let parsed = js_sys::JSON::parse(&json)
                         .map_err(|_| Error::new(Code::Unavailable, "status is not JSON"));
                     calls.push(match parsed {
@@ -304,7 +383,7 @@ fn lost(conn: &SharedConn, reason: String) {
             .map(|(id, _)| *id)
             .collect();
         for id in sent {
-            if let Some(p) = c.pending.remove(&id) {
+            if let Some(p) = c.take(id) {
                 let e = lost_answer(&p, format!("connection to {url} lost ({reason})"));
                 calls.push((p.reject, e.into()));
             }
@@ -317,14 +396,21 @@ fn lost(conn: &SharedConn, reason: String) {
         if exhausted {
             c.failures = 0;
             let why = format!("no seed accepted the connection: {}", c.errors.join("; "));
-            let e: JsValue = Error::new(Code::Unavailable, why.clone()).into();
+            // A refused token is not worth retrying (unlike an unreachable cluster).
+            let refused_token = c.errors.iter().any(|e| e.ends_with(TOKEN_REFUSED));
+            let code = if refused_token {
+                Code::InvalidArgument
+            } else {
+                Code::Unavailable
+            };
+            let e: JsValue = Error::new(code, why.clone()).into();
             for reject in c.connected.take_rejecters() {
                 calls.push((reject, e.clone()));
             }
             let queued: Vec<u64> = c.pending.keys().copied().collect();
             for id in queued {
-                if let Some(p) = c.pending.remove(&id) {
-                    calls.push((p.reject, Error::new(Code::Unavailable, why.clone()).into()));
+                if let Some(p) = c.take(id) {
+                    calls.push((p.reject, Error::new(code, why.clone()).into()));
                 }
             }
             c.errors.clear();
@@ -345,6 +431,10 @@ fn close(conn: &SharedConn) {
         let mut c = conn.borrow_mut();
         c.closed = true;
         let mut calls: Vec<(Function, JsValue)> = Vec::new();
+        c.unsent_bytes = 0;
+        if let Some(t) = &mut c.deadlines {
+            t.clear();
+        }
         for (_, p) in c.pending.drain() {
             let e = lost_answer(&p, "the client was closed".into());
             calls.push((p.reject, e.into()));

@@ -13,7 +13,7 @@
 //! Invariants: a `RefCell` borrow of the host is never held while JS code runs (promise
 //! resolution and transport sends happen after the borrow is released); outputs are
 //! released in the order produced; every queue is bounded (`PENDING_MAX` requests, held
-//! sends capped at `HELD_SENDS_MAX`, dropped beyond like lost messages).
+//! sends capped at `HELD_SENDS_MAX` per commit, dropped beyond like lost messages).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,7 +40,8 @@ use crate::value;
 /// Requests a replica accepts before answering OVERLOADED (the node's own in-flight
 /// bound is 1024; this one also covers replies held for a commit).
 pub const PENDING_MAX: usize = 4096;
-/// Sends held for a commit beyond this are dropped (the protocol retransmits).
+/// Sends waiting for the next commit beyond this are dropped (the protocol retransmits);
+/// with one commit in flight, at most twice this many sends are held.
 pub const HELD_SENDS_MAX: usize = 16 << 10;
 
 /// What a pending request's reply is turned into. `raw`: values are returned as the
@@ -90,6 +91,8 @@ pub struct Host {
     /// `on('membership')` listeners, called when `membership_seen` changes.
     listeners: Vec<Function>,
     membership_seen: Option<MembershipView>,
+    /// The membership as of the commit in flight, reported when it completes.
+    committing_view: Option<MembershipView>,
     pub stats: HostStats,
 }
 
@@ -155,6 +158,7 @@ impl Host {
             closed: false,
             listeners: Vec::new(),
             membership_seen: None,
+            committing_view: None,
             stats: HostStats::default(),
         }));
         // The callbacks hold a Weak: a dropped replica does not live on through them.
@@ -210,9 +214,10 @@ impl Host {
         }
     }
 
-    /// Listener calls for a membership change since the last check, if any.
-    fn membership_events(&mut self) -> Vec<Action> {
-        let view = self.membership_view();
+    /// Listener calls if `view` differs from what listeners were last told. Views are
+    /// taken when outputs are released: listeners never see a layout the store does not
+    /// hold yet.
+    fn membership_events(&mut self, view: MembershipView) -> Vec<Action> {
         if self.membership_seen.as_ref() == Some(&view) {
             return Vec::new();
         }
@@ -255,14 +260,11 @@ impl Host {
     fn collect_outputs(&mut self) {
         while let Some(out) = self.node.poll_output() {
             if matches!(out, Output::Send { .. }) {
-                let sends = self
-                    .waiting
-                    .iter()
-                    .filter(|o| matches!(o, Output::Send { .. }));
-                if sends.count() >= HELD_SENDS_MAX {
+                if self.waiting_sends >= HELD_SENDS_MAX {
                     self.stats.held_sends_dropped += 1;
                     continue;
                 }
+                self.waiting_sends += 1;
             }
             self.waiting.push(out);
         }
@@ -302,10 +304,25 @@ impl Host {
         if let Some(t) = &mut self.timer {
             t.clear();
         }
+        // Requests in flight lose their answers: a write may already have been applied
+        // (here or, through messages sent after an earlier commit, on peers), a read
+        // changed nothing. Later calls get `e` itself.
         let mut actions: Vec<Action> = self
             .pending
             .drain()
-            .map(|(_, p)| Action::Call(p.reject, e.clone().into()))
+            .map(|(_, p)| {
+                let lost = match p.kind {
+                    Kind::Write => Error::new(
+                        Code::Indeterminate,
+                        format!("the replica failed before answering ({}); the write may or may not have been applied", e.message),
+                    ),
+                    Kind::Get { .. } | Kind::Siblings { .. } => Error::new(
+                        Code::Unavailable,
+                        format!("the replica failed before answering ({}); nothing was changed", e.message),
+                    ),
+                };
+                Action::Call(p.reject, lost.into())
+            })
             .collect();
         actions.extend(self.finish_close_if_idle());
         actions
@@ -551,10 +568,11 @@ fn advance(shared: &Shared) {
             None => {
                 let out = h.take_waiting();
                 actions = h.release(out);
+                let view = h.membership_view();
+                actions.extend(h.membership_events(view));
                 actions.extend(h.finish_close_if_idle());
             }
         }
-        actions.extend(h.membership_events());
         (actions, wrote)
     };
     let (actions, wrote) = actions;
@@ -572,6 +590,9 @@ fn commit_done(shared: &Shared, result: Result<(), Error>) {
             Ok(()) => {
                 let out = h.committing.take().unwrap_or_default();
                 let mut actions = h.release(out);
+                if let Some(view) = h.committing_view.take() {
+                    actions.extend(h.membership_events(view));
+                }
                 actions.extend(h.finish_close_if_idle());
                 actions
             }
@@ -682,6 +703,7 @@ fn advance_without_maintenance(shared: &Shared) {
 /// Sends `changes` to the backend; the waiting outputs ride on this commit.
 fn start_commit(h: &mut Host, shared: &Shared, changes: crate::image::Changes, backend: Backend) {
     h.committing = Some(h.take_waiting());
+    h.committing_view = Some(h.membership_view());
     h.stats.commits += 1;
     h.stats.commit_bytes += changes.bytes();
     let task = shared.clone();

@@ -170,7 +170,7 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         token: token(&field(options, "token"))?,
         replicas: replicas.map(|n| n as usize),
         raw: encoding(&field(options, "valueEncoding"), "valueEncoding")?.unwrap_or(false),
-        join_timeout_ms: positive_integer(&field(options, "joinTimeoutMs"), "joinTimeoutMs")?
+        join_timeout_ms: milliseconds(&field(options, "joinTimeoutMs"), "joinTimeoutMs")?
             .unwrap_or(JOIN_TIMEOUT_MS_DEFAULT),
         storage,
         consistency: consistency(&field(options, "consistency"))?.unwrap_or_default(),
@@ -221,6 +221,18 @@ pub fn key(v: &JsValue) -> Result<Vec<u8>, Error> {
         return Ok(b.to_vec());
     }
     Err(invalid("a key must be a string or a Uint8Array"))
+}
+
+/// The longest delay `setTimeout` honours (larger ones fire at once).
+const TIMEOUT_MS_MAX: u64 = 2_147_483_647;
+
+fn milliseconds(v: &JsValue, name: &str) -> Result<Option<u64>, Error> {
+    match positive_integer(v, name)? {
+        Some(ms) if ms > TIMEOUT_MS_MAX => Err(invalid(format!(
+            "{name} must be at most {TIMEOUT_MS_MAX} (about 24.8 days)"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// `'raw'` → true, `'structured'` → false.
@@ -335,11 +347,8 @@ pub fn parse_client(options: &JsValue) -> Result<ClientOptions, Error> {
     }
     Ok(ClientOptions {
         token: token(&field(options, "token"))?,
-        request_timeout_ms: positive_integer(
-            &field(options, "requestTimeoutMs"),
-            "requestTimeoutMs",
-        )?
-        .unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT),
+        request_timeout_ms: milliseconds(&field(options, "requestTimeoutMs"), "requestTimeoutMs")?
+            .unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT),
         defaults: Defaults {
             consistency: consistency(&field(options, "consistency"))?.unwrap_or_default(),
             raw: encoding(&field(options, "valueEncoding"), "valueEncoding")?.unwrap_or(false),

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use js_sys::{Function, Promise};
 use ringkv_core::node::local_keys::count_local_keys;
+use ringkv_core::node::NodeError;
 use ringkv_core::node::{ClientRequest, Node, NodeConfig, Role};
 use ringkv_core::protocol::{self, AdminRequest};
 use ringkv_core::ring::{key_position, NodeSpec};
 use ringkv_core::storage::blockstore::MemoryStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
-use ringkv_core::storage::{BlockStore, Engine};
+use ringkv_core::storage::{BlockStore, Engine, StorageError};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -57,6 +58,15 @@ fn random_seed() -> u64 {
 }
 
 async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
+    // Everything that can be refused without the store is checked first: a failed open
+    // must not leave the store locked (IndexedDB's Web Lock, OPFS's sync handle).
+    for seed in opts.seeds.iter().flatten() {
+        crate::ws::endpoint(seed, "/replica")?;
+    }
+    let js_transport = match &opts.transport {
+        Some(object) => Some(Rc::new(JsTransport::new(object.clone())?)),
+        None => None,
+    };
     let (backend, storage_kind) = match &opts.storage {
         Storage::Memory => (None, "memory"),
         Storage::IndexedDb { database } => (
@@ -72,6 +82,51 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
             (Some(Backend::Js(JsBackend::new(object.clone())?)), kind)
         }
     };
+    match open_on(opts, backend.clone(), storage_kind, js_transport).await {
+        Ok(replica) => Ok(replica),
+        Err(Failed { error, closed }) => {
+            if let (Some(backend), false) = (backend, closed) {
+                backend.close().await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Why `open_on` failed, and whether it closed the backend already (through the host).
+struct Failed {
+    error: Error,
+    closed: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed {
+            error,
+            closed: false,
+        }
+    }
+}
+
+impl From<NodeError> for Failed {
+    fn from(e: NodeError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<StorageError> for Failed {
+    fn from(e: StorageError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+/// The rest of `open` once the backend is open; the caller closes it on error.
+async fn open_on(
+    opts: OpenOptions,
+    backend: Option<Backend>,
+    storage_kind: &'static str,
+    js_transport: Option<Rc<JsTransport>>,
+) -> Result<Replica, Failed> {
     let (store, persistence_store): (Arc<dyn BlockStore>, Option<ImageStore>) = match &backend {
         None => (Arc::new(MemoryStore::new()), None),
         Some(b) => {
@@ -120,9 +175,9 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
         )?)),
         None => None,
     };
-    let transport: Rc<dyn Transport> = match (&relay, &opts.transport) {
+    let transport: Rc<dyn Transport> = match (&relay, js_transport) {
         (Some(relay), _) => relay.clone(),
-        (None, Some(object)) => Rc::new(JsTransport::new(object.clone())?),
+        (None, Some(js)) => js,
         (None, None) => Rc::new(NoPeers::default()),
     };
     let host = Host::new(
@@ -144,9 +199,13 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
     };
     if let Some(relay) = relay {
         let joined = join_through_relay(&replica, &relay, spec, &opts).await;
-        if let Err(e) = joined {
+        if let Err(error) = joined {
+            // Waits for in-flight commits and closes the backend.
             let _ = wasm_bindgen_futures::JsFuture::from(host::close(&replica.host)).await;
-            return Err(e);
+            return Err(Failed {
+                error,
+                closed: true,
+            });
         }
     }
     Ok(replica)
@@ -196,7 +255,9 @@ async fn join_through_relay(
         let url = relay
             .attached_endpoint("/client")
             .ok_or_else(|| Error::new(Code::Unavailable, "the relay detached while joining"))?;
-        let conn = Conn::new(&[url], opts.token.clone(), opts.join_timeout_ms)?;
+        // Each step gets what is left of the join timeout, not all of it.
+        let left_ms = (deadline_ms - js_sys::Date::now()).max(1000.0) as u64;
+        let conn = Conn::new(&[url], opts.token.clone(), left_ms)?;
         Conn::connect(&conn).await?;
         let join = ClientRequest::Admin(AdminRequest::Join(spec.with_address(address)));
         client::admin(&conn, join, deadline_ms).await?;

@@ -15,9 +15,15 @@ extern "C" {
     pub fn queue_microtask(f: &Function);
 }
 
-/// Calls `f` once after `ms`, without keeping Node alive for it.
-pub fn set_timeout_once(f: &Function, ms: u64) {
-    unref(&set_timeout(f, ms as f64));
+/// Calls `f` once after `ms`; in Node the pending call keeps the process alive (for
+/// waits a caller is awaiting, such as `Replica.open`).
+pub fn set_timeout_kept(f: &Function, ms: u64) -> JsValue {
+    set_timeout(f, ms as f64)
+}
+
+/// Cancels a timeout set by `set_timeout_kept`.
+pub fn cancel(handle: &JsValue) {
+    clear_timeout(handle);
 }
 
 /// Node: an armed timer alone must not keep the process alive (pending work is kept

@@ -5,11 +5,15 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Code, Error};
-use crate::timer::set_timeout_once;
+use crate::timer::{cancel, set_timeout_kept};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
-/// Resolves after `ms` (the timer does not keep Node alive by itself).
+/// Resolves after `ms` (someone awaits it: in Node the timer keeps the process alive).
 pub async fn sleep_ms(ms: u64) {
-    let promise = Promise::new(&mut |resolve, _| set_timeout_once(&resolve, ms));
+    let promise = Promise::new(&mut |resolve, _| {
+        set_timeout_kept(&resolve, ms);
+    });
     let _ = JsFuture::from(promise).await;
 }
 
@@ -17,18 +21,20 @@ pub async fn sleep_ms(ms: u64) {
 pub async fn within(promise: Promise, ms: u64) -> Option<Result<JsValue, JsValue>> {
     // The timeout resolves with a value no caller's promise produces.
     let marker = JsValue::from(js_sys::Symbol::for_("ringkv.timeout"));
+    let mut slot = None;
+    let timeout = Promise::new(&mut |resolve, _| slot = Some(resolve));
+    let resolve = slot?;
     let m = marker.clone();
-    let timeout = Promise::new(&mut |resolve, _| {
-        let f = wasm_bindgen::closure::Closure::once_into_js({
-            let m = m.clone();
-            move || {
-                let _ = resolve.call1(&JsValue::UNDEFINED, &m);
-            }
-        });
-        set_timeout_once(wasm_bindgen::JsCast::unchecked_ref(&f), ms);
+    let fire = Closure::<dyn FnMut()>::new(move || {
+        let _ = resolve.call1(&JsValue::UNDEFINED, &m);
     });
+    // Kept alive in Node while awaited; cancelled (and the closure freed) once settled.
+    let handle = set_timeout_kept(fire.as_ref().unchecked_ref(), ms);
     let race = Promise::race(&js_sys::Array::of2(&promise, &timeout));
-    match JsFuture::from(race).await {
+    let outcome = JsFuture::from(race).await;
+    cancel(&handle);
+    drop(fire);
+    match outcome {
         Ok(v) if v == marker => None,
         other => Some(other),
     }

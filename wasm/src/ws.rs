@@ -16,9 +16,12 @@ use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::error::{Code, Error};
+use crate::timer::Timer;
 
 /// Bytes queued in the socket beyond which sends are refused.
 pub const BUFFERED_BYTES_MAX: u32 = 16 << 20;
+/// A connection not open by then is given up (reported through `on_close`).
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Incoming messages larger than this are ignored (the server bounds its frames far
 /// below; this protects the page from a misbehaving endpoint).
 pub const MESSAGE_BYTES_MAX: u32 = 32 << 20;
@@ -65,6 +68,19 @@ pub struct Socket {
     _open: Closure<dyn FnMut()>,
     _message: Closure<dyn FnMut(MessageEvent)>,
     _close: Closure<dyn FnMut(CloseEvent)>,
+    _error: Closure<dyn FnMut()>,
+    /// Fires `on_close` if the socket is still connecting at the deadline.
+    _deadline: Timer,
+}
+
+/// `on_close`, callable from several events but run at most once.
+type Ending = Rc<RefCell<Option<Box<dyn FnMut(String)>>>>;
+
+fn end(ending: &Ending, reason: String) {
+    let taken = ending.borrow_mut().take();
+    if let Some(mut on_close) = taken {
+        on_close(reason);
+    }
 }
 
 /// `base` plus `path`: `ws://h:p` or bare `h:p` (taken as `ws://`), any trailing `/`
@@ -103,8 +119,9 @@ impl Socket {
         let Handlers {
             on_open,
             mut on_message,
-            mut on_close,
+            on_close,
         } = handlers;
+        let ending: Ending = Rc::new(RefCell::new(Some(on_close)));
         let open = Closure::<dyn FnMut()>::new(on_open);
         let message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             // Text messages are not part of either protocol: ignored.
@@ -114,23 +131,42 @@ impl Socket {
                 }
             }
         });
+        let e = ending.clone();
         let close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
             let reason = event.reason();
-            on_close(if reason.is_empty() {
-                format!("connection closed (code {})", event.code())
-            } else {
-                reason
-            })
+            end(
+                &e,
+                if reason.is_empty() {
+                    format!("connection closed (code {})", event.code())
+                } else {
+                    reason
+                },
+            )
         });
+        // Browsers follow a failed connection's `error` with `close`; Node 20's
+        // experimental WebSocket fires only `error`. Either ends the socket, once.
+        let e = ending.clone();
+        let error = Closure::<dyn FnMut()>::new(move || end(&e, "connection failed".into()));
+        let (e, w) = (ending, ws.clone());
+        let mut deadline = Timer::new(Closure::<dyn FnMut()>::new(move || {
+            if w.ready_state() == WebSocket::CONNECTING {
+                let _ = w.close();
+                end(&e, format!("not connected within {CONNECT_TIMEOUT_MS} ms"));
+            }
+        }));
+        let now = js_sys::Date::now().max(0.0) as u64;
+        deadline.arm(now + CONNECT_TIMEOUT_MS, now);
         ws.set_onopen(Some(open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
-        // A failed connection fires `error` then `close`; `close` alone reports it.
         ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(error.as_ref().unchecked_ref()));
         Ok(Socket {
             ws,
             _open: open,
             _message: message,
             _close: close,
+            _error: error,
+            _deadline: deadline,
         })
     }
 
@@ -150,6 +186,7 @@ impl Drop for Socket {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
         let _ = self.ws.close();
     }
 }

@@ -232,10 +232,11 @@ async fn a_failing_store_fails_the_replica_with_storage_errors() {
         .expect("open");
     ok(r.put("a".into(), 1.into(), JsValue::UNDEFINED)).await;
     store.set_fail_commits(true);
-    // The put's reply is held for its commit, which fails: the put must not resolve.
+    // The put's reply is held for its commit, which fails: the put must not resolve,
+    // and whether it was applied is unknown. What comes after gets STORAGE.
     assert_eq!(
         code_of(&err(r.put("b".into(), 2.into(), JsValue::UNDEFINED)).await),
-        "STORAGE"
+        "INDETERMINATE"
     );
     assert_eq!(
         code_of(&err(r.get("a".into(), JsValue::UNDEFINED)).await),

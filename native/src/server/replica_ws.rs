@@ -4,13 +4,16 @@
 //! either side closes. The replica's id is bound to this connection: it may not be
 //! this node, a native member, or a replica the layout places on another host.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use ringkv_core::node::PeerMessage;
 use ringkv_core::protocol;
 use ringkv_core::ring::NodeId;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::conn::Conn;
@@ -58,7 +61,14 @@ pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
     };
     if sent {
         tracing::info!(replica = %id, "replica attached");
-        let reason = pump(&ctx, id, &mut sink, &mut stream, &mut outgoing).await;
+        // Anything from the replica (data or the pong its WebSocket answers our pings
+        // with) shows the connection is alive.
+        let heard = Arc::new(Mutex::new(Instant::now()));
+        let h = heard.clone();
+        let mut stream = (&mut stream).inspect(move |_| {
+            *h.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        });
+        let reason = pump(&ctx, id, &mut sink, &mut stream, &mut outgoing, &heard).await;
         if let Some((code, reason)) = reason {
             ws::close(&mut sink, code, reason).await;
         }
@@ -69,7 +79,13 @@ pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
 
 type Sink =
     futures_util::stream::SplitSink<WebSocketStream<Conn>, tokio_tungstenite::tungstenite::Message>;
-type Stream = futures_util::stream::SplitStream<WebSocketStream<Conn>>;
+
+/// The host pings an attached replica this often...
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and detaches it after this long without a frame or pong from it: a half-open
+/// connection (a laptop gone to sleep, a network switch) must not keep the replica's id
+/// attached, since the replica cannot attach anew until it is released.
+const REPLICA_SILENCE_MAX: Duration = Duration::from_secs(15);
 
 /// Checks the token and that `id` may attach here; attaches it.
 fn admit(
@@ -101,16 +117,30 @@ fn admit(
 
 /// Moves frames both ways until the replica or the server goes away. Returns the close
 /// to send, if any.
-async fn pump(
+async fn pump<St>(
     ctx: &Context,
     id: NodeId,
     sink: &mut Sink,
-    stream: &mut Stream,
+    stream: &mut St,
     outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
-) -> Option<(CloseCode, &'static str)> {
+    heard: &Mutex<Instant>,
+) -> Option<(CloseCode, &'static str)>
+where
+    St: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let mut shutdown = ctx.shutdown.clone();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                let quiet = heard.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                if quiet > REPLICA_SILENCE_MAX {
+                    return Some((ws::AGAIN, "no traffic from the replica"));
+                }
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return None;
+                }
+            },
             incoming = ws::next_binary(stream) => match incoming {
                 Incoming::Binary(bytes) => {
                     if let Err(reason) = relay_up(ctx, id, &bytes) {

@@ -323,7 +323,7 @@ test('a token-protected cluster refuses a wrong token at once and admits the rig
     assert.ok(Date.now() - started < 10000, 'refused without waiting for the join timeout');
     await assert.rejects(
       Client.connect([cluster.seed(1)], { token: 'wrong-token' }),
-      (e) => e instanceof UnavailableError && /invalid token/.test(e.message),
+      (e) => e instanceof InvalidArgumentError && /invalid token/.test(e.message),
     );
     const replica = await Replica.open({ nodeId: 7, seeds: [cluster.seed(1)], token: 'right-token' });
     await replica.put('k', { ok: true });
@@ -337,4 +337,47 @@ test('a token-protected cluster refuses a wrong token at once and admits the rig
   } finally {
     await cluster.stop();
   }
+});
+
+/** A block store in memory that counts loads and closes. */
+class CountingStore {
+  files = new Map();
+  loads = 0;
+  closes = 0;
+  async load() {
+    this.loads++;
+    return new Map(this.files);
+  }
+  async commit({ removed, files }) {
+    for (const name of removed) this.files.delete(name);
+    for (const f of files) {
+      const next = new Uint8Array(f.size);
+      next.set((this.files.get(f.name) ?? new Uint8Array()).subarray(0, f.size));
+      for (const c of f.chunks) next.set(c.bytes, c.offset);
+      this.files.set(f.name, next);
+    }
+  }
+  async close() {
+    this.closes++;
+  }
+}
+
+test('unreachable seeds: open and connect fail with UNAVAILABLE, and release the store', async () => {
+  const dead = `ws://127.0.0.1:${await freePort()}`;
+  const store = new CountingStore();
+  const started = Date.now();
+  await assert.rejects(
+    Replica.open({ nodeId: 9, seeds: [dead], storage: store, joinTimeoutMs: 1500 }),
+    (e) => e instanceof UnavailableError && /no seed accepted/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 10000);
+  assert.equal(store.loads, 1);
+  assert.equal(store.closes, 1, 'the store is closed after a failed join');
+  await assert.rejects(Client.connect([dead]), UnavailableError);
+  // Refused before the store is touched: a seed that is not a WebSocket address.
+  await assert.rejects(
+    Replica.open({ nodeId: 9, seeds: ['http://127.0.0.1:1'], storage: store }),
+    InvalidArgumentError,
+  );
+  assert.equal(store.loads, 1);
 });

@@ -230,8 +230,10 @@ fn lost(relay: &Rc<RefCell<Relay>>, reason: String) {
     let delay = r.backoff_ms;
     r.backoff_ms = (r.backoff_ms * 2).min(RETRY_MAX_MS);
     let now = js_sys::Date::now().max(0.0) as u64;
+    // An open replica is a cluster member: in Node its reconnection keeps the process
+    // alive (as its connected socket does).
     if let Some(t) = &mut r.retry {
-        t.arm(now + delay, now);
+        t.arm_with(now + delay, now, true);
     }
     drop(r);
     // Deferred to here so the socket's own handler is not freed while borrowed.
