@@ -89,6 +89,7 @@ impl Conn {
                 "seeds must name at least one node",
             ));
         }
+        ws::available()?;
         let conn = Rc::new(RefCell::new(Conn {
             urls,
             token,

@@ -63,6 +63,9 @@ async fn open_inner(opts: OpenOptions) -> Result<Replica, Error> {
     for seed in opts.seeds.iter().flatten() {
         crate::ws::endpoint(seed, "/replica")?;
     }
+    if opts.seeds.is_some() {
+        crate::ws::available()?;
+    }
     let js_transport = match &opts.transport {
         Some(object) => Some(Rc::new(JsTransport::new(object.clone())?)),
         None => None,

@@ -107,6 +107,20 @@ pub fn endpoint(base: &str, path: &str) -> Result<String, Error> {
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
+/// Refuses at once where there is no global `WebSocket` (rather than failing every
+/// connection attempt until a timeout).
+pub fn available() -> Result<(), Error> {
+    let has = js_sys::Reflect::has(&js_sys::global(), &"WebSocket".into()).unwrap_or(false);
+    if has {
+        return Ok(());
+    }
+    Err(Error::new(
+        Code::Unsupported,
+        "this runtime has no global WebSocket (Node 20-21: run node with \
+         --experimental-websocket; Node 22 and later, browsers and workers have one)",
+    ))
+}
+
 impl Socket {
     pub fn open(url: &str, handlers: Handlers) -> Result<Socket, Error> {
         let ws = WebSocket::new(url).map_err(|e| {
