@@ -59,6 +59,40 @@ pub fn decode(frame: &[u8]) -> Result<PeerMessage, ProtocolError> {
     Ok(message)
 }
 
+/// Whether `frame` holds a `PeerMessage::Relayed`, read from its version and variant
+/// index alone (postcard writes the variant index first, as a varint): a relay host
+/// checks what it forwards without decoding it (some messages are costly to decode).
+/// Frames it says "no" for may still be malformed; their receiver decodes them.
+pub fn is_relay_envelope(frame: &[u8]) -> bool {
+    let relayed = PeerMessage::Relayed {
+        from: crate::ring::NodeId(0),
+        to: crate::ring::NodeId(0),
+        frame: Vec::new(),
+    };
+    // The variant index of `Relayed`, from encoding an empty one (tiny, constant).
+    let Ok(reference) = postcard::to_allocvec(&relayed) else {
+        return false;
+    };
+    match frame {
+        [lo, hi, body @ ..] if u16::from_le_bytes([*lo, *hi]) == FORMAT_VERSION => {
+            variant_index(body).is_some() && variant_index(body) == variant_index(&reference)
+        }
+        _ => false,
+    }
+}
+
+/// The leading varint (at most 5 bytes for a u32) of a postcard enum.
+fn variant_index(body: &[u8]) -> Option<u32> {
+    let mut value = 0u32;
+    for (i, byte) in body.iter().take(5).enumerate() {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
 fn check_size(size_bytes: usize) -> Result<(), ProtocolError> {
     if size_bytes > FRAME_SIZE_BYTES_MAX {
         return Err(ProtocolError::FrameTooLarge {

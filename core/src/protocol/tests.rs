@@ -212,6 +212,15 @@ fn arb_message() -> impl Strategy<Value = PeerMessage> {
 
 proptest! {
     #[test]
+    fn relay_envelopes_are_recognised_without_decoding(message in arb_message()) {
+        let frame = encode(&message).expect("encodes");
+        let relayed = matches!(message, PeerMessage::Relayed { .. });
+        prop_assert_eq!(is_relay_envelope(&frame), relayed);
+        let envelope = PeerMessage::Relayed { from: NodeId(1), to: NodeId(2), frame };
+        prop_assert!(is_relay_envelope(&encode(&envelope).expect("encodes")));
+    }
+
+    #[test]
     fn round_trips(message in arb_message()) {
         let frame = encode(&message).expect("small message encodes");
         prop_assert_eq!(&frame[..2], &FORMAT_VERSION.to_le_bytes());
