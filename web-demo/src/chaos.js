@@ -17,7 +17,9 @@ const pick = (arr) => arr[Math.floor(Math.random() * arr.length)];
 const between = (lo, hi) => lo + Math.random() * (hi - lo);
 
 export class Chaos {
-  constructor(cluster, { log, onUpdate }) {
+  /** killsOnly: inject kills and restarts only (cluster mode: the page carries no frames). */
+  constructor(cluster, { log, onUpdate, killsOnly = false }) {
+    this.killsOnly = killsOnly;
     this.cluster = cluster;
     this.network = cluster.network;
     this.log = log;
@@ -108,8 +110,9 @@ export class Chaos {
   #inject() {
     const ids = [...this.cluster.nodes.keys()];
     const running = this.#running();
-    const roll = Math.random();
+    const roll = this.killsOnly ? 0 : Math.random();
     let what;
+    if (this.killsOnly && !(ids.length - running.length < 2 && running.length > 0)) return;
     if (roll < 0.3 && ids.length - running.length < 2 && running.length > 0) {
       const id = pick(running);
       this.cluster.kill(id);

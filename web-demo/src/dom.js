@@ -23,8 +23,30 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 
 const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324', '#469990'];
 
+// Cluster mode: ids are not 1..9 (native n1..n3, the page's 101..105), so colours are
+// assigned by rank among the ring's members instead.
+let ranked = null;
+
+/** Colours by rank of `ids` (sorted); null restores colour by id. */
+export function rankColors(ids) {
+  ranked = ids ? new Map([...ids].sort((a, b) => a - b).map((id, i) => [id, PALETTE[i % PALETTE.length]])) : null;
+}
+
 /** The colour of node `id` (1-based). */
-export const color = (id) => PALETTE[(id - 1) % PALETTE.length];
+export const color = (id) => ranked?.get(id) ?? PALETTE[(id - 1) % PALETTE.length];
+
+// Cluster mode: native nodes are labelled as the native CLI names them (n1, n2, ...).
+let natives = new Set();
+
+/** Marks which ids are native nodes (for labels). */
+export function markNative(ids) {
+  natives = new Set(ids);
+}
+
+export const isNative = (id) => natives.has(id);
+
+/** The label of node `id`: `n1` for a native node, else the number. */
+export const label = (id) => (natives.has(id) ? `n${id}` : String(id));
 
 /** Bounded text log: keeps the newest `max` lines. */
 export class Log {

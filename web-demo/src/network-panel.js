@@ -5,6 +5,8 @@ import { $, h, color } from './dom.js';
 
 export class NetworkPanel {
   constructor(root, { network, ids, log, onChange }) {
+    this.root = root;
+    this.disabled = null;
     this.network = network;
     this.ids = ids; // () => node ids
     this.log = log;
@@ -33,8 +35,22 @@ export class NetworkPanel {
     return this.network.side(id) ?? this.sides.get(id) ?? 'A';
   }
 
+  /** Cluster mode: the page carries no frames, so none of this applies; says why. */
+  disable(reason) {
+    this.disabled = reason;
+    for (const el of this.root.querySelectorAll('#net button, #net input')) el.disabled = true;
+    this.sidesEl.replaceChildren();
+    this.render();
+  }
+
   /** Redraws the side toggles (node set or partition changed). */
   render() {
+    if (this.disabled) {
+      this.statusEl.textContent = this.disabled;
+      this.statusEl.dataset.partitioned = 'false';
+      this.statusEl.dataset.disabled = 'true';
+      return;
+    }
     const ids = this.ids();
     this.sidesEl.replaceChildren(
       ...ids.map((id) =>

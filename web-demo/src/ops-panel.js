@@ -3,13 +3,27 @@
 // for eventual reads the siblings and the version vector. Eventual puts write back the
 // context of the last eventual read of that key, so reading then writing resolves
 // siblings, and a blind put from two sides creates them.
+// Cluster mode (`raw`): values are bytes (`encoding: 'raw'`, the typed string as UTF-8),
+// as RESP and the native CLI read and write them; reads show them as text.
 
 import { $, h } from './dom.js';
 
-const show = (v) => (v === undefined ? '(absent)' : typeof v === 'string' ? JSON.stringify(v) : String(v));
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+// Bytes as a quoted string when they are UTF-8, else as hex.
+function showBytes(b) {
+  try {
+    return JSON.stringify(utf8.decode(b));
+  } catch {
+    return `0x${[...b].map((x) => x.toString(16).padStart(2, '0')).join('')}`;
+  }
+}
+
+const show = (v) => (v === undefined ? '(absent)' : v instanceof Uint8Array ? showBytes(v) : typeof v === 'string' ? JSON.stringify(v) : String(v));
 
 export class OpsPanel {
-  constructor(root, { cluster, coordinator, log, onKey }) {
+  constructor(root, { cluster, coordinator, log, onKey, raw = false }) {
+    this.raw = raw;
     this.cluster = cluster;
     this.coordinator = coordinator; // () => id
     this.log = log;
@@ -32,6 +46,7 @@ export class OpsPanel {
     const consistency = this.consistency.value;
     const eventual = consistency === 'eventual';
     const opts = { consistency };
+    if (this.raw) opts.encoding = 'raw';
     if (eventual && op !== 'get' && this.contexts.has(key)) opts.context = this.contexts.get(key);
     this.#set('pending', `${op} ${JSON.stringify(key)} via node ${id}…`);
     const t0 = performance.now();

@@ -11,3 +11,23 @@ export function renderTraffic(table, frames, unshown) {
     h('tr', { class: 'muted' }, h('td', {}, 'not animated'), h('td', {}, String(unshown)), h('td', {})),
   );
 }
+
+/**
+ * Cluster mode: the page sees no frames, so the table shows each replica's relay
+ * connection instead (`status().transport`): its host, whether it is attached, how
+ * many times it attached, the last error.
+ */
+export function renderRelays(table, nodes) {
+  table.replaceChildren(
+    h('tr', {}, h('th', {}, 'node'), h('th', {}, 'relayed by'), h('th', {}, 'attached'), h('th', {}, 'attachments'), h('th', {}, 'last error')),
+    ...nodes.map((n) => {
+      const t = n.running ? n.snapshot?.status?.transport : null;
+      return h('tr', { 'data-node': n.id },
+        h('td', {}, String(n.id)),
+        h('td', {}, t?.host != null ? `n${t.host}` : '—'),
+        h('td', {}, t ? (t.connected ? 'yes' : 'no') : n.state),
+        h('td', {}, t ? String(t.attachments) : '—'),
+        h('td', {}, t?.lastError ?? ''));
+    }),
+  );
+}

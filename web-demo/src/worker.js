@@ -1,6 +1,8 @@
 // One replica per Web Worker: a real ringkv Replica on its own IndexedDB database. Its
 // peer frames go to the page (which decides whether the simulated network delivers
-// them); the page calls its methods by message. Messages:
+// them); the page calls its methods by message. Opened with `seeds` (cluster mode) it
+// has no JS transport: it joins a native cluster through a node's relay, and its frames
+// go over that WebSocket, never through the page. Messages:
 //   page -> worker  { type: 'open', options } | { type: 'frame', from, frame }
 //                   | { type: 'call', id, method, args }
 //   worker -> page  { type: 'opened' } | { type: 'open-failed', error }
@@ -34,7 +36,7 @@ async function open(options) {
   const deadline = Date.now() + OPEN_RETRY_MS;
   for (;;) {
     try {
-      return await ringkv.Replica.open({ ...options, storage: 'indexeddb', transport });
+      return await ringkv.Replica.open({ ...options, storage: 'indexeddb', ...(options.seeds ? {} : { transport }) });
     } catch (e) {
       if (e?.code !== 'STORAGE' || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 200));

@@ -2,7 +2,7 @@
 // full ring is a blur, so this strip shows the stretch from a little before the key to
 // the vnodes that put its replicas in the preference list (walking clockwise).
 
-import { s, color } from './dom.js';
+import { s, color, label } from './dom.js';
 
 const W = 460;
 const H = 80;
@@ -63,7 +63,7 @@ export class ZoomView {
       const y = BAR_Y + BAR_H + 12 + i * 12;
       const anchor = px < 40 ? 'start' : px > W - 40 ? 'end' : 'middle';
       this.svg.append(s('line', { class: 'zoom-lead', x1: px, x2: px, y1: BAR_Y + BAR_H, y2: y - 9, stroke: color(v.node) }));
-      this.svg.append(s('text', { class: 'zoom-pick', x: px, y, 'text-anchor': anchor, fill: color(v.node), text: `${i + 1}: node ${v.node}` }));
+      this.svg.append(s('text', { class: 'zoom-pick', x: px, y, 'text-anchor': anchor, fill: color(v.node), text: `${i + 1}: node ${label(v.node)}` }));
     });
     this.svg.append(s('text', { class: 'zoom-note', x: W - 2, y: 10, 'text-anchor': 'end', text: `${(span * 100).toFixed(2)}% of the ring →` }));
   }
