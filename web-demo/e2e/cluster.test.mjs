@@ -15,7 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openDemo } from './browser.mjs';
 import { Demo } from './page-driver.mjs';
-import { NativeCluster } from './native-cluster.mjs';
+import { NativeCluster } from '../../scripts/lib/native-cluster.mjs';
 
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 mkdirSync(artifacts, { recursive: true });

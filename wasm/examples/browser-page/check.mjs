@@ -13,14 +13,14 @@
 //
 //   node check.mjs APP_DIR RINGKV_BIN     (scripts/test runs it)
 
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import net from 'node:net';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+import { NativeCluster, resp } from '../../../scripts/lib/native-cluster.mjs';
 
 const [appDir, bin] = process.argv.slice(2);
 if (!appDir || !bin) {
@@ -46,31 +46,6 @@ const server = createServer(async (req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** One RESP command; the reply line or bulk string. */
-const resp = (port, ...args) =>
-  new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buffer = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error('RESP timeout')));
-    socket.on('error', reject);
-    socket.on('data', (d) => {
-      buffer += d;
-      const m = /^(?:[+-](.*)\r\n|\$-1\r\n|\$(\d+)\r\n([\s\S]*)\r\n)/.exec(buffer);
-      if (!m) return;
-      socket.end();
-      resolve(m[1] ?? (m[2] === undefined ? null : m[3]));
-    });
-    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
-  });
-
 async function outcome(page) {
   await page.waitForFunction(() => !document.getElementById('out').textContent.startsWith('running'), null, { timeout: 60000 });
   return page.textContent('#out');
@@ -83,13 +58,13 @@ const expect = (what, ok, detail) => {
 };
 
 const profile = await mkdtemp(join(tmpdir(), 'ringkv-chromium-'));
-const data = await mkdtemp(join(tmpdir(), 'ringkv-native-'));
+process.env.RINGKV_BIN = bin;
+const cluster = new NativeCluster();
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox'],
 });
-let node;
 try {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(`[page] ${m.text()}`));
@@ -105,18 +80,10 @@ try {
   expect("storage 'opfs' in a worker: acknowledged writes survive worker kills", text.startsWith('ok '), text);
   console.log(`     ${text}`);
 
-  const ports = { ws: await freePort(), resp: await freePort(), http: await freePort() };
-  node = spawn(bin, ['serve', '--node-id', 'n1', '--listen', `127.0.0.1:${ports.ws}`,
-    '--resp', `127.0.0.1:${ports.resp}`, '--http', `127.0.0.1:${ports.http}`, '--data-dir', data],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await resp(ports.resp, 'SET', 'from-native', 'written by RESP')) === 'OK') break;
-    } catch (e) {
-      if (i > 100) throw e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await cluster.start(1);
+  const ports = cluster.node(1);
+  const set = await resp(ports.resp, 'SET', 'from-native', 'written by RESP');
+  expect('RESP on the native node', set === 'OK', set);
   await page.goto(`${origin}/relay.html?seed=ws://127.0.0.1:${ports.ws}&id=100`);
   text = await outcome(page);
   const expected = { native: 'written by RESP', role: 'member', members: 2, host: 1 };
@@ -124,11 +91,10 @@ try {
   const fromBrowser = await resp(ports.resp, 'GET', 'from-browser');
   expect('RESP reads what the browser replica wrote', fromBrowser === 'written in chromium', fromBrowser);
 } finally {
-  node?.kill('SIGKILL');
+  await cluster.stop();
   await browser.close();
   server.close();
   await rm(profile, { recursive: true, force: true });
-  await rm(data, { recursive: true, force: true });
 }
 if (failures.length) {
   console.error(`browser check: ${failures.length} failed`);

@@ -6,27 +6,24 @@
 // killed, that key's linearizable operations fail with UNAVAILABLE. `Client` talks to
 // the same cluster over the client protocol.
 //
-// Needs the ringkv binary (RINGKV_BIN, default target/debug/ringkv) and a global
+// Needs the ringkv binary (RINGKV_BIN, default target/debug/ringkv; the cluster comes
+// from scripts/lib/native-cluster.mjs) and a global
 // WebSocket (Node ≥ 22, or Node 20–21 with --experimental-websocket; scripts/test
 // passes the flag).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { NativeCluster, freePort, resp } from '../../../scripts/lib/native-cluster.mjs';
 
 const pkg = process.env.RINGKV_PKG ?? new URL('../../pkg/node.js', import.meta.url).href;
 const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError } = await import(pkg);
 
 const root = new URL('../../../', import.meta.url).pathname;
-const bin =
-  process.env.RINGKV_BIN ??
-  join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'ringkv');
-const SECRET = 'wasm-cluster-test-secret';
 const REPLICA = 100;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -47,95 +44,14 @@ async function until(what, check, limitMs = 30000) {
   }
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** One RESP command on a fresh connection; resolves with the decoded reply. */
-function resp(port, ...args) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buffer = Buffer.alloc(0);
-    socket.setTimeout(5000, () => socket.destroy(new Error('RESP timeout')));
-    socket.on('error', reject);
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      const line = buffer.indexOf('\r\n');
-      if (line < 0) return;
-      const head = buffer.subarray(0, line).toString();
-      let reply;
-      if (head[0] === '+') reply = head.slice(1);
-      else if (head[0] === '-') reply = new Error(head.slice(1));
-      else if (head === '$-1') reply = null;
-      else if (head[0] === '$') {
-        const len = Number(head.slice(1));
-        if (buffer.length < line + 2 + len + 2) return;
-        reply = buffer.subarray(line + 2, line + 2 + len).toString();
-      } else reply = head;
-      socket.end();
-      resolve(reply);
-    });
-    const frame = [`*${args.length}\r\n`, ...args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`)];
-    socket.write(frame.join(''));
-  });
-}
-
-class Cluster {
-  nodes = [];
-
-  async start(n, extra = []) {
-    assert.ok(existsSync(bin), `no ringkv binary at ${bin} (cargo build -p ringkv, or set RINGKV_BIN)`);
-    this.dir = await mkdtemp(join(tmpdir(), 'ringkv-wasm-cluster-'));
-    for (let i = 1; i <= n; i++) {
-      this.nodes.push({ id: i, ws: await freePort(), resp: await freePort(), http: await freePort() });
-    }
-    const members = this.nodes.map((p) => `n${p.id}@127.0.0.1:${p.ws}`).join(',');
-    for (const node of this.nodes) {
-      const args = ['serve', '--node-id', `n${node.id}`, '--listen', `127.0.0.1:${node.ws}`,
-        '--resp', `127.0.0.1:${node.resp}`, '--http', `127.0.0.1:${node.http}`,
-        '--data-dir', join(this.dir, `n${node.id}`), '--cluster-secret', SECRET,
-        ...(n > 1 ? ['--member', members] : []), ...extra];
-      node.log = join(this.dir, `n${node.id}.log`);
-      const { openSync } = await import('node:fs');
-      const out = openSync(node.log, 'a');
-      node.process = spawn(bin, args, { stdio: ['ignore', out, out] });
-    }
-    for (const node of this.nodes) {
-      await until(`n${node.id} to serve`, async () => {
-        const status = await (await fetch(`http://127.0.0.1:${node.http}/status`)).json();
-        return status.role === 'member' && status.members.length === n;
-      });
-    }
+/** The shared native-cluster helper, with the names this file uses. */
+class Cluster extends NativeCluster {
+  start(n, extra = []) {
+    return super.start(n, { extra });
   }
 
   seed(id) {
-    return `ws://127.0.0.1:${this.nodes[id - 1].ws}`;
-  }
-
-  node(id) {
-    return this.nodes[id - 1];
-  }
-
-  kill(id) {
-    this.node(id).process.kill('SIGKILL');
-  }
-
-  async stop() {
-    for (const node of this.nodes) node.process?.kill('SIGKILL');
-    if (process.env.RINGKV_KEEP_LOGS) return;
-    await rm(this.dir, { recursive: true, force: true });
-  }
-
-  async logs() {
-    const parts = await Promise.all(this.nodes.map((n) => readFile(n.log, 'utf8').catch(() => '')));
-    return parts.map((log, i) => `--- n${i + 1}\n${log.slice(-3000)}`).join('\n');
+    return this.url(id);
   }
 }
 

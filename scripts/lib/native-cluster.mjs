@@ -1,6 +1,6 @@
-// A real native ringkv cluster for the browser tests: `ringkv serve` processes on
-// loopback with free ports, started with one `--member` list (as
-// wasm/js/test/cluster.test.js does), and a minimal RESP client to talk to them.
+// A real native ringkv cluster for the JS tests (wasm/js/test, the browser checks,
+// web-demo/e2e): `ringkv serve` processes on loopback with free ports, started with one
+// `--member` list, and a minimal RESP client to talk to them.
 //
 // The binary: $RINGKV_BIN, else $CARGO_TARGET_DIR/debug/ringkv, else target/debug/ringkv
 // (a relative CARGO_TARGET_DIR is taken from the repository root, as cargo does).
@@ -108,7 +108,12 @@ export class NativeCluster {
     return this.nodes.find((n) => n.id === id);
   }
 
-  /** ws://127.0.0.1:PORT of node `id` (what the page's ?cluster= takes). */
+  /** SIGKILL of node `id` (a crash). */
+  kill(id) {
+    this.node(id).process.kill('SIGKILL');
+  }
+
+  /** ws://127.0.0.1:PORT of node `id` (a seed; what the page's ?cluster= takes). */
   url(id = 1) {
     return `ws://127.0.0.1:${this.node(id).ws}`;
   }
