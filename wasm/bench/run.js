@@ -7,14 +7,15 @@
 //   ./scripts/build-npm && (cd wasm/bench && npm ci) && node wasm/bench/run.js [--json]
 //       [--puts N] [--gets N] [--window N] [--batch N]
 
-import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
+
+import { fileUnder, startStaticServer } from '../../scripts/lib/static-server.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const pkgDir = join(here, '..', 'pkg');
@@ -27,30 +28,13 @@ const opt = (name, dflt) => {
 const params = { puts: opt('puts', 2000), gets: opt('gets', 2000), window: opt('window', 64), batch: opt('batch', 100) };
 const json = args.includes('--json');
 
-const TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
-// Serves wasm/pkg under /pkg/ and this directory's page files; nothing else.
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let file;
-  if (url.pathname.startsWith('/pkg/')) file = join(pkgDir, normalize(url.pathname.slice(5)));
-  else if (url.pathname === '/page.js') file = join(here, 'page.js');
-  else if (url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>bench</title>');
-    return;
-  }
-  if (!file || !(file.startsWith(pkgDir) || file === join(here, 'page.js'))) {
-    res.writeHead(404).end();
-    return;
-  }
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
+// Serves wasm/pkg under /pkg/ and this directory's page (index.html, page.js); nothing else.
+const { server, url } = await startStaticServer((pathname) => {
+  if (pathname.startsWith('/pkg/')) return fileUnder(pkgDir, pathname.slice(4));
+  if (pathname === '/' || pathname === '/page.js') return join(here, pathname === '/' ? 'index.html' : 'page.js');
+  return null;
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const origin = url.replace(/\/$/, '');
 
 const wasmPath = join(pkgDir, 'web', 'ringkv_wasm_bg.wasm');
 const wasmBytes = await readFile(wasmPath);

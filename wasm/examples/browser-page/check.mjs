@@ -13,14 +13,14 @@
 //
 //   node check.mjs APP_DIR RINGKV_BIN     (scripts/test runs it)
 
-import { createServer } from 'node:http';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { NativeCluster, resp } from '../../../scripts/lib/native-cluster.mjs';
+import { fileUnder, startStaticServer } from '../../../scripts/lib/static-server.mjs';
 
 const [appDir, bin] = process.argv.slice(2);
 if (!appDir || !bin) {
@@ -30,21 +30,9 @@ if (!appDir || !bin) {
 const here = fileURLToPath(new URL('.', import.meta.url));
 for (const page of ['index.html', 'relay.html', 'opfs.html', 'opfs-worker.js']) await copyFile(join(here, page), join(appDir, page));
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  if (path === '/favicon.ico') return res.writeHead(204).end();
-  const file = join(appDir, path);
-  if (!file.startsWith(appDir)) return res.writeHead(404).end();
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+// The app directory (the tarball's install plus these pages); favicon requests 404.
+const { server, url } = await startStaticServer((pathname) => fileUnder(appDir, pathname));
+const origin = url.replace(/\/$/, '');
 
 async function outcome(page) {
   await page.waitForFunction(() => !document.getElementById('out').textContent.startsWith('running'), null, { timeout: 60000 });
