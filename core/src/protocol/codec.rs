@@ -64,18 +64,21 @@ pub fn decode(frame: &[u8]) -> Result<PeerMessage, ProtocolError> {
 /// checks what it forwards without decoding it (some messages are costly to decode).
 /// Frames it says "no" for may still be malformed; their receiver decodes them.
 pub fn is_relay_envelope(frame: &[u8]) -> bool {
-    let relayed = PeerMessage::Relayed {
-        from: crate::ring::NodeId(0),
-        to: crate::ring::NodeId(0),
-        frame: Vec::new(),
-    };
-    // The variant index of `Relayed`, from encoding an empty one (tiny, constant).
-    let Ok(reference) = postcard::to_allocvec(&relayed) else {
-        return false;
-    };
+    // The variant index of `Relayed`, from encoding an empty one once.
+    static RELAYED: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let relayed = *RELAYED.get_or_init(|| {
+        let empty = PeerMessage::Relayed {
+            from: crate::ring::NodeId(0),
+            to: crate::ring::NodeId(0),
+            frame: Vec::new(),
+        };
+        postcard::to_allocvec(&empty)
+            .ok()
+            .and_then(|bytes| variant_index(&bytes))
+    });
     match frame {
         [lo, hi, body @ ..] if u16::from_le_bytes([*lo, *hi]) == FORMAT_VERSION => {
-            variant_index(body).is_some() && variant_index(body) == variant_index(&reference)
+            relayed.is_some() && variant_index(body) == relayed
         }
         _ => false,
     }
