@@ -5,6 +5,12 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+#[cfg(test)]
+mod alloc_count;
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
 pub mod antientropy;
 pub mod hash;
 pub mod node;

@@ -292,7 +292,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
                 cluster.nodes[0].wait_member_of(PLANNED);
             }
             "leave" => {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+                let out = std::process::Command::new(common::ringkv_bin())
                     .args(["leave", &format!("n{}", PLANNED), "--node", &seeds[0]])
                     .output()
                     .expect("ringkv leave");

@@ -126,7 +126,7 @@ fn three_nodes_survive_one_failure_and_refuse_without_quorum() {
 fn cli_commands_talk_to_a_cluster() {
     let cluster = Cluster::start(3, &[]);
     let ringkv = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        std::process::Command::new(common::ringkv_bin())
             .args(args)
             .output()
             .expect("ringkv")
@@ -195,7 +195,7 @@ fn nodes_join_through_a_shared_seed_list_and_leave() {
     );
 
     // n3 leaves: its data moves to the others, then it serves no more.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+    let out = std::process::Command::new(common::ringkv_bin())
         .args(["leave", "n3", "--node", &cluster.nodes[0].ws])
         .output()
         .expect("ringkv leave");

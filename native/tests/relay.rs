@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Value};
+use common::peer::{accept_as, wait_for, PeerLink};
+use common::{Cluster, NodeProc, Value};
 use futures_util::{SinkExt, StreamExt};
 use ringkv::cmd::client::Client;
 use ringkv::wire;
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig,
-    Output, RequestId, Role,
+    Output, PeerMessage, RequestId, Role,
 };
 use ringkv_core::protocol;
 use ringkv_core::protocol::wire::{ReplicaDown, ReplicaUp};
@@ -292,5 +293,89 @@ fn a_silent_attachment_is_released_so_the_replica_can_attach_again() {
             "{:?}",
             start.elapsed()
         );
+    });
+}
+
+#[test]
+fn a_joining_replicas_first_frames_are_not_dropped_behind_its_layout() {
+    // The host of a joining replica sends the chosen layout to a node and then, on the
+    // same link, the replica's first relayed frames. The receiver must judge "is this
+    // the replica's host?" by the layout as of every message before it, and route its
+    // answer by the layout that message produced: never drop the frames and wait for a
+    // resend. Here this test is n1 (the host; a fake peer), n2 a real node.
+    let n1_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let n1_address = n1_listener.local_addr().expect("address").to_string();
+    let ports = common::plan(1)[0];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n2_ws = format!("127.0.0.1:{}", ports.ws);
+    let mut n2 = NodeProc::new(
+        2,
+        ports,
+        dir.path().join("n2"),
+        &["--member", &format!("n1@{n1_address},n2@{n2_ws}")],
+    );
+    n2.start();
+    n2.wait_healthy();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        n1_listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(n1_listener).expect("listener");
+        let mut inbox = accept_as(listener, NodeId(1));
+        let mut link = PeerLink::dial(&n2_ws, NodeId(1), NodeId(2), &n1_address).await;
+        // n2's own history, then the change adding the replica (at relay:1) on top.
+        link.send(&PeerMessage::LayoutPull { epoch: 0 }).await;
+        let history = wait_for(
+            &mut inbox,
+            Duration::from_secs(10),
+            |_, message| match message {
+                PeerMessage::Layout(history) => Some(history),
+                _ => None,
+            },
+        )
+        .await
+        .expect("n2 sends its layout");
+        let mut next = history.clone();
+        let spec = NodeSpec::new(REPLICA.0, "browser", 1).with_address("relay:1");
+        next.begin(history.committed().with_node(spec).expect("with replica"))
+            .expect("begin");
+        let pull = protocol::encode(&PeerMessage::SyncPull {
+            epoch: next.epoch(),
+            cursor: None,
+        })
+        .expect("encodes");
+        // Back to back, as a host forwards them.
+        link.send(&PeerMessage::Layout(next.clone())).await;
+        link.send(&PeerMessage::Relayed {
+            from: REPLICA,
+            to: NodeId(2),
+            frame: pull,
+        })
+        .await;
+        // No resend comes (this replica is the test): the first pull must be answered.
+        let page = wait_for(
+            &mut inbox,
+            Duration::from_secs(5),
+            |_, message| match message {
+                PeerMessage::Relayed { from, to, frame } if from == NodeId(2) && to == REPLICA => {
+                    match protocol::decode(&frame) {
+                        Ok(PeerMessage::SyncPage(page)) => Some(page),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+        )
+        .await;
+        let page = page.unwrap_or_else(|| {
+            panic!(
+                "n2 never answered the replica's first pull; log:\n{}",
+                n2.log()
+            )
+        });
+        assert_eq!(page.epoch, next.epoch());
+        assert!(!n2.log().contains("not its host"), "{}", n2.log());
     });
 }

@@ -49,7 +49,7 @@ fn cluster_over_tls() {
 
     // The client CLI over wss: write on n1, read on n3 (replication runs over TLS).
     let ringkv = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        std::process::Command::new(common::ringkv_bin())
             .args(args)
             .output()
             .expect("ringkv")

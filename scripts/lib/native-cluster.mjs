@@ -2,8 +2,10 @@
 // web-demo/e2e): `ringkv serve` processes on loopback with free ports, started with one
 // `--member` list, and a minimal RESP client to talk to them.
 //
-// The binary: $RINGKV_BIN, else $CARGO_TARGET_DIR/debug/ringkv, else target/debug/ringkv
-// (a relative CARGO_TARGET_DIR is taken from the repository root, as cargo does).
+// The binary: $RINGKV_BIN (scripts/test sets it to the one optimized build of the run),
+// else $CARGO_TARGET_DIR/proc-test/ringkv, else target/proc-test/ringkv (build it with
+// `cargo build -p ringkv --profile proc-test`; a relative CARGO_TARGET_DIR is taken
+// from the repository root, as cargo does).
 
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
@@ -18,7 +20,7 @@ const SECRET = 'web-demo-cluster-test-secret';
 
 export function ringkvBin() {
   if (process.env.RINGKV_BIN) return resolve(process.env.RINGKV_BIN);
-  return join(resolve(root, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug', 'ringkv');
+  return join(resolve(root, process.env.CARGO_TARGET_DIR ?? 'target'), 'proc-test', 'ringkv');
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -72,7 +74,7 @@ export class NativeCluster {
   async start(n = 3, { timeoutMs = 30_000, extra = [] } = {}) {
     const bin = ringkvBin();
     if (!existsSync(bin)) {
-      throw new Error(`no ringkv binary at ${bin}: build it (cargo build -p ringkv) or set RINGKV_BIN`);
+      throw new Error(`no ringkv binary at ${bin}: build it (cargo build -p ringkv --profile proc-test) or set RINGKV_BIN`);
     }
     this.dir = await mkdtemp(join(tmpdir(), 'ringkv-demo-native-'));
     for (let id = 1; id <= n; id++) {

@@ -6,8 +6,9 @@
 // killed a linearizable read still succeeds, and the restarted replica re-attaches to
 // its native host and serves again. Screenshot: artifacts/cluster-mode.png.
 //
-// Needs the ringkv binary: $RINGKV_BIN, else $CARGO_TARGET_DIR/debug/ringkv, else
-// target/debug/ringkv (cargo build -p ringkv). A missing binary fails the test.
+// Needs the ringkv binary: $RINGKV_BIN, else $CARGO_TARGET_DIR/proc-test/ringkv, else
+// target/proc-test/ringkv (cargo build -p ringkv --profile proc-test). A missing binary
+// fails the test.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openDemo } from './browser.mjs';
 import { Demo } from './page-driver.mjs';
-import { NativeCluster } from '../../scripts/lib/native-cluster.mjs';
+import { NativeCluster, ringkvBin } from '../../scripts/lib/native-cluster.mjs';
 
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 mkdirSync(artifacts, { recursive: true });
@@ -24,6 +25,48 @@ const PAGE_IDS = [101, 102, 103, 104, 105];
 const NATIVE_IDS = [1, 2, 3];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A step that makes no progress for this long fails, naming what stalled. Deadlines
+// follow progress (each join), not the whole run.
+const STALL_MS = 20_000;
+
+/**
+ * Follows the page's joins on n1's status document: layout v1 (the 3 natives) gains one
+ * committed version per join. Fails naming the join that made no progress (no newer
+ * version chosen or committed, no more members synced) for STALL_MS. Returns the whole
+ * time and each join's.
+ */
+async function watchJoins(cluster, count) {
+  const t0 = Date.now();
+  const each = [];
+  let joinStart = t0;
+  let lastProgress = t0;
+  let seen = '';
+  for (;;) {
+    const s = await cluster.status(1).catch(() => null);
+    const m = s?.membership;
+    if (m) {
+      const committed = m.committed_version;
+      const mark = `${committed}/${m.pending_version}/${m.synced.length}`;
+      if (mark !== seen) {
+        seen = mark;
+        lastProgress = Date.now();
+      }
+      while (each.length < Math.min(committed - 1, count)) {
+        each.push(Date.now() - joinStart);
+        joinStart = Date.now();
+      }
+      if (each.length === count) return { totalMs: Date.now() - t0, each };
+    }
+    if (Date.now() - lastProgress > STALL_MS) {
+      const m2 = s?.membership;
+      assert.fail(`join ${each.length + 1} of ${count} (layout v${each.length + 2}) made no progress for ${STALL_MS / 1000} s ` +
+        `after ${((Date.now() - t0) / 1000).toFixed(1)} s: n1 has committed v${m2?.committed_version}, pending ${m2?.pending_version ?? 'none'} ` +
+        `(joining ${JSON.stringify(m2?.joining)}, synced ${JSON.stringify(m2?.synced)})`);
+    }
+    await sleep(100);
+  }
+}
 
 // Retries `attempt` while it fails with one of `codes` (the cluster is still settling
 // after five joins: a quorum may be briefly unreachable), up to `limitMs`.
@@ -71,11 +114,12 @@ test('cluster mode: browser replicas and native nodes share one ring', { timeout
 
   await step('the five replicas join one at a time: 8 ring members, 3 of them native', async () => {
     await page.goto(`${browser.url}?cluster=${cluster.url(1)}&fresh=1`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 90_000 });
-    await page.waitForSelector('#health[data-members="8"][data-native="3"]', { timeout: 30_000 });
+    const joins = await watchJoins(cluster, PAGE_IDS.length);
+    console.log(`five relay joins: ${(joins.totalMs / 1000).toFixed(1)} s (${joins.each.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}; RINGKV_BIN=${ringkvBin()})`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: STALL_MS });
+    await page.waitForSelector('#health[data-members="8"][data-native="3"]', { timeout: STALL_MS });
     // Every page replica a member of the same committed layout (5 joins after v1).
-    // (A debug-build relay host is slow under load: it decodes every relayed frame.)
-    await page.waitForSelector('#health[data-layout="6"]', { timeout: 60_000 });
+    await page.waitForSelector('#health[data-layout="6"]', { timeout: STALL_MS });
     for (const id of NATIVE_IDS) {
       const s = await cluster.status(id);
       assert.deepEqual(s.members.map((m) => m.id).sort((a, b) => a - b), [...NATIVE_IDS, ...PAGE_IDS], `n${id}'s members`);

@@ -16,6 +16,8 @@ pub enum LayoutError {
     TooManyTokens { node: NodeId, tokens: u64 },
     #[error("ring would have {tokens} tokens (limit TOKENS_TOTAL_MAX)")]
     RingTooLarge { tokens: u64 },
+    #[error("layout would have more than NODES_MAX members")]
+    TooManyNodes,
     #[error("layout version counter exhausted")]
     VersionExhausted,
 }

@@ -18,6 +18,7 @@
 //! older ones (`node/membership/`), which fences coordinators that still use `Lc` alone.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -38,15 +39,29 @@ pub enum HistoryError {
 
 /// The committed layout, the pending one (if a change is in progress) and which of the
 /// pending layout's members hold their new ranges.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Equality compares `(committed, pending, synced)`; the moved ranges are derived from
+/// the two layouts on first use (never while decoding) and shared by clones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "HistoryWire", into = "HistoryWire")]
 pub struct LayoutHistory {
     committed: RingLayout,
     pending: Option<RingLayout>,
     synced: BTreeSet<NodeId>,
-    /// Derived from `(committed, pending)`: the ranges whose replica set changes.
-    moved: Vec<MovedRange>,
+    /// Derived from `(committed, pending)`: the ranges whose replica set changes. Must be
+    /// replaced whenever either layout changes.
+    moved: Arc<OnceLock<Vec<MovedRange>>>,
 }
+
+impl PartialEq for LayoutHistory {
+    fn eq(&self, other: &Self) -> bool {
+        self.committed == other.committed
+            && self.pending == other.pending
+            && self.synced == other.synced
+    }
+}
+
+impl Eq for LayoutHistory {}
 
 impl LayoutHistory {
     pub fn new(committed: RingLayout) -> Self {
@@ -54,7 +69,7 @@ impl LayoutHistory {
             committed,
             pending: None,
             synced: BTreeSet::new(),
-            moved: Vec::new(),
+            moved: Arc::default(),
         }
     }
 
@@ -70,9 +85,13 @@ impl LayoutHistory {
         &self.synced
     }
 
-    /// Ranges whose replica set differs between the committed and pending layouts.
+    /// Ranges whose replica set differs between the committed and pending layouts
+    /// (computed on the first call: both rings and a walk per range).
     pub fn moved(&self) -> &[MovedRange] {
-        &self.moved
+        self.moved.get_or_init(|| match &self.pending {
+            Some(pending) => ranges_moved(&self.committed, pending),
+            None => Vec::new(),
+        })
     }
 
     /// The newest layout version known: what data messages carry.
@@ -142,7 +161,7 @@ impl LayoutHistory {
                 found: next.version(),
             });
         }
-        self.moved = ranges_moved(&self.committed, &next);
+        self.moved = Arc::default();
         self.pending = Some(next);
         self.synced.clear();
         self.try_commit();
@@ -166,7 +185,7 @@ impl LayoutHistory {
     /// Whether every moved range has a majority of its new replicas synced.
     pub fn sync_complete(&self) -> bool {
         self.pending.is_some()
-            && self.moved.iter().all(|(_, _, new_owners)| {
+            && self.moved().iter().all(|(_, _, new_owners)| {
                 let synced = new_owners
                     .iter()
                     .filter(|id| self.synced.contains(id))
@@ -204,7 +223,7 @@ impl LayoutHistory {
             if let Some(pending) = self.pending.take() {
                 self.committed = pending;
                 self.synced.clear();
-                self.moved.clear();
+                self.moved = Arc::default();
             }
         }
     }
@@ -214,8 +233,9 @@ fn same_set(a: &[NodeId], b: &[NodeId]) -> bool {
     a.len() == b.len() && a.iter().all(|id| b.contains(id))
 }
 
-/// Serialized form: `moved` is recomputed on decode, and the invariants re-checked, so
-/// a peer cannot hand over an inconsistent history.
+/// Serialized form: the invariants are re-checked on decode and `moved` is derived on
+/// first use, so a peer cannot hand over an inconsistent history and decoding costs
+/// time proportional to the bytes.
 #[derive(Serialize, Deserialize)]
 struct HistoryWire {
     committed: RingLayout,
@@ -229,7 +249,16 @@ impl TryFrom<HistoryWire> for LayoutHistory {
     fn try_from(wire: HistoryWire) -> Result<Self, HistoryError> {
         let mut history = LayoutHistory::new(wire.committed);
         if let Some(pending) = wire.pending {
-            history.begin(pending)?;
+            // As `begin`, without deriving the moved ranges (nor committing a change
+            // that moves nothing: the receiver's merge does that).
+            let committed = history.committed.version();
+            if Some(pending.version()) != committed.checked_add(1) {
+                return Err(HistoryError::NotNext {
+                    committed,
+                    found: pending.version(),
+                });
+            }
+            history.pending = Some(pending);
         }
         for node in wire.synced {
             let member = history
@@ -313,6 +342,37 @@ mod tests {
         assert_eq!(a.committed().version(), 2);
         // A stale history changes nothing.
         assert!(!a.merge(&LayoutHistory::new(layout(1, &[1, 2, 3]))));
+    }
+
+    #[test]
+    fn decoding_a_history_derives_neither_ring_nor_moved_ranges() {
+        // The largest ring the limits allow (TOKENS_TOTAL_MAX tokens) in a frame of a
+        // few KiB: decoding it must cost about the frame, not the ring (4 MiB of tokens,
+        // a walk per range); the receiver derives them only if it adopts the history.
+        use crate::ring::layout::{TOKENS_PER_NODE_MAX, TOKENS_TOTAL_MAX};
+        let capacity = (TOKENS_PER_NODE_MAX / 512) as u32;
+        let nodes = TOKENS_TOTAL_MAX / TOKENS_PER_NODE_MAX;
+        let spec = |id: u64| NodeSpec::new(id, format!("zone-{}", id % 3), capacity);
+        let committed = RingLayout::from_parts(1, 3, 512, (1..nodes).map(spec)).expect("committed");
+        let pending = RingLayout::from_parts(2, 3, 512, (1..=nodes).map(spec)).expect("pending");
+        let mut history = LayoutHistory::new(committed);
+        history.begin(pending).expect("begin");
+        let frame = postcard::to_allocvec(&history).expect("encode");
+        let (decoded, peak_bytes) = crate::alloc_count::peak_allocated(|| {
+            postcard::from_bytes::<LayoutHistory>(&frame).expect("decode")
+        });
+        assert!(
+            peak_bytes <= 64 * frame.len(),
+            "decoding a {} byte history allocated {peak_bytes} bytes",
+            frame.len()
+        );
+        assert_eq!(decoded, history);
+        // Derived on use, and the same as the sender's.
+        assert_eq!(decoded.moved(), history.moved());
+        assert_eq!(
+            decoded.pending().map(|p| p.tokens().len() as u64),
+            Some(TOKENS_TOTAL_MAX)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The versioned member list and the token ring derived from it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,11 +16,16 @@ pub const DEFAULT_REPLICAS: usize = 3;
 /// (worst 1.080, p95 1.058); 256 exceeds 1.10 for about 2% of id sets, 128 for 9%.
 /// Tokens are cheap (16 bytes; lookups are a binary search), so we take the margin.
 pub const DEFAULT_VNODES_PER_CAPACITY_UNIT: u32 = 512;
-/// Upper bound on one node's tokens (`capacity * vnodes_per_capacity_unit`): keeps a
-/// bogus capacity from allocating without bound.
-pub const TOKENS_PER_NODE_MAX: u64 = 1 << 16;
-/// Upper bound on the whole ring's tokens (16 bytes each: 64 MiB at the limit).
-pub const TOKENS_TOTAL_MAX: u64 = 1 << 22;
+/// Upper bound on one node's tokens (`capacity * vnodes_per_capacity_unit`): capacity
+/// 32 at the default 512 per unit. Keeps a bogus capacity from allocating without bound.
+pub const TOKENS_PER_NODE_MAX: u64 = 1 << 14;
+/// Upper bound on the whole ring's tokens: 512 nodes of capacity 1 at the default 512
+/// per unit. The ring is derived from a layout only when it is first used (never while
+/// decoding a frame), and this bounds that work: 16 bytes a token (4 MiB), one hash
+/// each and a sort.
+pub const TOKENS_TOTAL_MAX: u64 = 1 << 18;
+/// Upper bound on a layout's members (token holders or not).
+pub const NODES_MAX: usize = 4096;
 
 /// The cluster's ring: who is a member, with which weight and zone, and the replication
 /// factor. Immutable: changes return a new layout with `version + 1`.
@@ -29,19 +35,42 @@ pub const TOKENS_TOTAL_MAX: u64 = 1 << 22;
 /// every key identically, whatever order nodes were added in. Deciding *which* layout
 /// wins when two members propose different layouts with the same version is the
 /// membership layer's job (this type only guarantees the bump).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Equality compares the defining fields only; the derived ring is computed on first
+/// use (so decoding a layout costs time proportional to its encoded size) and shared by
+/// clones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "LayoutWire", into = "LayoutWire")]
 pub struct RingLayout {
     version: u64,
     nodes: BTreeMap<NodeId, NodeSpec>,
     replicas: usize,
     vnodes_per_capacity_unit: u32,
-    /// Derived: every vnode as `(position, owner)`, sorted by position then owner (the
-    /// owner breaks ties of colliding positions deterministically).
+    /// Derived from the fields above on first use. Must be replaced (never kept) by
+    /// anything that changes `nodes` or `vnodes_per_capacity_unit`.
+    derived: Arc<OnceLock<Derived>>,
+}
+
+/// What a layout's ring is, computed from its member list.
+#[derive(Debug)]
+struct Derived {
+    /// Every vnode as `(position, owner)`, sorted by position then owner (the owner
+    /// breaks ties of colliding positions deterministically).
     tokens: Vec<(Position, NodeId)>,
-    /// Derived: distinct zones among nodes that hold at least one token.
+    /// Distinct zones among nodes that hold at least one token.
     zone_count: usize,
 }
+
+impl PartialEq for RingLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.replicas == other.replicas
+            && self.vnodes_per_capacity_unit == other.vnodes_per_capacity_unit
+            && self.nodes == other.nodes
+    }
+}
+
+impl Eq for RingLayout {}
 
 impl RingLayout {
     /// Empty layout, version 0, default vnodes. `replicas` 0 is raised to 1.
@@ -51,8 +80,7 @@ impl RingLayout {
             nodes: BTreeMap::new(),
             replicas: replicas.max(1),
             vnodes_per_capacity_unit: DEFAULT_VNODES_PER_CAPACITY_UNIT,
-            tokens: Vec::new(),
-            zone_count: 0,
+            derived: Arc::default(),
         }
     }
 
@@ -74,6 +102,9 @@ impl RingLayout {
         }
         let mut by_id = BTreeMap::new();
         for spec in nodes {
+            if by_id.len() >= NODES_MAX {
+                return Err(LayoutError::TooManyNodes);
+            }
             if by_id.insert(spec.id, spec.clone()).is_some() {
                 return Err(LayoutError::DuplicateNode(spec.id));
             }
@@ -83,8 +114,7 @@ impl RingLayout {
             nodes: by_id,
             replicas,
             vnodes_per_capacity_unit,
-            tokens: Vec::new(),
-            zone_count: 0,
+            derived: Arc::default(),
         };
         layout.rebuild()?;
         Ok(layout)
@@ -97,6 +127,9 @@ impl RingLayout {
             return Ok(self.clone());
         }
         let mut next = self.next_version()?;
+        if next.nodes.len() >= NODES_MAX && !next.nodes.contains_key(&spec.id) {
+            return Err(LayoutError::TooManyNodes);
+        }
         next.nodes.insert(spec.id, spec);
         next.rebuild()?;
         Ok(next)
@@ -133,14 +166,39 @@ impl RingLayout {
         self.nodes.get(&id)
     }
 
-    /// All vnodes, sorted by position (ties by node id).
+    /// All vnodes, sorted by position (ties by node id). Computed on the first call.
     pub fn tokens(&self) -> &[(Position, NodeId)] {
-        &self.tokens
+        &self.derived().tokens
     }
 
     /// Distinct zones among nodes that hold tokens.
     pub fn zone_count(&self) -> usize {
-        self.zone_count
+        self.derived().zone_count
+    }
+
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            // Within the limits `rebuild` checked: at most TOKENS_TOTAL_MAX tokens.
+            let total: usize = self
+                .nodes
+                .values()
+                .map(|spec| spec.capacity.saturating_mul(self.vnodes_per_capacity_unit) as usize)
+                .sum();
+            let mut tokens = Vec::with_capacity(total);
+            let mut zones = BTreeSet::new();
+            for spec in self.nodes.values() {
+                let count = spec.capacity.saturating_mul(self.vnodes_per_capacity_unit);
+                tokens.extend((0..count).map(|index| (token_position(spec.id, index), spec.id)));
+                if count > 0 {
+                    zones.insert(spec.zone.as_str());
+                }
+            }
+            tokens.sort_unstable();
+            Derived {
+                tokens,
+                zone_count: zones.len(),
+            }
+        })
     }
 
     /// Nodes holding at least one token (capacity > 0).
@@ -159,7 +217,7 @@ impl RingLayout {
         })
     }
 
-    /// Recomputes the derived fields from `nodes`, enforcing the token limits.
+    /// Enforces the token limits and drops the derived ring (recomputed on first use).
     fn rebuild(&mut self) -> Result<(), LayoutError> {
         let per_unit = u64::from(self.vnodes_per_capacity_unit);
         let mut total: u64 = 0;
@@ -176,24 +234,14 @@ impl RingLayout {
         if total > TOKENS_TOTAL_MAX {
             return Err(LayoutError::RingTooLarge { tokens: total });
         }
-        let mut tokens = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        let mut zones = BTreeSet::new();
-        for spec in self.nodes.values() {
-            let count = spec.capacity.saturating_mul(self.vnodes_per_capacity_unit);
-            tokens.extend((0..count).map(|index| (token_position(spec.id, index), spec.id)));
-            if count > 0 {
-                zones.insert(spec.zone.as_str());
-            }
-        }
-        tokens.sort_unstable();
-        self.zone_count = zones.len();
-        self.tokens = tokens;
+        self.derived = Arc::default();
         Ok(())
     }
 }
 
-/// Serialized form: only the inputs; tokens are recomputed (and limits re-checked) on
-/// decode, so a peer cannot send a ring inconsistent with its member list.
+/// Serialized form: only the inputs; limits are re-checked on decode and tokens derived
+/// on first use, so a peer cannot send a ring inconsistent with its member list, and
+/// decoding costs time proportional to the bytes.
 #[derive(Serialize, Deserialize)]
 struct LayoutWire {
     version: u64,

@@ -17,7 +17,7 @@ use super::auth::{self, PeerAuth};
 use super::route::Routes;
 use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
-use crate::server::node_host::NodeHandle;
+use crate::server::node_host::{NodeHandle, PeerPayload};
 use crate::server::shutdown::Shutdown;
 use crate::server::ws::{self, Incoming};
 
@@ -113,8 +113,8 @@ pub async fn serve(
     }
 }
 
-/// A relayed frame from peer `via`: `origin`'s frame for `to`. Accepted as `origin`'s
-/// only if `via` is `origin` itself or the host `origin`'s layout address names.
+/// A relayed frame from peer `via`: `origin`'s frame for `to`, handed to the node
+/// thread, which checks `via` vouches for `origin` in order with the messages before it.
 fn relayed(
     routes: &Routes,
     node: &NodeHandle,
@@ -123,16 +123,15 @@ fn relayed(
     to: NodeId,
     frame: Vec<u8>,
 ) -> bool {
-    let vouched = origin == via || routes.host_of(origin) == Some(via);
-    if !vouched {
-        tracing::warn!(%via, %origin, "relayed frame from a node that is not its host; dropped");
+    let payload = if to == routes.me {
+        match protocol::decode(&frame) {
+            Ok(PeerMessage::Relayed { .. }) | Err(_) => return false,
+            Ok(message) => PeerPayload::Message(message),
+        }
+    } else if routes.relays.is_attached(to) {
+        PeerPayload::Forward { to, frame }
+    } else {
         return false;
-    }
-    if to == routes.me {
-        return match protocol::decode(&frame) {
-            Ok(PeerMessage::Relayed { .. }) | Err(_) => false,
-            Ok(message) => node.deliver(origin, message),
-        };
-    }
-    routes.relays.is_attached(to) && routes.relays.forward(to, origin, frame)
+    };
+    node.deliver_relayed(via, origin, payload)
 }

@@ -223,14 +223,20 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
         routes: routes.clone(),
         metrics: metrics.clone(),
     };
-    let observer = crate::peer::router::layout_observer(book.clone());
+    let transport = node_host::TransportHooks {
+        observe: crate::peer::router::layout_observer(book.clone()),
+        forward: {
+            let relays = relays.clone();
+            Box::new(move |to, from, frame| relays.forward(to, from, frame))
+        },
+    };
     let (handle, thread) = node_host::spawn(
         node,
         engine,
         commit,
         clock,
         router,
-        observer,
+        transport,
         metrics.clone(),
     )?;
     let ctx = Arc::new(Context {

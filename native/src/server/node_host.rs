@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ringkv_core::node::{
     ClientReply, ClientRequest, Input, Node, NodeStatus, Output, PeerMessage, RequestId,
 };
-use ringkv_core::ring::NodeId;
+use ringkv_core::protocol::wire::relay_host;
+use ringkv_core::ring::{LayoutHistory, NodeId};
 use ringkv_core::storage::Engine;
 use tokio::sync::{mpsc, oneshot};
 
@@ -51,7 +52,28 @@ pub enum Command {
 
 pub struct PeerInput {
     pub from: NodeId,
-    pub message: PeerMessage,
+    /// The peer that relayed it for `from` (a replica's host), checked on the node
+    /// thread against the layout as of every earlier input (`vouched`).
+    pub via: Option<NodeId>,
+    pub payload: PeerPayload,
+}
+
+pub enum PeerPayload {
+    /// For this node.
+    Message(PeerMessage),
+    /// For replica `to`, attached here: forwarded undecoded once vouched for.
+    Forward { to: NodeId, frame: Vec<u8> },
+}
+
+/// What the peer transport needs from the node thread, called there.
+pub struct TransportHooks {
+    /// Refreshes what the transport derives from the node (the address book). Runs
+    /// before a turn's outputs are released, so they are routed by the layout the turn
+    /// produced.
+    pub observe: Box<dyn FnMut(&Node) + Send>,
+    /// Hands a vouched relayed frame to replica `to` attached here: `forward(to, from,
+    /// frame)`, false if it was dropped. Never blocks.
+    pub forward: Box<dyn FnMut(NodeId, NodeId, Vec<u8>) -> bool + Send>,
 }
 
 /// Where the node's `Output::Send`s go (the peer transport). Called on the committer
@@ -129,7 +151,28 @@ impl NodeHandle {
 
     /// Hands a peer message over; `false` if the queue is full (the message is lost).
     pub fn deliver(&self, from: NodeId, message: PeerMessage) -> bool {
-        self.peers.try_send(PeerInput { from, message }).is_ok()
+        self.peers
+            .try_send(PeerInput {
+                from,
+                via: None,
+                payload: PeerPayload::Message(message),
+            })
+            .is_ok()
+    }
+
+    /// Hands over what peer `via` relayed for `from` (a message for this node, or a
+    /// frame for a replica attached here). The node thread checks that `via` is the
+    /// host `from`'s layout address names, in order with every message before it: a
+    /// layout naming a new replica and that replica's first frames arrive on one link,
+    /// so the check never races the layout. `false` if the queue is full.
+    pub fn deliver_relayed(&self, via: NodeId, from: NodeId, payload: PeerPayload) -> bool {
+        self.peers
+            .try_send(PeerInput {
+                from,
+                via: Some(via),
+                payload,
+            })
+            .is_ok()
     }
 
     pub async fn shutdown(&self) -> Result<()> {
@@ -153,7 +196,7 @@ pub fn spawn(
     commit: Arc<GroupCommit>,
     clock: Clock,
     outbound: impl Outbound,
-    observer: Box<dyn FnMut(&Node) + Send>,
+    transport: TransportHooks,
     metrics: Arc<Metrics>,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<()>)> {
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
@@ -178,7 +221,7 @@ pub fn spawn(
                 commit,
                 clock,
                 committer: Some(committer),
-                observer,
+                transport,
                 pending: HashMap::new(),
                 held: Vec::new(),
                 metrics,
@@ -199,8 +242,7 @@ struct Host {
     clock: Clock,
     /// Syncs each turn and releases its outputs (`committer.rs`); `None` once finished.
     committer: Option<Committer>,
-    /// Lets the transport refresh what it derives from the node (the address book).
-    observer: Box<dyn FnMut(&Node) + Send>,
+    transport: TransportHooks,
     /// Client requests the node has not answered yet; bounded by the command queue and
     /// the node's own in-flight limit (it answers `Overloaded` beyond it).
     pending: HashMap<u64, oneshot::Sender<ClientReply>>,
@@ -221,7 +263,7 @@ impl Host {
         mut commands: mpsc::Receiver<Command>,
         mut peers: mpsc::Receiver<PeerInput>,
     ) {
-        (self.observer)(&self.node);
+        (self.transport.observe)(&self.node);
         loop {
             let deadline = self
                 .node
@@ -264,21 +306,37 @@ impl Host {
                 self.move_outputs();
             }
             self.move_outputs();
+            (self.transport.observe)(&self.node);
             self.release();
-            (self.observer)(&self.node);
         }
     }
 
     fn on_peer(&mut self, input: PeerInput) {
-        self.metrics.inc(&self.metrics.node_inputs);
-        let now = self.clock.now_ms();
-        self.node.handle(
-            now,
-            Input::Peer {
-                from: input.from,
-                message: input.message,
-            },
-        );
+        if let Some(via) = input.via {
+            if !vouched(self.node.layout_history(), via, input.from) {
+                tracing::warn!(%via, origin = %input.from, "relayed frame from a node that is not its host; dropped");
+                self.metrics.inc(&self.metrics.peer_receives_dropped);
+                return;
+            }
+        }
+        match input.payload {
+            PeerPayload::Message(message) => {
+                self.metrics.inc(&self.metrics.node_inputs);
+                let now = self.clock.now_ms();
+                self.node.handle(
+                    now,
+                    Input::Peer {
+                        from: input.from,
+                        message,
+                    },
+                );
+            }
+            PeerPayload::Forward { to, frame } => {
+                if !(self.transport.forward)(to, input.from, frame) {
+                    self.metrics.inc(&self.metrics.peer_receives_dropped);
+                }
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) -> Flow {
@@ -352,4 +410,17 @@ impl Host {
             }
         }
     }
+}
+
+/// Whether `via` may relay frames from `origin`: it is `origin` itself, or the host
+/// that `origin`'s address names in the newest layout that lists it.
+fn vouched(history: &LayoutHistory, via: NodeId, origin: NodeId) -> bool {
+    if via == origin {
+        return true;
+    }
+    let spec = history
+        .pending()
+        .and_then(|layout| layout.node(origin))
+        .or_else(|| history.committed().node(origin));
+    spec.and_then(|spec| relay_host(&spec.address)) == Some(via)
 }

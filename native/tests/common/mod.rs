@@ -3,6 +3,8 @@
 //! nothing asserts on timing.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -10,6 +12,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "integration-test-cluster-secret";
+
+/// The `ringkv` binary every process test runs: `$RINGKV_BIN` when set (`scripts/test`
+/// builds one optimized binary per run, in the `proc-test` profile, for every
+/// process-level suite), else the one cargo built with these tests.
+pub fn ringkv_bin() -> PathBuf {
+    std::env::var_os("RINGKV_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ringkv")))
+}
 
 /// A port that is free now, below the ephemeral range (32768+ on Linux) so outgoing
 /// connections of other tests cannot take it before the node binds it. Each test
@@ -45,6 +56,22 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
+    /// Node `n{id}` on `ports` with its data in `dir`, not started: the flags every test
+    /// node shares plus `extra`.
+    pub fn new(id: u64, ports: Ports, dir: PathBuf, extra: &[&str]) -> NodeProc {
+        let mut args = serve_args(id, &ports, &dir);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NodeProc {
+            id,
+            ws: format!("127.0.0.1:{}", ports.ws),
+            resp: format!("127.0.0.1:{}", ports.resp),
+            http: format!("127.0.0.1:{}", ports.http),
+            dir,
+            args,
+            child: None,
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
     }
@@ -55,7 +82,7 @@ impl NodeProc {
             .append(true)
             .open(self.dir.with_extension("log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        let child = Command::new(ringkv_bin())
             .args(&self.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -234,15 +261,8 @@ impl Cluster {
                 }
             }
             args.extend(extra.iter().map(|s| s.to_string()));
-            let mut node = NodeProc {
-                id,
-                ws: format!("127.0.0.1:{}", p.ws),
-                resp: format!("127.0.0.1:{}", p.resp),
-                http: format!("127.0.0.1:{}", p.http),
-                dir: node_dir,
-                args,
-                child: None,
-            };
+            let mut node = NodeProc::new(id, *p, node_dir, &[]);
+            node.args = args;
             node.start();
             nodes.push(node);
         }
@@ -297,15 +317,8 @@ impl Cluster {
                 args.push(format!("n{}={at}", j + 1));
             }
         }
-        let mut node = NodeProc {
-            id,
-            ws: format!("127.0.0.1:{}", ports.ws),
-            resp: format!("127.0.0.1:{}", ports.resp),
-            http: format!("127.0.0.1:{}", ports.http),
-            dir: node_dir,
-            args,
-            child: None,
-        };
+        let mut node = NodeProc::new(id, ports, node_dir, &[]);
+        node.args = args;
         node.start();
         node.wait_healthy();
         self.nodes.push(node);

@@ -6,8 +6,8 @@
 // killed, that key's linearizable operations fail with UNAVAILABLE. `Client` talks to
 // the same cluster over the client protocol.
 //
-// Needs the ringkv binary (RINGKV_BIN, default target/debug/ringkv; the cluster comes
-// from scripts/lib/native-cluster.mjs) and a global
+// Needs the ringkv binary (RINGKV_BIN, default target/proc-test/ringkv; the cluster
+// comes from scripts/lib/native-cluster.mjs) and a global
 // WebSocket (Node ≥ 22, or Node 20–21 with --experimental-websocket; scripts/test
 // passes the flag).
 
