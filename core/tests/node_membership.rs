@@ -233,3 +233,118 @@ fn concurrent_changes_choose_one_layout() {
     );
     assert_eq!(layouts[0].nodes().len(), 6);
 }
+
+/// Node 4 keeps keys of at most 1 KiB; the others the default 8 KiB.
+fn small_keys_on_node_4(config: &mut ringkv_core::node::NodeConfig) {
+    if config.id == NodeId(4) {
+        config.key_size_bytes_max = 1 << 10;
+    }
+}
+
+#[test]
+fn a_sync_that_cannot_hold_a_key_is_refused_not_counted() {
+    // A joiner whose key limit is below a stored key's size: it must never count a
+    // source read while skipping that key (it would be a "synced" replica without it).
+    let mut cluster = Cluster::with(3, small_keys_on_node_4);
+    cluster.run_for(300);
+    let big = "k".repeat(2 << 10);
+    assert_eq!(cluster.call(0, put(&big, "v")), ClientReply::Done);
+    for k in 0..20 {
+        assert_eq!(
+            cluster.call(k % 3, put(&format!("key-{k}"), "v")),
+            ClientReply::Done
+        );
+    }
+    let joiner = cluster.add_joiner();
+    let spec = cluster.node(joiner).join_spec("");
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Join(spec))),
+        ClientReply::Done
+    );
+    cluster.run_for(5_000);
+    let status = cluster.node(joiner).status().membership;
+    let history = cluster.node(joiner).layout_history().clone();
+    let synced_itself =
+        history.synced().contains(&NodeId(4)) || history.committed_by().contains(&NodeId(4));
+    assert!(
+        !synced_itself,
+        "the joiner counted a sync that skipped a key: {status:?}"
+    );
+    assert!(status.counters.sync_pages_refused > 0, "{status:?}");
+    if let Some(sync) = &status.sync {
+        assert!(
+            sync.refused.iter().any(|r| r.contains("key limit")),
+            "{sync:?}"
+        );
+    }
+    // The key stays readable through the nodes that hold it.
+    assert_eq!(
+        cluster.call(1, get(&big)),
+        ClientReply::Value(Some(b"v".to_vec()))
+    );
+}
+
+#[test]
+fn a_store_that_lost_its_data_is_not_the_member() {
+    // A member whose store is gone (a memory-backed replica reloaded, a wiped disk)
+    // comes back under the same id: it must never ack, vote or coordinate as that
+    // member, which acknowledged writes it no longer holds.
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(300);
+    let joiner = cluster.add_joiner();
+    let spec = cluster.node(joiner).join_spec("");
+    assert!(spec.identity.is_some());
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Join(spec.clone()))),
+        ClientReply::Done
+    );
+    cluster.until_committed(2, 20_000);
+    for k in 0..30 {
+        assert_eq!(
+            cluster.call(k % 4, put(&format!("key-{k}"), "v1")),
+            ClientReply::Done
+        );
+    }
+    // Same id, empty store: a new identity secret.
+    cluster.crash(joiner);
+    let fresh: std::sync::Arc<dyn ringkv_core::storage::blockstore::BlockStore> =
+        std::sync::Arc::new(ringkv_core::storage::blockstore::MemoryStore::new());
+    cluster.restart_on(joiner, fresh);
+    let restarted_at = cluster.delivered.len();
+    // Writes keep arriving (the displaced store is one of the replicas of some keys).
+    for k in 0..30 {
+        let _ = cluster.call(k % 3, put(&format!("key-{k}"), "v2"));
+    }
+    cluster.run_for(3_000);
+    assert_eq!(
+        cluster.node(joiner).status().membership.role,
+        Role::Displaced
+    );
+    let reply = cluster.call(joiner, get("key-1"));
+    assert!(
+        matches!(&reply, ClientReply::Error(ClientError::Unavailable { reason }) if reason.contains("rejoin")),
+        "{reply:?}"
+    );
+    // Joining again under the same id with the new store is refused with the reason.
+    let again = cluster.node(joiner).join_spec("");
+    let reply = cluster.call(0, ClientRequest::Admin(AdminRequest::Join(again)));
+    assert!(
+        matches!(&reply, ClientReply::Error(ClientError::Unsupported { reason }) if reason.contains("bound to another store")),
+        "{reply:?}"
+    );
+    // The displaced store answered no replica message as the member.
+    let answered = cluster.delivered[restarted_at..]
+        .iter()
+        .any(|(from, _, message)| {
+            *from == NodeId(joiner as u64 + 1)
+                && matches!(
+                    message,
+                    ringkv_core::node::PeerMessage::ReadTagAck { .. }
+                        | ringkv_core::node::PeerMessage::ReadAck { .. }
+                        | ringkv_core::node::PeerMessage::WriteAck { .. }
+                )
+        });
+    assert!(!answered, "the displaced store answered as the member");
+    // The rest still serve every key.
+    cluster.values_readable_everywhere(30, |_| "v2".into());
+}

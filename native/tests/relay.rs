@@ -22,7 +22,8 @@ use ringkv_core::node::{
 };
 use ringkv_core::protocol;
 use ringkv_core::protocol::wire::{ReplicaDown, ReplicaUp};
-use ringkv_core::ring::{NodeId, NodeSpec};
+use ringkv_core::protocol::{Ballot, LayoutReport};
+use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec, RingLayout};
 use ringkv_core::storage::blockstore::MemoryStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use tokio_tungstenite::tungstenite::Message;
@@ -32,13 +33,23 @@ const REPLICA: NodeId = NodeId(50);
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn attach(host: &str, id: NodeId) -> Result<(Ws, String), String> {
+    attach_with(host, id, b"test replica identity secret").await
+}
+
+/// Attaches as `id` proving identity `secret`.
+async fn attach_with(host: &str, id: NodeId, secret: &[u8]) -> Result<(Ws, String), String> {
     let tcp = tokio::net::TcpStream::connect(host)
         .await
         .map_err(|e| e.to_string())?;
     let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{host}/replica"), tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let hello = wire::encode(&ReplicaUp::Hello { token: None, id }).map_err(|e| e.to_string())?;
+    let hello = wire::encode(&ReplicaUp::Hello {
+        token: None,
+        id: Some(id),
+        secret: secret.to_vec(),
+    })
+    .map_err(|e| e.to_string())?;
     ws.send(Message::Binary(hello.into()))
         .await
         .map_err(|e| e.to_string())?;
@@ -123,6 +134,70 @@ impl Replica {
     }
 }
 
+/// Opens a replica (a core `Node` on a memory store) as `id`, attaches it to `host`
+/// with its identity secret and has `host` add it; returns once the change committed.
+async fn join_replica(host: &str, id: NodeId, members: usize) -> Replica {
+    let engine = Arc::new(
+        LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("engine"),
+    );
+    let node = Node::open(
+        NodeConfig::new(id, "browser", 1, Vec::new()),
+        engine,
+        7,
+        1_000,
+    )
+    .expect("open");
+    let secret = node.identity_secret().to_vec();
+    let (ws, address) = attach_with(host, id, &secret).await.expect("attach");
+    let spec = node.join_spec(address);
+    let mut replica = Replica {
+        node,
+        ws,
+        start: Instant::now(),
+        replies: BTreeMap::new(),
+        next_id: 0,
+    };
+    let mut admin = Client::connect(host, &Default::default())
+        .await
+        .expect("client");
+    let joined = admin
+        .request(ClientRequest::Admin(AdminRequest::Join(spec)))
+        .await
+        .expect("join request");
+    assert_eq!(joined, ClientReply::Done);
+    for _ in 0..300 {
+        replica.run_for(50).await;
+        let status = replica.node.status();
+        if status.membership.role == Role::Member
+            && status.membership.pending_version.is_none()
+            && status.layout.nodes().len() == members
+        {
+            return replica;
+        }
+    }
+    panic!(
+        "the replica never became a member: {:?}",
+        replica.node.status().membership
+    );
+}
+
+/// Sends `message` as the replica (through its host) to `to`.
+async fn send_as_replica(ws: &mut Ws, to: NodeId, message: &PeerMessage) {
+    let frame = protocol::encode(message).expect("encodes");
+    let up = wire::encode(&ReplicaUp::Peer { to, frame }).expect("encodes");
+    ws.send(Message::Binary(up.into())).await.expect("send");
+}
+
+fn layout_version(node: &common::NodeProc) -> u64 {
+    let status = common::http_get(&node.http, "/status").expect("status");
+    let body = status
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    json["layout_version"].as_u64().expect("layout_version")
+}
+
 fn get(key: &str) -> ClientRequest {
     ClientRequest::Get {
         key: key.into(),
@@ -151,11 +226,6 @@ fn a_relayed_replica_joins_and_serves_linearizably() {
         let refused = attach(&host, NodeId(2)).await;
         assert!(refused.is_err(), "attached as n2: {refused:?}");
 
-        let (ws, address) = attach(&host, REPLICA).await.expect("attach");
-        assert_eq!(address, "relay:1");
-        // A second session for the same id is refused while the first is attached.
-        assert!(attach(&host, REPLICA).await.is_err());
-        let spec = NodeSpec::new(REPLICA.0, "browser", 1).with_address(address);
         let engine = Arc::new(
             LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("engine"),
         );
@@ -166,6 +236,12 @@ fn a_relayed_replica_joins_and_serves_linearizably() {
             1_000,
         )
         .expect("open");
+        let secret = node.identity_secret().to_vec();
+        let (ws, address) = attach_with(&host, REPLICA, &secret).await.expect("attach");
+        assert_eq!(address, "relay:1");
+        // A second session for the same id is refused while the first is attached.
+        assert!(attach_with(&host, REPLICA, &secret).await.is_err());
+        let spec = node.join_spec(address);
         let mut replica = Replica {
             node,
             ws,
@@ -331,23 +407,50 @@ fn a_joining_replicas_first_frames_are_not_dropped_behind_its_layout() {
             &mut inbox,
             Duration::from_secs(10),
             |_, message| match message {
-                PeerMessage::Layout(history) => Some(history),
+                PeerMessage::Layout(report) => Some(report.history),
                 _ => None,
             },
         )
         .await
         .expect("n2 sends its layout");
-        let mut next = history.clone();
+        // n1 proposes the change and n2 votes for it (Paxos among {n1, n2}).
         let spec = NodeSpec::new(REPLICA.0, "browser", 1).with_address("relay:1");
-        next.begin(history.committed().with_node(spec).expect("with replica"))
-            .expect("begin");
+        let layout = history.committed().with_node(spec).expect("with replica");
+        let version = layout.version();
+        let ballot = Ballot {
+            round: 1,
+            node: NodeId(1),
+        };
+        link.send(&PeerMessage::LayoutPrepare { version, ballot })
+            .await;
+        let promised = wait_for(&mut inbox, Duration::from_secs(5), |_, message| {
+            matches!(message, PeerMessage::LayoutPromise { .. }).then_some(())
+        });
+        assert!(promised.await.is_some(), "n2 promises");
+        link.send(&PeerMessage::LayoutAccept {
+            version,
+            ballot,
+            layout: layout.clone(),
+        })
+        .await;
+        let accepted = wait_for(&mut inbox, Duration::from_secs(5), |_, message| {
+            matches!(message, PeerMessage::LayoutAccepted { .. }).then_some(())
+        });
+        assert!(accepted.await.is_some(), "n2 accepts");
+        let mut next = history.clone();
+        next.begin(layout.clone()).expect("begin");
         let pull = protocol::encode(&PeerMessage::SyncPull {
             epoch: next.epoch(),
             cursor: None,
         })
         .expect("encodes");
-        // Back to back, as a host forwards them.
-        link.send(&PeerMessage::Layout(next.clone())).await;
+        // Back to back, as a host forwards them: the chosen change, then the replica's
+        // first frame.
+        link.send(&PeerMessage::Layout(Box::new(LayoutReport {
+            history: next.clone(),
+            vote: Some((version, ballot, layout)),
+        })))
+        .await;
         link.send(&PeerMessage::Relayed {
             from: REPLICA,
             to: NodeId(2),
@@ -377,5 +480,176 @@ fn a_joining_replicas_first_frames_are_not_dropped_behind_its_layout() {
         });
         assert_eq!(page.epoch, next.epoch());
         assert!(!n2.log().contains("not its host"), "{}", n2.log());
+    });
+}
+
+#[test]
+fn a_replica_cannot_rewrite_the_ring() {
+    // Anyone with the client token can attach a replica. Neither a fresh id nor a
+    // replica that is a member may get a forged layout adopted: a layout is learned
+    // only from a majority of the members that chose it.
+    let cluster = Cluster::start_seeded(3, &[]);
+    let host = cluster.nodes[0].ws.clone();
+    let before: Vec<u64> = cluster.nodes.iter().map(layout_version).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let n1 = cluster.nodes[0].ws.clone();
+        let forged = |version: u64| {
+            let spec = NodeSpec::new(1, "default", 1).with_address(n1.clone());
+            let layout = RingLayout::from_parts(version, 3, 512, [spec]).expect("layout");
+            PeerMessage::Layout(Box::new(LayoutReport {
+                history: LayoutHistory::new(layout),
+                vote: None,
+            }))
+        };
+        // A fresh id, attached only to say this.
+        let (mut intruder, _) = attach(&host, NodeId(77)).await.expect("attach");
+        for to in [1, 2, 3] {
+            send_as_replica(&mut intruder, NodeId(to), &forged(1_000)).await;
+        }
+        // A replica that is a member, as itself.
+        let mut replica = join_replica(&host, REPLICA, 4).await;
+        let joined: Vec<u64> = cluster.nodes.iter().map(layout_version).collect();
+        for to in [1, 2, 3] {
+            send_as_replica(&mut replica.ws, NodeId(to), &forged(2_000)).await;
+        }
+        replica.run_for(2_000).await;
+        let after: Vec<u64> = cluster.nodes.iter().map(layout_version).collect();
+        assert_eq!(
+            after, joined,
+            "layout versions before the forgeries {before:?}"
+        );
+        assert!(after.iter().all(|v| *v < 1_000), "{after:?}");
+        // And the ring still works through the replica.
+        assert_eq!(
+            replica.call(put("after-forgery", "ok")).await,
+            ClientReply::Done
+        );
+    });
+}
+
+#[test]
+fn a_bound_replica_attaches_only_with_its_secret_and_can_move_to_another_host() {
+    let mut cluster = Cluster::start_seeded(3, &[]);
+    let n1 = cluster.nodes[0].ws.clone();
+    let n2 = cluster.nodes[1].ws.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut replica = join_replica(&n1, REPLICA, 4).await;
+        let bound = replica
+            .node
+            .status()
+            .layout
+            .node(REPLICA)
+            .cloned()
+            .expect("member");
+        assert!(bound.identity.is_some(), "{bound:?}");
+        assert_eq!(replica.call(put("homed", "at n1")).await, ClientReply::Done);
+        // The replica goes away; its id is released at once (the connection closed).
+        let _ = replica.ws.close(None).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Another client-token holder cannot take the id, here or at another host.
+        for host in [&n1, &n2] {
+            let refused = attach_with(host, REPLICA, b"not the secret").await;
+            assert!(
+                matches!(&refused, Err(reason) if reason.contains("identity secret")),
+                "{refused:?}"
+            );
+        }
+        // Its host gone for good, the replica re-attaches to n2 with its secret and
+        // asks n2 to move it there.
+        cluster.nodes[0].kill9();
+        let secret = replica.node.identity_secret().to_vec();
+        let (ws, address) = attach_with(&n2, REPLICA, &secret).await.expect("re-attach");
+        assert_eq!(address, "relay:2");
+        replica.ws = ws;
+        let mut admin = Client::connect(&n2, &Default::default())
+            .await
+            .expect("client");
+        let rehome = AdminRequest::Rehome {
+            id: REPLICA,
+            address: address.clone(),
+            secret: b"wrong".to_vec(),
+        };
+        let refused = admin
+            .request(ClientRequest::Admin(rehome))
+            .await
+            .expect("reply");
+        assert!(matches!(refused, ClientReply::Error(_)), "{refused:?}");
+        let rehome = AdminRequest::Rehome {
+            id: REPLICA,
+            address: address.clone(),
+            secret,
+        };
+        let mut moved = false;
+        for _ in 0..40 {
+            // The replica is an acceptor of the change: it runs while n2 proposes.
+            let (reply, ()) = tokio::join!(
+                admin.request(ClientRequest::Admin(rehome.clone())),
+                replica.run_for(1_500)
+            );
+            let reply = reply.expect("reply");
+            let spec = replica.node.status().layout.node(REPLICA).cloned();
+            if reply == ClientReply::Done && spec.is_some_and(|s| s.address == address) {
+                moved = true;
+                break;
+            }
+        }
+        assert!(moved, "{:?}", replica.node.status().membership);
+        replica.run_for(1_000).await;
+        assert_eq!(
+            replica.call(get("homed")).await,
+            ClientReply::Value(Some(b"at n1".to_vec()))
+        );
+        assert_eq!(replica.call(put("homed", "at n2")).await, ClientReply::Done);
+        assert_eq!(
+            cluster.nodes[2].resp().call(&["GET", "homed"]),
+            Value::bulk("at n2")
+        );
+    });
+}
+
+#[test]
+fn the_host_gives_a_replica_without_an_id_a_unique_one() {
+    let cluster = Cluster::start_seeded(1, &[]);
+    let host = cluster.nodes[0].ws.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let tcp = tokio::net::TcpStream::connect(&host)
+                .await
+                .expect("connect");
+            let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{host}/replica"), tcp)
+                .await
+                .expect("websocket");
+            let hello = wire::encode(&ReplicaUp::Hello {
+                token: None,
+                id: None,
+                secret: b"s".to_vec(),
+            })
+            .expect("encodes");
+            ws.send(Message::Binary(hello.into())).await.expect("send");
+            let Some(Ok(Message::Binary(bytes))) = ws.next().await else {
+                panic!("no answer");
+            };
+            match wire::decode::<ReplicaDown>(&bytes).expect("decodes") {
+                ReplicaDown::Welcome { id, .. } => ids.push((id, ws)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_ne!(ids[0].0, ids[1].0);
+        for (id, _) in &ids {
+            assert!(id.0 >= 1 << 32 && id.0 < 1 << 53, "{id}");
+        }
     });
 }

@@ -156,6 +156,9 @@ async fn open_on(
         standalone_config(&spec)
     };
     let value_size_bytes_max = config.value_size_bytes_max;
+    let mut config = config;
+    // A new store's identity secret (`NodeSpec::identity`); unused once it has one.
+    let _ = getrandom::fill(&mut config.fresh_identity);
     let node = Node::open(
         config,
         engine.clone() as Arc<dyn Engine>,
@@ -173,11 +176,13 @@ async fn open_on(
     let relay = match &opts.seeds {
         Some(seeds) => Some(Rc::new(RelayTransport::connect(
             spec.id,
+            node.identity_secret().to_vec(),
             seeds,
             opts.token.clone(),
         )?)),
         None => None,
     };
+    let join_spec = node.join_spec(String::new());
     let transport: Rc<dyn Transport> = match (&relay, js_transport) {
         (Some(relay), _) => relay.clone(),
         (None, Some(js)) => js,
@@ -201,7 +206,7 @@ async fn open_on(
         js_network: opts.transport.is_some(),
     };
     if let Some(relay) = relay {
-        let joined = join_through_relay(&replica, &relay, spec, &opts).await;
+        let joined = join_through_relay(&replica, &relay, join_spec, &opts).await;
         if let Err(error) = joined {
             // Waits for in-flight commits and closes the backend.
             let _ = wasm_bindgen_futures::JsFuture::from(host::close(&replica.host)).await;
@@ -551,6 +556,7 @@ impl Replica {
                 Role::Joining => "joining",
                 Role::Member => "member",
                 Role::Left => "left",
+                Role::Displaced => "displaced",
             },
             layout_version: s.membership.committed_version,
             pending_version: s.membership.pending_version,

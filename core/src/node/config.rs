@@ -95,6 +95,11 @@ pub struct NodeConfig {
     /// Tree shape per range. Must be the same on every node (mismatches are rejected
     /// as `DepthMismatch`, never mis-compared).
     pub anti_entropy_merkle: MerkleConfig,
+    /// Fresh randomness from the host (the OS's, or the browser's `crypto`), from which a
+    /// store opened for the first time makes its identity secret (`NodeSpec::identity`);
+    /// unused once the store has one. All zeros (the default) still gives each store its
+    /// own secret (mixed with id and clock), but a guessable one: hosts must fill it.
+    pub fresh_identity: [u8; crate::ring::IDENTITY_SECRET_BYTES],
 }
 
 impl NodeConfig {
@@ -124,6 +129,7 @@ impl NodeConfig {
             anti_entropy_interval_ms: 500,
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
+            fresh_identity: [0; crate::ring::IDENTITY_SECRET_BYTES],
         }
     }
 

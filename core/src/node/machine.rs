@@ -7,7 +7,7 @@ use crate::protocol::{
     SyncEntry, SyncPage,
 };
 use crate::rand::SplitMix64;
-use crate::ring::NodeId;
+use crate::ring::{IdentityDigest, NodeId, NodeSpec, IDENTITY_SECRET_BYTES};
 use crate::storage::Engine;
 
 use super::ae::{AeCtx, AeSettings, AntiEntropy};
@@ -31,6 +31,8 @@ use super::tags::{TagIssuer, TAG_LEASE_COUNTERS};
 /// moves outputs. Storage work runs inline through the [`Engine`].
 pub struct Node {
     id: NodeId,
+    /// This store's identity secret (`NodeSpec::identity` is its digest).
+    secret: [u8; IDENTITY_SECRET_BYTES],
     incarnation: u64,
     config: NodeConfig,
     /// Layout history, Paxos, sync (node/membership/).
@@ -77,7 +79,7 @@ impl Node {
         now_ms: u64,
     ) -> Result<Node, NodeError> {
         config.validate()?;
-        let mut recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS)?;
+        let mut recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS, now_ms)?;
         let mut rng = SplitMix64::new(rng_seed);
         let id = recovered.id;
         // Anti-entropy: completes the position index if needed, builds the trees.
@@ -124,6 +126,7 @@ impl Node {
         let membership_committed_version = recovered.history.committed().version();
         let membership = Membership::new(
             id,
+            IdentityDigest::of(&recovered.secret),
             recovered.history,
             recovered.paxos,
             MembershipSettings {
@@ -134,6 +137,7 @@ impl Node {
         );
         Ok(Node {
             id,
+            secret: recovered.secret,
             incarnation: recovered.incarnation,
             eventual,
             outbox: Outbox::new(id, config.queued_sends_max),
@@ -155,6 +159,20 @@ impl Node {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The spec this node asks to join a cluster with (`AdminRequest::Join`): its zone
+    /// and capacity, `address`, and its store's identity.
+    pub fn join_spec(&self, address: impl Into<String>) -> NodeSpec {
+        NodeSpec::new(self.id.0, self.config.zone.clone(), self.config.capacity)
+            .with_address(address)
+            .with_identity(IdentityDigest::of(&self.secret))
+    }
+
+    /// This store's identity secret: shown only to prove the identity (a relay host at
+    /// attach, `AdminRequest::Rehome`); never sent to peers.
+    pub fn identity_secret(&self) -> &[u8; IDENTITY_SECRET_BYTES] {
+        &self.secret
     }
 
     /// Feeds one input. Due timers (request deadlines, resends, gossip) run first, then
@@ -183,10 +201,12 @@ impl Node {
     /// `Some` (gossip is periodic).
     pub fn poll_timeout(&self) -> Option<u64> {
         let gossip_ms = self.detector.next_round_ms();
+        // A displaced store runs no eventual or anti-entropy timers (`run_timers`).
+        let displaced = self.membership.role() == Role::Displaced;
         let others = [
             self.coordinator.next_timeout_ms(),
-            self.eventual.next_timeout_ms(),
-            self.anti_entropy.next_timeout_ms(),
+            self.eventual.next_timeout_ms().filter(|_| !displaced),
+            self.anti_entropy.next_timeout_ms().filter(|_| !displaced),
             self.membership.next_timeout_ms(),
         ];
         Some(others.into_iter().flatten().fold(gossip_ms, u64::min))
@@ -324,8 +344,14 @@ impl Node {
     fn run_timers(&mut self) {
         let (coordinator, mut ctx) = self.ctx();
         coordinator.on_timers(&mut ctx);
+        // A displaced store hands off and repairs nothing as the member (`Role`).
+        let displaced = self.membership.role() == Role::Displaced;
         let (eventual, mut ctx) = self.eventual_ctx();
-        if let Err(error) = eventual.on_timers(&mut ctx) {
+        if let Err(error) = if displaced {
+            Ok(())
+        } else {
+            eventual.on_timers(&mut ctx)
+        } {
             self.storage_failed(error);
         }
         let (membership, mut ctx) = self.membership_ctx();
@@ -343,6 +369,9 @@ impl Node {
             membership.on_gossip_round(&mut ctx, &targets);
         }
         // Anti-entropy after gossip, so peer choice uses the freshest liveness.
+        if displaced {
+            return;
+        }
         let result = self.anti_entropy.on_timers(&mut AeCtx {
             now_ms: self.now_ms,
             engine: self.engine.as_ref(),
@@ -378,13 +407,12 @@ impl Node {
                 self.counters.unavailable += 1;
                 let reason = match role {
                     Role::Joining => {
-                        "this node is not a member of a cluster yet (waiting to be added)"
+                        "this node is not a member of a cluster yet (waiting to be added)".into()
                     }
-                    _ => "this node has left the cluster",
+                    Role::Displaced => super::membership::displaced_reason(self.id),
+                    _ => "this node has left the cluster".into(),
                 };
-                let error = ClientError::Unavailable {
-                    reason: reason.into(),
-                };
+                let error = ClientError::Unavailable { reason };
                 self.outbox.reply(id, ClientReply::Error(error));
                 return;
             }
@@ -467,9 +495,9 @@ impl Node {
                 self.after_membership(Ok(()));
                 return;
             }
-            PeerMessage::Layout(history) => {
+            PeerMessage::Layout(report) => {
                 let (membership, mut ctx) = self.membership_ctx();
-                let result = membership.learn(&mut ctx, &history);
+                let result = membership.learn_report(&mut ctx, from, *report);
                 self.after_membership(result);
                 return;
             }
@@ -481,6 +509,11 @@ impl Node {
             }
             message => message,
         };
+        // A store that is not the member its id names answers nothing as that member.
+        if self.membership.role() == Role::Displaced {
+            self.counters.messages_ignored += 1;
+            return;
+        }
         // A former member hands off the hints it still holds (node/eventual/handoff.rs).
         let handoff = matches!(message, PeerMessage::EventualMerge { hint_for: None, .. });
         if (!self.detector.is_member(from) && !handoff) || !self.within_limits(&message) {
@@ -528,7 +561,11 @@ impl Node {
             }
             PeerMessage::Stale { req, history } => {
                 let (membership, mut ctx) = self.membership_ctx();
-                let result = membership.learn(&mut ctx, &history);
+                let report = crate::protocol::LayoutReport {
+                    history,
+                    vote: None,
+                };
+                let result = membership.learn_report(&mut ctx, from, report);
                 self.after_membership(result);
                 let history = self.membership.history().clone();
                 let (coordinator, mut ctx) = self.ctx();
@@ -548,6 +585,10 @@ impl Node {
                 let result = membership.on_message(&mut ctx, from, message);
                 match result {
                     Ok(Event::Apply { from, page }) => {
+                        if let Err(reason) = self.sync_page_within_limits(&page) {
+                            self.membership.sync_refused(from, reason);
+                            return;
+                        }
                         let result = self.apply_sync_page(&page);
                         let result = match result {
                             Ok(()) => {
@@ -627,15 +668,42 @@ impl Node {
         }
     }
 
-    /// Applies a page streamed during a layout change: registers through the one
-    /// register write path (by tag; Merkle trees follow), eventual states by merge.
+    /// Whether this node can hold every entry of a streamed page: a key or value over
+    /// its limits (nodes configured with different limits) is refused, never skipped.
+    fn sync_page_within_limits(&self, page: &SyncPage) -> Result<(), String> {
+        let (key_max, value_max) = (
+            self.config.key_size_bytes_max,
+            self.config.value_size_bytes_max,
+        );
+        for entry in &page.entries {
+            let (key, value) = match entry {
+                SyncEntry::Register { key, value, .. } => (key, value.as_ref().map(Vec::len)),
+                SyncEntry::Eventual { key, .. } => (key, None),
+            };
+            if key.len() > key_max {
+                return Err(format!(
+                    "a key of {} bytes exceeds this node's key limit ({key_max} bytes): \
+                     members must share their size limits",
+                    key.len()
+                ));
+            }
+            if let Some(len) = value.filter(|len| *len > value_max) {
+                return Err(format!(
+                    "a value of {len} bytes exceeds this node's value limit ({value_max} \
+                     bytes): members must share their size limits"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a page streamed during a layout change (within this node's limits:
+    /// `sync_page_within_limits`): registers through the one register write path (by
+    /// tag; Merkle trees follow), eventual states by merge.
     fn apply_sync_page(&mut self, page: &SyncPage) -> Result<(), String> {
         for entry in &page.entries {
             match entry {
                 SyncEntry::Register { key, tag, value } => {
-                    if key.len() > self.config.key_size_bytes_max {
-                        continue;
-                    }
                     let change =
                         replica::apply_register(self.engine.as_ref(), key, *tag, value.clone())
                             .map_err(|error| error.to_string())?;

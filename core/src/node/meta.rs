@@ -5,7 +5,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Ballot;
-use crate::ring::{LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT};
+use crate::ring::legacy::{HistoryV1, LayoutV1};
+use crate::ring::{
+    IdentityDigest, LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT,
+    IDENTITY_SECRET_BYTES,
+};
 use crate::storage::{Engine, WriteBatch, WriteOptions};
 
 use super::config::NodeConfig;
@@ -22,25 +26,52 @@ pub const INITIAL_LAYOUT_VERSION: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum IdentityRecord {
     /// `incarnation` counts opens: bumped durably before the node does anything, so it
-    /// is distinct for every run of this node.
+    /// is distinct for every run of this node. (Builds before member identities.)
     V1 { id: NodeId, incarnation: u64 },
+    /// `secret`: generated when the store was first opened (or first opened by a build
+    /// with identities) and never changed; its digest is the member's identity
+    /// (`NodeSpec::identity`), so a store that lost it is a different member.
+    V2 {
+        id: NodeId,
+        incarnation: u64,
+        secret: [u8; IDENTITY_SECRET_BYTES],
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `m/members`. Variants only append; V1 and V2 hold layouts in the format before
+/// member identities (`ring::legacy`) and are read, never written.
+#[derive(Serialize, Deserialize)]
 enum MembersRecord {
     /// A static member list (written by builds without membership changes).
     V1 {
-        layout: RingLayout,
+        layout: LayoutV1,
     },
     V2 {
+        history: HistoryV1,
+    },
+    V3 {
         history: LayoutHistory,
     },
 }
 
 /// A Paxos acceptor's promise and vote for one layout version (`node/membership/`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum PaxosRecord {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PaxosRecord {
+    pub version: u64,
+    pub promised: Ballot,
+    pub accepted: Option<(Ballot, RingLayout)>,
+}
+
+/// `m/paxos` as stored; V1 (a layout in the format before member identities) is read,
+/// never written.
+#[derive(Serialize, Deserialize)]
+enum PaxosRecordOnDisk {
     V1 {
+        version: u64,
+        promised: Ballot,
+        accepted: Option<(Ballot, LayoutV1)>,
+    },
+    V2 {
         version: u64,
         promised: Ballot,
         accepted: Option<(Ballot, RingLayout)>,
@@ -57,6 +88,8 @@ enum TagLeaseRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct Recovered {
     pub id: NodeId,
+    /// The store's identity secret (its digest is this member's identity).
+    pub secret: [u8; IDENTITY_SECRET_BYTES],
     /// This run's incarnation (already persisted).
     pub incarnation: u64,
     pub history: LayoutHistory,
@@ -75,33 +108,63 @@ pub(crate) fn recover(
     engine: &dyn Engine,
     config: &NodeConfig,
     tag_lease_counters: u64,
+    now_ms: u64,
 ) -> Result<Recovered, NodeError> {
     let mut notes = Vec::new();
-    let (id, previous_incarnation) = match read::<IdentityRecord>(engine, IDENTITY_KEY)? {
+    let (id, previous_incarnation, secret) = match read::<IdentityRecord>(engine, IDENTITY_KEY)? {
         Some(IdentityRecord::V1 { id, incarnation }) => {
-            if id != config.id {
-                notes.push(format!(
-                    "persisted identity {id} overrides configured id {}",
-                    config.id
-                ));
-            }
-            (id, incarnation)
+            notes.push("this store had no identity secret: generated one".into());
+            (id, incarnation, fresh_secret(config, now_ms))
         }
-        None => (config.id, 0),
+        Some(IdentityRecord::V2 {
+            id,
+            incarnation,
+            secret,
+        }) => (id, incarnation, secret),
+        None => (config.id, 0, fresh_secret(config, now_ms)),
+    };
+    if id != config.id && previous_incarnation > 0 {
+        notes.push(format!(
+            "persisted identity {id} overrides configured id {}",
+            config.id
+        ));
+    }
+    let legacy = |key: &[u8], reason: String| NodeError::CorruptMetadata {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason,
     };
     let history = match read::<MembersRecord>(engine, MEMBERS_KEY)? {
-        Some(MembersRecord::V1 { layout }) => LayoutHistory::new(layout),
-        Some(MembersRecord::V2 { history }) => history,
+        Some(MembersRecord::V1 { layout }) => {
+            LayoutHistory::new(layout.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?)
+        }
+        Some(MembersRecord::V2 { history }) => {
+            history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
+        }
+        Some(MembersRecord::V3 { history }) => history,
         None if config.members.is_empty() => {
             notes.push("no member list: waiting to be added to a cluster".into());
             LayoutHistory::new(RingLayout::new(config.replicas))
         }
-        None => LayoutHistory::new(RingLayout::from_parts(
-            INITIAL_LAYOUT_VERSION,
-            config.replicas,
-            DEFAULT_VNODES_PER_CAPACITY_UNIT,
-            config.members.iter().cloned(),
-        )?),
+        None => {
+            // A node founding a cluster alone binds itself to its store's identity; in a
+            // shared member list every node must build the same layout, so members stay
+            // unbound (no node knows the others' identities).
+            let alone = config.members.len() == 1 && config.members[0].id == id;
+            let members = config
+                .members
+                .iter()
+                .cloned()
+                .map(|spec| match spec.identity {
+                    None if alone => spec.with_identity(IdentityDigest::of(&secret)),
+                    _ => spec,
+                });
+            LayoutHistory::new(RingLayout::from_parts(
+                INITIAL_LAYOUT_VERSION,
+                config.replicas,
+                DEFAULT_VNODES_PER_CAPACITY_UNIT,
+                members,
+            )?)
+        }
     };
     let layout = history.committed();
     if layout.version() > 0 && !config.members.is_empty() {
@@ -123,7 +186,30 @@ pub(crate) fn recover(
             "node {id} is not a member of its layout: it has left the cluster"
         ));
     }
-    let paxos = read::<PaxosRecord>(engine, PAXOS_KEY)?;
+    let paxos = match read::<PaxosRecordOnDisk>(engine, PAXOS_KEY)? {
+        None => None,
+        Some(PaxosRecordOnDisk::V1 {
+            version,
+            promised,
+            accepted,
+        }) => Some(PaxosRecord {
+            version,
+            promised,
+            accepted: accepted
+                .map(|(ballot, layout)| layout.upgrade().map(|layout| (ballot, layout)))
+                .transpose()
+                .map_err(|e| legacy(PAXOS_KEY, e))?,
+        }),
+        Some(PaxosRecordOnDisk::V2 {
+            version,
+            promised,
+            accepted,
+        }) => Some(PaxosRecord {
+            version,
+            promised,
+            accepted,
+        }),
+    };
     let tag_counter_floor = match read::<TagLeaseRecord>(engine, TAG_LEASE_KEY)? {
         Some(TagLeaseRecord::V1 { ceiling }) => ceiling,
         None => 0,
@@ -133,11 +219,15 @@ pub(crate) fn recover(
     let mut batch = WriteBatch::new();
     batch.put(
         IDENTITY_KEY,
-        encode(&IdentityRecord::V1 { id, incarnation })?,
+        encode(&IdentityRecord::V2 {
+            id,
+            incarnation,
+            secret,
+        })?,
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V2 {
+        encode(&MembersRecord::V3 {
             history: history.clone(),
         })?,
     );
@@ -150,6 +240,7 @@ pub(crate) fn recover(
     engine.write(&batch, WriteOptions::DURABLE)?;
     Ok(Recovered {
         id,
+        secret,
         incarnation,
         history,
         paxos,
@@ -165,7 +256,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
     write_record(
         engine,
         MEMBERS_KEY,
-        &MembersRecord::V2 {
+        &MembersRecord::V3 {
             history: history.clone(),
         },
         "the layout history",
@@ -174,7 +265,25 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
 
 /// Durably records an acceptor's promise and vote (before it answers).
 pub(crate) fn write_paxos(engine: &dyn Engine, record: &PaxosRecord) -> Result<(), String> {
-    write_record(engine, PAXOS_KEY, record, "the Paxos acceptor state")
+    let record = PaxosRecordOnDisk::V2 {
+        version: record.version,
+        promised: record.promised,
+        accepted: record.accepted.clone(),
+    };
+    write_record(engine, PAXOS_KEY, &record, "the Paxos acceptor state")
+}
+
+/// A new store's identity secret: the host's fresh randomness (`NodeConfig::
+/// fresh_identity`), mixed with the id and clock so hosts that pass none (tests) still
+/// get one per store.
+fn fresh_secret(config: &NodeConfig, now_ms: u64) -> [u8; IDENTITY_SECRET_BYTES] {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"ringkv identity secret v1");
+    hash.update(config.fresh_identity);
+    hash.update(config.id.0.to_le_bytes());
+    hash.update(now_ms.to_le_bytes());
+    hash.finalize().into()
 }
 
 fn write_record<T: Serialize>(

@@ -97,6 +97,14 @@ pub enum AdminRequest {
     /// Remove a member that is gone for good (same change as `Leave`; its ranges are
     /// rebuilt from the remaining replicas). It must never be restarted with its data.
     Remove(crate::ring::NodeId),
+    /// Move a member bound to an identity (`NodeSpec::identity`) to a new address: a
+    /// relayed replica whose host is gone re-attaches elsewhere and asks for this. Only
+    /// with the member's identity secret; nothing else changes and no data moves.
+    Rehome {
+        id: crate::ring::NodeId,
+        address: String,
+        secret: Vec<u8>,
+    },
 }
 
 impl ClientRequest {

@@ -9,7 +9,8 @@
 use super::error::ProtocolError;
 use super::messages::PeerMessage;
 
-pub const FORMAT_VERSION: u16 = 2;
+/// 3: members carry an identity digest (`NodeSpec::identity`), `Layout` a `LayoutReport`.
+pub const FORMAT_VERSION: u16 = 3;
 /// Largest frame either side accepts: a 1 MiB value plus an 8 KiB key and headers fit
 /// with room to spare, and a receiver never buffers more for one message.
 pub const FRAME_SIZE_BYTES_MAX: usize = 2 << 20;

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ring::NodeId;
+use crate::ring::{LayoutHistory, NodeId, RingLayout};
 use crate::versioning::Tag;
 
 use super::messages::SiblingState;
@@ -28,6 +28,17 @@ use super::messages::SiblingState;
 pub struct Ballot {
     pub round: u64,
     pub node: NodeId,
+}
+
+/// What one member tells another about the cluster's layout, as itself: its history
+/// and its Paxos vote for the version after its committed layout. A node adopts a newer
+/// layout only once a majority of its own layout's members have reported it (or voted
+/// for it in one ballot), never on one member's word (`node/membership/confirm.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutReport {
+    pub history: LayoutHistory,
+    /// `(version, ballot, layout)` this member accepted for `history.committed() + 1`.
+    pub vote: Option<(u64, Ballot, RingLayout)>,
 }
 
 /// Most entries in one [`SyncPage`].

@@ -27,7 +27,7 @@ pub enum EventualRefusal {
 }
 
 use super::antientropy::{KeyPage, KeyPageReply};
-use super::membership::{Ballot, SyncCursor, SyncPage};
+use super::membership::{Ballot, LayoutReport, SyncCursor, SyncPage};
 
 /// Identifies one coordinator operation cluster-wide.
 ///
@@ -191,9 +191,9 @@ pub enum PeerMessage {
         req: OpId,
         history: LayoutHistory,
     },
-    /// The sender's layout history (on a newer epoch seen, a pull, or while a change is
-    /// in progress, so sync progress spreads).
-    Layout(LayoutHistory),
+    /// The sender's layout history and Paxos vote (on a newer epoch seen, a pull, or
+    /// while a change is in progress, so sync progress spreads).
+    Layout(Box<LayoutReport>),
     /// "Send me your layout history": the sender saw a newer epoch than its own.
     LayoutPull {
         epoch: u64,

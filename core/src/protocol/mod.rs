@@ -28,7 +28,7 @@ pub use client::{
 pub use codec::{decode, encode, is_relay_envelope, FORMAT_VERSION, FRAME_SIZE_BYTES_MAX};
 pub use error::ProtocolError;
 pub use membership::{
-    cursor_digest, Ballot, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX,
+    cursor_digest, Ballot, LayoutReport, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX,
     SYNC_PAGE_ENTRIES_MAX,
 };
 pub use messages::{EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState};

@@ -99,8 +99,14 @@ fn arb_layout() -> impl Strategy<Value = crate::ring::RingLayout> {
             version,
             3,
             2,
-            ids.into_iter()
-                .map(|id| crate::ring::NodeSpec::new(id, "z", 1).with_address("h:1")),
+            ids.into_iter().map(|id| {
+                let spec = crate::ring::NodeSpec::new(id, "z", 1).with_address("h:1");
+                if id % 2 == 0 {
+                    spec.with_identity(crate::ring::IdentityDigest::of(&id.to_le_bytes()))
+                } else {
+                    spec
+                }
+            }),
         )
         .expect("small layouts are valid")
     })
@@ -115,8 +121,14 @@ fn arb_ballot() -> impl Strategy<Value = Ballot> {
 
 fn arb_membership_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
-        arb_layout()
-            .prop_map(|layout| PeerMessage::Layout(crate::ring::LayoutHistory::new(layout))),
+        (
+            arb_layout(),
+            prop::option::of((any::<u64>(), arb_ballot(), arb_layout()))
+        )
+            .prop_map(|(layout, vote)| PeerMessage::Layout(Box::new(LayoutReport {
+                history: crate::ring::LayoutHistory::new(layout),
+                vote,
+            }))),
         (arb_op_id(), arb_layout()).prop_map(|(req, layout)| PeerMessage::Stale {
             req,
             history: crate::ring::LayoutHistory::new(layout),
@@ -210,6 +222,13 @@ fn arb_message() -> impl Strategy<Value = PeerMessage> {
     ]
 }
 
+/// Bytes a decoded message may hold per byte of its frame (struct and map overheads of
+/// small fields: a 2-byte node spec becomes a few dozen bytes of `BTreeMap` node).
+const ALLOC_PER_BYTE: usize = 64;
+/// What serde preallocates for a sequence before reading its elements (`size_hint::
+/// cautious`: 1 MiB), for the few nesting levels a frame has.
+const SEQUENCE_PREALLOC_BYTES_MAX: usize = 4 << 20;
+
 proptest! {
     #[test]
     fn relay_envelopes_are_recognised_without_decoding(message in arb_message()) {
@@ -234,6 +253,30 @@ proptest! {
         let mut framed = FORMAT_VERSION.to_le_bytes().to_vec();
         framed.extend_from_slice(&bytes);
         let _ = decode(&framed);
+    }
+
+    /// Decoding allocates in proportion to the frame: at most `ALLOC_PER_BYTE` bytes per
+    /// frame byte, plus serde's fixed preallocation for a sequence whose length prefix
+    /// claims more than the frame holds (1 MiB at most per nesting level). A layout's
+    /// ring is never derived while decoding.
+    #[test]
+    fn decoding_allocates_in_proportion_to_the_frame(
+        message in arb_message(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..,
+        noise in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let frame = encode(&message).expect("encodes");
+        let mut flipped = frame.clone();
+        let i = at.index(flipped.len());
+        flipped[i] ^= flip;
+        let mut framed = FORMAT_VERSION.to_le_bytes().to_vec();
+        framed.extend_from_slice(&noise);
+        for bytes in [&frame, &flipped, &framed] {
+            let (_, peak) = crate::alloc_count::peak_allocated(|| decode(bytes));
+            let bound = ALLOC_PER_BYTE * bytes.len() + SEQUENCE_PREALLOC_BYTES_MAX;
+            prop_assert!(peak <= bound, "{} byte frame: {peak} bytes allocated", bytes.len());
+        }
     }
 
     /// Damaging a valid frame (flipped byte, cut tail) yields an error or some message,

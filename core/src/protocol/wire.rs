@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub const CLIENT_PROTOCOL_VERSION: u8 = 1;
+/// 2: members carry an identity digest; `ReplicaUp::Hello` an identity secret.
+pub const CLIENT_PROTOCOL_VERSION: u8 = 2;
 
 /// Client → server. Variants are only appended (postcard encodes the index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,8 +87,15 @@ pub fn relay_host(address: &str) -> Option<NodeId> {
 /// postcard). Variants are only appended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplicaUp {
-    /// First message: the client token and the replica's node id.
-    Hello { token: Option<String>, id: NodeId },
+    /// First message: the client token, the replica's node id (`None`: the host picks
+    /// an id no member or attached replica has) and its identity secret (the store's,
+    /// `NodeSpec::identity` is its digest): a member bound to an identity attaches only
+    /// with its secret, and may then attach to any host (re-homing).
+    Hello {
+        token: Option<String>,
+        id: Option<NodeId>,
+        secret: Vec<u8>,
+    },
     /// A peer frame (`protocol::encode` of a `PeerMessage`) for node `to`.
     Peer { to: NodeId, frame: Vec<u8> },
 }
@@ -95,10 +103,11 @@ pub enum ReplicaUp {
 /// Host → replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplicaDown {
-    /// Attached; `address` is what the replica puts in its `NodeSpec` to join.
+    /// Attached as `id`; `address` is what the replica puts in its `NodeSpec` to join.
     Welcome {
         host: NodeId,
         address: String,
+        id: NodeId,
     },
     Peer {
         from: NodeId,

@@ -42,15 +42,32 @@ pub enum HistoryError {
 ///
 /// Equality compares `(committed, pending, synced)`; the moved ranges are derived from
 /// the two layouts on first use (never while decoding) and shared by clones.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "HistoryWire", into = "HistoryWire")]
 pub struct LayoutHistory {
     committed: RingLayout,
     pending: Option<RingLayout>,
     synced: BTreeSet<NodeId>,
+    /// The synced members that completed the commit of `committed`, as far as this node
+    /// knows (at least itself, if it synced). A member's report thus still carries its
+    /// own "I synced" after it committed, for members that missed it (what they accept
+    /// from it: `node/membership/confirm.rs`). Not part of equality.
+    committed_by: BTreeSet<NodeId>,
     /// Derived from `(committed, pending)`: the ranges whose replica set changes. Must be
     /// replaced whenever either layout changes.
     moved: Arc<OnceLock<Vec<MovedRange>>>,
+}
+
+// Without the derived moved ranges (large; and whether computed yet must not show).
+impl std::fmt::Debug for LayoutHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayoutHistory")
+            .field("committed", &self.committed)
+            .field("pending", &self.pending)
+            .field("synced", &self.synced)
+            .field("committed_by", &self.committed_by)
+            .finish()
+    }
 }
 
 impl PartialEq for LayoutHistory {
@@ -69,8 +86,24 @@ impl LayoutHistory {
             committed,
             pending: None,
             synced: BTreeSet::new(),
+            committed_by: BTreeSet::new(),
             moved: Arc::default(),
         }
+    }
+
+    /// `committed`, learned as committed; `by`: members known to have synced for it.
+    pub fn committed_by_members(committed: RingLayout, by: BTreeSet<NodeId>) -> Self {
+        let mut history = LayoutHistory::new(committed);
+        history.committed_by = by
+            .into_iter()
+            .filter(|id| history.committed.node(*id).is_some())
+            .collect();
+        history
+    }
+
+    /// Members known to have synced for the committed layout (see the field).
+    pub fn committed_by(&self) -> &BTreeSet<NodeId> {
+        &self.committed_by
     }
 
     pub fn committed(&self) -> &RingLayout {
@@ -194,35 +227,11 @@ impl LayoutHistory {
             })
     }
 
-    /// Takes in what `other` knows: a newer committed layout, the pending change, more
-    /// synced members. Returns whether this history changed.
-    pub fn merge(&mut self, other: &LayoutHistory) -> bool {
-        let before = (self.committed.version(), self.epoch(), self.synced.len());
-        if other.committed.version() > self.committed.version() {
-            *self = other.clone();
-        } else if other.committed.version() == self.committed.version() {
-            match (&self.pending, &other.pending) {
-                (None, Some(theirs)) => {
-                    // Chosen by Paxos: the only layout of its version.
-                    self.moved = other.moved.clone();
-                    self.pending = Some(theirs.clone());
-                    self.synced = other.synced.clone();
-                }
-                (Some(mine), Some(theirs)) if mine == theirs => {
-                    self.synced.extend(other.synced.iter().copied());
-                }
-                _ => {}
-            }
-        }
-        self.try_commit();
-        before != (self.committed.version(), self.epoch(), self.synced.len())
-    }
-
     fn try_commit(&mut self) {
         if self.sync_complete() {
             if let Some(pending) = self.pending.take() {
                 self.committed = pending;
-                self.synced.clear();
+                self.committed_by = std::mem::take(&mut self.synced);
                 self.moved = Arc::default();
             }
         }
@@ -241,14 +250,34 @@ struct HistoryWire {
     committed: RingLayout,
     pending: Option<RingLayout>,
     synced: Vec<NodeId>,
+    committed_by: Vec<NodeId>,
 }
 
 impl TryFrom<HistoryWire> for LayoutHistory {
     type Error = HistoryError;
 
     fn try_from(wire: HistoryWire) -> Result<Self, HistoryError> {
-        let mut history = LayoutHistory::new(wire.committed);
-        if let Some(pending) = wire.pending {
+        let mut history = LayoutHistory::from_parts(wire.committed, wire.pending, wire.synced)?;
+        for node in wire.committed_by {
+            if history.committed.node(node).is_none() {
+                return Err(HistoryError::SyncedNotMember(node));
+            }
+            history.committed_by.insert(node);
+        }
+        Ok(history)
+    }
+}
+
+impl LayoutHistory {
+    /// A history from its parts (decoded from a peer or a record), checked: the pending
+    /// layout follows the committed one, synced nodes are its members. Derives nothing.
+    pub fn from_parts(
+        committed: RingLayout,
+        pending: Option<RingLayout>,
+        synced: impl IntoIterator<Item = NodeId>,
+    ) -> Result<Self, HistoryError> {
+        let mut history = LayoutHistory::new(committed);
+        if let Some(pending) = pending {
             // As `begin`, without deriving the moved ranges (nor committing a change
             // that moves nothing: the receiver's merge does that).
             let committed = history.committed.version();
@@ -260,7 +289,7 @@ impl TryFrom<HistoryWire> for LayoutHistory {
             }
             history.pending = Some(pending);
         }
-        for node in wire.synced {
+        for node in synced {
             let member = history
                 .pending
                 .as_ref()
@@ -280,6 +309,7 @@ impl From<LayoutHistory> for HistoryWire {
             committed: history.committed,
             pending: history.pending,
             synced: history.synced.into_iter().collect(),
+            committed_by: history.committed_by.into_iter().collect(),
         }
     }
 }
@@ -319,29 +349,26 @@ mod tests {
     }
 
     #[test]
-    fn joint_replica_sets_while_pending_and_merge_takes_the_newest() {
-        let mut a = LayoutHistory::new(layout(1, &[1, 2, 3]));
-        let mut b = a.clone();
-        b.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
+    fn joint_replica_sets_while_pending_and_the_commit_remembers_who_synced() {
+        let mut history = LayoutHistory::new(layout(1, &[1, 2, 3]));
+        history.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
         let joint = (0..200)
-            .map(|i| b.replica_sets(format!("k{i}").as_bytes()))
+            .map(|i| history.replica_sets(format!("k{i}").as_bytes()))
             .filter(|sets| sets.len() == 2)
             .count();
         assert!(joint > 0);
-        assert!(a.merge(&b));
-        assert_eq!(a, b);
-        assert!(!a.merge(&b));
-        b.mark_synced(NodeId(4));
-        assert!(a.merge(&b));
-        assert_eq!(a.synced().len(), 1);
-        let mut done = b.clone();
-        for id in [1, 2, 3] {
-            done.mark_synced(NodeId(id));
+        let mut marked = BTreeSet::new();
+        for id in [4, 1, 2, 3] {
+            if history.pending().is_some() {
+                assert!(history.mark_synced(NodeId(id)));
+                marked.insert(NodeId(id));
+            }
         }
-        assert!(a.merge(&done));
-        assert_eq!(a.committed().version(), 2);
-        // A stale history changes nothing.
-        assert!(!a.merge(&LayoutHistory::new(layout(1, &[1, 2, 3]))));
+        assert_eq!(history.committed().version(), 2);
+        assert_eq!(history.committed_by(), &marked);
+        let bytes = postcard::to_allocvec(&history).expect("encode");
+        let back: LayoutHistory = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back.committed_by(), history.committed_by());
     }
 
     #[test]
@@ -387,6 +414,7 @@ mod tests {
             committed: layout(1, &[1, 2, 3]),
             pending: Some(layout(3, &[1, 2])),
             synced: vec![],
+            committed_by: vec![],
         };
         let bytes = postcard::to_allocvec(&bad).expect("encode");
         assert!(postcard::from_bytes::<LayoutHistory>(&bytes).is_err());

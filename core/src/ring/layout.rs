@@ -39,7 +39,7 @@ pub const NODES_MAX: usize = 4096;
 /// Equality compares the defining fields only; the derived ring is computed on first
 /// use (so decoding a layout costs time proportional to its encoded size) and shared by
 /// clones.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "LayoutWire", into = "LayoutWire")]
 pub struct RingLayout {
     version: u64,
@@ -59,6 +59,19 @@ struct Derived {
     tokens: Vec<(Position, NodeId)>,
     /// Distinct zones among nodes that hold at least one token.
     zone_count: usize,
+}
+
+// The defining fields only: the derived ring is large, and whether it was computed yet
+// must not show (traces are hashed for determinism).
+impl std::fmt::Debug for RingLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingLayout")
+            .field("version", &self.version)
+            .field("nodes", &self.nodes)
+            .field("replicas", &self.replicas)
+            .field("vnodes_per_capacity_unit", &self.vnodes_per_capacity_unit)
+            .finish()
+    }
 }
 
 impl PartialEq for RingLayout {

@@ -15,6 +15,7 @@ pub mod balance;
 pub mod error;
 pub mod history;
 pub mod layout;
+pub(crate) mod legacy;
 pub mod node;
 pub mod ownership;
 pub mod preference;
@@ -30,7 +31,7 @@ pub use balance::{
 pub use error::LayoutError;
 pub use history::{HistoryError, LayoutHistory};
 pub use layout::{RingLayout, DEFAULT_REPLICAS, DEFAULT_VNODES_PER_CAPACITY_UNIT};
-pub use node::{NodeId, NodeSpec};
+pub use node::{IdentityDigest, NodeId, NodeSpec, IDENTITY_SECRET_BYTES};
 pub use ownership::{ranges_moved, MovedRange};
 pub use range::{TokenRange, RING_SIZE_POSITIONS};
 pub use token::{key_position, token_position, Position};

@@ -30,6 +30,12 @@ pub struct NodeSpec {
     /// to the core, which routes by [`NodeId`]; empty for a node that cannot accept
     /// connections (a browser replica, reached through a relay).
     pub address: String,
+    /// The member's identity: the digest of the secret its store generated when it was
+    /// first opened, recorded when it joined. A node whose store holds another secret is
+    /// not this member (it lost its state, or took another's id) and never acts as it;
+    /// a relay host admits the member only with the secret. `None`: not bound (members
+    /// of a static `--member` list).
+    pub identity: Option<IdentityDigest>,
 }
 
 impl NodeSpec {
@@ -39,6 +45,7 @@ impl NodeSpec {
             zone: zone.into(),
             capacity,
             address: String::new(),
+            identity: None,
         }
     }
 
@@ -46,5 +53,42 @@ impl NodeSpec {
     pub fn with_address(mut self, address: impl Into<String>) -> Self {
         self.address = address.into();
         self
+    }
+
+    /// This spec bound to the store whose secret has digest `identity`.
+    pub fn with_identity(mut self, identity: IdentityDigest) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+}
+
+/// Bytes of a member's identity secret.
+pub const IDENTITY_SECRET_BYTES: usize = 32;
+
+/// SHA-256 of a member's identity secret ([`NodeSpec::identity`]): public (it travels in
+/// every layout); the secret itself stays with the member's data and, for a relayed
+/// replica, is shown only to the native node it attaches to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdentityDigest(pub [u8; 32]);
+
+impl IdentityDigest {
+    pub fn of(secret: &[u8]) -> Self {
+        use sha2::Digest;
+        IdentityDigest(sha2::Sha256::digest(secret).into())
+    }
+}
+
+impl std::fmt::Debug for IdentityDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in &self.0[..6] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
+
+impl std::fmt::Display for IdentityDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
     }
 }

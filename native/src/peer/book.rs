@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use ringkv_core::ring::NodeId;
+use ringkv_core::ring::{IdentityDigest, NodeId};
 
 #[derive(Default)]
 struct Entries {
@@ -20,6 +20,9 @@ struct Entries {
     /// What authenticated peers said they listen on when they last dialed us.
     announced: HashMap<NodeId, String>,
     layout: HashMap<NodeId, String>,
+    /// Identities members are bound to in the layout (`NodeSpec::identity`): who may
+    /// attach as a relayed member.
+    identities: HashMap<NodeId, IdentityDigest>,
     hints: HashMap<NodeId, String>,
 }
 
@@ -52,10 +55,24 @@ impl AddressBook {
             .cloned()
     }
 
-    /// Replaces the layout's addresses (empty addresses are skipped by the caller).
-    pub fn set_layout(&self, layout: HashMap<NodeId, String>) {
+    /// Replaces the layout's addresses (empty addresses are skipped by the caller) and
+    /// its members' identities.
+    pub fn set_layout(
+        &self,
+        layout: HashMap<NodeId, String>,
+        identities: HashMap<NodeId, IdentityDigest>,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.layout = layout;
+        entries.identities = identities;
+    }
+
+    /// Whether `id` is a member of the layout (committed or pending), and the identity
+    /// it is bound to.
+    pub fn layout_member(&self, id: NodeId) -> Option<(String, Option<IdentityDigest>)> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let address = entries.layout.get(&id)?.clone();
+        Some((address, entries.identities.get(&id).copied()))
     }
 
     /// Remembers where an authenticated peer says it listens (its hello): newer than
@@ -97,7 +114,7 @@ mod tests {
         assert_eq!(book.address(NodeId(2)).as_deref(), Some("real:2"));
         assert_eq!(book.address(NodeId(3)).as_deref(), Some("seed:3"));
         assert_eq!(book.address(NodeId(4)), None);
-        book.set_layout(HashMap::new());
+        book.set_layout(HashMap::new(), HashMap::new());
         assert_eq!(book.address(NodeId(2)).as_deref(), Some("seed:2"));
     }
 }

@@ -48,14 +48,18 @@ pub fn layout_observer(book: AddressBook) -> Box<dyn FnMut(&Node) + Send> {
         }
         seen = Some(history.stamp());
         let mut addresses = HashMap::new();
+        let mut identities = HashMap::new();
         let layouts = std::iter::once(history.committed()).chain(history.pending());
         for layout in layouts {
             for (id, spec) in layout.nodes() {
                 if !spec.address.is_empty() {
                     addresses.insert(*id, spec.address.clone());
                 }
+                if let Some(identity) = spec.identity {
+                    identities.insert(*id, identity);
+                }
             }
         }
-        book.set_layout(addresses);
+        book.set_layout(addresses, identities);
     })
 }

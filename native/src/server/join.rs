@@ -80,12 +80,13 @@ pub async fn join(
     }
 }
 
-/// Asks this node (a member) to change its own spec in the layout, retrying while
-/// another change is in progress.
-pub async fn announce(node: NodeHandle, spec: NodeSpec, mut shutdown: Shutdown) {
+/// Asks this node (a member) to change its own spec in the layout (`Join` with the new
+/// zone or capacity, `Rehome` with the identity secret for a new address), retrying
+/// while another change is in progress.
+pub async fn announce(node: NodeHandle, request: AdminRequest, mut shutdown: Shutdown) {
     let mut backoff = RETRY_MIN;
     loop {
-        let request = ClientRequest::Admin(AdminRequest::Join(spec.clone()));
+        let request = ClientRequest::Admin(request.clone());
         match node.request(request).await {
             Ok(ClientReply::Done) => {
                 tracing::info!("the cluster has this node's new spec");

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringkv_core::node::{Node, NodeConfig, Role};
+use ringkv_core::node::{AdminRequest, Node, NodeConfig, Role};
 use ringkv_core::ring::NodeSpec;
 use ringkv_core::storage::blockstore::FileStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
@@ -132,6 +132,10 @@ fn node_config(config: &ServeConfig, start: &Start) -> NodeConfig {
     };
     let mut node_config =
         NodeConfig::new(config.node_id, config.zone.clone(), config.capacity, specs);
+    // A new store's identity secret comes from this; unused once the store has one.
+    if getrandom::fill(&mut node_config.fresh_identity).is_err() {
+        tracing::warn!("no randomness for a new store's identity secret");
+    }
     node_config.replicas = config.replicas;
     node_config.request_timeout_ms = config.request_timeout_ms;
     node_config.key_size_bytes_max = config.limits.key_size_bytes_max;
@@ -188,6 +192,8 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     )?;
     // Opening wrote the new incarnation and tag lease: durable before anything is sent.
     let _ = commit.sync()?;
+    let join_spec = node.join_spec(config.advertise.clone());
+    let identity_secret = node.identity_secret().to_vec();
     let id = node.id();
     for note in node.status().notes {
         tracing::info!(%note, "opened");
@@ -294,7 +300,7 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
             }
             tokio::spawn(join::join(
                 handle.clone(),
-                own_spec(&config),
+                join_spec,
                 config.seeds.clone(),
                 client_options,
                 ctx.book.clone(),
@@ -303,14 +309,39 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
             ));
         }
         Role::Left => tracing::warn!("this node has left its cluster; it serves no requests"),
+        Role::Displaced => tracing::error!(
+            "this data directory is not the store of member {id}: the cluster bound {id} to \
+             another store's identity (data lost or replaced?); it serves no requests. \
+             Remove {id} from the cluster and start this node under a new id"
+        ),
         Role::Member => {
             // Restarted with a different address, zone or capacity: tell the cluster
-            // (a `Join` of an existing member updates its spec).
-            let mine = own_spec(&config);
-            let known = node_spec_in_layout(&handle, mine.id).await;
-            if known.is_some_and(|known| known != mine) {
-                tracing::info!(spec = ?mine, "announcing this node's new spec");
-                tokio::spawn(join::announce(handle.clone(), mine, shutdown.clone()));
+            // (`Join` of an existing member updates zone and capacity; a new address of a
+            // member bound to an identity takes its secret: `Rehome`).
+            if let Some(known) = node_spec_in_layout(&handle, id).await {
+                let mine = &join_spec;
+                if known.address != mine.address && known.identity.is_some() {
+                    tracing::info!(address = %mine.address, "announcing this node's new address");
+                    let rehome = AdminRequest::Rehome {
+                        id,
+                        address: mine.address.clone(),
+                        secret: identity_secret.clone(),
+                    };
+                    tokio::spawn(join::announce(handle.clone(), rehome, shutdown.clone()));
+                } else if (&known.zone, known.capacity, &known.address)
+                    != (&mine.zone, mine.capacity, &mine.address)
+                {
+                    tracing::info!(spec = ?mine, "announcing this node's new spec");
+                    let spec = NodeSpec {
+                        identity: known.identity,
+                        ..mine.clone()
+                    };
+                    tokio::spawn(join::announce(
+                        handle.clone(),
+                        AdminRequest::Join(spec),
+                        shutdown.clone(),
+                    ));
+                }
             }
         }
     }

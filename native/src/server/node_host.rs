@@ -412,8 +412,11 @@ impl Host {
     }
 }
 
-/// Whether `via` may relay frames from `origin`: it is `origin` itself, or the host
-/// that `origin`'s address names in the newest layout that lists it.
+/// Whether `via` (an authenticated native peer) may relay frames from `origin`: it is
+/// `origin` itself; or `origin` is bound to an identity, which a host admits only with
+/// its secret (so any host may relay for it: a replica re-homed after its host died
+/// must be heard before its move is adopted everywhere); or it is the host that
+/// `origin`'s address names in the newest layout that lists it.
 fn vouched(history: &LayoutHistory, via: NodeId, origin: NodeId) -> bool {
     if via == origin {
         return true;
@@ -422,5 +425,5 @@ fn vouched(history: &LayoutHistory, via: NodeId, origin: NodeId) -> bool {
         .pending()
         .and_then(|layout| layout.node(origin))
         .or_else(|| history.committed().node(origin));
-    spec.and_then(|spec| relay_host(&spec.address)) == Some(via)
+    spec.is_some_and(|spec| spec.identity.is_some() || relay_host(&spec.address) == Some(via))
 }

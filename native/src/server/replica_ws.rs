@@ -1,15 +1,17 @@
-//! One attached replica (`/replica`, frames in `peer/relay.rs`): `Hello { token, id }`
-//! first, within the handshake timeout; then this node relays the replica's peer frames
-//! (`Peer { to, frame }`) and queues frames for it (`Peer { from, frame }`), until
-//! either side closes. The replica's id is bound to this connection: it may not be
-//! this node, a native member, or a replica the layout places on another host.
+//! One attached replica (`/replica`, frames in `peer/relay.rs`): `Hello { token, id,
+//! secret }` first, within the handshake timeout; then this node relays the replica's
+//! peer frames (`Peer { to, frame }`) and queues frames for it (`Peer { from, frame }`),
+//! until either side closes. The replica's id is bound to this connection: it may not
+//! be this node or a native member; a member bound to an identity attaches (here or at
+//! any host: re-homing) only with its identity secret; an unbound one only at the host
+//! its layout address names. A replica that is not a member yet talks to this node only.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use ringkv_core::protocol;
-use ringkv_core::ring::NodeId;
+use ringkv_core::ring::{IdentityDigest, NodeId};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,7 +29,9 @@ pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
     let hello = tokio::time::timeout(ctx.limits.handshake_timeout, ws::next_binary(&mut stream));
     let attached = match hello.await {
         Ok(Incoming::Binary(bytes)) => match wire::decode::<ReplicaUp>(&bytes) {
-            Ok(ReplicaUp::Hello { token, id }) => admit(&ctx, token.as_deref(), id),
+            Ok(ReplicaUp::Hello { token, id, secret }) => {
+                admit(&ctx, token.as_deref(), id, &secret)
+            }
             Ok(_) => Err("the first message must be Hello"),
             Err(_) => Err("malformed Hello"),
         },
@@ -53,6 +57,7 @@ pub async fn serve(ws: WebSocketStream<Conn>, ctx: Arc<Context>) {
     let welcome = ReplicaDown::Welcome {
         host: me,
         address: relay_address(me),
+        id,
     };
     let sent = match wire::encode(&welcome) {
         Ok(bytes) => ws::send_binary(&mut sink, bytes).await,
@@ -86,25 +91,43 @@ const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// attached, since the replica cannot attach anew until it is released.
 const REPLICA_SILENCE_MAX: Duration = Duration::from_secs(15);
 
-/// Checks the token and that `id` may attach here; attaches it.
+/// Checks the token and that `id` may attach here (`None`: picks a free one); attaches it.
 fn admit(
     ctx: &Context,
     token: Option<&str>,
-    id: NodeId,
+    id: Option<NodeId>,
+    secret: &[u8],
 ) -> Result<(NodeId, tokio::sync::mpsc::Receiver<Vec<u8>>), &'static str> {
     if !ctx.token_ok(token.map(str::as_bytes)) {
         ctx.metrics.inc(&ctx.metrics.client_auth_failures);
         return Err("invalid token");
     }
+    let id = match id {
+        Some(id) => id,
+        None => free_id(ctx).ok_or("no randomness to pick a node id")?,
+    };
     if id == ctx.routes.me {
         return Err("that node id is this node's");
     }
-    if let Some(address) = ctx.book.address(id) {
-        match relay_host(&address) {
-            Some(host) if host == ctx.routes.me => {}
-            Some(_) => return Err("that node id is attached to another host"),
-            None => return Err("that node id belongs to a native node"),
+    if let Some((address, identity)) = ctx.book.layout_member(id) {
+        let here = relay_host(&address) == Some(ctx.routes.me);
+        match (relay_host(&address), identity) {
+            (None, _) => return Err("that node id belongs to a native node"),
+            (Some(_), Some(identity)) => {
+                if IdentityDigest::of(secret) != identity {
+                    ctx.metrics.inc(&ctx.metrics.client_auth_failures);
+                    return Err("wrong identity secret for that node id");
+                }
+            }
+            (Some(_), None) if !here => return Err("that node id is attached to another host"),
+            (Some(_), None) => {}
         }
+    } else if ctx
+        .book
+        .address(id)
+        .is_some_and(|a| relay_host(&a).is_none())
+    {
+        return Err("that node id belongs to a native node");
     }
     let outgoing = ctx
         .routes
@@ -112,6 +135,24 @@ fn admit(
         .attach(id)
         .ok_or("that node id is already attached (or this host is full)")?;
     Ok((id, outgoing))
+}
+
+/// Node ids the host assigns replicas that ask for one: above every id a person would
+/// type, below 2^53 (exact in JavaScript numbers).
+const ASSIGNED_IDS: std::ops::Range<u64> = (1 << 32)..(1 << 53);
+
+/// A random id no member, peer or attached replica has.
+fn free_id(ctx: &Context) -> Option<NodeId> {
+    for _ in 0..16 {
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw).ok()?;
+        let span = ASSIGNED_IDS.end - ASSIGNED_IDS.start;
+        let id = NodeId(ASSIGNED_IDS.start + u64::from_le_bytes(raw) % span);
+        if ctx.book.address(id).is_none() && !ctx.routes.relays.is_attached(id) {
+            return Some(id);
+        }
+    }
+    None
 }
 
 /// Moves frames both ways until the replica or the server goes away. Returns the close
@@ -177,8 +218,11 @@ fn relay_up(ctx: &Context, id: NodeId, bytes: &[u8]) -> Result<(), &'static str>
     let delivered = if to == ctx.routes.me {
         let message = protocol::decode(&frame).map_err(|_| "undecodable peer frame")?;
         ctx.node.deliver(id, message)
-    } else {
+    } else if ctx.book.layout_member(id).is_some() {
         ctx.routes.send(id, to, frame)
+    } else {
+        // Not a member yet: nothing it could say concerns another node.
+        false
     };
     if !delivered {
         ctx.metrics.inc(&ctx.metrics.peer_receives_dropped);

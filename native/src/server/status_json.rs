@@ -67,6 +67,7 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
             Role::Joining => "joining",
             Role::Member => "member",
             Role::Left => "left",
+            Role::Displaced => "displaced",
         },
         "membership": {
             "epoch": status.membership.epoch,
@@ -82,6 +83,7 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
                 "sources": s.sources,
                 "sources_done": s.sources_done,
                 "entries_applied": s.entries_applied,
+                "refused": s.refused,
             })),
             "changes_chosen": status.membership.counters.changes_chosen,
         },

@@ -37,6 +37,8 @@ pub struct RelayTransport {
 
 struct Relay {
     id: NodeId,
+    /// The store's identity secret: the host admits a member bound to it only with it.
+    secret: Vec<u8>,
     token: Option<String>,
     /// `/replica` URLs of the seeds.
     urls: Vec<String>,
@@ -59,6 +61,7 @@ impl RelayTransport {
     /// Starts connecting to the first seed at once.
     pub fn connect(
         id: NodeId,
+        secret: Vec<u8>,
         seeds: &[String],
         token: Option<String>,
     ) -> Result<RelayTransport, Error> {
@@ -68,6 +71,7 @@ impl RelayTransport {
             .collect::<Result<Vec<_>, _>>()?;
         let inner = Rc::new(RefCell::new(Relay {
             id,
+            secret,
             token,
             urls,
             next: 0,
@@ -146,7 +150,8 @@ fn hello(relay: &Rc<RefCell<Relay>>) {
     let r = relay.borrow();
     let hello = ReplicaUp::Hello {
         token: r.token.clone(),
-        id: r.id,
+        id: Some(r.id),
+        secret: r.secret.clone(),
     };
     if let (Ok(bytes), Some(socket)) = (wire::encode(&hello), &r.socket) {
         socket.send(&bytes);
@@ -158,7 +163,7 @@ fn receive(relay: &Rc<RefCell<Relay>>, bytes: &[u8]) {
     let delivery = {
         let mut r = relay.borrow_mut();
         match frame {
-            Ok(ReplicaDown::Welcome { host, address }) if r.attached.is_none() => {
+            Ok(ReplicaDown::Welcome { host, address, .. }) if r.attached.is_none() => {
                 r.attached = Some((host, address.clone()));
                 r.attachments += 1;
                 r.backoff_ms = RETRY_MIN_MS;

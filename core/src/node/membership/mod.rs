@@ -10,6 +10,7 @@
 //!   is refused by it (and cannot complete: every old majority meets Q).
 //! - The history is persisted durably before the node acts on a change.
 
+mod confirm;
 mod paxos;
 mod sync;
 
@@ -18,9 +19,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
-    AdminRequest, Ballot, ClientError, ClientReply, OpId, PeerMessage, RequestId, SyncPage,
+    AdminRequest, Ballot, ClientError, ClientReply, LayoutReport, OpId, PeerMessage, RequestId,
+    SyncPage,
 };
-use crate::ring::{LayoutHistory, NodeId, RingLayout};
+use crate::ring::{IdentityDigest, LayoutHistory, NodeId, NodeSpec, RingLayout};
 use crate::storage::Engine;
 
 use super::meta::{self, PaxosRecord};
@@ -51,6 +53,10 @@ pub enum Role {
     Member,
     /// Removed by a committed change: serves no clients.
     Left,
+    /// The layout binds this node's id to another store's identity: this store is not
+    /// that member (it lost its data, or took another node's id). It never answers,
+    /// votes or coordinates as the member; it must rejoin under a new id.
+    Displaced,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +69,8 @@ pub struct MembershipCounters {
     pub sync_pages_served: u64,
     pub sync_pages_received: u64,
     pub sync_entries_applied: u64,
+    /// Pages this node refused: an entry over its own key or value limit.
+    pub sync_pages_refused: u64,
 }
 
 /// This node's sync for the change in progress.
@@ -73,6 +81,8 @@ pub struct SyncStatus {
     pub sources: usize,
     pub sources_done: usize,
     pub entries_applied: u64,
+    /// Why a source's pages were refused (this node's sync cannot complete from it).
+    pub refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,10 +114,20 @@ pub(crate) enum Event {
     },
 }
 
+/// Reports kept from senders that are not members of this node's layout (a joining
+/// node hears from members of layouts it does not know yet), at most.
+const FOREIGN_REPORTS_MAX: usize = 64;
+
 #[derive(Debug)]
 pub(crate) struct Membership {
     me: NodeId,
+    /// This store's identity (`NodeSpec::identity` when it joined).
+    identity: IdentityDigest,
     history: LayoutHistory,
+    /// The last layout report of each member (and a few others while joining): what
+    /// newer layouts are confirmed from (`confirm.rs`).
+    reports: BTreeMap<NodeId, LayoutReport>,
+    last_pull_all_ms: Option<u64>,
     acceptor: Acceptor,
     proposal: Option<Proposal>,
     sync: Option<SyncJob>,
@@ -123,6 +143,7 @@ pub(crate) struct Membership {
 impl Membership {
     pub fn new(
         me: NodeId,
+        identity: IdentityDigest,
         history: LayoutHistory,
         paxos: Option<PaxosRecord>,
         settings: MembershipSettings,
@@ -131,6 +152,9 @@ impl Membership {
         let acceptor = Acceptor::from_record(paxos);
         let mut membership = Membership {
             me,
+            identity,
+            reports: BTreeMap::new(),
+            last_pull_all_ms: None,
             round: acceptor.promised.round,
             history,
             acceptor,
@@ -155,12 +179,35 @@ impl Membership {
 
     pub fn role(&self) -> Role {
         if self.history.committed().version() == 0 {
-            Role::Joining
-        } else if self.history.is_member(self.me) {
-            Role::Member
-        } else {
-            Role::Left
+            return Role::Joining;
         }
+        let spec = self
+            .history
+            .pending()
+            .and_then(|layout| layout.node(self.me))
+            .or_else(|| self.history.committed().node(self.me));
+        match spec {
+            None => Role::Left,
+            Some(spec) if spec.identity.is_some_and(|bound| bound != self.identity) => {
+                Role::Displaced
+            }
+            Some(_) => Role::Member,
+        }
+    }
+
+    /// What this node tells others about the layout: its history and Paxos vote.
+    fn report(&self) -> PeerMessage {
+        let next = self.history.committed().version().saturating_add(1);
+        let vote = self
+            .acceptor
+            .accepted
+            .as_ref()
+            .filter(|_| self.acceptor.version == next)
+            .map(|(ballot, layout)| (next, *ballot, layout.clone()));
+        PeerMessage::Layout(Box::new(LayoutReport {
+            history: self.history.clone(),
+            vote,
+        }))
     }
 
     /// Whether the history changed since the last call.
@@ -209,7 +256,7 @@ impl Membership {
     pub fn on_gossip_round(&mut self, ctx: &mut MCtx<'_>, targets: &[NodeId]) {
         if self.history.pending().is_some() {
             for to in targets {
-                ctx.out.send(*to, PeerMessage::Layout(self.history.clone()));
+                ctx.out.send(*to, self.report());
             }
         }
     }
@@ -218,8 +265,7 @@ impl Membership {
     pub fn on_gossip_stamp(&mut self, ctx: &mut MCtx<'_>, from: NodeId, stamp: u64) {
         let mine = self.history.stamp();
         if stamp < mine && self.role() != Role::Joining {
-            ctx.out
-                .send(from, PeerMessage::Layout(self.history.clone()));
+            ctx.out.send(from, self.report());
         } else if stamp > mine {
             self.pull(ctx, from);
         }
@@ -240,13 +286,89 @@ impl Membership {
         }
     }
 
-    /// Merges a history learned from a peer (a `Stale` answer, `Layout`).
-    pub fn learn(&mut self, ctx: &mut MCtx<'_>, other: &LayoutHistory) -> Result<(), String> {
-        let mut next = self.history.clone();
-        if next.merge(other) {
-            self.adopt(ctx, next)?;
+    /// A layout report from `from` (its `Layout`, or the history of its `Stale`): kept,
+    /// then whatever the reports now confirm is adopted (`confirm.rs`). A report newer
+    /// than what they confirm makes this node ask every member for theirs.
+    pub fn learn_report(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        from: NodeId,
+        report: LayoutReport,
+    ) -> Result<(), String> {
+        if from == self.me {
+            return Ok(());
+        }
+        let known = self.history.is_member(from);
+        let joining = self.history.committed().version() == 0;
+        let room = self.reports.contains_key(&from) || self.reports.len() < FOREIGN_REPORTS_MAX;
+        if !(known || joining && room) {
+            return Ok(());
+        }
+        let newer = report.history.stamp() > self.history.stamp()
+            || report.vote.as_ref().is_some_and(|(version, _, _)| {
+                self.history.pending().is_none() && *version > self.history.committed().version()
+            });
+        self.reports.insert(from, report);
+        self.confirm(ctx)?;
+        if newer
+            && self
+                .reports
+                .get(&from)
+                .is_some_and(|r| r.history.stamp() > self.history.stamp())
+        {
+            self.pull_all(ctx);
         }
         Ok(())
+    }
+
+    /// Adopts what the reports confirm, if anything.
+    fn confirm(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
+        if self.role() == Role::Displaced {
+            return Ok(());
+        }
+        let own_vote = self
+            .acceptor
+            .accepted
+            .as_ref()
+            .map(|(ballot, layout)| (self.acceptor.version, *ballot, layout.clone()));
+        match confirm::confirm(&self.history, self.me, own_vote.as_ref(), &self.reports) {
+            Some(next) => self.adopt(ctx, next),
+            None => Ok(()),
+        }
+    }
+
+    /// Asks every member of both layouts for its report, and gives it this node's own
+    /// (its vote may be what the others lack), at most once per resend interval:
+    /// confirming a newer layout takes a majority of them.
+    fn pull_all(&mut self, ctx: &mut MCtx<'_>) {
+        let due = self
+            .last_pull_all_ms
+            .is_none_or(|last| ctx.now_ms >= last.saturating_add(self.settings.resend_interval_ms));
+        if !due {
+            return;
+        }
+        self.last_pull_all_ms = Some(ctx.now_ms);
+        let mut members = self.history.members();
+        if self.history.committed().version() == 0 {
+            // Joining: ask the members of the layouts that were reported.
+            for report in self.reports.values() {
+                members.extend(report.history.committed().nodes().keys().copied());
+            }
+        }
+        let mine = (self.role() == Role::Member).then(|| self.report());
+        for to in members {
+            if to != self.me {
+                ctx.out.send(
+                    to,
+                    PeerMessage::LayoutPull {
+                        epoch: self.epoch(),
+                    },
+                );
+                if let Some(report) = &mine {
+                    ctx.out.send(to, report.clone());
+                }
+            }
+        }
     }
 
     /// Makes `next` this node's history: durably first, then everything that follows.
@@ -254,6 +376,11 @@ impl Membership {
         meta::write_history(ctx.engine, &next)?;
         self.history = next;
         self.changed = true;
+        if self.history.committed().version() > 0 {
+            // Bounded by the members from now on.
+            let history = &self.history;
+            self.reports.retain(|id, _| history.is_member(*id));
+        }
         self.resolve_proposal(ctx);
         self.refresh_sync(ctx.now_ms);
         // A finished sync may already be due (nothing to pull).
@@ -269,11 +396,10 @@ impl Membership {
         message: PeerMessage,
     ) -> Result<Event, String> {
         match message {
-            PeerMessage::Layout(history) => self.learn(ctx, &history)?,
+            PeerMessage::Layout(report) => self.learn_report(ctx, from, *report)?,
             PeerMessage::LayoutPull { .. } => {
                 if self.role() != Role::Joining {
-                    ctx.out
-                        .send(from, PeerMessage::Layout(self.history.clone()));
+                    ctx.out.send(from, self.report());
                 }
             }
             PeerMessage::LayoutPrepare { version, ballot } => {
@@ -288,7 +414,11 @@ impl Membership {
                 ballot,
                 layout,
             } => {
-                if layout.version() == version && self.acceptor_ready(ctx, from, version) {
+                // Only a one-member change of the committed layout is ever voted for: a
+                // proposer (any member) cannot get a whole new ring chosen.
+                let valid = layout.version() == version
+                    && confirm::is_one_change(self.history.committed(), &layout);
+                if valid && self.acceptor_ready(ctx, from, version) {
                     self.round = self.round.max(ballot.round);
                     let (answer, changed) = self.acceptor.on_accept(version, ballot, layout);
                     self.answer_as_acceptor(ctx, from, answer, changed)?;
@@ -300,8 +430,7 @@ impl Membership {
             PeerMessage::SyncPull { epoch, cursor } => self.serve_pull(ctx, from, epoch, cursor)?,
             PeerMessage::SyncBehind { epoch, .. } => {
                 if epoch == self.epoch() {
-                    ctx.out
-                        .send(from, PeerMessage::Layout(self.history.clone()));
+                    ctx.out.send(from, self.report());
                 }
             }
             PeerMessage::SyncPage(page) => {
@@ -352,6 +481,23 @@ impl Membership {
             }
         }
         self.check_sync_done(ctx)
+    }
+
+    /// The node could not apply `from`'s page (`reason`: an entry over its limits): that
+    /// source is never counted read, so this node's sync fails loudly (status) instead
+    /// of completing without the entry.
+    pub fn sync_refused(&mut self, from: NodeId, reason: String) {
+        let Some(source) = self
+            .sync
+            .as_mut()
+            .and_then(|job| job.sources.get_mut(&from))
+        else {
+            return;
+        };
+        self.counters.sync_pages_refused += 1;
+        source.done = false;
+        source.next_send_ms = u64::MAX;
+        source.refused = Some(format!("from {from}: {reason}"));
     }
 
     /// Resends overdue pulls and proposal messages; gives up an expired proposal.
@@ -453,6 +599,7 @@ impl Membership {
                 ))
             }
             Role::Left => return Err(unavailable("this node has left the cluster".into())),
+            Role::Displaced => return Err(unavailable(displaced_reason(self.me))),
             Role::Member => {}
         }
         if let Some(pending) = self.history.pending() {
@@ -469,13 +616,27 @@ impl Membership {
             ));
         }
         let committed = self.history.committed();
+        let unsupported = |reason: String| ClientError::Unsupported { reason };
         let next = match request {
-            AdminRequest::Join(spec) => committed.with_node(spec.clone()),
+            AdminRequest::Join(spec) => committed.with_node(joined_spec(committed, spec)?),
             AdminRequest::Leave(id) | AdminRequest::Remove(id) => committed.without_node(*id),
+            AdminRequest::Rehome {
+                id,
+                address,
+                secret,
+            } => {
+                let spec = committed
+                    .node(*id)
+                    .ok_or_else(|| unsupported(format!("{id} is not a member")))?;
+                if spec.identity != Some(IdentityDigest::of(secret)) {
+                    return Err(unsupported(format!(
+                        "{id} can be moved only with its identity secret"
+                    )));
+                }
+                committed.with_node(spec.clone().with_address(address.clone()))
+            }
         }
-        .map_err(|error| ClientError::Unsupported {
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| unsupported(error.to_string()))?;
         if next.version() == committed.version() {
             return Ok(None);
         }
@@ -490,13 +651,12 @@ impl Membership {
     /// Whether this node can vote on `version` now; if not, tells `from` what it knows.
     fn acceptor_ready(&mut self, ctx: &mut MCtx<'_>, from: NodeId, version: u64) -> bool {
         let committed = self.history.committed().version();
-        if committed == 0 {
+        if committed == 0 || self.role() == Role::Displaced {
             return false;
         }
         if version <= self.epoch() {
             // Already decided here: the proposer learns the outcome.
-            ctx.out
-                .send(from, PeerMessage::Layout(self.history.clone()));
+            ctx.out.send(from, self.report());
             return false;
         }
         if version > committed.saturating_add(1) {
@@ -629,8 +789,7 @@ impl Membership {
             return Ok(());
         }
         if mine > epoch || self.history.pending().is_none() {
-            ctx.out
-                .send(from, PeerMessage::Layout(self.history.clone()));
+            ctx.out.send(from, self.report());
             return Ok(());
         }
         let ranges = stream_ranges(&self.history, self.me, from);
@@ -646,7 +805,8 @@ impl Membership {
             .history
             .pending()
             .is_some_and(|p| p.node(self.me).is_some())
-            && !self.history.synced().contains(&self.me);
+            && !self.history.synced().contains(&self.me)
+            && self.role() == Role::Member;
         if !wanted {
             self.sync = None;
             return;
@@ -664,7 +824,7 @@ impl Membership {
     fn broadcast(&self, ctx: &mut MCtx<'_>) {
         for to in self.history.members() {
             if to != self.me {
-                ctx.out.send(to, PeerMessage::Layout(self.history.clone()));
+                ctx.out.send(to, self.report());
             }
         }
     }
@@ -722,9 +882,52 @@ impl Membership {
                 sources: job.sources.len(),
                 sources_done: job.sources_done(),
                 entries_applied: job.entries_applied,
+                refused: job
+                    .sources
+                    .values()
+                    .filter_map(|source| source.refused.clone())
+                    .collect(),
             }),
             proposing: self.proposal.is_some(),
             counters: self.counters,
         }
+    }
+}
+
+/// Why a displaced node refuses everything (`Role::Displaced`).
+pub(crate) fn displaced_reason(me: NodeId) -> String {
+    format!(
+        "this node's store is not member {me}'s: the cluster bound {me} to another store's \
+         identity (this one lost its data, or took another node's id); it must rejoin \
+         under a new id"
+    )
+}
+
+/// The spec a `Join` asks for, checked against the member of the same id, if any: a
+/// member bound to an identity keeps it (a join without one, e.g. a zone change from
+/// the CLI, inherits it) and its address (moving it needs its secret: `Rehome`); an
+/// unbound member stays unbound.
+fn joined_spec(committed: &RingLayout, spec: &NodeSpec) -> Result<NodeSpec, ClientError> {
+    let Some(existing) = committed.node(spec.id) else {
+        return Ok(spec.clone());
+    };
+    let refuse = |reason: String| Err(ClientError::Unsupported { reason });
+    let id = spec.id;
+    match (existing.identity, spec.identity) {
+        (Some(bound), Some(asked)) if bound != asked => refuse(format!(
+            "member {id} is bound to another store (identity {bound}, this one {asked}): \
+             remove {id}, then join under a new id"
+        )),
+        (None, Some(_)) => refuse(format!(
+            "member {id} is not bound to a store's identity and cannot be taken over by one"
+        )),
+        (Some(_), _) if spec.address != existing.address => refuse(format!(
+            "member {id} is bound to an identity: moving it to another address needs its \
+             secret (Rehome)"
+        )),
+        (bound, _) => Ok(NodeSpec {
+            identity: bound,
+            ..spec.clone()
+        }),
     }
 }

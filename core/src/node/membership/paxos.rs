@@ -30,7 +30,7 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     pub fn from_record(record: Option<PaxosRecord>) -> Self {
         match record {
-            Some(PaxosRecord::V1 {
+            Some(PaxosRecord {
                 version,
                 promised,
                 accepted,
@@ -48,7 +48,7 @@ impl Acceptor {
     }
 
     pub fn record(&self) -> PaxosRecord {
-        PaxosRecord::V1 {
+        PaxosRecord {
             version: self.version,
             promised: self.promised,
             accepted: self.accepted.clone(),

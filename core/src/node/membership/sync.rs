@@ -187,6 +187,10 @@ pub(crate) struct SourceStream {
     pub done: bool,
     pub next_send_ms: u64,
     pub pages: u64,
+    /// Why this node refused the source's page (an entry over its own limits): never
+    /// done, never pulled again. Counting it read would leave a key out of a synced
+    /// replica.
+    pub refused: Option<String>,
 }
 
 /// This node's sync for one change: which ranges it gains, from whom.
@@ -219,6 +223,7 @@ impl SyncJob {
                         done: false,
                         next_send_ms: now_ms,
                         pages: 0,
+                        refused: None,
                     },
                 )
             })
