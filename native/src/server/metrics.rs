@@ -115,6 +115,8 @@ pub struct Metrics {
     pub node_inputs: AtomicU64,
     pub group_commit_syncs: AtomicU64,
     pub group_commit_sync_us: AtomicU64,
+    /// Peer messages and successful replies withheld after a storage failure.
+    pub outputs_withheld: AtomicU64,
     requests: [[Histogram; 6]; 4],
 }
 
@@ -191,7 +193,7 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 35] = [
+        let counters: [(&str, &str, u64); 36] = [
             (
                 "node_turns_total",
                 "Node-thread turns (inputs handled, then outputs released).",
@@ -211,6 +213,11 @@ impl Metrics {
                 "group_commit_sync_microseconds_total",
                 "Time the node thread spent in group-commit fsyncs.",
                 load(&self.group_commit_sync_us),
+            ),
+            (
+                "outputs_withheld_total",
+                "Peer messages and successful replies withheld after a storage failure.",
+                load(&self.outputs_withheld),
             ),
             (
                 "connections_accepted_total",
