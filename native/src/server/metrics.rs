@@ -143,7 +143,13 @@ impl Metrics {
     }
 
     /// Prometheus text format 0.0.4.
-    pub fn render(&self, status: &NodeStatus, engine: &EngineStats) -> String {
+    /// `storage_failed`: the node is fail-stopped after a storage failure.
+    pub fn render(
+        &self,
+        status: &NodeStatus,
+        engine: &EngineStats,
+        storage_failed: bool,
+    ) -> String {
         let mut out = String::with_capacity(16 << 10);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         out.push_str("# HELP ringkv_requests_total Client requests by op and outcome.\n");
@@ -387,7 +393,12 @@ impl Metrics {
             .iter()
             .filter(|m| m.state == ringkv_core::node::MemberState::Alive)
             .count();
-        let gauges: [(&str, &str, u64); 8] = [
+        let gauges: [(&str, &str, u64); 9] = [
+            (
+                "storage_failed",
+                "1 once a sync failed: the node answers nothing until restarted.",
+                u64::from(storage_failed),
+            ),
             (
                 "connections_open",
                 "Open connections.",
