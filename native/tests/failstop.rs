@@ -200,6 +200,7 @@ fn a_node_whose_fsync_fails_stops_and_no_acknowledged_write_is_lost() {
     // Power cut, then a restart on the same (now healthy) disk without the shim.
     let n1 = &mut cluster.nodes[0];
     n1.kill9();
+    let cut = n1.log().matches("failfs: cut").count();
     n1.env.clear();
     n1.start();
     n1.wait_healthy();
@@ -216,8 +217,8 @@ fn a_node_whose_fsync_fails_stops_and_no_acknowledged_write_is_lost() {
     let checked = check_all(&cluster, &acked);
     println!(
         "failstop: acked before n1 failed {before} (n1 {}), acked after by n2 {} and n3 {}, \
-         n1 acked after {}, refused by n1 {} (storage failed), other errors {}, checked {checked} \
-         keys, lost 0",
+         n1 acked after {}, refused by n1 {} (storage failed), other errors {}, files cut back to \
+         their synced length {cut}, checked {checked} keys, lost 0",
         seen[0].acked.len() - after_by(0),
         after_by(1),
         after_by(2),

@@ -8,7 +8,7 @@
  * to its length at its last successful sync in this process: Linux drops the dirty pages
  * of a failed writeback, so what was written but never synced is gone from the disk
  * (PostgreSQL's fsync-gate). A file never synced in this process is left alone. The
- * failure is sticky, like a dead disk.
+ * failure is sticky, like a dead disk. Each cut is logged on stderr ("failfs: cut").
  *
  * ringkv syncs only through fsync and fdatasync (Rust's File::sync_all / sync_data, in
  * its own block store and in redb); it uses neither sync_file_range nor msync.
@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -72,8 +73,14 @@ static int fail(int fd) {
         struct synced *file = find(&st, 0);
         off_t len = file != NULL ? file->len : -1;
         pthread_mutex_unlock(&files_lock);
-        if (len >= 0 && len < st.st_size && ftruncate(fd, len) != 0) {
-            /* Nothing better to do: the sync fails either way. */
+        if (len >= 0 && len < st.st_size && ftruncate(fd, len) == 0) {
+            /* On stderr (the node's log), so a test can show the model was exercised. */
+            char line[128];
+            int n = snprintf(line, sizeof line, "failfs: cut inode %llu from %lld to %lld bytes\n",
+                             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)len);
+            if (n > 0 && write(2, line, (size_t)n) < 0) {
+                /* Nothing to do: the log is only informative. */
+            }
         }
     }
     errno = EIO;
