@@ -293,3 +293,41 @@ fn reopening_with_fewer_levels_than_the_data_uses_is_refused() {
     ));
     LsmEngine::open(store, options(false)).expect("the original options still open it");
 }
+
+#[test]
+fn a_failed_sync_stops_the_engine_and_keeps_nothing_it_covered() {
+    let store = FaultStore::new();
+    let engine = LsmEngine::open(Arc::new(store.clone()), options(false)).expect("open");
+    let mut synced = WriteBatch::new();
+    synced.put(b"synced".to_vec(), b"1".to_vec());
+    engine.write(&synced, WriteOptions::DURABLE).expect("write");
+    let mut buffered = WriteBatch::new();
+    buffered.put(b"buffered".to_vec(), b"2".to_vec());
+    engine
+        .write(&buffered, WriteOptions::BUFFERED)
+        .expect("buffered write");
+    assert_eq!(engine.failure(), None);
+    store.fail_next_sync();
+    let error = engine
+        .write(&WriteBatch::new(), WriteOptions::DURABLE)
+        .expect_err("the sync fails");
+    assert!(error.to_string().contains("injected EIO"), "{error}");
+    assert!(engine.failure().is_some());
+    // Sticky: later calls fail without touching the disk again (no retried fsync).
+    let syncs = store.stats().syncs;
+    assert!(matches!(
+        engine.write(&WriteBatch::new(), WriteOptions::DURABLE),
+        Err(StorageError::Failed { .. })
+    ));
+    assert!(matches!(
+        engine.get(b"synced"),
+        Err(StorageError::Failed { .. })
+    ));
+    assert_eq!(store.stats().syncs, syncs);
+    drop(engine);
+    // Power loss keeps what was synced; the batch the failed sync covered is gone.
+    let image = store.crash_image(0);
+    let engine = LsmEngine::open(Arc::new(image), options(false)).expect("reopen");
+    assert_eq!(engine.get(b"synced").expect("get"), Some(b"1".to_vec()));
+    assert_eq!(engine.get(b"buffered").expect("get"), None);
+}

@@ -316,7 +316,9 @@ fn dbsize(ctx: &Arc<Context>) -> Action {
                 let holders = replicas.min(members).max(1) as u64;
                 reply::integer((local * members as u64 / holders) as i64)
             }
-            _ => reply::error("ERR counting keys failed"),
+            // After a storage failure the engine refuses scans: say so.
+            Ok(Err(error)) => reply::error(&format!("ERR counting keys failed: {error}")),
+            Err(_) => reply::error("ERR counting keys failed"),
         }
     })
 }

@@ -132,7 +132,9 @@ fn dispatch(frame: ClientFrame, ctx: &Arc<Context>) -> Option<Pending> {
         }),
         ClientFrame::Status { id } => Box::pin(async move {
             let json = match ctx.node.status().await {
-                Ok(status) => status_json::render(&status, &ctx.book).to_string(),
+                Ok(status) => {
+                    status_json::render(&status, &ctx.book, ctx.node.storage_failure()).to_string()
+                }
                 Err(error) => serde_json::json!({ "error": error.to_string() }).to_string(),
             };
             ServerFrame::Status { id, json }

@@ -10,12 +10,18 @@
 //! durable writes still waits for the syncs of the turns before it (its replies may
 //! show their data). The queue holds at most `TURNS_QUEUED_MAX` turns; beyond that the
 //! node thread waits (backpressure).
+//!
+//! Fail-stop (`fail_stop.rs`): once a sync failed — here, or a write on the node
+//! thread stopped the engine — no turn is released any more, whether or not it owes a
+//! sync: its peer messages are dropped and its successful replies become errors. The
+//! check is per turn, after the group's sync, and every failure trips before the next
+//! turn that could depend on the lost writes reaches that check.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ringkv_core::node::{ClientError, ClientReply, PeerMessage};
+use ringkv_core::node::{ClientReply, PeerMessage};
 use ringkv_core::ring::NodeId;
 use tokio::sync::oneshot;
 
@@ -94,44 +100,53 @@ fn release_group(
     outbound: &mut impl Outbound,
     metrics: &Metrics,
 ) {
-    let synced = if group.iter().any(|turn| turn.sync) {
+    if group.iter().any(|turn| turn.sync) {
         let started = Instant::now();
+        // A failure trips the fail-stop inside `sync_now`, before any turn is released.
         let result = commit.sync_now();
         metrics.inc(&metrics.group_commit_syncs);
         metrics.group_commit_sync_us.fetch_add(
             started.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        result
-    } else {
-        Ok(())
-    };
-    if let Err(error) = &synced {
-        tracing::error!(%error, "group commit sync failed; withholding these turns' outputs");
+        if let Err(error) = result {
+            tracing::error!(%error, "group commit sync failed; withholding every output from now on");
+        }
     }
+    let fail_stop = commit.fail_stop();
     for turn in group {
-        // If the sync failed nothing that may depend on the lost writes goes out: peer
-        // messages are dropped (as a lossy network would), and clients hear
-        // `Indeterminate` for writes and `Unavailable` for reads.
-        if synced.is_ok() {
+        // Checked per turn: a write on the node thread may have stopped the engine
+        // since the group's sync; such a turn is synced by nothing.
+        if !fail_stop.is_tripped() {
             for (to, message) in &turn.sends {
                 outbound.send(*to, message);
             }
+            for (sender, reply) in turn.replies {
+                // The client may have gone; nothing to do then.
+                let _ = sender.send(reply);
+            }
+            continue;
         }
+        // Nothing that may depend on the lost writes goes out: peer messages are
+        // dropped (as a lossy network would), a write's `Done` becomes
+        // `Indeterminate` and a read's value `Unavailable`; errors say no more than
+        // "did not happen" or "may have happened" and pass.
+        metrics.outputs_withheld.fetch_add(
+            turn.sends.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for (sender, reply) in turn.replies {
-            let reply = match (&synced, reply) {
-                (Ok(()), reply) => reply,
-                (Err(_), ClientReply::Value(_) | ClientReply::Siblings { .. }) => {
-                    ClientReply::Error(ClientError::Unavailable {
-                        reason: "this node's storage failed".into(),
-                    })
+            let reply = match reply {
+                ClientReply::Value(_) | ClientReply::Siblings { .. } => {
+                    metrics.inc(&metrics.outputs_withheld);
+                    ClientReply::Error(fail_stop.lost(true))
                 }
-                (Err(_), ClientReply::Done) => ClientReply::Error(ClientError::Indeterminate {
-                    reason: "this node's storage failed".into(),
-                }),
-                (Err(_), reply @ ClientReply::Error(_)) => reply,
+                ClientReply::Done => {
+                    metrics.inc(&metrics.outputs_withheld);
+                    ClientReply::Error(fail_stop.lost(false))
+                }
+                reply @ ClientReply::Error(_) => reply,
             };
-            // The client may have gone; nothing to do then.
             let _ = sender.send(reply);
         }
     }

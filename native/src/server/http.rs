@@ -1,4 +1,5 @@
-//! The HTTP listener: `GET /metrics` (Prometheus text), `/health`, `/status` (JSON).
+//! The HTTP listener: `GET /metrics` (Prometheus text), `/health` (503 naming the
+//! storage error once storage failed), `/status` (JSON).
 //! Deliberately tiny HTTP/1.1: one request per connection, head at most 8 KiB, read
 //! within the handshake timeout, then `Connection: close`. Not for request bodies.
 
@@ -62,18 +63,32 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
     }
     let path = path.split(|&b| b == b'?').next().unwrap_or_default();
     match path {
-        b"/health" => match ctx.node.status().await {
-            Ok(_) if !ctx.shutdown.is_triggered() => plain(200, "OK", "text/plain", "ok\n".into()),
-            _ => plain(
-                503,
-                "Service Unavailable",
-                "text/plain",
-                "shutting down\n".into(),
-            ),
-        },
+        b"/health" => {
+            let answers = ctx.node.status().await.is_ok();
+            match ctx.node.storage_failure() {
+                Some(error) => plain(
+                    503,
+                    "Service Unavailable",
+                    "text/plain",
+                    format!(
+                        "storage failed: {error}\nthis node answers nothing until restarted \
+                         (fail-stop); a restart recovers from what is durable\n"
+                    ),
+                ),
+                None if answers && !ctx.shutdown.is_triggered() => {
+                    plain(200, "OK", "text/plain", "ok\n".into())
+                }
+                None => plain(
+                    503,
+                    "Service Unavailable",
+                    "text/plain",
+                    "shutting down\n".into(),
+                ),
+            }
+        }
         b"/status" => match ctx.node.status().await {
             Ok(status) => {
-                let json = status_json::render(&status, &ctx.book);
+                let json = status_json::render(&status, &ctx.book, ctx.node.storage_failure());
                 plain(200, "OK", "application/json", format!("{json:#}\n"))
             }
             Err(_) => plain(
@@ -90,7 +105,8 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
                     200,
                     "OK",
                     "text/plain; version=0.0.4",
-                    ctx.metrics.render(&status, &engine),
+                    ctx.metrics
+                        .render(&status, &engine, ctx.node.storage_failure().is_some()),
                 )
             }
             Err(_) => plain(

@@ -115,6 +115,8 @@ pub struct Metrics {
     pub node_inputs: AtomicU64,
     pub group_commit_syncs: AtomicU64,
     pub group_commit_sync_us: AtomicU64,
+    /// Peer messages and successful replies withheld after a storage failure.
+    pub outputs_withheld: AtomicU64,
     requests: [[Histogram; 6]; 4],
 }
 
@@ -141,7 +143,13 @@ impl Metrics {
     }
 
     /// Prometheus text format 0.0.4.
-    pub fn render(&self, status: &NodeStatus, engine: &EngineStats) -> String {
+    /// `storage_failed`: the node is fail-stopped after a storage failure.
+    pub fn render(
+        &self,
+        status: &NodeStatus,
+        engine: &EngineStats,
+        storage_failed: bool,
+    ) -> String {
         let mut out = String::with_capacity(16 << 10);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         out.push_str("# HELP ringkv_requests_total Client requests by op and outcome.\n");
@@ -191,7 +199,7 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 35] = [
+        let counters: [(&str, &str, u64); 36] = [
             (
                 "node_turns_total",
                 "Node-thread turns (inputs handled, then outputs released).",
@@ -211,6 +219,11 @@ impl Metrics {
                 "group_commit_sync_microseconds_total",
                 "Time the node thread spent in group-commit fsyncs.",
                 load(&self.group_commit_sync_us),
+            ),
+            (
+                "outputs_withheld_total",
+                "Peer messages and successful replies withheld after a storage failure.",
+                load(&self.outputs_withheld),
             ),
             (
                 "connections_accepted_total",
@@ -380,7 +393,12 @@ impl Metrics {
             .iter()
             .filter(|m| m.state == ringkv_core::node::MemberState::Alive)
             .count();
-        let gauges: [(&str, &str, u64); 8] = [
+        let gauges: [(&str, &str, u64); 9] = [
+            (
+                "storage_failed",
+                "1 once a sync failed: the node answers nothing until restarted.",
+                u64::from(storage_failed),
+            ),
             (
                 "connections_open",
                 "Open connections.",

@@ -7,6 +7,7 @@ pub mod committer;
 pub mod conn;
 pub mod context;
 pub mod exec;
+pub mod fail_stop;
 pub mod group_commit;
 pub mod http;
 pub mod join;

@@ -11,6 +11,11 @@
 //! Invariant: every `Command::Client` gets exactly one reply (the node answers every
 //! client input exactly once; on shutdown, pending senders are dropped, which callers
 //! see as `Error::ShuttingDown`).
+//!
+//! After a storage failure (`fail_stop.rs`) the thread stops feeding the node: client
+//! requests are answered `Unavailable` at once, requests the node had taken get
+//! `Indeterminate` (writes) or `Unavailable` (reads), peer messages and timers are
+//! dropped. Only `Status` and `Shutdown` still work.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +30,7 @@ use ringkv_core::storage::Engine;
 use tokio::sync::{mpsc, oneshot};
 
 use super::committer::{Committer, Turn};
+use super::fail_stop::FailStop;
 use super::group_commit::GroupCommit;
 use super::metrics::Metrics;
 use crate::error::{Error, Result};
@@ -119,6 +125,7 @@ pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     peers: mpsc::Sender<PeerInput>,
     engine: Arc<dyn Engine>,
+    fail_stop: Arc<FailStop>,
 }
 
 impl NodeHandle {
@@ -129,6 +136,11 @@ impl NodeHandle {
     /// The engine, for read-only work off the node thread (scans for DBSIZE, export).
     pub fn engine(&self) -> &Arc<dyn Engine> {
         &self.engine
+    }
+
+    /// The storage failure that stopped this node, if one did (`fail_stop.rs`).
+    pub fn storage_failure(&self) -> Option<&str> {
+        self.fail_stop.error()
     }
 
     pub async fn request(&self, request: ClientRequest) -> Result<ClientReply> {
@@ -206,6 +218,7 @@ pub fn spawn(
         commands: commands_tx,
         peers: peers_tx,
         engine: engine.clone(),
+        fail_stop: commit.fail_stop().clone(),
     };
     let committer = Committer::spawn(commit.clone(), outbound, metrics.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -218,6 +231,8 @@ pub fn spawn(
             let mut host = Host {
                 node,
                 engine,
+                fail_stop: commit.fail_stop().clone(),
+                stopped: false,
                 commit,
                 clock,
                 committer: Some(committer),
@@ -245,11 +260,22 @@ struct Host {
     transport: TransportHooks,
     /// Client requests the node has not answered yet; bounded by the command queue and
     /// the node's own in-flight limit (it answers `Overloaded` beyond it).
-    pending: HashMap<u64, oneshot::Sender<ClientReply>>,
+    pending: HashMap<u64, Pending>,
+    /// The node's storage failure state; once tripped the node is fed nothing more.
+    fail_stop: Arc<FailStop>,
+    /// The pending requests were answered after a storage failure (`stop`).
+    stopped: bool,
     next_request: u64,
     /// Outputs of the current turn, released only after the turn's writes are durable.
     held: Vec<Output>,
     metrics: Arc<Metrics>,
+}
+
+struct Pending {
+    reply: oneshot::Sender<ClientReply>,
+    /// A get: if the node fails before answering, it changed nothing (`Unavailable`);
+    /// anything else may have (`Indeterminate`).
+    read_only: bool,
 }
 
 enum Flow {
@@ -265,11 +291,17 @@ impl Host {
     ) {
         (self.transport.observe)(&self.node);
         loop {
-            let deadline = self
-                .node
-                .poll_timeout()
-                .map(|ms| self.clock.instant_of(ms))
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let idle = Instant::now() + Duration::from_secs(1);
+            // A stopped node runs no timers: it only answers `Status` and `Shutdown`.
+            let deadline = if self.stopped {
+                idle
+            } else {
+                self.node
+                    .poll_timeout()
+                    .map(|ms| self.clock.instant_of(ms))
+                    .unwrap_or(idle)
+            };
+            let fail_stop = self.fail_stop.clone();
             let flow = tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
@@ -280,9 +312,12 @@ impl Host {
                     Flow::Continue
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.node.handle(self.clock.now_ms(), Input::Tick);
+                    if !self.fail_stop.is_tripped() {
+                        self.node.handle(self.clock.now_ms(), Input::Tick);
+                    }
                     Flow::Continue
                 }
+                _ = fail_stop.wait(), if !self.stopped => Flow::Continue,
             };
             if let Flow::Stop = flow {
                 return;
@@ -308,10 +343,31 @@ impl Host {
             self.move_outputs();
             (self.transport.observe)(&self.node);
             self.release();
+            if self.fail_stop.is_tripped() && !self.stopped {
+                self.stop();
+            }
+        }
+    }
+
+    /// Answers every request the node took and has not answered: its answer will never
+    /// be released (the committer withholds every turn from now on).
+    fn stop(&mut self) {
+        self.stopped = true;
+        for (_, pending) in self.pending.drain() {
+            // The client may have gone; nothing to do then.
+            let _ = pending
+                .reply
+                .send(ClientReply::Error(self.fail_stop.lost(pending.read_only)));
         }
     }
 
     fn on_peer(&mut self, input: PeerInput) {
+        if self.fail_stop.is_tripped() {
+            // Nothing it would answer may leave; relayed frames neither (the relay
+            // speaks for this node too).
+            self.metrics.inc(&self.metrics.peer_receives_dropped);
+            return;
+        }
         if let Some(via) = input.via {
             if !vouched(self.node.layout_history(), via, input.from) {
                 tracing::warn!(%via, origin = %input.from, "relayed frame from a node that is not its host; dropped");
@@ -342,10 +398,16 @@ impl Host {
     fn on_command(&mut self, command: Command) -> Flow {
         match command {
             Command::Client { request, reply } => {
+                if self.fail_stop.is_tripped() {
+                    // The client may have gone; nothing to do then.
+                    let _ = reply.send(ClientReply::Error(self.fail_stop.refusal()));
+                    return Flow::Continue;
+                }
                 self.metrics.inc(&self.metrics.node_inputs);
                 self.next_request += 1;
                 let id = self.next_request;
-                self.pending.insert(id, reply);
+                let read_only = matches!(request, ClientRequest::Get { .. });
+                self.pending.insert(id, Pending { reply, read_only });
                 let now = self.clock.now_ms();
                 self.node.handle(
                     now,
@@ -398,8 +460,8 @@ impl Host {
             match output {
                 Output::Send { to, message } => turn.sends.push((to, message)),
                 Output::Reply { id, reply } => {
-                    if let Some(sender) = self.pending.remove(&id.0) {
-                        turn.replies.push((sender, reply));
+                    if let Some(pending) = self.pending.remove(&id.0) {
+                        turn.replies.push((pending.reply, reply));
                     }
                 }
             }

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::peer::book::AddressBook;
 
-pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
+/// `storage_failure`: the error that fail-stopped this node, if one did.
+pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&str>) -> Value {
     let layout = &status.layout;
     // Share of the ring each node is first in the preference list for (primary), and
     // share it stores a replica of.
@@ -93,6 +94,11 @@ pub fn render(status: &NodeStatus, book: &AddressBook) -> Value {
         "in_flight_requests": status.in_flight_requests,
         "queued_outputs": status.queued_outputs,
         "last_storage_error": status.last_storage_error,
+        // Fail-stop: a sync failed, the node answers nothing until restarted.
+        "storage": {
+            "failed": storage_failure.is_some(),
+            "error": storage_failure,
+        },
         "notes": status.notes,
         "anti_entropy": {
             "initiating": ae.initiating,

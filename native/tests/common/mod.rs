@@ -52,6 +52,8 @@ pub struct NodeProc {
     pub http: String,
     pub dir: PathBuf,
     pub args: Vec<String>,
+    /// Extra environment of the process (e.g. an `LD_PRELOAD` fault shim).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -68,6 +70,7 @@ impl NodeProc {
             http: format!("127.0.0.1:{}", ports.http),
             dir,
             args,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -85,6 +88,7 @@ impl NodeProc {
         let child = Command::new(ringkv_bin())
             .args(&self.args)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

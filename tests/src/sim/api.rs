@@ -176,6 +176,12 @@ pub trait Hardware {
     /// synced plus a `seed`-chosen prefix of each unsynced tail.
     fn power_loss(&mut self, index: NodeIndex, seed: u64);
 
+    /// The next sync of `index`'s disk fails with EIO; the node keeps running. Hardware
+    /// without such disks ignores it.
+    fn fail_disk(&mut self, index: NodeIndex) {
+        let _ = index;
+    }
+
     /// An opaque rendering of `index`'s stored version of `key` (equal iff the same
     /// version), `None` if it stores nothing for it.
     fn replica_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError>;

@@ -1,6 +1,8 @@
 //! The glue to `ringkv_core::node::Node` (feature `node`): each simulated machine is a
 //! `FaultStore` disk under an `LsmEngine`; a crash drops the node and keeps only the
-//! disk's crash image; a boot reopens the engine and `Node::open`s on it.
+//! disk's crash image; a boot reopens the engine and `Node::open`s on it. A failed
+//! disk (`Fault::DiskFails`) fails the node's next sync while it keeps running; the
+//! host then fail-stops it as the native host does (`fail_stop.rs`).
 //!
 //! Node `i` of the simulator is `NodeId(i + 1)`, in zone `z{i % 3}`, capacity 1.
 
@@ -21,6 +23,7 @@ use ringkv_core::storage::{BlockStore, Engine};
 use super::api::{Change, Hardware, Holders, Input, NodeIndex, Output, Reply, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
+use super::fail_stop::FailStop;
 
 const ZONES: usize = 3;
 
@@ -53,6 +56,9 @@ fn index_of(id: NodeId) -> NodeIndex {
 /// A `Node` behind the simulator's interface.
 pub struct SimulatedNode {
     node: Node,
+    /// The node's engine, watched for a failure after every input.
+    engine: Arc<LsmEngine>,
+    fail_stop: FailStop,
 }
 
 impl SimulatedNode {
@@ -107,6 +113,19 @@ impl SimNode for SimulatedNode {
     type Message = PeerMessage;
 
     fn handle(&mut self, now_ms: u64, input: Input<PeerMessage>) {
+        match &input {
+            Input::Client { id, .. } | Input::Admin { id, .. } if self.fail_stop.is_failed() => {
+                self.fail_stop.refuse(*id);
+                return;
+            }
+            _ if self.fail_stop.is_failed() => return,
+            Input::Client { id, request } => self.fail_stop.took(
+                *id,
+                matches!(request, Request::Get { .. } | Request::GetEventual { .. }),
+            ),
+            Input::Admin { id, .. } => self.fail_stop.took(*id, false),
+            Input::Peer { .. } | Input::Tick => {}
+        }
         let input = match input {
             Input::Peer { from, message } => NodeInput::Peer {
                 from: node_id(from),
@@ -126,22 +145,37 @@ impl SimNode for SimulatedNode {
             Input::Tick => NodeInput::Tick,
         };
         self.node.handle(now_ms, input);
+        if self.engine.failure().is_some() {
+            // Everything this input produced may rest on the lost writes.
+            while self.node.poll_output().is_some() {}
+            self.fail_stop.trip();
+        }
     }
 
     fn poll_output(&mut self) -> Option<Output<PeerMessage>> {
+        if self.fail_stop.is_failed() {
+            let (id, reply) = self.fail_stop.next_answer()?;
+            return Some(Output::Reply { id, reply });
+        }
         Some(match self.node.poll_output()? {
             NodeOutput::Send { to, message } => Output::Send {
                 to: index_of(to),
                 message,
             },
-            NodeOutput::Reply { id, reply } => Output::Reply {
-                id: id.0,
-                reply: from_node_reply(reply),
-            },
+            NodeOutput::Reply { id, reply } => {
+                self.fail_stop.answered(id.0);
+                Output::Reply {
+                    id: id.0,
+                    reply: from_node_reply(reply),
+                }
+            }
         })
     }
 
     fn poll_timeout(&self) -> Option<u64> {
+        if self.fail_stop.is_failed() {
+            return None;
+        }
         self.node.poll_timeout()
     }
 
@@ -266,8 +300,12 @@ impl Hardware for NodeHardware {
         let engine = Arc::new(engine);
         let node = Node::open(config, engine.clone() as Arc<dyn Engine>, seed, now_ms)
             .map_err(|e| fail(format!("node: {e}")))?;
-        self.engines[i] = Some(engine);
-        Ok(SimulatedNode { node })
+        self.engines[i] = Some(engine.clone());
+        Ok(SimulatedNode {
+            node,
+            engine,
+            fail_stop: FailStop::default(),
+        })
     }
 
     fn power_loss(&mut self, i: NodeIndex, seed: u64) {
@@ -279,6 +317,12 @@ impl Hardware for NodeHardware {
                 store.crash_image(seed)
             };
             self.engines[i] = None;
+        }
+    }
+
+    fn fail_disk(&mut self, i: NodeIndex) {
+        if let Some(store) = self.stores.get(i) {
+            store.fail_next_sync();
         }
     }
 

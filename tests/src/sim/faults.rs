@@ -1,7 +1,8 @@
 //! The fault schedule: drawn up front from the seed, in epochs.
 //!
 //! Each epoch picks a scenario (calm, partition, crashes, pauses, or a crash plus a
-//! partition) and how many nodes it hurts: usually a minority (the cluster must keep
+//! partition; some crashes are a failed disk first, the node running on silently until
+//! the power cut) and how many nodes it hurts: usually a minority (the cluster must keep
 //! serving), sometimes a majority (it must refuse, `Unavailable`, without losing or
 //! inventing writes). Everything is undone at the epoch's end.
 
@@ -18,6 +19,10 @@ pub enum Fault {
     /// (plus a random prefix of the unsynced tail).
     Crash(NodeIndex),
     Restart(NodeIndex),
+    /// The node's next sync fails (EIO) and it keeps running: from then on it must say
+    /// nothing (the hosts' fail-stop) until a `Crash` and `Restart` recover it from
+    /// what its disk holds.
+    DiskFails(NodeIndex),
     /// The node processes nothing for `ms` (GC or VM pause, SIGSTOP); what arrives
     /// meanwhile waits, its timers fire late.
     Pause {
@@ -38,6 +43,7 @@ impl std::fmt::Display for Fault {
             Fault::Heal => f.write_str("heal network"),
             Fault::Crash(i) => write!(f, "crash {}", Name(*i)),
             Fault::Restart(i) => write!(f, "restart {}", Name(*i)),
+            Fault::DiskFails(i) => write!(f, "disk of {} fails its next sync", Name(*i)),
             Fault::Pause { node, ms } => write!(f, "pause {} for {ms} ms", Name(*node)),
             Fault::Membership { .. } => f.write_str("membership change"),
         }
@@ -57,6 +63,9 @@ pub struct FaultConfig {
     /// Membership changes attempted per run, at random times (each is skipped while
     /// the previous one is still in progress).
     pub membership_changes: u64,
+    /// Crashed nodes whose disk fails first, in percent: the node runs on with a failed
+    /// sync until the crash at the epoch's end.
+    pub disk_failure_pct: u64,
 }
 
 impl Default for FaultConfig {
@@ -68,6 +77,7 @@ impl Default for FaultConfig {
             majority_pct: 30,
             warmup_ms: 300,
             membership_changes: 3,
+            disk_failure_pct: 30,
         }
     }
 }
@@ -150,7 +160,12 @@ pub fn schedule(
                 }
                 1 => {
                     for &f in &faulty {
-                        out.push((t + offset(rng), Fault::Crash(f)));
+                        if rng.chance(config.disk_failure_pct) {
+                            out.push((t + offset(rng), Fault::DiskFails(f)));
+                            out.push((end, Fault::Crash(f)));
+                        } else {
+                            out.push((t + offset(rng), Fault::Crash(f)));
+                        }
                         out.push((end, Fault::Restart(f)));
                     }
                 }
@@ -217,6 +232,12 @@ mod tests {
         assert_eq!(partitions, heals);
         assert!(crashes > 0 && partitions > 0);
         assert!(a.iter().any(|(_, f)| matches!(f, Fault::Pause { .. })));
+        // Some crashes are a failed disk first; each is followed by a crash.
+        let disk_failures = a
+            .iter()
+            .filter(|(_, f)| matches!(f, Fault::DiskFails(_)))
+            .count();
+        assert!(disk_failures > 0 && disk_failures < crashes);
         // Both minority and majority outages happen.
         let isolated_majority = a.iter().any(|(_, f)| {
             matches!(f, Fault::Partition(Partition::Groups(g)) if g.iter().all(|g| g.len() < 3))

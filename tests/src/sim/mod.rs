@@ -9,7 +9,8 @@
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
 //!   to show the checker catches real-run violations.
 //! - [`sets`]: the eventual-mode set workload (read, merge siblings, add, write back).
-//! - `cluster`: the glue to `ringkv_core::node::Node`.
+//! - `cluster`: the glue to `ringkv_core::node::Node`; [`fail_stop`]: its host's rule
+//!   after a failed sync (say nothing until restarted).
 
 pub mod api;
 pub mod broken;
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fail_stop;
 pub mod faults;
 pub mod network;
 pub mod queue;

@@ -64,6 +64,9 @@ struct Slot<N> {
     /// When the pending `Tick` is due, and its generation (older ticks are stale).
     tick_at: Option<u64>,
     tick_generation: u64,
+    /// Its disk was told to fail (`Fault::DiskFails`) since the last crash: the node is
+    /// or may yet become fail-stopped, which only a crash and restart undo.
+    disk_failed: bool,
 }
 
 pub struct World<H: Hardware> {
@@ -151,6 +154,7 @@ impl<H: Hardware> World<H> {
                     paused_until: 0,
                     tick_at: None,
                     tick_generation: 0,
+                    disk_failed: false,
                 })
                 .collect(),
             queue: EventQueue::default(),
@@ -237,6 +241,7 @@ impl<H: Hardware> World<H> {
         slot.node = None;
         slot.tick_at = None;
         slot.tick_generation += 1;
+        slot.disk_failed = false;
         self.record(Scope::Global, format!("{} CRASHES (power loss)", Name(i)));
     }
 
@@ -244,8 +249,8 @@ impl<H: Hardware> World<H> {
         self.slots[i].node.is_some()
     }
 
-    /// Ends all faults: heals the network, resumes paused nodes and boots crashed ones;
-    /// faults still scheduled are skipped.
+    /// Ends all faults: heals the network, resumes paused nodes, power-cycles
+    /// fail-stopped ones and boots crashed ones; faults still scheduled are skipped.
     pub fn heal(&mut self) -> Result<(), SimError> {
         self.faults_active = false;
         self.network.heal();
@@ -254,6 +259,11 @@ impl<H: Hardware> World<H> {
             if self.slots[i].paused_until > self.now {
                 self.slots[i].paused_until = self.now;
                 self.record(Scope::Global, format!("{} resumes", Name(i)));
+            }
+            // A failed disk (tripped or still armed) would leave the node silent for
+            // good: power-cycle it.
+            if self.slots[i].disk_failed {
+                self.crash(i);
             }
             if !self.is_up(i) {
                 self.boot(i)?;
@@ -598,13 +608,17 @@ impl<H: Hardware> World<H> {
             Fault::Heal => self.network.heal(),
             Fault::Crash(i) if i < self.slots.len() => self.crash(i),
             Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) => self.boot(i)?,
+            Fault::DiskFails(i) if i < self.slots.len() && self.is_up(i) => {
+                self.slots[i].disk_failed = true;
+                self.hw.fail_disk(i);
+            }
             Fault::Pause { node, ms } if node < self.slots.len() => {
                 let until = (self.now + ms).max(self.slots[node].paused_until);
                 self.slots[node].paused_until = until;
                 self.queue.push(until, Event::Resume(node));
             }
             Fault::Membership { choice } => self.change_membership(choice),
-            Fault::Crash(_) | Fault::Restart(_) | Fault::Pause { .. } => {}
+            Fault::Crash(_) | Fault::Restart(_) | Fault::DiskFails(_) | Fault::Pause { .. } => {}
         }
         Ok(())
     }

@@ -43,6 +43,8 @@ struct Shared {
     files: HashMap<String, Arc<Mutex<FileData>>>,
     stats: FaultStoreStats,
     plan: Vec<(u64, Fault)>,
+    /// The next `sync` of any file fails (`FaultStore::fail_next_sync`).
+    fail_next_sync: bool,
     crashed: bool,
 }
 
@@ -72,6 +74,14 @@ impl FaultStore {
     /// the store's whole life, see [`FaultStoreStats::ops`]).
     pub fn plan(&self, op_index: u64, fault: Fault) {
         lock(&self.shared).plan.push((op_index, fault));
+    }
+
+    /// The next `sync` of any file, whenever it comes, fails with EIO and makes nothing
+    /// durable: the file's unsynced appends stay volatile (a crash image keeps any
+    /// prefix of them). Models a failed fsync on a disk that keeps running, without
+    /// the caller having to know which operation number that sync will be.
+    pub fn fail_next_sync(&self) {
+        lock(&self.shared).fail_next_sync = true;
     }
 
     pub fn stats(&self) -> FaultStoreStats {
@@ -254,6 +264,12 @@ impl BlockFile for FaultFile {
 
     fn sync(&self) -> Result<()> {
         self.store.begin_op(&self.name)?;
+        if std::mem::take(&mut lock(&self.store.shared).fail_next_sync) {
+            return Err(StorageError::io(
+                &self.name,
+                std::io::Error::other("injected EIO on sync"),
+            ));
+        }
         {
             let mut file = lock(&self.data);
             file.durable = file.data.clone();

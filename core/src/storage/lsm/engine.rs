@@ -542,6 +542,12 @@ impl Engine for LsmEngine {
 }
 
 impl LsmEngine {
+    /// The failure that stopped the engine, if one did: every call fails from then on
+    /// until the store is reopened (hosts use it to stop releasing what they hold).
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
     fn run_flushes(&self) -> Result<()> {
         let mut maint = lock(&self.maint);
         while self.flush_oldest(&mut maint)? {}
