@@ -263,3 +263,38 @@ fn a_member_restarted_on_a_new_address_announces_it() {
         Value::bulk("2")
     );
 }
+
+/// A Prometheus counter from `/metrics` text.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[test]
+fn a_pipelined_burst_goes_to_each_peer_in_batches() {
+    // What a node sends one peer in one committer group leaves as one frame: under a
+    // pipelined burst the node sends far fewer frames than messages.
+    let cluster = Cluster::start(3, &[]);
+    let mut resp = cluster.nodes[0].resp();
+    let mut burst = Vec::new();
+    for i in 0..2_000 {
+        let key = format!("batched-{i}");
+        burst.extend(common::encode(&[b"SET", key.as_bytes(), b"v"]));
+    }
+    resp.send_raw(&burst).expect("send");
+    for _ in 0..2_000 {
+        assert_eq!(resp.read(), Some(Value::ok()));
+    }
+    let metrics = common::http_get(&cluster.nodes[0].http, "/metrics").expect("metrics");
+    let messages = counter(&metrics, "ringkv_peer_messages_sent_total");
+    let frames = counter(&metrics, "ringkv_peer_frames_sent_total");
+    println!("n1 sent {messages} peer messages in {frames} frames");
+    // Each SET is 2 phases × 2 remote replicas: at least 8,000 messages.
+    assert!(messages >= 8_000, "{messages} messages");
+    assert!(
+        frames * 4 <= messages,
+        "{messages} messages in {frames} frames"
+    );
+}

@@ -446,9 +446,11 @@ impl Replica {
             .into());
         }
         let from = options::node_id(&from, "from")?;
-        let message = protocol::decode(frame)
+        let messages = protocol::decode_frame(frame)
             .map_err(|e| Error::new(Code::InvalidArgument, format!("undecodable frame: {e}")))?;
-        host::deliver(&self.host, from, message);
+        for message in messages {
+            host::deliver(&self.host, from, message);
+        }
         Ok(())
     }
 

@@ -29,6 +29,70 @@ pub fn encode(message: &PeerMessage) -> Result<Vec<u8>, ProtocolError> {
     Ok(frame)
 }
 
+/// The version of a frame holding several messages for one receiver, in order:
+/// `BATCH_FORMAT_VERSION (u16, little-endian) | postcard(Vec<PeerMessage>)`. What a
+/// node sends one peer in one turn goes as one such frame (one WebSocket message, one
+/// decode, one hand-off to the node thread). A batch never holds a `Relayed` envelope
+/// that counts: receivers honour `Relayed` only as a single-message frame on a peer
+/// link, so a replica cannot smuggle one inside a batch its host forwards undecoded.
+pub const BATCH_FORMAT_VERSION: u16 = 0x8000 | FORMAT_VERSION;
+
+/// Encodes `messages` (for one receiver, in order) as few frames as fit: one plain
+/// frame for a single message, else batch frames of at most [`FRAME_SIZE_BYTES_MAX`]
+/// (a batch that would be larger is split). Returns the frames and how many messages
+/// could not be encoded (each larger than a frame alone; the node's limits rule that
+/// out for its own messages).
+pub fn encode_batch(messages: &[PeerMessage]) -> (Vec<Vec<u8>>, usize) {
+    let mut frames = Vec::new();
+    let mut dropped = 0;
+    encode_into(messages, &mut frames, &mut dropped);
+    (frames, dropped)
+}
+
+fn encode_into(messages: &[PeerMessage], frames: &mut Vec<Vec<u8>>, dropped: &mut usize) {
+    match messages {
+        [] => {}
+        [one] => match encode(one) {
+            Ok(frame) => frames.push(frame),
+            Err(_) => *dropped += 1,
+        },
+        several => {
+            let head = BATCH_FORMAT_VERSION.to_le_bytes().to_vec();
+            match postcard::to_extend(several, head) {
+                Ok(frame) if frame.len() <= FRAME_SIZE_BYTES_MAX => frames.push(frame),
+                _ => {
+                    let (left, right) = several.split_at(several.len() / 2);
+                    encode_into(left, frames, dropped);
+                    encode_into(right, frames, dropped);
+                }
+            }
+        }
+    }
+}
+
+/// Decodes a plain or batch frame into its messages, in order. Never panics; time and
+/// allocation are bounded by the frame size, as for [`decode`].
+pub fn decode_frame(frame: &[u8]) -> Result<Vec<PeerMessage>, ProtocolError> {
+    check_size(frame.len())?;
+    match frame {
+        [lo, hi, body @ ..] if u16::from_le_bytes([*lo, *hi]) == BATCH_FORMAT_VERSION => {
+            let (messages, rest) =
+                postcard::take_from_bytes::<Vec<PeerMessage>>(body).map_err(|error| {
+                    ProtocolError::Malformed {
+                        reason: error.to_string(),
+                    }
+                })?;
+            if !rest.is_empty() {
+                return Err(ProtocolError::TrailingBytes {
+                    count: rest.len() as u64,
+                });
+            }
+            Ok(messages)
+        }
+        _ => decode(frame).map(|message| vec![message]),
+    }
+}
+
 /// Decodes one frame. Never panics, whatever the bytes; allocation is bounded by the
 /// frame size (the size check comes before any parsing).
 pub fn decode(frame: &[u8]) -> Result<PeerMessage, ProtocolError> {

@@ -25,7 +25,10 @@ pub use antientropy::{KeyPage, KeyPageReply, KeyVersion};
 pub use client::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Oversized, RequestId,
 };
-pub use codec::{decode, encode, is_relay_envelope, FORMAT_VERSION, FRAME_SIZE_BYTES_MAX};
+pub use codec::{
+    decode, decode_frame, encode, encode_batch, is_relay_envelope, BATCH_FORMAT_VERSION,
+    FORMAT_VERSION, FRAME_SIZE_BYTES_MAX,
+};
 pub use error::ProtocolError;
 pub use membership::{
     cursor_digest, Ballot, LayoutReport, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX,

@@ -279,6 +279,32 @@ proptest! {
         }
     }
 
+    /// A batch of any messages comes back as the same messages in the same order,
+    /// whatever frames it was split into; damaged batch frames never panic and stay
+    /// bounded like single frames.
+    #[test]
+    fn batches_round_trip_in_order(
+        messages in prop::collection::vec(arb_message(), 0..24),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..,
+    ) {
+        let (frames, dropped) = encode_batch(&messages);
+        prop_assert_eq!(dropped, 0);
+        prop_assert!(frames.iter().all(|f| f.len() <= FRAME_SIZE_BYTES_MAX));
+        let mut back = Vec::new();
+        for frame in &frames {
+            back.extend(decode_frame(frame).expect("own batch decodes"));
+        }
+        prop_assert_eq!(&back, &messages);
+        if let Some(frame) = frames.first() {
+            let mut damaged = frame.clone();
+            let i = at.index(damaged.len());
+            damaged[i] ^= flip;
+            let (_, peak) = crate::alloc_count::peak_allocated(|| decode_frame(&damaged));
+            prop_assert!(peak <= ALLOC_PER_BYTE * damaged.len() + SEQUENCE_PREALLOC_BYTES_MAX);
+        }
+    }
+
     /// Damaging a valid frame (flipped byte, cut tail) yields an error or some message,
     /// never a panic; a cut frame never decodes to the original.
     #[test]
@@ -391,4 +417,32 @@ fn eventual_variants_are_appended() {
     })
     .expect("encodes");
     assert_eq!(frame[2], 12, "after the 7 ABD and gossip messages");
+}
+
+#[test]
+fn a_batch_larger_than_a_frame_is_split_and_single_frames_stay_plain() {
+    let big = |i: u64| PeerMessage::AntiEntropyPush {
+        key: i.to_le_bytes().to_vec(),
+        tag: Tag {
+            counter: i,
+            node: NodeId(1),
+        },
+        value: Some(vec![7; 700 << 10]),
+    };
+    let messages: Vec<PeerMessage> = (0..5).map(big).collect();
+    let (frames, dropped) = encode_batch(&messages);
+    assert_eq!(dropped, 0);
+    assert!(frames.len() >= 2, "{} frames", frames.len());
+    let back: Vec<PeerMessage> = frames
+        .iter()
+        .flat_map(|f| decode_frame(f).expect("decodes"))
+        .collect();
+    assert_eq!(back, messages);
+    // One message: a plain frame, which `decode` reads too.
+    let (one, _) = encode_batch(&messages[..1]);
+    assert_eq!(decode(&one[0]).expect("plain"), messages[0]);
+    // A batch frame is not a relay envelope, and `decode` refuses it.
+    let (batch, _) = encode_batch(&[big(1), big(2)][..]);
+    assert!(!is_relay_envelope(&batch[0]));
+    assert!(decode(&batch[0]).is_err());
 }

@@ -75,22 +75,8 @@ pub async fn serve(
             }
         };
         match incoming {
-            Incoming::Binary(frame) => match protocol::decode(&frame) {
-                Ok(PeerMessage::Relayed {
-                    from: origin,
-                    to,
-                    frame,
-                }) => {
-                    if !relayed(&routes, &node, from, origin, to, frame) {
-                        metrics.inc(&metrics.peer_receives_dropped);
-                    }
-                }
-                Ok(message) => {
-                    metrics.inc(&metrics.peer_messages_received);
-                    if !node.deliver(from, message) {
-                        metrics.inc(&metrics.peer_receives_dropped);
-                    }
-                }
+            Incoming::Binary(frame) => match protocol::decode_frame(&frame) {
+                Ok(messages) => on_messages(&routes, &node, &metrics, from, messages),
                 Err(error) => {
                     metrics.inc(&metrics.bad_frames);
                     tracing::warn!(peer = %from, %error, "undecodable peer frame; disconnecting");
@@ -113,6 +99,43 @@ pub async fn serve(
     }
 }
 
+/// The messages of one frame from peer `from`: a relay envelope (honoured only as a
+/// frame of its own: a batch holds the peer's own messages, so a replica cannot
+/// smuggle one inside a batch its host forwards undecoded), or the peer's messages,
+/// handed to the node thread together.
+fn on_messages(
+    routes: &Routes,
+    node: &NodeHandle,
+    metrics: &Metrics,
+    from: NodeId,
+    mut messages: Vec<PeerMessage>,
+) {
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    if let [PeerMessage::Relayed { .. }] = messages.as_slice() {
+        if let Some(PeerMessage::Relayed {
+            from: origin,
+            to,
+            frame,
+        }) = messages.pop()
+        {
+            if !relayed(routes, node, from, origin, to, frame) {
+                metrics.inc(&metrics.peer_receives_dropped);
+            }
+        }
+        return;
+    }
+    let before = messages.len();
+    messages.retain(|m| !matches!(m, PeerMessage::Relayed { .. }));
+    let smuggled = (before - messages.len()) as u64;
+    metrics.peer_receives_dropped.fetch_add(smuggled, relaxed);
+    metrics
+        .peer_messages_received
+        .fetch_add(messages.len() as u64, relaxed);
+    if !messages.is_empty() && !node.deliver_all(from, messages) {
+        metrics.inc(&metrics.peer_receives_dropped);
+    }
+}
+
 /// A relayed frame from peer `via`: `origin`'s frame for `to`, handed to the node
 /// thread, which checks `via` vouches for `origin` in order with the messages before it.
 fn relayed(
@@ -124,9 +147,15 @@ fn relayed(
     frame: Vec<u8>,
 ) -> bool {
     let payload = if to == routes.me {
-        match protocol::decode(&frame) {
-            Ok(PeerMessage::Relayed { .. }) | Err(_) => return false,
-            Ok(message) => PeerPayload::Message(message),
+        match protocol::decode_frame(&frame) {
+            Ok(messages)
+                if !messages
+                    .iter()
+                    .any(|m| matches!(m, PeerMessage::Relayed { .. })) =>
+            {
+                PeerPayload::Messages(messages)
+            }
+            _ => return false,
         }
     } else if routes.relays.is_attached(to) {
         PeerPayload::Forward { to, frame }

@@ -20,6 +20,39 @@ pub struct PeerRouter {
 }
 
 impl Outbound for PeerRouter {
+    /// One batch frame (or a few, each within the frame limit) per destination, in
+    /// the order the messages were sent.
+    fn send_all(&mut self, sends: Vec<(NodeId, PeerMessage)>) {
+        let mut by_peer: Vec<(NodeId, Vec<PeerMessage>)> = Vec::new();
+        for (to, message) in sends {
+            match by_peer.iter_mut().find(|(peer, _)| *peer == to) {
+                Some((_, messages)) => messages.push(message),
+                None => by_peer.push((to, vec![message])),
+            }
+        }
+        for (to, messages) in by_peer {
+            let (frames, dropped) = protocol::encode_batch(&messages);
+            if dropped > 0 {
+                tracing::warn!(%to, dropped, "unencodable peer messages dropped");
+                self.metrics
+                    .peer_sends_dropped
+                    .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            self.metrics
+                .peer_messages_sent
+                .fetch_add(messages.len() as u64, relaxed);
+            self.metrics
+                .peer_frames_sent
+                .fetch_add(frames.len() as u64, relaxed);
+            for frame in frames {
+                if !self.routes.send(self.routes.me, to, frame) {
+                    self.metrics.inc(&self.metrics.peer_sends_dropped);
+                }
+            }
+        }
+    }
+
     fn send(&mut self, to: NodeId, message: &PeerMessage) {
         let frame = match protocol::encode(message) {
             Ok(frame) => frame,

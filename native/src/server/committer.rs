@@ -114,13 +114,14 @@ fn release_group(
         }
     }
     let fail_stop = commit.fail_stop();
-    for turn in group {
+    // The group's peer messages leave together at the end, one batch per peer.
+    let mut sends = Vec::new();
+    for mut turn in group {
         // Checked per turn: a write on the node thread may have stopped the engine
-        // since the group's sync; such a turn is synced by nothing.
+        // since the group's sync; such a turn is synced by nothing (a turn found
+        // clean here was covered by the group's sync, so its messages may still go).
         if !fail_stop.is_tripped() {
-            for (to, message) in &turn.sends {
-                outbound.send(*to, message);
-            }
+            sends.append(&mut turn.sends);
             for (sender, reply) in turn.replies {
                 // The client may have gone; nothing to do then.
                 let _ = sender.send(reply);
@@ -149,5 +150,8 @@ fn release_group(
             };
             let _ = sender.send(reply);
         }
+    }
+    if !sends.is_empty() {
+        outbound.send_all(sends);
     }
 }

@@ -108,6 +108,10 @@ pub struct Metrics {
     pub peer_messages_received: AtomicU64,
     pub peer_receives_dropped: AtomicU64,
     pub peer_sends_dropped: AtomicU64,
+    /// Peer messages sent, and the frames they went in (one batch per peer per
+    /// committer group).
+    pub peer_messages_sent: AtomicU64,
+    pub peer_frames_sent: AtomicU64,
     pub peer_connect_failures: AtomicU64,
     pub peer_auth_failures: AtomicU64,
     /// Node-thread turns, inputs handled in them, group-commit syncs and their time.
@@ -199,7 +203,7 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 36] = [
+        let counters: [(&str, &str, u64); 38] = [
             (
                 "node_turns_total",
                 "Node-thread turns (inputs handled, then outputs released).",
@@ -269,6 +273,16 @@ impl Metrics {
                 "peer_sends_dropped_total",
                 "Peer messages dropped: link queue full or peer unreachable.",
                 load(&self.peer_sends_dropped),
+            ),
+            (
+                "peer_messages_sent_total",
+                "Peer messages handed to links and relays.",
+                load(&self.peer_messages_sent),
+            ),
+            (
+                "peer_frames_sent_total",
+                "Frames they went in (a batch frame holds what one group sends one peer).",
+                load(&self.peer_frames_sent),
             ),
             (
                 "peer_connect_failures_total",

@@ -67,6 +67,8 @@ pub struct PeerInput {
 pub enum PeerPayload {
     /// For this node.
     Message(PeerMessage),
+    /// For this node, in order (one batch frame).
+    Messages(Vec<PeerMessage>),
     /// For replica `to`, attached here: forwarded undecoded once vouched for.
     Forward { to: NodeId, frame: Vec<u8> },
 }
@@ -86,6 +88,14 @@ pub struct TransportHooks {
 /// thread, after the turn's sync.
 pub trait Outbound: Send + 'static {
     fn send(&mut self, to: NodeId, message: &PeerMessage);
+
+    /// Everything some turns send, in order: a transport sends what goes to one peer
+    /// as one batch (`protocol::encode_batch`).
+    fn send_all(&mut self, sends: Vec<(NodeId, PeerMessage)>) {
+        for (to, message) in &sends {
+            self.send(*to, message);
+        }
+    }
 }
 
 /// The node's clock: milliseconds since the Unix epoch at start, advanced by a
@@ -168,6 +178,18 @@ impl NodeHandle {
                 from,
                 via: None,
                 payload: PeerPayload::Message(message),
+            })
+            .is_ok()
+    }
+
+    /// Hands over a batch of messages from one peer, in order; `false` if the queue is
+    /// full (the batch is lost).
+    pub fn deliver_all(&self, from: NodeId, messages: Vec<PeerMessage>) -> bool {
+        self.peers
+            .try_send(PeerInput {
+                from,
+                via: None,
+                payload: PeerPayload::Messages(messages),
             })
             .is_ok()
     }
@@ -376,16 +398,11 @@ impl Host {
             }
         }
         match input.payload {
-            PeerPayload::Message(message) => {
-                self.metrics.inc(&self.metrics.node_inputs);
-                let now = self.clock.now_ms();
-                self.node.handle(
-                    now,
-                    Input::Peer {
-                        from: input.from,
-                        message,
-                    },
-                );
+            PeerPayload::Message(message) => self.handle_peer(input.from, message),
+            PeerPayload::Messages(messages) => {
+                for message in messages {
+                    self.handle_peer(input.from, message);
+                }
             }
             PeerPayload::Forward { to, frame } => {
                 if !(self.transport.forward)(to, input.from, frame) {
@@ -393,6 +410,12 @@ impl Host {
                 }
             }
         }
+    }
+
+    fn handle_peer(&mut self, from: NodeId, message: PeerMessage) {
+        self.metrics.inc(&self.metrics.node_inputs);
+        let now = self.clock.now_ms();
+        self.node.handle(now, Input::Peer { from, message });
     }
 
     fn on_command(&mut self, command: Command) -> Flow {

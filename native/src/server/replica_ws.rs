@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use ringkv_core::node::PeerMessage;
 use ringkv_core::protocol;
 use ringkv_core::ring::{IdentityDigest, NodeId};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
@@ -216,8 +217,14 @@ fn relay_up(ctx: &Context, id: NodeId, bytes: &[u8]) -> Result<(), &'static str>
         return Err("a replica cannot send relay envelopes");
     }
     let delivered = if to == ctx.routes.me {
-        let message = protocol::decode(&frame).map_err(|_| "undecodable peer frame")?;
-        ctx.node.deliver(id, message)
+        let messages = protocol::decode_frame(&frame).map_err(|_| "undecodable peer frame")?;
+        if messages
+            .iter()
+            .any(|m| matches!(m, PeerMessage::Relayed { .. }))
+        {
+            return Err("a replica cannot send relay envelopes");
+        }
+        ctx.node.deliver_all(id, messages)
     } else if ctx.book.layout_member(id).is_some() {
         ctx.routes.send(id, to, frame)
     } else {

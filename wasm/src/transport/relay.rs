@@ -174,8 +174,9 @@ fn receive(relay: &Rc<RefCell<Relay>>, bytes: &[u8]) {
                 return;
             }
             Ok(ReplicaDown::Peer { from, frame }) if r.attached.is_some() => {
-                match protocol::decode(&frame) {
-                    Ok(message) => Some((r.host.clone(), from, message)),
+                // A plain frame or a batch (what one node sent in one turn).
+                match protocol::decode_frame(&frame) {
+                    Ok(messages) => Some((r.host.clone(), from, messages)),
                     Err(e) => {
                         r.last_error = Some(format!("undecodable frame from n{}: {e}", from.0));
                         None
@@ -208,9 +209,11 @@ fn receive(relay: &Rc<RefCell<Relay>>, bytes: &[u8]) {
             }
         }
     };
-    if let Some((host, from, message)) = delivery {
+    if let Some((host, from, messages)) = delivery {
         if let Some(host) = host.upgrade() {
-            host::deliver(&host, from, message);
+            for message in messages {
+                host::deliver(&host, from, message);
+            }
         }
     }
 }
