@@ -95,6 +95,11 @@ pub struct NodeConfig {
     /// Tree shape per range. Must be the same on every node (mismatches are rejected
     /// as `DepthMismatch`, never mis-compared).
     pub anti_entropy_merkle: MerkleConfig,
+    /// Deliberate bugs for the simulator's mutation tests (`node/mutations.rs`): empty
+    /// unless a test sets it. Exists only with the test-only feature `mutations`.
+    #[cfg(feature = "mutations")]
+    #[doc(hidden)]
+    pub mutations: super::mutations::Mutations,
 }
 
 impl NodeConfig {
@@ -124,6 +129,8 @@ impl NodeConfig {
             anti_entropy_interval_ms: 500,
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
+            #[cfg(feature = "mutations")]
+            mutations: super::mutations::Mutations::NONE,
         }
     }
 
