@@ -1,7 +1,7 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes 5] [--trace] [--small]
+//!       [--nodes 5] [--trace] [--small] [--hot]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
@@ -29,6 +29,7 @@ struct Args {
     json: bool,
     trace: bool,
     small: bool,
+    hot: bool,
     nodes: usize,
     which: Impl,
 }
@@ -40,6 +41,7 @@ fn parse() -> Result<Args, String> {
         json: false,
         trace: false,
         small: false,
+        hot: false,
         nodes: 5,
         which: Impl::Node,
     };
@@ -54,6 +56,7 @@ fn parse() -> Result<Args, String> {
             "--json" => args.json = true,
             "--trace" => args.trace = true,
             "--small" => args.small = true,
+            "--hot" => args.hot = true,
             "--impl" => {
                 args.which = match value("--impl")?.as_str() {
                     "node" => Impl::Node,
@@ -92,7 +95,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = if args.small {
+    let mut config = if args.hot {
+        SimConfig::hot()
+    } else if args.small {
         SimConfig::small()
     } else {
         SimConfig::default()

@@ -370,6 +370,13 @@ impl Hardware for NodeHardware {
         }
     }
 
+    fn is_replica_write(&self, message: &PeerMessage) -> bool {
+        matches!(
+            message,
+            PeerMessage::Write { .. } | PeerMessage::EventualUpdate { .. }
+        )
+    }
+
     fn supports_eventual(&self) -> bool {
         true
     }

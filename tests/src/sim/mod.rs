@@ -2,8 +2,9 @@
 //!
 //! - [`api`]: what the simulator needs from a node ([`api::SimNode`]) and its machine
 //!   ([`api::Hardware`]).
-//! - [`world`]: the event loop over [`queue`], [`network`], [`faults`], [`clock`],
-//!   [`workload`] and [`trace`].
+//! - [`world`]: the event loop over [`queue`], [`network`], [`faults`] (and
+//!   [`midsend`]: crashes between two of a step's writes), [`clock`], [`workload`] and
+//!   [`trace`].
 //! - [`run`]: one seed from start to verdict; [`report`]: totals over seeds.
 //! - [`toy`]: a small ABD register cluster, so all of the above is tested without
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod midsend;
 pub mod network;
 pub mod queue;
 pub mod report;
