@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ringkv_core::node::mutations::{Mutation, Mutations};
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput,
@@ -185,6 +186,8 @@ pub struct NodeHardware {
     wipe_on_power_loss: bool,
     /// Eventual mode's R and W, if not the node defaults.
     eventual_quorums: Option<(usize, usize)>,
+    /// Deliberate bugs every node runs with (mutation tests; none by default).
+    mutations: Mutations,
 }
 
 impl NodeHardware {
@@ -203,7 +206,14 @@ impl NodeHardware {
             op_keys: HashMap::new(),
             wipe_on_power_loss: false,
             eventual_quorums: None,
+            mutations: Mutations::NONE,
         }
+    }
+
+    /// Every node runs with `mutation` on (a deliberate bug in `Node`'s code paths).
+    pub fn with_mutation(mut self, mutation: Mutation) -> Self {
+        self.mutations = self.mutations.with(mutation);
+        self
     }
 
     /// Disks that lose everything on power loss (a broken storage layer).
@@ -235,6 +245,7 @@ impl NodeHardware {
             config.eventual_r = r;
             config.eventual_w = w;
         }
+        config.mutations = self.mutations;
         Some(config)
     }
 }

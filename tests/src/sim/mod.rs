@@ -11,6 +11,7 @@
 //!   to show the checker catches real-run violations.
 //! - [`sets`]: the eventual-mode set workload (read, merge siblings, add, write back).
 //! - `cluster`: the glue to `ringkv_core::node::Node`.
+//! - [`mutations`]: `Node` with a deliberate bug switched on, and catch rates.
 
 pub mod api;
 pub mod broken;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod midsend;
+pub mod mutations;
 pub mod network;
 pub mod queue;
 pub mod report;

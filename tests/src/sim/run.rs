@@ -103,7 +103,7 @@ impl SeedReport {
     /// The seed, every finding with its ops and trace, and how to rerun it.
     pub fn render_failure(&self) -> String {
         let mut out = format!(
-            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl and --nodes)\n",
+            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl, --mutation, profile and --nodes)\n",
             self.seed,
             self.violations(),
             self.lost_acked(),
