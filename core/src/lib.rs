@@ -5,6 +5,10 @@
 //! supplies (files natively, memory or browser stores in wasm).
 #![deny(clippy::unwrap_used)]
 
+// The test-only mutations (node/mutations.rs) must never reach a browser build.
+#[cfg(all(feature = "mutations", target_arch = "wasm32"))]
+compile_error!("the `mutations` feature is for the simulator's tests only, never for wasm32");
+
 #[cfg(test)]
 mod alloc_count;
 #[cfg(test)]

@@ -100,6 +100,11 @@ pub struct NodeConfig {
     /// unused once the store has one. All zeros (the default) still gives each store its
     /// own secret (mixed with id and clock), but a guessable one: hosts must fill it.
     pub fresh_identity: [u8; crate::ring::IDENTITY_SECRET_BYTES],
+    /// Deliberate bugs for the simulator's mutation tests (`node/mutations.rs`): empty
+    /// unless a test sets it. Exists only with the test-only feature `mutations`.
+    #[cfg(feature = "mutations")]
+    #[doc(hidden)]
+    pub mutations: super::mutations::Mutations,
 }
 
 impl NodeConfig {
@@ -130,6 +135,8 @@ impl NodeConfig {
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
             fresh_identity: [0; crate::ring::IDENTITY_SECRET_BYTES],
+            #[cfg(feature = "mutations")]
+            mutations: super::mutations::Mutations::NONE,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::ring::NodeId;
 use crate::storage::Engine;
 use crate::versioning::Tag;
 
+use super::mutations::{Mutation, Mutations};
 use super::op::{quorum_of, Op, OpKind, Phase};
 
 /// Phase-1 restarts after `Stale` answers, at most, per operation (each layout change
@@ -56,6 +57,8 @@ pub(crate) struct Coordinator {
     ops: BTreeMap<u64, Op>,
     /// One wake-up per in-flight operation: its phase deadline or next resend.
     timers: TimerQueue<u64>,
+    /// Deliberate bugs (test builds only; otherwise zero-sized and always off).
+    mutations: Mutations,
 }
 
 impl Coordinator {
@@ -73,7 +76,14 @@ impl Coordinator {
             tags,
             ops: BTreeMap::new(),
             timers: TimerQueue::default(),
+            mutations: Mutations::NONE,
         }
+    }
+
+    /// Runs with `mutations` on (`node/mutations.rs`; a no-op without the feature).
+    pub fn with_mutations(mut self, mutations: Mutations) -> Self {
+        self.mutations = mutations;
+        self
     }
 
     pub fn in_flight(&self) -> usize {
@@ -214,7 +224,7 @@ impl Coordinator {
         if !counted {
             ctx.counters.stale_replies += 1;
         }
-        if counted && op.has_quorum() {
+        if counted && self.phase_complete(&op) {
             if let Some(op) = self.advance(ctx, op) {
                 self.ops.insert(req.seq, op);
             }
@@ -242,6 +252,20 @@ impl Coordinator {
             self.timers.schedule(seq, op.wake_ms());
             self.ops.insert(seq, op);
         }
+    }
+
+    /// Whether the operation's current phase has the answers it waits for: a majority
+    /// of every replica set.
+    fn phase_complete(&self, op: &Op) -> bool {
+        if op.has_quorum() {
+            return true;
+        }
+        // Mutation: a put is acknowledged once any one replica holds it.
+        self.mutations.has(Mutation::AckPutAfterOne)
+            && matches!(
+                (&op.phase, &op.kind),
+                (Phase::Propagate { acked, .. }, OpKind::Put { .. }) if !acked.is_empty()
+            )
     }
 
     /// The current phase reached its quorum: moves to phase 2 or finishes. Returns the
@@ -278,7 +302,9 @@ impl Coordinator {
                     .filter(|(_, tag)| *tag == best_tag)
                     .map(|(id, _)| *id)
                     .collect();
-                if op.is_quorum(|id| holders.contains(id)) {
+                // Mutation: return without the write-back, whoever holds the tag.
+                let skip_write_back = self.mutations.has(Mutation::SkipReadWriteBack);
+                if op.is_quorum(|id| holders.contains(id)) || skip_write_back {
                     Err(ClientReply::Value(best_value.clone()))
                 } else {
                     ctx.counters.write_backs += 1;

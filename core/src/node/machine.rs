@@ -19,6 +19,7 @@ use super::gossip::{FailureDetector, GossipTimings};
 use super::io::{Input, Output};
 use super::membership::{Event, MCtx, Membership, MembershipSettings, Role};
 use super::meta;
+use super::mutations::{Mutation, Mutations};
 use super::op::OpKind;
 use super::outbox::Outbox;
 use super::replica;
@@ -80,6 +81,20 @@ impl Node {
     ) -> Result<Node, NodeError> {
         config.validate()?;
         let mut recovered = meta::recover(engine.as_ref(), &config, TAG_LEASE_COUNTERS, now_ms)?;
+        let mutations = Mutations::of(&config);
+        if !mutations.is_empty() {
+            let names: Vec<&str> = mutations.iter().map(Mutation::name).collect();
+            recovered.notes.push(format!(
+                "TEST BUILD: deliberate bugs switched on: {}",
+                names.join(", ")
+            ));
+        }
+        // Mutation: forget the lease, so counters restart from the quorum's maximum.
+        let tag_counter_floor = if mutations.has(Mutation::TagsWithoutLease) {
+            0
+        } else {
+            recovered.tag_counter_floor
+        };
         let mut rng = SplitMix64::new(rng_seed);
         let id = recovered.id;
         // Anti-entropy: completes the position index if needed, builds the trees.
@@ -115,13 +130,14 @@ impl Node {
         let coordinator = Coordinator::new(
             id,
             recovered.incarnation,
-            TagIssuer::new(recovered.tag_counter_floor, recovered.tag_counter_ceiling),
+            TagIssuer::new(tag_counter_floor, recovered.tag_counter_ceiling),
             CoordinatorSettings {
                 request_timeout_ms: config.request_timeout_ms,
                 resend_interval_ms: config.resend_interval_ms(),
                 in_flight_requests_max: config.in_flight_requests_max,
             },
-        );
+        )
+        .with_mutations(mutations);
         let eventual = Eventual::open(id, recovered.incarnation, &config, engine.as_ref(), now_ms)?;
         let membership_committed_version = recovered.history.committed().version();
         let membership = Membership::new(

@@ -14,6 +14,8 @@
 //! - `membership`: layout changes (admin requests, Paxos per version, the epoch
 //!   fence, streaming moved ranges).
 //! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
+//! - `mutations`: deliberate bugs for the simulator's mutation tests (feature
+//!   `mutations` only; a no-op otherwise).
 
 mod ae;
 pub mod config;
@@ -26,6 +28,14 @@ pub mod local_keys;
 pub mod machine;
 pub mod membership;
 mod meta;
+// Deliberate bugs for the simulator's mutation tests: reachable only with the cargo
+// feature `mutations` (see the module's docs); without it a zero-sized no-op.
+#[cfg(feature = "mutations")]
+#[doc(hidden)]
+pub mod mutations;
+#[cfg(not(feature = "mutations"))]
+#[allow(dead_code)]
+mod mutations;
 mod op;
 mod outbox;
 mod replica;

@@ -1,15 +1,24 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes 5] [--trace] [--small]
+//!       [--nodes 5] [--trace] [--small] [--hot]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
+//!       [--mutation NAME] [--catch-rates]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
 //! seed, its findings with a trace. Exits 1 if any seed shows a bug, 2 on bad usage.
+//!
+//! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
+//! `ack-put-after-one`, `tags-without-lease`; docs/simulation.md, "Mutations").
+//! `--catch-rates` runs every mutation (or just `--mutation`'s) over the seeds and
+//! prints one row each: seeds run, seeds caught, rate, first catching seed (with
+//! `--json`, a last line of JSON with the profile and one object per mutation); exits
+//! 1 if a mutation was never caught.
 
 use std::process::ExitCode;
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
+use ringkv_tests::sim::mutations::{CatchRate, Mutation};
 use ringkv_tests::sim::toy::ToyHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, SimError, Summary};
 
@@ -29,8 +38,11 @@ struct Args {
     json: bool,
     trace: bool,
     small: bool,
+    hot: bool,
     nodes: usize,
     which: Impl,
+    mutation: Option<Mutation>,
+    catch_rates: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -40,8 +52,11 @@ fn parse() -> Result<Args, String> {
         json: false,
         trace: false,
         small: false,
+        hot: false,
         nodes: 5,
         which: Impl::Node,
+        mutation: None,
+        catch_rates: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +69,7 @@ fn parse() -> Result<Args, String> {
             "--json" => args.json = true,
             "--trace" => args.trace = true,
             "--small" => args.small = true,
+            "--hot" => args.hot = true,
             "--impl" => {
                 args.which = match value("--impl")?.as_str() {
                     "node" => Impl::Node,
@@ -65,16 +81,31 @@ fn parse() -> Result<Args, String> {
                     other => return Err(format!("unknown --impl {other}")),
                 }
             }
+            "--mutation" => {
+                let name = value("--mutation")?;
+                let known: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+                args.mutation = Some(Mutation::from_name(&name).ok_or(format!(
+                    "unknown --mutation {name} (known: {})",
+                    known.join(", ")
+                ))?);
+            }
+            "--catch-rates" => args.catch_rates = true,
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if (args.mutation.is_some() || args.catch_rates) && args.which != Impl::Node {
+        return Err("--mutation and --catch-rates run --impl node only".into());
     }
     Ok(args)
 }
 
-fn run(which: Impl, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
+fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
     let toy = || ToyHardware::new(config.nodes, config.replicas, config.request_timeout_ms);
     let node = || ringkv_tests::sim::cluster::NodeHardware::new(config);
-    match which {
+    if let Some(mutation) = args.mutation {
+        return run_seed(node().with_mutation(mutation), config, seed);
+    }
+    match args.which {
         Impl::Toy => run_seed(toy(), config, seed),
         Impl::BrokenToy => run_seed(BrokenHardware::new(toy()), config, seed),
         Impl::Node => run_seed(node(), config, seed),
@@ -92,7 +123,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = if args.small {
+    let mut config = if args.hot {
+        SimConfig::hot()
+    } else if args.small {
         SimConfig::small()
     } else {
         SimConfig::default()
@@ -100,13 +133,27 @@ fn main() -> ExitCode {
     config.nodes = args.nodes;
     config.replicas = config.replicas.min(args.nodes);
     config.trace_echo = args.trace;
+    let profile = if args.hot {
+        "hot"
+    } else if args.small {
+        "small"
+    } else {
+        "default"
+    };
+    if args.catch_rates {
+        return catch_rates(&args, &config, profile);
+    }
     let mut summary = Summary::default();
     println!(
-        "impl: {:?}, nodes: {}, replicas: {}",
-        args.which, config.nodes, config.replicas
+        "impl: {:?}{}, profile: {profile}, nodes: {}, replicas: {}",
+        args.which,
+        args.mutation
+            .map_or(String::new(), |m| format!(" with mutation {m}")),
+        config.nodes,
+        config.replicas
     );
     for seed in args.start..args.start.saturating_add(args.seeds) {
-        match run(args.which, &config, seed) {
+        match run(&args, &config, seed) {
             Ok(report) => {
                 if report.failed() {
                     println!("{}", report.render_failure());
@@ -131,6 +178,46 @@ fn main() -> ExitCode {
         println!("{}", summary.json());
     }
     if summary.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Every mutation (or `--mutation`'s) over the seeds: one row each, as it finishes.
+fn catch_rates(args: &Args, config: &SimConfig, profile: &str) -> ExitCode {
+    let mutations: Vec<Mutation> = match args.mutation {
+        Some(m) => vec![m],
+        None => Mutation::ALL.to_vec(),
+    };
+    let seeds = args.start..args.start.saturating_add(args.seeds);
+    println!(
+        "catch rates: profile {profile}, seeds {}..{}, nodes: {}, replicas: {}",
+        seeds.start, seeds.end, config.nodes, config.replicas
+    );
+    println!("{}", CatchRate::header());
+    let started = std::time::Instant::now();
+    let mut rates = Vec::new();
+    for mutation in mutations {
+        let rate = CatchRate::measure(mutation, config, seeds.clone());
+        println!("{}", rate.row());
+        for (seed, error) in &rate.errors {
+            println!("  seed {seed} ERROR: {error}");
+        }
+        rates.push(rate);
+    }
+    println!("took {} s", started.elapsed().as_secs());
+    if args.json {
+        let rows: Vec<String> = rates.iter().map(CatchRate::json).collect();
+        println!(
+            "{{\"profile\":\"{profile}\",\"start\":{},\"seeds\":{},\"nodes\":{},\"mutations\":[{}]}}",
+            seeds.start,
+            args.seeds,
+            config.nodes,
+            rows.join(",")
+        );
+    }
+    if rates.iter().any(|r| r.caught() == 0) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -209,6 +209,13 @@ pub trait Hardware {
     /// which key an operation id belongs to from requests and label the replies.
     fn message_key(&mut self, message: &<Self::Node as SimNode>::Message) -> Option<Vec<u8>>;
 
+    /// Whether `message` asks a replica to store a value (a put's phase 2, a read's
+    /// write-back, an eventual update): where a crash mid-send (`midsend.rs`) cuts.
+    fn is_replica_write(&self, message: &<Self::Node as SimNode>::Message) -> bool {
+        let _ = message;
+        false
+    }
+
     /// Whether the nodes serve eventual-mode requests ([`Request::GetEventual`],
     /// [`Request::PutEventual`]); the set workload runs only if so.
     fn supports_eventual(&self) -> bool {

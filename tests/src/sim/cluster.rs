@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ringkv_core::node::mutations::{Mutation, Mutations};
 use ringkv_core::node::stored::data_key;
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput,
@@ -219,6 +220,8 @@ pub struct NodeHardware {
     wipe_on_power_loss: bool,
     /// Eventual mode's R and W, if not the node defaults.
     eventual_quorums: Option<(usize, usize)>,
+    /// Deliberate bugs every node runs with (mutation tests; none by default).
+    mutations: Mutations,
 }
 
 impl NodeHardware {
@@ -237,7 +240,14 @@ impl NodeHardware {
             op_keys: HashMap::new(),
             wipe_on_power_loss: false,
             eventual_quorums: None,
+            mutations: Mutations::NONE,
         }
+    }
+
+    /// Every node runs with `mutation` on (a deliberate bug in `Node`'s code paths).
+    pub fn with_mutation(mut self, mutation: Mutation) -> Self {
+        self.mutations = self.mutations.with(mutation);
+        self
     }
 
     /// Disks that lose everything on power loss (a broken storage layer).
@@ -269,6 +279,7 @@ impl NodeHardware {
             config.eventual_r = r;
             config.eventual_w = w;
         }
+        config.mutations = self.mutations;
         Some(config)
     }
 }
@@ -412,6 +423,13 @@ impl Hardware for NodeHardware {
                 .op_id()
                 .and_then(|req| self.op_keys.get(&req).cloned()),
         }
+    }
+
+    fn is_replica_write(&self, message: &PeerMessage) -> bool {
+        matches!(
+            message,
+            PeerMessage::Write { .. } | PeerMessage::EventualUpdate { .. }
+        )
     }
 
     fn supports_eventual(&self) -> bool {

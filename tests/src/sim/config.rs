@@ -35,6 +35,11 @@ pub struct SimConfig {
     /// just restarted may still believe its peers dead).
     pub verify_attempts: u32,
     pub verify_retry_ms: u64,
+    /// After those reads, read every key once more through every node, one read after
+    /// another: replicas that disagree about what a tag holds (a reused tag) make the
+    /// answers flip between coordinators. Off in the default runs; the mutation tests'
+    /// profile uses it.
+    pub verify_through_every_node: bool,
     /// Events per run before the run is declared stuck.
     pub events_max: u64,
     /// Trace lines kept for failure reports (the hash covers all of them).
@@ -43,6 +48,12 @@ pub struct SimConfig {
     pub trace_lines_shown: usize,
     /// Print every trace line as it happens.
     pub trace_echo: bool,
+    /// Clients notice a crash at once: requests in flight at a node that crashes, or
+    /// sent to a node that is down, end `Unknown` a client delay later instead of at
+    /// the client's deadline (a broken connection rather than silence). Off in the
+    /// default runs; the mutation tests' profile uses it so crashes do not idle its
+    /// clients.
+    pub clients_see_crashes: bool,
 }
 
 impl Default for SimConfig {
@@ -63,10 +74,12 @@ impl Default for SimConfig {
             converge_cap_ms: 10_000,
             verify_attempts: 20,
             verify_retry_ms: 250,
+            verify_through_every_node: false,
             events_max: 20_000_000,
             trace_lines_max: 200_000,
             trace_lines_shown: 60,
             trace_echo: false,
+            clients_see_crashes: false,
         }
     }
 }
@@ -85,6 +98,57 @@ impl SimConfig {
         }
     }
 
+    /// The mutation tests' profile (docs/simulation.md, "Mutations"): sharp enough that
+    /// a wrong coordinator shows within a few seeds, and still a run the correct node
+    /// must pass.
+    ///
+    /// - Hot keys, read-heavy: 8 clients on 4 keys, 88 % gets, so reads race every
+    ///   write that only some replicas hold yet, and a wrong value, once stored, is read
+    ///   several times before the next write replaces it.
+    /// - A key's writes keep to one coordinator (80 %, `write_sticky_pct`), so the
+    ///   coordinator that crashed in the middle of a write is the one that writes the
+    ///   key next.
+    /// - 60 crashes mid-send per run (`midsend.rs`): a write left on a minority, its
+    ///   coordinator back 1-3 ms later; clients notice crashes at once
+    ///   (`clients_see_crashes`) and retry a broken write through the same node
+    ///   (`retry_broken_writes`): the restarted coordinator writes that key again at once.
+    /// - After the heal, every key is read through every node (`verify_through_every_node`).
+    /// - The usual fault epochs, with fewer majority outages (they only idle clients).
+    ///   No set workload, no membership changes and no spare machine: they do not touch
+    ///   these code paths and would make each seed several times slower (a layout
+    ///   message's trace line is long).
+    pub fn hot() -> Self {
+        SimConfig {
+            spare_nodes: 0,
+            workload_ms: 4_000,
+            workload: WorkloadConfig {
+                clients: 8,
+                keys: 4,
+                ops_per_client: 80,
+                think_ms_max: 10,
+                get_pct: 88,
+                delete_pct: 4,
+                write_sticky_pct: 80,
+                retry_broken_writes: true,
+                client_timeout_ms: 1_100,
+            },
+            sets: SetConfig {
+                clients: 0,
+                ..SetConfig::default()
+            },
+            faults: FaultConfig {
+                majority_pct: 10,
+                membership_changes: 0,
+                mid_send_crashes: 60,
+                mid_send_downtime_ms: (1, 3),
+                ..FaultConfig::default()
+            },
+            clients_see_crashes: true,
+            verify_through_every_node: true,
+            ..SimConfig::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), SimError> {
         let fail = |m: &str| Err(SimError::Config(m.to_string()));
         if self.nodes == 0 || self.replicas == 0 || self.replicas > self.nodes {
@@ -99,6 +163,7 @@ impl SimConfig {
         if self.net.delay_ms_min > self.net.delay_ms_max
             || self.client_delay_ms.0 > self.client_delay_ms.1
             || self.faults.epoch_ms_min > self.faults.epoch_ms_max
+            || self.faults.mid_send_downtime_ms.0 > self.faults.mid_send_downtime_ms.1
             || self.skew_permille.0 == 0
             || self.skew_permille.0 > self.skew_permille.1
         {

@@ -34,6 +34,13 @@ pub enum Fault {
     Membership {
         choice: u64,
     },
+    /// Power loss in the middle of the node's next step that sends two or more
+    /// messages about keys; it boots `downtime_ms` later (`midsend.rs`).
+    CrashMidSend {
+        node: NodeIndex,
+        downtime_ms: u64,
+        choice: u64,
+    },
 }
 
 impl std::fmt::Display for Fault {
@@ -46,6 +53,13 @@ impl std::fmt::Display for Fault {
             Fault::DiskFails(i) => write!(f, "disk of {} fails its next sync", Name(*i)),
             Fault::Pause { node, ms } => write!(f, "pause {} for {ms} ms", Name(*node)),
             Fault::Membership { .. } => f.write_str("membership change"),
+            Fault::CrashMidSend {
+                node, downtime_ms, ..
+            } => write!(
+                f,
+                "crash {} during its next send, for {downtime_ms} ms",
+                Name(*node)
+            ),
         }
     }
 }
@@ -66,6 +80,11 @@ pub struct FaultConfig {
     /// Crashed nodes whose disk fails first, in percent: the node runs on with a failed
     /// sync until the crash at the epoch's end.
     pub disk_failure_pct: u64,
+    /// Crashes mid-send per run (`midsend.rs`), at random times and nodes, each
+    /// followed by a boot after a downtime drawn from `mid_send_downtime_ms`. 0 in the
+    /// default runs; the mutation tests' profile uses them.
+    pub mid_send_crashes: u64,
+    pub mid_send_downtime_ms: (u64, u64),
 }
 
 impl Default for FaultConfig {
@@ -78,6 +97,8 @@ impl Default for FaultConfig {
             warmup_ms: 300,
             membership_changes: 3,
             disk_failure_pct: 30,
+            mid_send_crashes: 0,
+            mid_send_downtime_ms: (1, 50),
         }
     }
 }
@@ -199,6 +220,24 @@ pub fn schedule(
             ));
         }
     }
+    // Drawn last, and only if asked for: runs without them keep their schedules.
+    for _ in 0..config.mid_send_crashes {
+        if duration_ms > config.warmup_ms {
+            let at = rng.range(config.warmup_ms, duration_ms);
+            let node = rng.below(n as u64) as usize;
+            let (lo, hi) = config.mid_send_downtime_ms;
+            let downtime_ms = rng.range(lo, hi);
+            let choice = rng.next_u64();
+            out.push((
+                at,
+                Fault::CrashMidSend {
+                    node,
+                    downtime_ms,
+                    choice,
+                },
+            ));
+        }
+    }
     // Stable: simultaneous faults keep the order they were drawn in.
     out.sort_by_key(|(time, _)| *time);
     out
@@ -244,6 +283,38 @@ mod tests {
         });
         assert!(isolated_majority);
         assert!(a.iter().all(|(t, _)| *t < 20_000 + config.epoch_ms_max));
+    }
+
+    #[test]
+    fn mid_send_crashes_are_drawn_after_everything_else() {
+        let config = FaultConfig::default();
+        let plain = schedule(5, 8_000, &config, &mut SplitMix64::new(7));
+        let sharp = FaultConfig {
+            mid_send_crashes: 10,
+            mid_send_downtime_ms: (1, 3),
+            ..config
+        };
+        let with = schedule(5, 8_000, &sharp, &mut SplitMix64::new(7));
+        // Runs without them keep their schedule: the other faults are drawn first.
+        let others: Vec<_> = with
+            .iter()
+            .filter(|(_, f)| !matches!(f, Fault::CrashMidSend { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(others, plain);
+        let mid: Vec<_> = with
+            .iter()
+            .filter_map(|(t, f)| match f {
+                Fault::CrashMidSend {
+                    node, downtime_ms, ..
+                } => Some((*t, *node, *downtime_ms)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mid.len(), 10);
+        assert!(mid.iter().all(|&(t, node, down)| (300..=8_000).contains(&t)
+            && node < 5
+            && (1..=3).contains(&down)));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! - [`api`]: what the simulator needs from a node ([`api::SimNode`]) and its machine
 //!   ([`api::Hardware`]).
-//! - [`world`]: the event loop over [`queue`], [`network`], [`faults`], [`clock`],
-//!   [`workload`] and [`trace`].
+//! - [`world`]: the event loop over [`queue`], [`network`], [`faults`] (and
+//!   [`midsend`]: crashes between two of a step's writes), [`clock`], [`workload`] and
+//!   [`trace`].
 //! - [`run`]: one seed from start to verdict; [`report`]: totals over seeds.
 //! - [`toy`]: a small ABD register cluster, so all of the above is tested without
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
@@ -11,6 +12,7 @@
 //! - [`sets`]: the eventual-mode set workload (read, merge siblings, add, write back).
 //! - `cluster`: the glue to `ringkv_core::node::Node`; [`fail_stop`]: its host's rule
 //!   after a failed sync (say nothing until restarted).
+//! - [`mutations`]: `Node` with a deliberate bug switched on, and catch rates.
 
 pub mod api;
 pub mod broken;
@@ -20,6 +22,8 @@ pub mod config;
 pub mod error;
 pub mod fail_stop;
 pub mod faults;
+pub mod midsend;
+pub mod mutations;
 pub mod network;
 pub mod queue;
 pub mod report;

@@ -103,7 +103,7 @@ impl SeedReport {
     /// The seed, every finding with its ops and trace, and how to rerun it.
     pub fn render_failure(&self) -> String {
         let mut out = format!(
-            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl and --nodes)\n",
+            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl, --mutation, profile and --nodes)\n",
             self.seed,
             self.violations(),
             self.lost_acked(),
@@ -190,7 +190,28 @@ fn verify<H: Hardware>(world: &mut World<H>) -> Result<usize, SimError> {
             failures += 1;
         }
     }
+    if world.config.verify_through_every_node {
+        for k in 0..world.config.workload.keys {
+            let key = key(k);
+            for node in 0..world.node_count() {
+                read_once(world, node, &key)?;
+            }
+        }
+    }
     Ok(failures)
+}
+
+/// One verification read of `key` through `node`, waited for (its outcome, whatever
+/// it is, joins the history).
+fn read_once<H: Hardware>(world: &mut World<H>, node: usize, key: &[u8]) -> Result<(), SimError> {
+    let stamp = world.stamp();
+    let id = world.workload.verify_read(key, stamp);
+    world.submit(node, id, Request::Get { key: key.to_vec() });
+    let deadline = world.now + world.workload.config().client_timeout_ms;
+    while world.workload.is_pending(id) && world.now <= deadline {
+        world.run_until(world.now + 5)?;
+    }
+    Ok(())
 }
 
 /// Whether every node is up, holds no hints and believes every peer alive: an eventual

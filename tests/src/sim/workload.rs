@@ -23,6 +23,18 @@ pub struct WorkloadConfig {
     pub client_timeout_ms: u64,
     pub get_pct: u64,
     pub delete_pct: u64,
+    /// Puts and deletes of a key go to the node the key's previous write went to with
+    /// this probability (else to a random node, as reads always do): a key keeps one
+    /// coordinator for its writes for a while, as with key-affine client routing. 0 in
+    /// the default runs; the mutation tests' profile uses it, so a coordinator's next
+    /// write of a key follows its crash mid-write.
+    pub write_sticky_pct: u64,
+    /// A client whose connection breaks during a put or delete (the node crashed,
+    /// `SimConfig::clients_see_crashes`) reconnects to the same node and writes the key
+    /// again (a fresh value), as client libraries retry after an ambiguous failure: so
+    /// a coordinator that restarts soon after a crash is asked to write that key again
+    /// at once. Off in the default runs; the mutation tests' profile uses it.
+    pub retry_broken_writes: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -35,6 +47,8 @@ impl Default for WorkloadConfig {
             client_timeout_ms: 2_000,
             get_pct: 45,
             delete_pct: 15,
+            write_sticky_pct: 0,
+            retry_broken_writes: false,
         }
     }
 }
@@ -83,6 +97,8 @@ struct Pending {
 struct Client {
     incarnation: u64,
     issued: u64,
+    /// A write to retry (key index, node) after a broken connection.
+    retry: Option<(usize, NodeIndex)>,
 }
 
 #[derive(Debug)]
@@ -96,6 +112,8 @@ pub struct Workload {
     /// History index of request `id` at `id - 1`.
     op_of_request: Vec<usize>,
     next_value: u64,
+    /// Per key, the node its latest write went to (`write_sticky_pct`).
+    last_writer: Vec<Option<NodeIndex>>,
     pub history: Vec<Operation>,
     /// History indices of the post-run verification reads.
     pub verify_reads: Vec<usize>,
@@ -115,6 +133,7 @@ impl Workload {
             next_request: 1,
             op_of_request: Vec::new(),
             next_value: 0,
+            last_writer: vec![None; config.keys],
             history: Vec::new(),
             verify_reads: Vec::new(),
             counts: OpCounts::default(),
@@ -177,7 +196,17 @@ impl Workload {
             return None;
         }
         c.issued += 1;
-        let key = key(self.rng.below(self.config.keys as u64) as usize);
+        if let Some((k, node)) = c.retry.take() {
+            self.next_value += 1;
+            let value = format!("c{client}-{}", self.next_value).into_bytes();
+            let request = Request::Put { key: key(k), value };
+            self.last_writer[k] = Some(node);
+            self.counts.issued += 1;
+            let id = self.start(client, &request, stamp);
+            return Some((node, id, request));
+        }
+        let k = self.rng.below(self.config.keys as u64) as usize;
+        let key = key(k);
         let roll = self.rng.below(100);
         let request = if roll < self.config.get_pct {
             Request::Get { key }
@@ -188,7 +217,19 @@ impl Workload {
             let value = format!("c{client}-{}", self.next_value).into_bytes();
             Request::Put { key, value }
         };
-        let node = self.rng.below(self.nodes as u64) as usize;
+        let node = match (&request, self.last_writer[k]) {
+            // No draw unless asked for: runs without it keep their streams.
+            (Request::Put { .. } | Request::Delete { .. }, Some(last))
+                if self.config.write_sticky_pct > 0
+                    && self.rng.chance(self.config.write_sticky_pct) =>
+            {
+                last
+            }
+            _ => self.rng.below(self.nodes as u64) as usize,
+        };
+        if matches!(request, Request::Put { .. } | Request::Delete { .. }) {
+            self.last_writer[k] = Some(node);
+        }
         self.counts.issued += 1;
         let id = self.start(client, &request, stamp);
         Some((node, id, request))
@@ -267,6 +308,33 @@ impl Workload {
         Some(p.client)
     }
 
+    /// The connection request `id` went over, to `node`, broke before its answer:
+    /// `in_flight`, the node crashed while it had the request; else it was down when
+    /// the request arrived (call before ending the request with [`Workload::expire`]).
+    /// A write to a node found down moves the key's writes elsewhere
+    /// (`write_sticky_pct`); with `retry_broken_writes`, a write whose node crashed under
+    /// it is retried: the client's next request writes the same key through the same
+    /// node, once it is back.
+    pub fn connection_lost(&mut self, id: RequestId, node: NodeIndex, in_flight: bool) {
+        let Some(p) = self.pending.get(&id) else {
+            return;
+        };
+        let entry = &self.history[p.op];
+        if p.client >= self.config.clients || matches!(entry.op, Op::Read) {
+            return;
+        }
+        let Some(k) = (0..self.config.keys).find(|&k| key(k) == entry.key) else {
+            return;
+        };
+        if !in_flight {
+            if self.last_writer[k] == Some(node) {
+                self.last_writer[k] = None;
+            }
+        } else if self.config.retry_broken_writes {
+            self.clients[p.client].retry = Some((k, node));
+        }
+    }
+
     /// The client's deadline for request `id` passed: if still unanswered, it stays
     /// `Unknown` and the client continues under a fresh identity. Returns the client.
     pub fn expire(&mut self, id: RequestId) -> Option<usize> {
@@ -324,6 +392,41 @@ mod tests {
         assert_eq!(w.verify_reads, [3]);
         assert_eq!(w.counts.ok, 1, "verification reads are not workload ops");
         assert!(!w.has_pending());
+    }
+
+    #[test]
+    fn sticky_writes_follow_the_key_and_broken_writes_are_retried() {
+        let config = WorkloadConfig {
+            clients: 2,
+            keys: 1,
+            ops_per_client: 200,
+            get_pct: 0,
+            delete_pct: 0,
+            write_sticky_pct: 100,
+            retry_broken_writes: true,
+            ..WorkloadConfig::default()
+        };
+        let mut w = Workload::new(config, 5, SplitMix64::new(3));
+        let (first, a, _) = w.next(0, 0).unwrap();
+        w.expire(a);
+        // Every later write of the key goes where the first went.
+        for _ in 0..20 {
+            let (node, id, _) = w.next(1, 0).unwrap();
+            assert_eq!(node, first);
+            w.expire(id);
+        }
+        // Found down: the key's writes move on (to a random node).
+        let (_, b, _) = w.next(1, 0).unwrap();
+        w.connection_lost(b, first, false);
+        w.expire(b);
+        assert_eq!(w.last_writer[0], None);
+        // Crashed under a write: the client's next request writes the key there again.
+        let (node, c, _) = w.next(0, 0).unwrap();
+        w.connection_lost(c, 4, true);
+        w.expire(c);
+        let (retry_node, _, retry) = w.next(0, 0).unwrap();
+        assert_eq!(retry_node, 4, "after a write to {node}");
+        assert!(matches!(retry, Request::Put { key, .. } if key == b"key-0"));
     }
 
     #[test]

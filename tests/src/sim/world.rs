@@ -13,6 +13,7 @@ use super::clock::Skew;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::faults::{schedule, Fault};
+use super::midsend::Armed;
 #[cfg(test)]
 use super::network::NetConfig;
 use super::network::{Fate, Network};
@@ -67,6 +68,8 @@ struct Slot<N> {
     /// Its disk was told to fail (`Fault::DiskFails`) since the last crash: the node is
     /// or may yet become fail-stopped, which only a crash and restart undo.
     disk_failed: bool,
+    /// To crash in the middle of its next step that sends replica writes (`midsend.rs`).
+    armed: Option<Armed>,
 }
 
 pub struct World<H: Hardware> {
@@ -91,6 +94,9 @@ pub struct World<H: Hardware> {
     messages: u64,
     /// Membership changes asked for and not yet answered.
     admin: std::collections::BTreeMap<RequestId, Change>,
+    /// Client requests not yet answered, by the node they went to (for
+    /// `SimConfig::clients_see_crashes`).
+    requests_at: std::collections::BTreeMap<RequestId, NodeIndex>,
     pub membership: MembershipCounts,
 }
 
@@ -155,6 +161,7 @@ impl<H: Hardware> World<H> {
                     tick_at: None,
                     tick_generation: 0,
                     disk_failed: false,
+                    armed: None,
                 })
                 .collect(),
             queue: EventQueue::default(),
@@ -166,6 +173,7 @@ impl<H: Hardware> World<H> {
             last_stamp: (0, 0),
             messages: 0,
             admin: std::collections::BTreeMap::new(),
+            requests_at: std::collections::BTreeMap::new(),
             membership: MembershipCounts::default(),
             hw,
             config,
@@ -242,7 +250,11 @@ impl<H: Hardware> World<H> {
         slot.tick_at = None;
         slot.tick_generation += 1;
         slot.disk_failed = false;
+        slot.armed = None;
         self.record(Scope::Global, format!("{} CRASHES (power loss)", Name(i)));
+        if self.config.clients_see_crashes {
+            self.break_connections(i);
+        }
     }
 
     pub fn is_up(&self, i: NodeIndex) -> bool {
@@ -256,6 +268,7 @@ impl<H: Hardware> World<H> {
         self.network.heal();
         self.record(Scope::Global, "HEAL: network healed, faults off".into());
         for i in 0..self.slots.len() {
+            self.slots[i].armed = None;
             if self.slots[i].paused_until > self.now {
                 self.slots[i].paused_until = self.now;
                 self.record(Scope::Global, format!("{} resumes", Name(i)));
@@ -282,17 +295,26 @@ impl<H: Hardware> World<H> {
     }
 
     fn drain(&mut self, i: NodeIndex) {
+        if let Some(armed) = self.slots[i].armed {
+            self.drain_armed(i, armed);
+            return;
+        }
         while let Some(out) = self.slots[i].node.as_mut().and_then(SimNode::poll_output) {
-            match out {
-                Output::Send { to, message } => self.send(i, to, message),
-                Output::Reply { id, reply } => {
-                    let delay = self.client_delay();
-                    self.queue
-                        .push(self.now + delay, Event::Reply { from: i, id, reply });
-                }
-            }
+            self.output(i, out, None);
         }
         self.reschedule_tick(i);
+    }
+
+    /// Sends or replies one output of node `i` (`scope`: already computed for a send).
+    pub(super) fn output(&mut self, i: NodeIndex, out: Output<Msg<H>>, scope: Option<Scope>) {
+        match out {
+            Output::Send { to, message } => self.send(i, to, message, scope),
+            Output::Reply { id, reply } => {
+                let delay = self.client_delay();
+                self.queue
+                    .push(self.now + delay, Event::Reply { from: i, id, reply });
+            }
+        }
     }
 
     fn reschedule_tick(&mut self, i: NodeIndex) {
@@ -326,10 +348,10 @@ impl<H: Hardware> World<H> {
         self.rng.range(lo, hi)
     }
 
-    fn send(&mut self, from: NodeIndex, to: NodeIndex, message: Msg<H>) {
+    fn send(&mut self, from: NodeIndex, to: NodeIndex, message: Msg<H>, scope: Option<Scope>) {
         self.messages += 1;
         let seq = self.messages;
-        let scope = label(self.hw.message_key(&message));
+        let scope = scope.unwrap_or_else(|| label(self.hw.message_key(&message)));
         if to >= self.slots.len() {
             self.record(
                 scope,
@@ -387,6 +409,7 @@ impl<H: Hardware> World<H> {
             show_request(&request)
         );
         self.record(Scope::Key(request.key().to_vec()), text);
+        self.requests_at.insert(id, node);
         let delay = self.client_delay();
         let deadline = self.now + self.workload.config().client_timeout_ms;
         self.queue.push(
@@ -428,6 +451,9 @@ impl<H: Hardware> World<H> {
     }
 
     fn dispatch(&mut self, event: Event<Msg<H>>) -> Result<(), SimError> {
+        if let Event::Reply { id, .. } | Event::Deadline(id) = &event {
+            self.requests_at.remove(id);
+        }
         match event {
             Event::Deliver { to, .. }
             | Event::Request { to, .. }
@@ -558,6 +584,9 @@ impl<H: Hardware> World<H> {
             Event::Request { id, request, .. } => {
                 let scope = Scope::Key(request.key().to_vec());
                 self.record(scope, format!("req{id} DROPPED: {} is down", Name(to)));
+                if self.config.clients_see_crashes {
+                    self.connection_lost(to, id, false);
+                }
             }
             _ => {}
         }
@@ -618,7 +647,21 @@ impl<H: Hardware> World<H> {
                 self.queue.push(until, Event::Resume(node));
             }
             Fault::Membership { choice } => self.change_membership(choice),
-            Fault::Crash(_) | Fault::Restart(_) | Fault::DiskFails(_) | Fault::Pause { .. } => {}
+            Fault::CrashMidSend {
+                node,
+                downtime_ms,
+                choice,
+            } if node < self.slots.len() && self.is_up(node) => {
+                self.slots[node].armed = Some(Armed {
+                    downtime_ms,
+                    choice,
+                });
+            }
+            Fault::Crash(_)
+            | Fault::Restart(_)
+            | Fault::DiskFails(_)
+            | Fault::Pause { .. }
+            | Fault::CrashMidSend { .. } => {}
         }
         Ok(())
     }
@@ -705,6 +748,11 @@ fn show_reply(r: &Reply) -> String {
         other => format!("{other:?}"),
     }
 }
+
+// Crashes mid-send and the connections they break (`midsend.rs`,
+// `SimConfig::clients_see_crashes`).
+#[path = "world_crashes.rs"]
+mod crashes;
 
 #[cfg(test)]
 #[path = "world_tests.rs"]

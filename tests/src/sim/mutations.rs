@@ -1,0 +1,150 @@
+//! Mutation testing: `Node` run with one deliberate bug switched on
+//! (`ringkv_core::node::mutations`), and whether the checks catch it.
+//!
+//! A seed *catches* a mutation when its register histories show a violation or a lost
+//! acknowledged write: the two findings a wrong coordinator produces. (Other failures
+//! — an unreadable key, a protocol error — are not counted: they would also be bugs,
+//! but not the evidence the mutation tests are about.) The catch rate of a mutation
+//! is the share of seeds that catch it; docs/simulation.md has the measured table.
+
+use std::ops::Range;
+
+pub use ringkv_core::node::mutations::Mutation;
+
+use super::cluster::NodeHardware;
+use super::config::SimConfig;
+use super::error::SimError;
+use super::run::{run_seed, SeedReport};
+
+/// Whether `report` shows what a wrong coordinator must produce: a register history
+/// that is not linearizable, with or without the post-heal reads.
+pub fn caught(report: &SeedReport) -> bool {
+    report.violations() + report.lost_acked() > 0
+}
+
+/// One seed of `Node` with `mutation` on.
+pub fn run_mutated(
+    mutation: Mutation,
+    config: &SimConfig,
+    seed: u64,
+) -> Result<SeedReport, SimError> {
+    run_seed(
+        NodeHardware::new(config).with_mutation(mutation),
+        config,
+        seed,
+    )
+}
+
+/// How often one mutation was caught over a range of seeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchRate {
+    pub mutation: Mutation,
+    pub seeds: u64,
+    /// Seeds that caught it, ascending.
+    pub caught_seeds: Vec<u64>,
+    /// Seeds whose run failed with an error (counted as not caught).
+    pub errors: Vec<(u64, SimError)>,
+}
+
+impl CatchRate {
+    pub fn new(mutation: Mutation) -> Self {
+        CatchRate {
+            mutation,
+            seeds: 0,
+            caught_seeds: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, seed: u64, result: &Result<SeedReport, SimError>) {
+        self.seeds += 1;
+        match result {
+            Ok(report) if caught(report) => self.caught_seeds.push(seed),
+            Ok(_) => {}
+            Err(error) => self.errors.push((seed, error.clone())),
+        }
+    }
+
+    pub fn caught(&self) -> u64 {
+        self.caught_seeds.len() as u64
+    }
+
+    /// Caught seeds per seed run, 0 with no seeds.
+    pub fn rate(&self) -> f64 {
+        if self.seeds == 0 {
+            return 0.0;
+        }
+        self.caught() as f64 / self.seeds as f64
+    }
+
+    /// Runs `mutation` over `seeds` with `config`.
+    pub fn measure(mutation: Mutation, config: &SimConfig, seeds: Range<u64>) -> Self {
+        let mut rate = CatchRate::new(mutation);
+        for seed in seeds {
+            rate.add(seed, &run_mutated(mutation, config, seed));
+        }
+        rate
+    }
+
+    /// The header of [`CatchRate::row`]s.
+    pub fn header() -> String {
+        format!(
+            "{:<20} {:>6} {:>7} {:>7} {:>12} {:>7}",
+            "mutation", "seeds", "caught", "rate", "first seed", "errors"
+        )
+    }
+
+    /// One table row: mutation, seeds run, seeds caught, rate, first catching seed.
+    pub fn row(&self) -> String {
+        let first = self
+            .caught_seeds
+            .first()
+            .map_or("-".to_string(), u64::to_string);
+        format!(
+            "{:<20} {:>6} {:>7} {:>6.1}% {:>12} {:>7}",
+            self.mutation.name(),
+            self.seeds,
+            self.caught(),
+            self.rate() * 100.0,
+            first,
+            self.errors.len()
+        )
+    }
+
+    /// One JSON object (numbers, strings without escapes and `null` only).
+    pub fn json(&self) -> String {
+        let first = self
+            .caught_seeds
+            .first()
+            .map_or("null".to_string(), u64::to_string);
+        format!(
+            "{{\"mutation\":\"{}\",\"seeds\":{},\"caught\":{},\"rate\":{:.4},\"first_caught_seed\":{},\"errors\":{}}}",
+            self.mutation.name(),
+            self.seeds,
+            self.caught(),
+            self.rate(),
+            first,
+            self.errors.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_json() {
+        let mut rate = CatchRate::new(Mutation::AckPutAfterOne);
+        assert_eq!(rate.rate(), 0.0);
+        rate.add(7, &Err(SimError::EventBudget(1)));
+        rate.seeds += 3;
+        rate.caught_seeds = vec![8, 10];
+        assert!(rate.row().contains("ack-put-after-one"), "{}", rate.row());
+        assert!(rate.row().contains("50.0%"), "{}", rate.row());
+        assert_eq!(
+            rate.json(),
+            "{\"mutation\":\"ack-put-after-one\",\"seeds\":4,\"caught\":2,\"rate\":0.5000,\"first_caught_seed\":8,\"errors\":1}"
+        );
+    }
+}
