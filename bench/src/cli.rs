@@ -19,6 +19,10 @@ pub enum Command {
     /// One ringkv node and redis-server side by side under redis-benchmark, then a
     /// 3-node ringkv cluster (needs redis-server and redis-tools installed).
     Server(ServerArgs),
+    /// Clusters of 3, 6 and 9 ringkv processes, each confined to the same CPU quota by a
+    /// cgroup v1 group (needs root), clients spread over all nodes: does throughput grow
+    /// with the nodes? (needs redis-tools installed)
+    Scale(ScaleArgs),
     /// Runs one engine and prints its results as JSON lines (used by `engine`).
     #[command(hide = true)]
     EngineWorker(WorkerArgs),
@@ -32,6 +36,25 @@ pub struct ServerArgs {
     /// One JSON object per (target, test, pipeline).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Fewer requests (20k per node and test instead of 100k).
+    #[arg(long)]
+    pub quick: bool,
+    /// One JSON object per (nodes, test).
+    #[arg(long)]
+    pub json: bool,
+    /// Cluster sizes to run, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 6, 9])]
+    pub nodes: Vec<usize>,
+    /// CPU quota of each node process (cgroup v1 CFS quota), in CPUs.
+    #[arg(long, default_value_t = 0.2)]
+    pub cpus: f64,
+    /// redis-benchmark pipeline depth.
+    #[arg(long, default_value_t = 16)]
+    pub pipeline: u32,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,7 @@ fn main() -> Result<()> {
         Command::Engine(args) => run_engines(&args),
         Command::EngineWorker(args) => workload::run_worker(&args),
         Command::Server(args) => server::run(&args),
+        Command::Scale(args) => server::scale(&args),
     }
 }
 

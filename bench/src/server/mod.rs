@@ -1,0 +1,230 @@
+//! `ringkv-bench server` and `ringkv-bench scale`: ringkv processes on loopback under
+//! `redis-benchmark` load, with the CPU each operation costs the servers.
+//!
+//! `server`: redis (`appendfsync everysec`, and `always`: every write fsynced before
+//! its reply, the promise a ringkv node makes), one ringkv node, and a 3-node ringkv
+//! cluster (N = 3, linearizable, clients spread over all nodes), SET then GET at
+//! pipeline 1 and 16. ringkv acknowledges a SET only after its commit-log record is
+//! fsynced on a quorum of replicas (group commit: one fsync per committer group).
+//!
+//! `scale`: clusters of 3, 6 and 9 ringkv processes, each confined to the same CPU
+//! quota by a cgroup (a process stands in for a machine), clients spread over all
+//! nodes; aggregate SET/GET throughput and its ratio to 3 nodes.
+//!
+//! The ringkv binary is built (same profile as this one) before anything runs.
+
+mod cgroup;
+mod cpu;
+mod load;
+mod procs;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use crate::cli::{ScaleArgs, ServerArgs};
+use cgroup::CpuGroup;
+use load::{Row, Target, CLIENTS, KEYSPACE, VALUE_BYTES};
+use procs::{free_port, have, redis, ringkv_binary, Cluster, Fsync};
+
+fn need_redis_tools() -> Result<()> {
+    if !have("redis-server") || !have("redis-benchmark") {
+        bail!("needs redis-server and redis-benchmark (apt-get install redis-server redis-tools)");
+    }
+    Ok(())
+}
+
+/// SET then GET (GET reads what SET wrote) at `pipeline`.
+fn set_get(target: &Target, pipeline: u32, requests: u32, rows: &mut Vec<Row>) -> Result<()> {
+    for test in ["set", "get"] {
+        let row = load::run(target, test, pipeline, requests)?;
+        eprintln!(
+            "  {:<16} {} P{:<2} {:>9.0} ops/s  {:>6.1} µs CPU/op",
+            row.target, row.test, row.pipeline, row.ops_per_s, row.cpu_us_per_op
+        );
+        rows.push(row);
+    }
+    Ok(())
+}
+
+fn requests(quick: bool, pipeline: u32) -> u32 {
+    match (quick, pipeline) {
+        (true, 1) => 20_000,
+        (true, _) => 100_000,
+        (false, 1) => 100_000,
+        (false, _) => 500_000,
+    }
+}
+
+fn redis_target(
+    dir: &Path,
+    name: &str,
+    fsync: Fsync,
+    quick: bool,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let port = free_port()?;
+    let server = redis(&dir.join(name), port, fsync)?;
+    let (ports, pids) = ([port], [server.pid()]);
+    let target = Target {
+        name,
+        ports: &ports,
+        pids: &pids,
+    };
+    for pipeline in [1, 16] {
+        set_get(&target, pipeline, requests(quick, pipeline), rows)?;
+    }
+    Ok(())
+}
+
+pub fn run(args: &ServerArgs) -> Result<()> {
+    need_redis_tools()?;
+    let binary = ringkv_binary()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("ringkv-bench-server-")
+        .tempdir()?;
+    eprintln!(
+        "ringkv-bench server: {CLIENTS} clients, {VALUE_BYTES}-byte values, {KEYSPACE} keys; data in {}",
+        tmp.path().display()
+    );
+    let mut rows = Vec::new();
+    redis_target(tmp.path(), "redis", Fsync::EverySec, args.quick, &mut rows)?;
+    redis_target(
+        tmp.path(),
+        "redis-always",
+        Fsync::Always,
+        args.quick,
+        &mut rows,
+    )?;
+    for (name, n) in [("ringkv", 1), ("ringkv-3-nodes", 3)] {
+        let cluster = Cluster::start(&binary, &tmp.path().join(name), n, &[])?;
+        let (ports, pids) = (cluster.resp_ports(), cluster.pids());
+        let target = Target {
+            name,
+            ports: &ports,
+            pids: &pids,
+        };
+        for pipeline in [1, 16] {
+            set_get(&target, pipeline, requests(args.quick, pipeline), &mut rows)?;
+        }
+    }
+    let ratio = |r: &Row, base: &str| {
+        rows.iter()
+            .find(|o| o.target == base && o.test == r.test && o.pipeline == r.pipeline)
+            .filter(|o| o.ops_per_s > 0.0 && r.target != base)
+            .map(|o| r.ops_per_s / o.ops_per_s)
+    };
+    if args.json {
+        for r in &rows {
+            println!(
+                "{}",
+                json!({ "target": r.target, "nodes": r.nodes, "test": r.test,
+                        "pipeline": r.pipeline, "ops_per_s": r.ops_per_s,
+                        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                        "cpu_us_per_op": r.cpu_us_per_op,
+                        "ratio_redis": ratio(r, "redis"),
+                        "ratio_redis_always": ratio(r, "redis-always") })
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "target          test  P      ops/s   p50 ms   p99 ms  CPU µs/op  ÷ redis  ÷ redis-always"
+    );
+    let show = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_default();
+    for r in &rows {
+        println!(
+            "{:<15} {:<4} {:>2} {:>10.0} {:>8.3} {:>8.3} {:>10.1} {:>8} {:>15}",
+            r.target,
+            r.test,
+            r.pipeline,
+            r.ops_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_us_per_op,
+            show(ratio(r, "redis")),
+            show(ratio(r, "redis-always")),
+        );
+    }
+    println!(
+        "durability: redis appendfsync everysec acknowledges before fsync; redis-always and \
+         ringkv after it (ringkv: on a quorum of N = 3 replicas for ringkv-3-nodes). \
+         CPU µs/op: server processes' user + system time over the run, summed over nodes."
+    );
+    Ok(())
+}
+
+pub fn scale(args: &ScaleArgs) -> Result<()> {
+    need_redis_tools()?;
+    let binary = ringkv_binary()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("ringkv-bench-scale-")
+        .tempdir()?;
+    let pipeline = args.pipeline;
+    let requests_per_node = if args.quick { 20_000 } else { 100_000 };
+    eprintln!(
+        "ringkv-bench scale: {} CPU per node (cgroup v1 quota), {CLIENTS} clients spread over \
+         the nodes, pipeline {pipeline}, {VALUE_BYTES}-byte values; data in {}",
+        args.cpus,
+        tmp.path().display()
+    );
+    let mut rows = Vec::new();
+    for &n in &args.nodes {
+        let groups = (0..n)
+            .map(|i| {
+                CpuGroup::create(
+                    &format!("ringkv-bench-{}-n{i}", std::process::id()),
+                    args.cpus,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let name = format!("ringkv-{n}-nodes");
+        {
+            let cluster = Cluster::start(&binary, &tmp.path().join(&name), n, &groups)?;
+            let (ports, pids) = (cluster.resp_ports(), cluster.pids());
+            let target = Target {
+                name: &name,
+                ports: &ports,
+                pids: &pids,
+            };
+            set_get(&target, pipeline, requests_per_node * n as u32, &mut rows)?;
+        } // the cluster stops before its cgroups are removed
+        drop(groups);
+    }
+    let base = |r: &Row| {
+        rows.iter()
+            .filter(|o| o.test == r.test)
+            .min_by_key(|o| o.nodes)
+            .filter(|o| o.ops_per_s > 0.0)
+            .map(|o| (o.nodes, r.ops_per_s / o.ops_per_s))
+    };
+    if args.json {
+        for r in &rows {
+            println!(
+                "{}",
+                json!({ "target": r.target, "nodes": r.nodes, "cpus_per_node": args.cpus,
+                        "test": r.test, "pipeline": r.pipeline, "ops_per_s": r.ops_per_s,
+                        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                        "cpu_us_per_op": r.cpu_us_per_op,
+                        "ratio_to_smallest": base(r).map(|b| b.1) })
+            );
+        }
+        return Ok(());
+    }
+    println!("nodes test       ops/s  × smallest   p50 ms   p99 ms  CPU µs/op");
+    for r in &rows {
+        let ratio = base(r).map(|(_, x)| format!("{x:.2}")).unwrap_or_default();
+        println!(
+            "{:>5} {:<4} {:>11.0} {:>11} {:>8.3} {:>8.3} {:>10.1}",
+            r.nodes, r.test, r.ops_per_s, ratio, r.p50_ms, r.p99_ms, r.cpu_us_per_op
+        );
+    }
+    println!(
+        "each node one process confined to {} CPU; N = 3; the node a client reaches \
+         coordinates (no forwarding to a replica yet). Shards: not measured — a ringkv \
+         process runs one node thread (no --shards yet).",
+        args.cpus
+    );
+    Ok(())
+}
