@@ -12,6 +12,7 @@ pub mod group_commit;
 pub mod http;
 pub mod join;
 pub mod listener;
+pub mod maintenance;
 pub mod metrics;
 pub mod node_host;
 pub mod replica_ws;
@@ -83,7 +84,12 @@ fn open_engine(config: &ServeConfig) -> Result<Arc<dyn Engine>> {
     Ok(match config.engine {
         EngineKind::Lsm => {
             let store = Arc::new(FileStore::open(mine)?);
-            Arc::new(LsmEngine::open(store, LsmOptions::default())?)
+            // Flushes and compactions run on the maintenance thread (maintenance.rs).
+            let options = LsmOptions {
+                background_maintenance: true,
+                ..LsmOptions::default()
+            };
+            Arc::new(LsmEngine::open(store, options)?)
         }
         EngineKind::Redb => Arc::new(RedbEngine::open_path(&mine.join("ringkv.redb"))?),
     })
@@ -181,6 +187,14 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     let raw_engine = open_engine(&config)?;
     let commit = Arc::new(group_commit::GroupCommit::new(raw_engine));
     let engine: Arc<dyn Engine> = commit.clone();
+    let maintenance = match config.engine {
+        EngineKind::Lsm => Some(
+            maintenance::Maintenance::spawn(engine.clone())
+                .map_err(io("starting the maintenance thread".to_string()))?,
+        ),
+        // redb has no background work.
+        EngineKind::Redb => None,
+    };
     let clock = Clock::start();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
@@ -374,7 +388,13 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     let flushed = handle.shutdown().await;
     drop(ctx);
     drop(handle);
-    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = thread.join();
+        if let Some(maintenance) = maintenance {
+            maintenance.stop();
+        }
+    })
+    .await;
     match flushed {
         Ok(()) => {
             tracing::info!("stopped cleanly");
