@@ -23,6 +23,11 @@ pub enum Command {
     /// cgroup v1 group (needs root), clients spread over all nodes: does throughput grow
     /// with the nodes? (needs redis-tools installed)
     Scale(ScaleArgs),
+    /// A 3-member etcd cluster and a 3-node ringkv cluster, one after the other, driven
+    /// by the same load generator (etcd over gRPC, ringkv over RESP) at the same
+    /// concurrency, clients spread over all members: puts, then linearizable gets (needs
+    /// etcd installed — apt-get install etcd-server — and a build with `--features etcd`).
+    Cluster(ClusterArgs),
     /// Runs one engine and prints its results as JSON lines (used by `engine`).
     #[command(hide = true)]
     EngineWorker(WorkerArgs),
@@ -55,6 +60,30 @@ pub struct ScaleArgs {
     /// redis-benchmark pipeline depth.
     #[arg(long, default_value_t = 16)]
     pub pipeline: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Shorter phases (3 s measured after 1 s of warm-up instead of 10 s after 2 s).
+    #[arg(long)]
+    pub quick: bool,
+    /// One JSON object per (target, concurrency, operation).
+    #[arg(long)]
+    pub json: bool,
+    /// Concurrent clients (each one request in flight), comma separated: each value is
+    /// one run of both targets.
+    #[arg(long, value_delimiter = ',', default_values_t = [64])]
+    pub concurrency: Vec<usize>,
+    /// etcd only: gRPC connections the clients share, spread over the members (HTTP/2
+    /// multiplexes their requests) [default: one per client, as for ringkv's RESP].
+    #[arg(long)]
+    pub etcd_connections: Option<usize>,
+    /// Measured seconds of each phase [default: 10; quick 3].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Warm-up seconds before each phase's measurement [default: 2; quick 1].
+    #[arg(long)]
+    pub warmup: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! ringkv-bench: `cargo run --release -p ringkv-bench -- engine [--quick] [--json]`, and
-//! `... -- server [--quick] [--json]` (the ringkv server against redis-server).
+//! `... -- server [--quick] [--json]` (the ringkv server against redis-server), and
+//! `... --features etcd -- cluster [--quick] [--json]` (3-member etcd against 3-node ringkv).
 //!
 //! The parent runs each engine in its own child process (this binary again, with the
 //! hidden `engine-worker` subcommand) so that peak RSS, `/proc/self/io` counters and
@@ -31,6 +32,7 @@ fn main() -> Result<()> {
         Command::EngineWorker(args) => workload::run_worker(&args),
         Command::Server(args) => server::run(&args),
         Command::Scale(args) => server::scale(&args),
+        Command::Cluster(args) => server::cluster(&args),
     }
 }
 

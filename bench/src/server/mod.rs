@@ -11,19 +11,32 @@
 //! quota by a cgroup (a process stands in for a machine), clients spread over all
 //! nodes; aggregate SET/GET throughput and its ratio to 3 nodes.
 //!
+//! `cluster` (only with `--features etcd`): a 3-member etcd cluster and a 3-node ringkv
+//! cluster, one after the other, under the same tokio load generator (etcd over gRPC
+//! through `etcd-client`, ringkv over RESP) at the same concurrency; puts, then
+//! linearizable gets.
+//!
 //! The ringkv binary is built (same profile as this one) before anything runs.
 
 mod cgroup;
+#[cfg(feature = "etcd")]
+mod cluster;
 mod cpu;
+#[cfg(feature = "etcd")]
+mod driver;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod load;
 mod procs;
+#[cfg(feature = "etcd")]
+mod resp;
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use crate::cli::{ScaleArgs, ServerArgs};
+use crate::cli::{ClusterArgs, ScaleArgs, ServerArgs};
 use cgroup::CpuGroup;
 use load::{Row, Target, CLIENTS, KEYSPACE, VALUE_BYTES};
 use procs::{free_port, have, redis, ringkv_binary, Cluster, Fsync};
@@ -227,4 +240,21 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
         args.cpus
     );
     Ok(())
+}
+
+/// `ringkv-bench cluster`: etcd against ringkv (see `cluster.rs`).
+#[cfg(feature = "etcd")]
+pub fn cluster(args: &ClusterArgs) -> Result<()> {
+    cluster::run(args)
+}
+
+/// Without the `etcd` feature there is no gRPC client to drive etcd with: say how to
+/// get one rather than measure half the comparison.
+#[cfg(not(feature = "etcd"))]
+pub fn cluster(_args: &ClusterArgs) -> Result<()> {
+    bail!(
+        "`ringkv-bench cluster` needs the `etcd` feature (etcd-client, tonic and prost, \
+         whose build needs protoc: apt-get install protobuf-compiler etcd-server); run \
+         `cargo run --release -p ringkv-bench --features etcd -- cluster`"
+    )
 }
