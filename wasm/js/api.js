@@ -43,7 +43,8 @@ export function makeApi(bindings, ready, stores = {}) {
     static async open(options = {}) {
       await ready();
       if (options?.storage === 'opfs' && stores.opfs) {
-        const name = options.database ?? String(options.nodeId ?? 1);
+        // The same default names as the IndexedDB database (options.rs).
+        const name = options.database ?? String(options.nodeId ?? (options.seeds?.length ? 'cluster' : 1));
         options = { ...options, storage: stores.opfs(String(name)) };
       }
       const replica = new Replica(await settle(bindings.Replica.open(options)));

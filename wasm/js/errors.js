@@ -33,6 +33,7 @@ export const InvalidArgumentError = make('InvalidArgumentError', 'INVALID_ARGUME
 export const ClosedError = make('ClosedError', 'CLOSED');
 export const StorageError = make('StorageError', 'STORAGE');
 export const CorruptValueError = make('CorruptValueError', 'CORRUPT_VALUE');
+export const IdentityError = make('IdentityError', 'IDENTITY');
 
 const BY_CODE = {
   UNAVAILABLE: UnavailableError,
@@ -45,6 +46,7 @@ const BY_CODE = {
   CLOSED: ClosedError,
   STORAGE: StorageError,
   CORRUPT_VALUE: CorruptValueError,
+  IDENTITY: IdentityError,
 };
 
 /** Converts an error thrown by the wasm bindings; anything else passes through. */

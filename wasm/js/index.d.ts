@@ -49,24 +49,45 @@ export interface BlockStore {
 }
 
 export interface ReplicaOptions {
-  /** This node's id, a positive integer (default 1). Persisted on first open. */
+  /**
+   * This node's id, a positive integer, kept with the store's data on first open: a
+   * store a node opened before keeps its id (open it without `nodeId`, or with that
+   * id; another id is INVALID_ARGUMENT). Standalone and `transport` replicas default
+   * to 1. Through `seeds`, omit it to have the cluster assign a unique id (in
+   * [2^32, 2^53)) on the store's first open. Not allowed with `ephemeral`.
+   */
   nodeId?: number | bigint;
   /**
    * 'memory' (default; gone on close), 'indexeddb' (browsers, workers), 'opfs' (the
    * Origin Private File System; browser build, dedicated workers only: an
-   * OpfsBlockStore named by `database`) or a BlockStore.
+   * OpfsBlockStore named by `database`) or a BlockStore. Joining a cluster through
+   * `seeds` with 'memory' needs `ephemeral: true`.
    */
   storage?: 'memory' | 'indexeddb' | 'opfs' | BlockStore;
-  /** IndexedDB database name (default `ringkv-${nodeId}`). */
+  /**
+   * IndexedDB database name / OPFS store name (default `ringkv-${nodeId}` / `${nodeId}`;
+   * through `seeds` without `nodeId`: `ringkv-cluster` / `cluster`).
+   */
   database?: string;
+  /**
+   * With `seeds` and storage 'memory' (required then, refused otherwise): the replica
+   * forgets everything on close or reload, so it always joins under a fresh id the
+   * cluster assigns (no `nodeId`) and `close()` first asks the cluster to let it leave
+   * (bounded, best effort).
+   */
+  ephemeral?: boolean;
   /**
    * Join a native ringkv cluster: WebSocket addresses of some of its nodes
    * (`ws://host:port`, `wss://...`, or `host:port`). The replica attaches to the first
    * node that accepts it (`/replica`, which relays its cluster messages), asks it to add
    * this replica to the ring, and resolves once it is a member (`joinTimeoutMs`). A
-   * replica reopened on the same storage is a member already and only re-attaches; it
-   * must reach the same node (its ring address names that node). Needs a global
-   * `WebSocket` (browsers, workers, Node ≥ 22; Node 20–21: `--experimental-websocket`).
+   * replica reopened on the same storage is a member already and only re-attaches,
+   * proving it is that member with its store's identity secret; if the node its ring
+   * address names is gone, it attaches to another seed and re-homes there (a layout
+   * change of its address). A store that cannot prove it is the member its id names
+   * (it lost its data, or the id is another store's) is refused with IdentityError.
+   * Needs a global `WebSocket` (browsers, workers, Node ≥ 22; Node 20–21:
+   * `--experimental-websocket`).
    */
   seeds?: string[];
   /** The cluster's client token, if it requires one (seeds only). */
@@ -169,7 +190,8 @@ export interface ReplicaStatus {
   incarnation: number;
   storage: 'memory' | 'indexeddb' | 'opfs' | 'custom';
   members: { id: number; zone: string; state: MemberState; address: string; capacity: number }[];
-  role: 'joining' | 'member' | 'left';
+  /** 'displaced': the cluster bound this id to another store (see IdentityError). */
+  role: 'joining' | 'member' | 'left' | 'displaced';
   /** The committed layout's version; `pendingVersion` the change in progress (or null). */
   layoutVersion: number;
   pendingVersion: number | null;
@@ -286,7 +308,8 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'CLOSED'
   | 'STORAGE'
-  | 'CORRUPT_VALUE';
+  | 'CORRUPT_VALUE'
+  | 'IDENTITY';
 
 export declare class RingkvError extends Error {
   readonly code: ErrorCode;
@@ -309,6 +332,11 @@ export declare class ClosedError extends RingkvError { readonly code: 'CLOSED'; 
 /** The store failed; the replica stops and must be reopened. */
 export declare class StorageError extends RingkvError { readonly code: 'STORAGE'; }
 export declare class CorruptValueError extends RingkvError { readonly code: 'CORRUPT_VALUE'; }
+/**
+ * The store cannot prove it is the cluster member its node id names (it lost its data,
+ * or the id is another store's): refused at once; rejoin under a new id.
+ */
+export declare class IdentityError extends RingkvError { readonly code: 'IDENTITY'; }
 
 /** The package's value encoding (README, "Value encoding"). */
 export declare function encodeValue(value: Value): Uint8Array;

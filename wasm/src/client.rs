@@ -427,7 +427,8 @@ fn lost(conn: &SharedConn, reason: String) {
     }
 }
 
-fn close(conn: &SharedConn) {
+/// Fails what is pending (writes as INDETERMINATE) and closes the connection.
+pub fn close(conn: &SharedConn) {
     let (socket, calls) = {
         let mut c = conn.borrow_mut();
         c.closed = true;

@@ -32,10 +32,13 @@ pub enum Code {
     Storage,
     /// A stored value could not be decoded.
     CorruptValue,
+    /// The store cannot prove it is the cluster member its node id names (it lost its
+    /// data, or the id is another store's): the replica must rejoin under a new id.
+    Identity,
 }
 
 impl Code {
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 11] = [
         Code::Unavailable,
         Code::Indeterminate,
         Code::TooLarge,
@@ -46,6 +49,7 @@ impl Code {
         Code::Closed,
         Code::Storage,
         Code::CorruptValue,
+        Code::Identity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Code {
             Code::Closed => "CLOSED",
             Code::Storage => "STORAGE",
             Code::CorruptValue => "CORRUPT_VALUE",
+            Code::Identity => "IDENTITY",
         }
     }
 }

@@ -28,8 +28,20 @@ pub enum Storage {
     Js(JsValue),
 }
 
+/// `nodeId` when the application gives none and the replica is standalone or on a JS
+/// network (a replica joining through `seeds` gets its id from the cluster instead).
+pub const NODE_ID_DEFAULT: u64 = 1;
+/// The store name (IndexedDB database `ringkv-<name>`, OPFS directory) of a replica
+/// joining through `seeds` without a `nodeId` or `database`.
+pub const CLUSTER_STORE_NAME: &str = "cluster";
+
 pub struct OpenOptions {
-    pub node_id: u64,
+    /// `nodeId` as given. Through `seeds`, `None` asks the cluster for a unique id; a
+    /// store that has one (from an earlier open) keeps it, and a given id must match it.
+    pub node_id: Option<u64>,
+    /// `ephemeral: true`: joins through `seeds` on a memory store (gone on close or
+    /// reload), always under a fresh cluster-assigned id, leaving the cluster on close.
+    pub ephemeral: bool,
     pub zone: String,
     /// Ring weight (virtual nodes) when joining a cluster.
     pub capacity: u32,
@@ -94,7 +106,13 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
     if !(options.is_undefined() || options.is_object()) {
         return Err(invalid("Replica.open takes an options object"));
     }
-    let node_id = positive_integer(&field(options, "nodeId"), "nodeId")?.unwrap_or(1);
+    let node_id = positive_integer(&field(options, "nodeId"), "nodeId")?;
+    let ephemeral = match field(options, "ephemeral") {
+        e if e.is_undefined() || e.is_null() => false,
+        e => e
+            .as_bool()
+            .ok_or_else(|| invalid("ephemeral must be a boolean"))?,
+    };
     let zone = match field(options, "zone") {
         z if z.is_undefined() => "local".to_string(),
         z => z
@@ -122,19 +140,25 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         return Err(invalid("members needs a transport to reach them"));
     }
     if let Some(members) = &members {
-        if !members.iter().any(|m| m.id.0 == node_id) {
+        let id = node_id.unwrap_or(NODE_ID_DEFAULT);
+        if !members.iter().any(|m| m.id.0 == id) {
             return Err(invalid(format!(
-                "members must include this replica (nodeId {node_id})"
+                "members must include this replica (nodeId {id})"
             )));
         }
     }
     let storage_value = field(options, "storage");
+    let store_name = match (node_id, &seeds) {
+        (Some(id), _) => id.to_string(),
+        (None, Some(_)) => CLUSTER_STORE_NAME.to_string(),
+        (None, None) => NODE_ID_DEFAULT.to_string(),
+    };
     let storage = match storage_value.as_string().as_deref() {
         _ if storage_value.is_undefined() => Storage::Memory,
         Some("memory") => Storage::Memory,
         Some("indexeddb") => {
             let database = match field(options, "database") {
-                d if d.is_undefined() => format!("ringkv-{node_id}"),
+                d if d.is_undefined() => format!("ringkv-{store_name}"),
                 d => d
                     .as_string()
                     .ok_or_else(|| invalid("database must be a string"))?,
@@ -156,12 +180,14 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         None if storage_value.is_object() => Storage::Js(storage_value),
         None => return Err(invalid("storage must be a string or a block store object")),
     };
+    check_durability(&seeds, &storage, ephemeral, node_id)?;
     let replicas = positive_integer(&field(options, "replicas"), "replicas")?;
     if replicas.is_some_and(|n| n > 9) {
         return Err(invalid("replicas must be at most 9"));
     }
     Ok(OpenOptions {
         node_id,
+        ephemeral,
         zone,
         capacity: capacity(&field(options, "capacity"))?,
         seeds,
@@ -182,6 +208,41 @@ pub fn parse_open(options: &JsValue) -> Result<OpenOptions, Error> {
         )?
         .unwrap_or(MAINTENANCE_BUDGET_BYTES_DEFAULT),
     })
+}
+
+/// A cluster member must keep what it acknowledged and voted for across reloads: a
+/// replica joining through `seeds` on a store that forgets (`'memory'`) must say so
+/// (`ephemeral: true`), and then always joins as a new member (a fresh id from the
+/// cluster, never a given one: a reloaded memory replica under its old id would be a
+/// member that lost its acknowledged writes and Paxos votes).
+fn check_durability(
+    seeds: &Option<Vec<String>>,
+    storage: &Storage,
+    ephemeral: bool,
+    node_id: Option<u64>,
+) -> Result<(), Error> {
+    let memory = matches!(storage, Storage::Memory);
+    match (seeds.is_some(), ephemeral) {
+        (false, true) => Err(invalid(
+            "ephemeral applies to a replica joining a cluster through seeds",
+        )),
+        (true, false) if memory => Err(invalid(
+            "joining a cluster with storage 'memory' needs ephemeral: true (the replica \
+             forgets everything on close or reload, so it joins under a fresh id each time \
+             and leaves on close); for a member that survives reloads pass a durable \
+             storage ('indexeddb', 'opfs' or a block store)",
+        )),
+        (true, true) if !memory => Err(invalid(
+            "ephemeral: true is for storage 'memory'; a durable store keeps its id and \
+             data across reopens",
+        )),
+        (true, true) if node_id.is_some() => Err(invalid(
+            "an ephemeral replica always joins under a fresh id the cluster assigns: \
+             drop nodeId (an id reused by a store that forgot its data would be a member \
+             that lost its acknowledged writes)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Per-operation options: `{ consistency?, context?, encoding? }`.

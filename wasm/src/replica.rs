@@ -10,7 +10,7 @@ use ringkv_core::node::local_keys::count_local_keys;
 use ringkv_core::node::NodeError;
 use ringkv_core::node::{ClientRequest, Node, NodeConfig, Role};
 use ringkv_core::protocol::{self, AdminRequest};
-use ringkv_core::ring::{key_position, NodeSpec};
+use ringkv_core::ring::{key_position, NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::MemoryStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{BlockStore, Engine, StorageError};
@@ -36,6 +36,8 @@ pub struct Replica {
     storage_kind: &'static str,
     /// Frames come in through `deliver` (a JS network).
     js_network: bool,
+    /// A memory store joined through `seeds` (`ephemeral: true`): leaves on close.
+    ephemeral: bool,
 }
 
 /// Engine tuning for a browser tab: a smaller memtable and block cache than a server
@@ -130,6 +132,7 @@ async fn open_on(
     storage_kind: &'static str,
     js_transport: Option<Rc<JsTransport>>,
 ) -> Result<Replica, Failed> {
+    let deadline_ms = js_sys::Date::now() + opts.join_timeout_ms as f64;
     let (store, persistence_store): (Arc<dyn BlockStore>, Option<ImageStore>) = match &backend {
         None => (Arc::new(MemoryStore::new()), None),
         Some(b) => {
@@ -138,12 +141,43 @@ async fn open_on(
         }
     };
     let engine = Arc::new(LsmEngine::open(store, lsm_options())?);
-    let mut spec = NodeSpec::new(opts.node_id, opts.zone.clone(), opts.capacity);
+    // A store a node opened before holds its id (and secret): that id wins, and a given
+    // `nodeId` must be it. A new store joining a cluster learns its id from its first
+    // host before the node opens (and records it then), asking for the given one or,
+    // without one, for a fresh one the host picks.
+    let stored = Node::stored_id(engine.as_ref())?.is_some();
+    let relay = match (&opts.seeds, stored) {
+        (Some(seeds), false) => {
+            let relay = Rc::new(RelayTransport::connect(
+                opts.node_id.map(NodeId),
+                Vec::new(),
+                seeds,
+                opts.token.clone(),
+            )?);
+            if let Err(error) = attach(&relay, &opts, deadline_ms).await {
+                relay.close();
+                return Err(error.into());
+            }
+            Some(relay)
+        }
+        _ => None,
+    };
+    let id = match &relay {
+        Some(relay) => relay.id().ok_or_else(|| {
+            relay.close();
+            Error::new(
+                Code::Unavailable,
+                "the host welcomed the replica without an id",
+            )
+        })?,
+        None => NodeId(opts.node_id.unwrap_or(options::NODE_ID_DEFAULT)),
+    };
+    let mut spec = NodeSpec::new(id.0, opts.zone.clone(), opts.capacity);
     let config = if opts.seeds.is_some() {
         // A joiner: the cluster sends it the layout once a member adds it.
         NodeConfig::new(spec.id, spec.zone.clone(), spec.capacity, Vec::new())
     } else if opts.transport.is_some() {
-        spec = spec.with_address(format!("js:{}", opts.node_id));
+        spec = spec.with_address(format!("js:{}", id.0));
         let members = opts.members.clone().unwrap_or_default();
         let mut config = NodeConfig::for_member(&spec, members);
         if let Some(n) = opts.replicas {
@@ -159,28 +193,63 @@ async fn open_on(
     let mut config = config;
     // A new store's identity secret (`NodeSpec::identity`); unused once it has one.
     let _ = getrandom::fill(&mut config.fresh_identity);
-    let node = Node::open(
+    let opened = Node::open(
         config,
         engine.clone() as Arc<dyn Engine>,
         random_seed(),
         js_sys::Date::now() as u64,
-    )?;
+    );
+    let node = match opened {
+        Ok(node) => node,
+        Err(e) => {
+            if let Some(relay) = &relay {
+                relay.close();
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(given) = opts.node_id.filter(|given| *given != node.id().0) {
+        // Refused before anything of this open is committed.
+        if let Some(relay) = &relay {
+            relay.close();
+        }
+        return Err(Error::new(
+            Code::InvalidArgument,
+            format!(
+                "this store belongs to node {} (its id is kept with its data), not nodeId \
+                 {given}: open it without nodeId or with {0}, or use another store for \
+                 node {given}",
+                node.id().0
+            ),
+        )
+        .into());
+    }
     let persistence = match (persistence_store, backend) {
         (Some(store), Some(backend)) => {
-            // The incarnation bump must be durable before any request is served.
-            backend.commit(&store.take_changes()).await?;
+            // The incarnation bump (and a new store's identity) must be durable before
+            // any request is served.
+            if let Err(e) = backend.commit(&store.take_changes()).await {
+                if let Some(relay) = &relay {
+                    relay.close();
+                }
+                return Err(e.into());
+            }
             Some(Persistence { store, backend })
         }
         _ => None,
     };
-    let relay = match &opts.seeds {
-        Some(seeds) => Some(Rc::new(RelayTransport::connect(
-            spec.id,
+    let relay = match (&opts.seeds, relay) {
+        (Some(_), Some(relay)) => {
+            relay.set_secret(node.identity_secret().to_vec());
+            Some(relay)
+        }
+        (Some(seeds), None) => Some(Rc::new(RelayTransport::connect(
+            Some(node.id()),
             node.identity_secret().to_vec(),
             seeds,
             opts.token.clone(),
         )?)),
-        None => None,
+        (None, _) => None,
     };
     let join_spec = node.join_spec(String::new());
     let transport: Rc<dyn Transport> = match (&relay, js_transport) {
@@ -204,9 +273,10 @@ async fn open_on(
         },
         storage_kind,
         js_network: opts.transport.is_some(),
+        ephemeral: opts.ephemeral,
     };
     if let Some(relay) = relay {
-        let joined = join_through_relay(&replica, &relay, join_spec, &opts).await;
+        let joined = join_through_relay(&replica, &relay, join_spec, &opts, deadline_ms).await;
         if let Err(error) = joined {
             // Waits for in-flight commits and closes the backend.
             let _ = wasm_bindgen_futures::JsFuture::from(host::close(&replica.host)).await;
@@ -233,32 +303,59 @@ fn standalone_config(spec: &NodeSpec) -> NodeConfig {
     config
 }
 
+/// Resolves once `relay` is attached to some seed (within `deadline_ms`), with the
+/// layout address it gave (`relay:<host>`).
+async fn attach(
+    relay: &RelayTransport,
+    opts: &OpenOptions,
+    deadline_ms: f64,
+) -> Result<String, Error> {
+    let left_ms = (deadline_ms - js_sys::Date::now()).max(1.0) as u64;
+    match crate::wait::within(relay.attached(), left_ms).await {
+        Some(Ok(address)) => Ok(address.as_string().unwrap_or_default()),
+        Some(Err(e)) => Err(Error::from_js(e)),
+        None => Err(Error::new(
+            Code::Unavailable,
+            format!(
+                "no seed accepted the replica within {} ms (last error: {})",
+                opts.join_timeout_ms,
+                relay.last_error().unwrap_or_else(|| "none".into())
+            ),
+        )),
+    }
+}
+
+/// The error for a replica whose store is not the member its id names.
+fn displaced(id: NodeId, why: &str) -> Error {
+    Error::new(
+        Code::Identity,
+        format!(
+            "node id {0}: {why}. This store cannot prove it is member {0} (it lost its data, \
+             or the id is another store's); acting as it could lose acknowledged writes. \
+             Rejoin under a new id: open without nodeId (the cluster assigns one), after \
+             removing {0} from the cluster (`ringkv remove {0}`) if it is gone for good",
+            id.0
+        ),
+    )
+}
+
+/// The core's refusal of a `Join` that would rebind a member bound to another store.
+const JOIN_REBIND_REFUSED: &str = "is bound to another store";
+
 /// Attaches to a seed's relay and, unless the replica is a member already (reopened),
 /// asks that seed to add it; resolves once the replica's node sees itself in the
-/// layout. Bounded by `joinTimeoutMs`.
+/// layout. Bounded by `deadline_ms` (`joinTimeoutMs` from the start of `open`). A
+/// store that is not the member its id names fails at once with IDENTITY.
 async fn join_through_relay(
     replica: &Replica,
     relay: &RelayTransport,
     spec: NodeSpec,
     opts: &OpenOptions,
+    deadline_ms: f64,
 ) -> Result<(), Error> {
-    let deadline_ms = js_sys::Date::now() + opts.join_timeout_ms as f64;
-    let attached = crate::wait::within(relay.attached(), opts.join_timeout_ms).await;
-    let address = match attached {
-        Some(Ok(address)) => address.as_string().unwrap_or_default(),
-        Some(Err(e)) => return Err(Error::from_js(e)),
-        None => {
-            return Err(Error::new(
-                Code::Unavailable,
-                format!(
-                    "no seed accepted the replica within {} ms (last error: {})",
-                    opts.join_timeout_ms,
-                    relay.last_error().unwrap_or_else(|| "none".into())
-                ),
-            ))
-        }
-    };
+    let address = attach(relay, opts, deadline_ms).await?;
     let role = |r: &Replica| r.host.borrow().node().status().membership.role;
+    let id = spec.id;
     if role(replica) == Role::Joining {
         let url = relay
             .attached_endpoint("/client")
@@ -268,7 +365,17 @@ async fn join_through_relay(
         let conn = Conn::new(&[url], opts.token.clone(), left_ms)?;
         Conn::connect(&conn).await?;
         let join = ClientRequest::Admin(AdminRequest::Join(spec.with_address(address)));
-        client::admin(&conn, join, deadline_ms).await?;
+        let joined = client::admin(&conn, join, deadline_ms).await;
+        client::close(&conn);
+        match joined {
+            Err(e) if e.message.contains(JOIN_REBIND_REFUSED) => {
+                return Err(displaced(
+                    id,
+                    &format!("the cluster refused the join ({})", e.message),
+                ))
+            }
+            other => other?,
+        }
     }
     while role(replica) == Role::Joining {
         if js_sys::Date::now() > deadline_ms {
@@ -282,7 +389,60 @@ async fn join_through_relay(
         }
         crate::wait::sleep_ms(50).await;
     }
+    if role(replica) == Role::Displaced {
+        return Err(displaced(
+            id,
+            "the cluster's layout binds it to another store",
+        ));
+    }
     Ok(())
+}
+
+/// How long an ephemeral replica's `close()` tries to leave the cluster (the change
+/// chosen, then committed) before closing anyway.
+const EPHEMERAL_LEAVE_MS: f64 = 10_000.0;
+
+/// An ephemeral member asks the cluster to let it leave (retrying while another change
+/// is in progress) and runs until the change has committed as far as it can tell, so
+/// its ranges' new replicas can stream from it. Best effort: if the cluster cannot
+/// choose the change in time, the replica stays a (dead, once closed) member until
+/// removed (`ringkv remove ID`).
+async fn leave_before_close(shared: &Shared) {
+    let deadline_ms = js_sys::Date::now() + EPHEMERAL_LEAVE_MS;
+    let status = |shared: &Shared| {
+        let h = shared.borrow();
+        (h.failed().is_some(), h.node().status().membership)
+    };
+    let mut backoff_ms = 200;
+    loop {
+        let (failed, membership) = status(shared);
+        if failed || membership.role != Role::Member {
+            break;
+        }
+        let id = shared.borrow().node().id();
+        let leave = ClientRequest::Admin(AdminRequest::Leave(id));
+        let outcome =
+            wasm_bindgen_futures::JsFuture::from(host::submit(shared, leave, Kind::Write))
+                .await
+                .map_err(Error::from_js);
+        match outcome {
+            Ok(_) => break,
+            Err(e) if e.code == Code::Unavailable && js_sys::Date::now() < deadline_ms => {
+                crate::wait::sleep_ms(backoff_ms).await;
+                backoff_ms = (backoff_ms * 2).min(2_000);
+            }
+            Err(_) => return,
+        }
+    }
+    // Chosen: the node is `Left` once the change commits (the ranges it moves have
+    // streamed to their new replicas); until then it is still one of their sources.
+    while js_sys::Date::now() < deadline_ms {
+        let (failed, membership) = status(shared);
+        if failed || membership.role != Role::Member {
+            return;
+        }
+        crate::wait::sleep_ms(50).await;
+    }
 }
 
 fn rejected(e: Error) -> Promise {
@@ -530,8 +690,17 @@ impl Replica {
     }
 
     /// Stops accepting requests; resolves when in-flight ones are answered and durable.
+    /// An ephemeral replica first leaves the cluster (best effort, bounded by
+    /// `EPHEMERAL_LEAVE_MS`): its store is gone once closed, so it must not stay a member.
     pub fn close(&self) -> Promise {
-        host::close(&self.host)
+        if !self.ephemeral {
+            return host::close(&self.host);
+        }
+        let shared = self.host.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            leave_before_close(&shared).await;
+            wasm_bindgen_futures::JsFuture::from(host::close(&shared)).await
+        })
     }
 
     /// A snapshot of the replica's state (see `ReplicaStatus` in index.d.ts).

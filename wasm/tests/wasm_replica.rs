@@ -138,11 +138,22 @@ async fn bad_arguments_are_typed_errors() {
         options(&[("storage", "floppy".into())]),
         options(&[("nodeId", JsValue::from_f64(-1.0))]),
         options(&[("storage", Object::new().into())]),
+        // ephemeral is for a memory replica joining through seeds, and a boolean.
+        options(&[("ephemeral", JsValue::TRUE)]),
+        options(&[
+            ("seeds", js_sys::Array::of1(&"ws://x".into()).into()),
+            ("ephemeral", "yes".into()),
+        ]),
+        // A memory replica joining a cluster must say it is ephemeral.
+        options(&[("seeds", js_sys::Array::of1(&"ws://x".into()).into())]),
     ] {
         let e = Replica::open(bad).await.err().expect("must fail");
         assert_eq!(code_of(&e), "INVALID_ARGUMENT");
     }
-    let seeds = options(&[("seeds", js_sys::Array::of1(&"http://x".into()).into())]);
+    let seeds = options(&[
+        ("seeds", js_sys::Array::of1(&"http://x".into()).into()),
+        ("ephemeral", JsValue::TRUE),
+    ]);
     let e = Replica::open(seeds).await.err().expect("must fail");
     assert_eq!(code_of(&e), "INVALID_ARGUMENT");
     // Without a global WebSocket (Node 20 without --experimental-websocket, which is
@@ -150,7 +161,10 @@ async fn bad_arguments_are_typed_errors() {
     let has_websocket =
         js_sys::Reflect::has(&js_sys::global(), &"WebSocket".into()).unwrap_or(false);
     if !has_websocket {
-        let seeds = options(&[("seeds", js_sys::Array::of1(&"ws://x".into()).into())]);
+        let seeds = options(&[
+            ("seeds", js_sys::Array::of1(&"ws://x".into()).into()),
+            ("ephemeral", JsValue::TRUE),
+        ]);
         let e = Replica::open(seeds).await.err().expect("must fail");
         assert_eq!(code_of(&e), "UNSUPPORTED");
     }

@@ -70,6 +70,14 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
+    /// The id of the node that opened on `engine` before (kept in `m/identity` with its
+    /// identity secret; it wins over `NodeConfig::id` in `open`), or `None` for a store
+    /// no node opened yet. Lets a host whose store, not its configuration, decides the
+    /// id (a relayed replica that asks the cluster for one) check before opening.
+    pub fn stored_id(engine: &dyn Engine) -> Result<Option<NodeId>, NodeError> {
+        meta::stored_id(engine)
+    }
+
     /// Recovers identity, membership and data from `engine` (metadata keys under "m/";
     /// persisted identity and members win over `config`), then durably bumps the
     /// incarnation before anything else happens.

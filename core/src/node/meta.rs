@@ -102,6 +102,16 @@ pub(crate) struct Recovered {
     pub notes: Vec<String>,
 }
 
+/// The id recorded in `m/identity` by a node that opened on `engine` before, if any
+/// (`Node::stored_id`).
+pub(crate) fn stored_id(engine: &dyn Engine) -> Result<Option<NodeId>, NodeError> {
+    Ok(
+        read::<IdentityRecord>(engine, IDENTITY_KEY)?.map(|record| match record {
+            IdentityRecord::V1 { id, .. } | IdentityRecord::V2 { id, .. } => id,
+        }),
+    )
+}
+
 /// Reads `m/` (persisted values win over `config`), bumps the incarnation and takes a
 /// new tag lease, durably, before returning.
 pub(crate) fn recover(

@@ -14,6 +14,7 @@ import {
   ClosedError,
   StorageError,
   CorruptValueError,
+  IdentityError,
   encodeValue,
   decodeValue,
   frameKind,
@@ -80,7 +81,8 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof TooLargeError) console.log(e.what, e.sizeBytes, e.limitBytes);
     const classes = [UnavailableError, IndeterminateError, OverloadedError, UnsupportedError,
-      InvalidContextError, InvalidArgumentError, ClosedError, StorageError, CorruptValueError];
+      InvalidContextError, InvalidArgumentError, ClosedError, StorageError, CorruptValueError,
+      IdentityError];
     if (e instanceof RingkvError) {
       const code: ErrorCode = e.code;
       console.log(code, classes.some((C) => e instanceof C));
@@ -126,6 +128,17 @@ async function cluster(): Promise<void> {
     storage: 'indexeddb',
   });
   await edge.put('k', 'bytes', { encoding: 'raw' });
+  // No nodeId: the cluster assigns one, kept in the store; a memory store must say it
+  // forgets (ephemeral), and then leaves the cluster on close.
+  const assigned = await Replica.open({ seeds: ['ws://127.0.0.1:7001'], storage: new MapStore() });
+  const guest = await Replica.open({ seeds: ['ws://127.0.0.1:7001'], ephemeral: true });
+  console.log(assigned.status().nodeId, guest.status().role === 'displaced');
+  await guest.close();
+  try {
+    await Replica.open({ nodeId: 102, seeds: ['ws://127.0.0.1:7001'], storage: 'indexeddb' });
+  } catch (e) {
+    if (e instanceof IdentityError) console.log('rejoin under a new id:', e.code, e.message);
+  }
   const worker = await Replica.open({ storage: 'opfs', database: 'w' });
   const opfs: BlockStore = new OpfsBlockStore('w2');
   console.log(worker.status().storage === 'opfs', opfs);

@@ -21,7 +21,13 @@ import { join } from 'node:path';
 import { NativeCluster, freePort, resp } from '../../../scripts/lib/native-cluster.mjs';
 
 const pkg = process.env.RINGKV_PKG ?? new URL('../../pkg/node.js', import.meta.url).href;
-const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError } = await import(pkg);
+const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError, IdentityError } = await import(pkg);
+/** An IDENTITY refusal: an IdentityError that says what to do. */
+const identityRefusal = (e) =>
+  typeof IdentityError === 'function' && e instanceof IdentityError && e.code === 'IDENTITY' &&
+  /rejoin under a new id/i.test(e.message);
+/** Ids a host assigns replicas that ask for none: [2^32, 2^53). */
+const ASSIGNED_MIN = 2 ** 32;
 
 const root = new URL('../../../', import.meta.url).pathname;
 const REPLICA = 100;
@@ -41,6 +47,20 @@ async function until(what, check, limitMs = 30000) {
     }
     if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}: ${last ?? ''}`);
     await sleep(100);
+  }
+}
+
+/**
+ * Asserts that `opening` (a Replica.open) is refused as `expected` says. A replica it
+ * opened anyway is closed, so the failure is reported instead of the open replica
+ * keeping the process alive.
+ */
+async function refused(opening, expected) {
+  let opened;
+  try {
+    await assert.rejects(opening.then((r) => { opened = r; }), expected);
+  } finally {
+    await opened?.close().catch(() => {});
   }
 }
 
@@ -232,8 +252,8 @@ test('a token-protected cluster refuses a wrong token at once and admits the rig
   try {
     await cluster.start(1, ['--auth-token', 'right-token']);
     const started = Date.now();
-    await assert.rejects(
-      Replica.open({ nodeId: 7, seeds: [cluster.seed(1)], token: 'wrong-token' }),
+    await refused(
+      Replica.open({ ephemeral: true, seeds: [cluster.seed(1)], token: 'wrong-token' }),
       (e) => e instanceof InvalidArgumentError && /token/.test(e.message),
     );
     assert.ok(Date.now() - started < 10000, 'refused without waiting for the join timeout');
@@ -241,7 +261,7 @@ test('a token-protected cluster refuses a wrong token at once and admits the rig
       Client.connect([cluster.seed(1)], { token: 'wrong-token' }),
       (e) => e instanceof InvalidArgumentError && /invalid token/.test(e.message),
     );
-    const replica = await Replica.open({ nodeId: 7, seeds: [cluster.seed(1)], token: 'right-token' });
+    const replica = await Replica.open({ ephemeral: true, seeds: [cluster.seed(1)], token: 'right-token' });
     await replica.put('k', { ok: true });
     const client = await Client.connect([cluster.seed(1)], { token: 'right-token' });
     assert.deepEqual(await client.get('k'), { ok: true });
@@ -296,4 +316,224 @@ test('unreachable seeds: open and connect fail with UNAVAILABLE, and release the
     InvalidArgumentError,
   );
   assert.equal(store.loads, 1);
+});
+
+/** Runs a membership change, retrying while another one is in progress (UNAVAILABLE). */
+async function change(fn, limitMs = 60000) {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof UnavailableError) || Date.now() - start > limitMs) throw e;
+      await sleep(500);
+    }
+  }
+}
+
+/** Node `id`'s layout members (its HTTP /status), once no change is pending. */
+async function settledMembers(cluster, id) {
+  const s = await cluster.status(id);
+  return s.membership.pending_version === null ? s.members.map((m) => m.id) : null;
+}
+
+test('replica identity: ids from the cluster, kept with the store; opt-in for memory; amnesia refused', async (t) => {
+  const cluster = new Cluster();
+  const dirs = [];
+  const dir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'ringkv-wasm-identity-'));
+    dirs.push(d);
+    return d;
+  };
+  after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+  const open = [];
+  let member; // a replica that stays open: changes go through it
+  const closeAll = () => Promise.all(open.splice(0).map((r) => r.close().catch(() => {})));
+  try {
+    await cluster.start(3);
+    const seeds = [cluster.seed(1), cluster.seed(2)];
+    const quick = { seeds, joinTimeoutMs: 4000 };
+
+    await t.test('a memory store joins only with ephemeral: true, and never under a given id', async () => {
+      // Refused at once, before anything is sent.
+      const started = Date.now();
+      await refused(Replica.open(quick), (e) => e instanceof InvalidArgumentError && /ephemeral/.test(e.message));
+      await refused(
+        Replica.open({ ...quick, storage: 'memory', nodeId: 5 }),
+        (e) => e instanceof InvalidArgumentError && /ephemeral/.test(e.message),
+      );
+      await refused(
+        Replica.open({ ...quick, ephemeral: true, nodeId: 5 }),
+        (e) => e instanceof InvalidArgumentError && /fresh id/.test(e.message),
+      );
+      assert.ok(Date.now() - started < 2000, 'refused without dialling');
+    });
+
+    await t.test('replicas without a nodeId get distinct ids from the cluster, kept with their data', async () => {
+      const dirA = await dir();
+      const a = await Replica.open({ ...quick, storage: new FileBlockStore(dirA), joinTimeoutMs: 30000 });
+      open.push(a);
+      const b = await Replica.open({ ...quick, storage: new FileBlockStore(await dir()), joinTimeoutMs: 30000 });
+      open.push(b);
+      member = b;
+      const idA = a.status().nodeId;
+      const idB = b.status().nodeId;
+      for (const id of [idA, idB]) {
+        assert.ok(Number.isSafeInteger(id) && id >= ASSIGNED_MIN, `assigned id ${id}`);
+      }
+      assert.notEqual(idA, idB);
+      assert.equal(a.status().role, 'member');
+      await a.put('shared', { from: 'a' });
+      assert.deepEqual(await b.get('shared'), { from: 'a' });
+      await until("both replicas in n3's layout", async () => {
+        const members = await settledMembers(cluster, 3);
+        return members && members.includes(idA) && members.includes(idB);
+      });
+      // Reopened without a nodeId, the store keeps its id (it never asks again); a
+      // nodeId that is not the store's is refused; the store's own is accepted.
+      await a.close();
+      open.splice(open.indexOf(a), 1);
+      const reopened = await Replica.open({ ...quick, storage: new FileBlockStore(dirA), joinTimeoutMs: 30000 });
+      assert.equal(reopened.status().nodeId, idA);
+      assert.equal(reopened.status().role, 'member');
+      assert.deepEqual(await reopened.get('shared'), { from: 'a' });
+      await reopened.close();
+      await refused(
+        Replica.open({ ...quick, nodeId: idA + 1, storage: new FileBlockStore(dirA) }),
+        (e) => e instanceof InvalidArgumentError && new RegExp(`belongs to node ${idA}`).test(e.message),
+      );
+      // Kept open: a member left dead would make later changes wait for its ranges.
+      const explicit = await Replica.open({ ...quick, nodeId: idA, storage: new FileBlockStore(dirA), joinTimeoutMs: 30000 });
+      open.push(explicit);
+      assert.equal(explicit.status().nodeId, idA);
+    });
+
+    await t.test('a replica reloaded without its data (same nodeId) is refused with IDENTITY at once', async () => {
+      // A store in memory (a custom block store: not refused as 'memory' is) joins as
+      // n300, writes, and is gone: a reload under the same id starts from nothing.
+      const first = await Replica.open({ seeds, nodeId: 300, storage: new CountingStore(), joinTimeoutMs: 30000 });
+      await first.put('acknowledged', 'by-300');
+      await first.close();
+      const started = Date.now();
+      await refused(
+        Replica.open({ seeds, nodeId: 300, storage: new CountingStore(), joinTimeoutMs: 20000 }),
+        identityRefusal,
+      );
+      assert.ok(Date.now() - started < 5000, `refused at once, not after the join timeout (${Date.now() - started} ms)`);
+      // The remedy the error names: remove n300 (gone for good), then the store joins
+      // under a new id (no nodeId: assigned), and what n300 acknowledged is still there.
+      await change(() => member.remove(300));
+      await until("n300 gone from n3's layout", async () => {
+        const members = await settledMembers(cluster, 3);
+        return members && !members.includes(300);
+      });
+      const rejoined = await Replica.open({ seeds, storage: new CountingStore(), joinTimeoutMs: 30000 });
+      open.push(rejoined);
+      assert.ok(rejoined.status().nodeId >= ASSIGNED_MIN, `assigned id ${rejoined.status().nodeId}`);
+      assert.equal(await rejoined.get('acknowledged'), 'by-300');
+    });
+
+    await t.test('ephemeral replicas get fresh ids and leave the cluster on close', async () => {
+      const e1 = await Replica.open({ seeds, ephemeral: true, joinTimeoutMs: 30000 });
+      open.push(e1);
+      const e2 = await Replica.open({ seeds, ephemeral: true, joinTimeoutMs: 30000 });
+      open.push(e2);
+      const [id1, id2] = [e1.status().nodeId, e2.status().nodeId];
+      assert.ok(id1 >= ASSIGNED_MIN && id2 >= ASSIGNED_MIN && id1 !== id2, `${id1} ${id2}`);
+      assert.equal(e1.status().storage, 'memory');
+      await e1.put('ephemeral', 'yes');
+      assert.equal(await e2.get('ephemeral'), 'yes');
+      for (const e of [e1, e2]) {
+        const { nodeId } = e.status();
+        const closing = Date.now();
+        await e.close();
+        open.splice(open.indexOf(e), 1);
+        console.log(`ephemeral n${nodeId} left and closed in ${Date.now() - closing} ms`);
+      }
+      await until("the ephemeral replicas gone from n3's layout", async () => {
+        const members = await settledMembers(cluster, 3);
+        return members && !members.includes(id1) && !members.includes(id2);
+      });
+    });
+  } catch (e) {
+    console.error(await cluster.logs());
+    throw e;
+  } finally {
+    await closeAll();
+    await cluster.stop();
+  }
+});
+
+test('re-homing: the host gone, the replica moves to another seed; its id stays its own', async () => {
+  const cluster = new Cluster();
+  const storeDir = await mkdtemp(join(tmpdir(), 'ringkv-wasm-rehome-'));
+  const otherDir = await mkdtemp(join(tmpdir(), 'ringkv-wasm-rehome-other-'));
+  after(() => Promise.all([storeDir, otherDir].map((d) => rm(d, { recursive: true, force: true }))));
+  let replica;
+  try {
+    await cluster.start(3);
+    const open = () =>
+      Replica.open({
+        nodeId: REPLICA,
+        seeds: [cluster.seed(1), cluster.seed(2)],
+        storage: new FileBlockStore(storeDir),
+        valueEncoding: 'raw',
+        joinTimeoutMs: 30000,
+      });
+    replica = await open();
+    assert.equal(replica.status().transport.host, 1);
+    const own = (r) => r.status().members.find((m) => m.id === REPLICA)?.address;
+    assert.equal(own(replica), 'relay:1');
+    await until('the replica in every native layout', async () => {
+      for (const node of cluster.nodes) {
+        const members = await settledMembers(cluster, node.id);
+        if (!members?.includes(REPLICA)) return false;
+      }
+      return true;
+    });
+    const mine = keyWhere(replica, (nodes) => nodes.includes(REPLICA));
+    await replica.put(mine, 'before');
+
+    // Its host dies: the replica attaches to n2 with its secret and asks n2 to move it.
+    cluster.kill(1);
+    const killed = Date.now();
+    await until('the replica re-homed to n2', () =>
+      replica.status().transport.host === 2 && own(replica) === 'relay:2', 45000);
+    await until('n3 sees the replica at relay:2', async () => {
+      const s = await cluster.status(3);
+      return s.members.find((m) => m.id === REPLICA)?.address === 'relay:2';
+    });
+    console.log(`re-homed ${Date.now() - killed} ms after its host was killed`);
+    assert.equal(text(await replica.get(mine)), 'before');
+    for (let i = 0; i < 10; i++) {
+      await replica.put(`rehomed-${i}`, `v${i}`);
+      assert.equal(text(await replica.get(`rehomed-${i}`)), `v${i}`);
+    }
+    await replica.put(mine, 'after');
+    assert.equal(await resp(cluster.node(3).resp, 'GET', mine), 'after');
+    assert.equal(await resp(cluster.node(2).resp, 'GET', 'rehomed-3'), 'v3');
+
+    // Closed, its id is released at the host, but not to another store: a replica
+    // holding another store (whoever has the client token) is refused.
+    await replica.close();
+    replica = undefined;
+    const started = Date.now();
+    await refused(
+      Replica.open({ nodeId: REPLICA, seeds: [cluster.seed(2)], storage: new FileBlockStore(otherDir), joinTimeoutMs: 20000 }),
+      identityRefusal,
+    );
+    assert.ok(Date.now() - started < 5000, `refused at once (${Date.now() - started} ms)`);
+
+    // Its own store reopens it, at n2 (n1 is still down), with its data.
+    replica = await open();
+    assert.equal(replica.status().transport.host, 2);
+    assert.equal(own(replica), 'relay:2');
+    assert.equal(text(await replica.get(mine)), 'after');
+  } catch (e) {
+    console.error(replica?.status?.().transport, await cluster.logs());
+    throw e;
+  } finally {
+    await replica?.close().catch(() => {});
+    await cluster.stop();
+  }
 });

@@ -305,6 +305,10 @@ fn gossip_is_periodic_and_time_never_runs_backwards() {
 #[test]
 fn persisted_identity_and_members_win_over_config() {
     let store: Arc<dyn BlockStore> = Arc::new(MemoryStore::new());
+    assert_eq!(
+        Node::stored_id(&*engine(store.clone())).expect("read"),
+        None
+    );
     let first = Node::open(config(1), engine(store.clone()), 1, 0).expect("open");
     assert_eq!(
         (first.status().incarnation, first.status().notes.len()),
@@ -313,6 +317,10 @@ fn persisted_identity_and_members_win_over_config() {
     drop(first);
     let mut other = config(2);
     other.members.push(NodeSpec::new(4, "z4", 1));
+    assert_eq!(
+        Node::stored_id(&*engine(store.clone())).expect("read"),
+        Some(NodeId(1))
+    );
     let again = Node::open(other, engine(store), 1, 0).expect("reopen");
     let status = again.status();
     assert_eq!((status.id, status.incarnation), (NodeId(1), 2));
