@@ -47,6 +47,10 @@ mutations! {
     /// the quorum's maximum alone: a tag issued before the crash (its write still in
     /// flight or on a minority) can be issued again for a different value.
     TagsWithoutLease = "tags-without-lease",
+    /// The membership proposer counts a layout chosen after one acceptor's
+    /// `LayoutAccepted` instead of a majority's: a later proposal's prepare majority
+    /// need not meet that one vote, so two layouts can be chosen for one version.
+    LayoutWithoutQuorum = "layout-without-quorum",
 }
 
 impl Mutation {

@@ -149,6 +149,42 @@ impl SimConfig {
         }
     }
 
+    /// The layout mutation's profile (docs/simulation.md, "Mutations"): membership
+    /// changes that race, so Paxos for a layout version has several proposers at once.
+    ///
+    /// - Every change is asked of `membership_racers` members at once, each its own
+    ///   change (a join of a spare, a member's leave): all but one must be told theirs
+    ///   was not made, and every node must end up with the one chosen.
+    /// - Changes come often (`membership_changes` over a short run) and there are two
+    ///   spare machines, so a run makes several.
+    /// - The usual fault epochs, so proposals lose messages, acceptors crash between
+    ///   promise and accept, and proposers retry with higher ballots.
+    /// - A light register workload (no set workload): the data must still move with
+    ///   the changes, linearizably; more would only slow the seeds down.
+    pub fn membership() -> Self {
+        SimConfig {
+            nodes: 5,
+            spare_nodes: 2,
+            workload_ms: 2_000,
+            workload: WorkloadConfig {
+                clients: 4,
+                keys: 2,
+                ops_per_client: 40,
+                ..WorkloadConfig::default()
+            },
+            sets: SetConfig {
+                clients: 0,
+                ..SetConfig::default()
+            },
+            faults: FaultConfig {
+                membership_changes: 6,
+                membership_racers: 3,
+                ..FaultConfig::default()
+            },
+            ..SimConfig::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), SimError> {
         let fail = |m: &str| Err(SimError::Config(m.to_string()));
         if self.nodes == 0 || self.replicas == 0 || self.replicas > self.nodes {
