@@ -1,5 +1,6 @@
 //! Deliberate bugs in the node's real code paths, so tests can prove the simulator's
-//! checks catch a wrong coordinator (docs/simulation.md, "Mutations").
+//! checks catch a wrong coordinator or membership change (docs/simulation.md,
+//! "Mutations").
 //!
 //! Only the cargo feature `mutations` makes them reachable: with it, [`Mutations`] is a
 //! set carried by the hidden `NodeConfig::mutations` field (empty by default). Only the

@@ -86,7 +86,7 @@ pub struct FaultConfig {
     pub disk_failure_pct: u64,
     /// Crashes mid-send per run (`midsend.rs`), at random times and nodes, each
     /// followed by a boot after a downtime drawn from `mid_send_downtime_ms`. 0 in the
-    /// default runs; the mutation tests' profile uses them.
+    /// default runs; the hot profile uses them.
     pub mid_send_crashes: u64,
     pub mid_send_downtime_ms: (u64, u64),
 }
