@@ -156,6 +156,7 @@ impl Node {
             MembershipSettings {
                 request_timeout_ms: config.request_timeout_ms,
                 resend_interval_ms: config.resend_interval_ms(),
+                mutations,
             },
             now_ms,
         );

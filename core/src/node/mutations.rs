@@ -1,5 +1,6 @@
 //! Deliberate bugs in the node's real code paths, so tests can prove the simulator's
-//! checks catch a wrong coordinator (docs/simulation.md, "Mutations").
+//! checks catch a wrong coordinator or membership change (docs/simulation.md,
+//! "Mutations").
 //!
 //! Only the cargo feature `mutations` makes them reachable: with it, [`Mutations`] is a
 //! set carried by the hidden `NodeConfig::mutations` field (empty by default). Only the
@@ -47,6 +48,10 @@ mutations! {
     /// the quorum's maximum alone: a tag issued before the crash (its write still in
     /// flight or on a minority) can be issued again for a different value.
     TagsWithoutLease = "tags-without-lease",
+    /// The membership proposer counts a layout chosen after one acceptor's
+    /// `LayoutAccepted` instead of a majority's: a later proposal's prepare majority
+    /// need not meet that one vote, so two layouts can be chosen for one version.
+    LayoutWithoutQuorum = "layout-without-quorum",
 }
 
 impl Mutation {

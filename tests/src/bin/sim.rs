@@ -1,24 +1,29 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes 5] [--trace] [--small] [--hot]
+//!       [--nodes N] [--trace] [--profile default|small|hot|membership]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
 //! seed, its findings with a trace. Exits 1 if any seed shows a bug, 2 on bad usage.
+//! Profiles (`--small`, `--hot`, `--membership` are short for `--profile NAME`): the
+//! default, `small` (shorter), `hot` and `membership` (the mutation tests' sharp
+//! profiles, `SimConfig::hot` and `SimConfig::membership`); `--nodes` overrides the
+//! profile's member count.
 //!
 //! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
-//! `ack-put-after-one`, `tags-without-lease`; docs/simulation.md, "Mutations").
-//! `--catch-rates` runs every mutation (or just `--mutation`'s) over the seeds and
-//! prints one row each: seeds run, seeds caught, rate, first catching seed (with
-//! `--json`, a last line of JSON with the profile and one object per mutation); exits
-//! 1 if a mutation was never caught.
+//! `ack-put-after-one`, `tags-without-lease`, `layout-without-quorum`;
+//! docs/simulation.md, "Mutations"). `--catch-rates` runs every mutation (or just
+//! `--mutation`'s) over the seeds and prints one row each: profile, seeds run, seeds
+//! caught, rate, first catching seed (with `--json`, a last line of JSON with one
+//! object per mutation); each on the profile its mutation test uses unless a profile
+//! is given. Exits 1 if a mutation was never caught.
 
 use std::process::ExitCode;
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
-use ringkv_tests::sim::mutations::{CatchRate, Mutation};
+use ringkv_tests::sim::mutations::{profile_of, CatchRate, Mutation};
 use ringkv_tests::sim::toy::ToyHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, SimError, Summary};
 
@@ -37,9 +42,9 @@ struct Args {
     start: u64,
     json: bool,
     trace: bool,
-    small: bool,
-    hot: bool,
-    nodes: usize,
+    /// `--profile NAME` (or `--NAME`): the profile's name and config.
+    profile: Option<(&'static str, SimConfig)>,
+    nodes: Option<usize>,
     which: Impl,
     mutation: Option<Mutation>,
     catch_rates: bool,
@@ -51,9 +56,8 @@ fn parse() -> Result<Args, String> {
         start: 0,
         json: false,
         trace: false,
-        small: false,
-        hot: false,
-        nodes: 5,
+        profile: None,
+        nodes: None,
         which: Impl::Node,
         mutation: None,
         catch_rates: false,
@@ -65,11 +69,18 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--seeds" => args.seeds = number(value("--seeds")?)?,
             "--start" => args.start = number(value("--start")?)?,
-            "--nodes" => args.nodes = number(value("--nodes")?)? as usize,
+            "--nodes" => args.nodes = Some(number(value("--nodes")?)? as usize),
             "--json" => args.json = true,
             "--trace" => args.trace = true,
-            "--small" => args.small = true,
-            "--hot" => args.hot = true,
+            "--small" | "--hot" | "--membership" => {
+                args.profile = profile(flag.trim_start_matches("--"))
+            }
+            "--profile" => {
+                let name = value("--profile")?;
+                args.profile = Some(profile(&name).ok_or(format!(
+                    "unknown --profile {name} (known: default, small, hot, membership)"
+                ))?);
+            }
             "--impl" => {
                 args.which = match value("--impl")?.as_str() {
                     "node" => Impl::Node,
@@ -99,6 +110,17 @@ fn parse() -> Result<Args, String> {
     Ok(args)
 }
 
+/// A profile by name, with its name as a static string.
+fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
+    Some(match name {
+        "default" => ("default", SimConfig::default()),
+        "small" => ("small", SimConfig::small()),
+        "hot" => ("hot", SimConfig::hot()),
+        "membership" => ("membership", SimConfig::membership()),
+        _ => return None,
+    })
+}
+
 fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
     let toy = || ToyHardware::new(config.nodes, config.replicas, config.request_timeout_ms);
     let node = || ringkv_tests::sim::cluster::NodeHardware::new(config);
@@ -123,26 +145,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = if args.hot {
-        SimConfig::hot()
-    } else if args.small {
-        SimConfig::small()
-    } else {
-        SimConfig::default()
-    };
-    config.nodes = args.nodes;
-    config.replicas = config.replicas.min(args.nodes);
-    config.trace_echo = args.trace;
-    let profile = if args.hot {
-        "hot"
-    } else if args.small {
-        "small"
-    } else {
-        "default"
-    };
     if args.catch_rates {
-        return catch_rates(&args, &config, profile);
+        return catch_rates(&args);
     }
+    let (profile, config) = args
+        .profile
+        .clone()
+        .unwrap_or(("default", SimConfig::default()));
+    let config = adjusted(&args, config);
     let mut summary = Summary::default();
     println!(
         "impl: {:?}{}, profile: {profile}, nodes: {}, replicas: {}",
@@ -184,22 +194,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// `config` with the command line's `--nodes` and `--trace`.
+fn adjusted(args: &Args, mut config: SimConfig) -> SimConfig {
+    if let Some(nodes) = args.nodes {
+        config.nodes = nodes;
+        config.replicas = config.replicas.min(nodes);
+    }
+    config.trace_echo = args.trace;
+    config
+}
+
 /// Every mutation (or `--mutation`'s) over the seeds: one row each, as it finishes.
-fn catch_rates(args: &Args, config: &SimConfig, profile: &str) -> ExitCode {
+fn catch_rates(args: &Args) -> ExitCode {
     let mutations: Vec<Mutation> = match args.mutation {
         Some(m) => vec![m],
         None => Mutation::ALL.to_vec(),
     };
     let seeds = args.start..args.start.saturating_add(args.seeds);
     println!(
-        "catch rates: profile {profile}, seeds {}..{}, nodes: {}, replicas: {}",
-        seeds.start, seeds.end, config.nodes, config.replicas
+        "catch rates: seeds {}..{}, profile {}",
+        seeds.start,
+        seeds.end,
+        args.profile
+            .as_ref()
+            .map_or("per mutation (its test's)", |(name, _)| name)
     );
     println!("{}", CatchRate::header());
     let started = std::time::Instant::now();
     let mut rates = Vec::new();
     for mutation in mutations {
-        let rate = CatchRate::measure(mutation, config, seeds.clone());
+        let (profile, config) = args.profile.clone().unwrap_or_else(|| profile_of(mutation));
+        let config = adjusted(args, config);
+        let rate = CatchRate::measure(mutation, profile, &config, seeds.clone());
         println!("{}", rate.row());
         for (seed, error) in &rate.errors {
             println!("  seed {seed} ERROR: {error}");
@@ -210,10 +236,9 @@ fn catch_rates(args: &Args, config: &SimConfig, profile: &str) -> ExitCode {
     if args.json {
         let rows: Vec<String> = rates.iter().map(CatchRate::json).collect();
         println!(
-            "{{\"profile\":\"{profile}\",\"start\":{},\"seeds\":{},\"nodes\":{},\"mutations\":[{}]}}",
+            "{{\"start\":{},\"seeds\":{},\"mutations\":[{}]}}",
             seeds.start,
             args.seeds,
-            config.nodes,
             rows.join(",")
         );
     }

@@ -152,6 +152,24 @@ pub trait SimNode {
     fn members_not_alive(&self) -> usize {
         0
     }
+
+    /// The layouts (versioned member lists) this node holds now, committed and pending,
+    /// if they changed since the last call (always on a node's first call); `None` if
+    /// not. The run checks that each version names one layout on every node
+    /// (`layouts.rs`). Default: never any (static membership).
+    fn take_layouts(&mut self) -> Option<Vec<LayoutSeen>> {
+        None
+    }
+}
+
+/// One layout a node holds, for the layout check (`layouts.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutSeen {
+    pub version: u64,
+    /// Short, for reports: e.g. `v3 {n1, n2, n4}`.
+    pub summary: String,
+    /// Everything that defines the layout (equal iff the same layout).
+    pub full: String,
 }
 
 /// The machines under the nodes: disks that outlive processes, and booting.

@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::api::{Hardware, Input, NodeIndex, Output, Reply, Request, RequestId, SimNode};
+use super::api::{
+    Hardware, Input, LayoutSeen, NodeIndex, Output, Reply, Request, RequestId, SimNode,
+};
 use super::error::SimError;
 
 pub struct CachingCoordinator<N: SimNode> {
@@ -88,6 +90,10 @@ impl<N: SimNode> SimNode for CachingCoordinator<N> {
     fn members_not_alive(&self) -> usize {
         self.inner.members_not_alive()
     }
+
+    fn take_layouts(&mut self) -> Option<Vec<LayoutSeen>> {
+        self.inner.take_layouts()
+    }
 }
 
 /// A deliberately broken eventual-mode coordinator, to prove the set check finds lost
@@ -156,6 +162,10 @@ impl<N: SimNode> SimNode for EarlyAckCoordinator<N> {
 
     fn members_not_alive(&self) -> usize {
         self.inner.members_not_alive()
+    }
+
+    fn take_layouts(&mut self) -> Option<Vec<LayoutSeen>> {
+        self.inner.take_layouts()
     }
 }
 

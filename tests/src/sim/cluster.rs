@@ -16,12 +16,14 @@ use ringkv_core::node::{
     MemberState, Node, NodeConfig, OpId, Output as NodeOutput, PeerMessage,
     RequestId as NodeRequestId, Role,
 };
-use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec};
+use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec, RingLayout};
 use ringkv_core::storage::blockstore::FaultStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{BlockStore, Engine};
 
-use super::api::{Change, Hardware, Holders, Input, NodeIndex, Output, Reply, Request, SimNode};
+use super::api::{
+    Change, Hardware, Holders, Input, LayoutSeen, NodeIndex, Output, Reply, Request, SimNode,
+};
 use super::config::SimConfig;
 use super::error::SimError;
 use super::fail_stop::FailStop;
@@ -54,12 +56,28 @@ fn index_of(id: NodeId) -> NodeIndex {
         .unwrap_or(usize::MAX)
 }
 
+/// What the layout check (`layouts.rs`) compares of a layout: all its defining fields.
+fn layout_seen(layout: &RingLayout) -> LayoutSeen {
+    let members: Vec<String> = layout
+        .nodes()
+        .keys()
+        .map(|id| format!("n{}", id.0))
+        .collect();
+    LayoutSeen {
+        version: layout.version(),
+        summary: format!("v{} {{{}}}", layout.version(), members.join(", ")),
+        full: format!("{layout:?}"),
+    }
+}
+
 /// A `Node` behind the simulator's interface.
 pub struct SimulatedNode {
     node: Node,
     /// The node's engine, watched for a failure after every input.
     engine: Arc<LsmEngine>,
     fail_stop: FailStop,
+    /// The history last given to the layout check (`take_layouts`).
+    layouts_taken: Option<LayoutHistory>,
 }
 
 impl SimulatedNode {
@@ -196,6 +214,25 @@ impl SimNode for SimulatedNode {
             .filter(|m| m.spec.id != status.id && m.state != MemberState::Alive)
             .count()
     }
+
+    fn take_layouts(&mut self) -> Option<Vec<LayoutSeen>> {
+        // Compared after every input: equality of two small member maps, while the
+        // renderings are built only when the history changed.
+        let history = self.node.layout_history();
+        if self.layouts_taken.as_ref() == Some(history) {
+            return None;
+        }
+        self.layouts_taken = Some(history.clone());
+        let held = [Some(history.committed()), history.pending()];
+        // Version 0 is a joiner's empty layout: not chosen by anyone.
+        Some(
+            held.into_iter()
+                .flatten()
+                .filter(|layout| layout.version() > 0)
+                .map(layout_seen)
+                .collect(),
+        )
+    }
 }
 
 /// Disks and engines of a simulated ringkv cluster.
@@ -316,6 +353,7 @@ impl Hardware for NodeHardware {
             node,
             engine,
             fail_stop: FailStop::default(),
+            layouts_taken: None,
         })
     }
 

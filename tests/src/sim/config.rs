@@ -37,8 +37,8 @@ pub struct SimConfig {
     pub verify_retry_ms: u64,
     /// After those reads, read every key once more through every node, one read after
     /// another: replicas that disagree about what a tag holds (a reused tag) make the
-    /// answers flip between coordinators. Off in the default runs; the mutation tests'
-    /// profile uses it.
+    /// answers flip between coordinators. Off in the default runs; the hot profile
+    /// uses it.
     pub verify_through_every_node: bool,
     /// Events per run before the run is declared stuck.
     pub events_max: u64,
@@ -51,7 +51,7 @@ pub struct SimConfig {
     /// Clients notice a crash at once: requests in flight at a node that crashes, or
     /// sent to a node that is down, end `Unknown` a client delay later instead of at
     /// the client's deadline (a broken connection rather than silence). Off in the
-    /// default runs; the mutation tests' profile uses it so crashes do not idle its
+    /// default runs; the hot profile uses it so crashes do not idle its
     /// clients.
     pub clients_see_crashes: bool,
 }
@@ -98,9 +98,9 @@ impl SimConfig {
         }
     }
 
-    /// The mutation tests' profile (docs/simulation.md, "Mutations"): sharp enough that
-    /// a wrong coordinator shows within a few seeds, and still a run the correct node
-    /// must pass.
+    /// The coordinator mutations' profile (docs/simulation.md, "Mutations"): sharp
+    /// enough that a wrong coordinator shows within a few seeds, and still a run the
+    /// correct node must pass.
     ///
     /// - Hot keys, read-heavy: 8 clients on 4 keys, 88 % gets, so reads race every
     ///   write that only some replicas hold yet, and a wrong value, once stored, is read
@@ -145,6 +145,42 @@ impl SimConfig {
             },
             clients_see_crashes: true,
             verify_through_every_node: true,
+            ..SimConfig::default()
+        }
+    }
+
+    /// The layout mutation's profile (docs/simulation.md, "Mutations"): membership
+    /// changes that race, so Paxos for a layout version has several proposers at once.
+    ///
+    /// - Every change is asked of `membership_racers` members at once, each its own
+    ///   change (a join of a spare, a member's leave): all but one must be told theirs
+    ///   was not made, and every node must end up with the one chosen.
+    /// - Changes come often (`membership_changes` over a short run) and there are two
+    ///   spare machines, so a run makes several.
+    /// - The usual fault epochs, so proposals lose messages, acceptors crash between
+    ///   promise and accept, and proposers retry with higher ballots.
+    /// - A light register workload (no set workload): the data must still move with
+    ///   the changes, linearizably; more would only slow the seeds down.
+    pub fn membership() -> Self {
+        SimConfig {
+            nodes: 5,
+            spare_nodes: 2,
+            workload_ms: 2_000,
+            workload: WorkloadConfig {
+                clients: 4,
+                keys: 2,
+                ops_per_client: 40,
+                ..WorkloadConfig::default()
+            },
+            sets: SetConfig {
+                clients: 0,
+                ..SetConfig::default()
+            },
+            faults: FaultConfig {
+                membership_changes: 6,
+                membership_racers: 3,
+                ..FaultConfig::default()
+            },
             ..SimConfig::default()
         }
     }

@@ -77,12 +77,16 @@ pub struct FaultConfig {
     /// Membership changes attempted per run, at random times (each is skipped while
     /// the previous one is still in progress).
     pub membership_changes: u64,
+    /// Members each membership change is asked of at once, each with its own change
+    /// where the cluster allows one: proposals for one layout version race (Paxos must
+    /// choose one). 1 in the default runs; the membership profile races several.
+    pub membership_racers: u64,
     /// Crashed nodes whose disk fails first, in percent: the node runs on with a failed
     /// sync until the crash at the epoch's end.
     pub disk_failure_pct: u64,
     /// Crashes mid-send per run (`midsend.rs`), at random times and nodes, each
     /// followed by a boot after a downtime drawn from `mid_send_downtime_ms`. 0 in the
-    /// default runs; the mutation tests' profile uses them.
+    /// default runs; the hot profile uses them.
     pub mid_send_crashes: u64,
     pub mid_send_downtime_ms: (u64, u64),
 }
@@ -96,6 +100,7 @@ impl Default for FaultConfig {
             majority_pct: 30,
             warmup_ms: 300,
             membership_changes: 3,
+            membership_racers: 1,
             disk_failure_pct: 30,
             mid_send_crashes: 0,
             mid_send_downtime_ms: (1, 50),

@@ -10,6 +10,7 @@
 //!   `ringkv_core::node`; [`broken`]: a coordinator that answers reads from a cache,
 //!   to show the checker catches real-run violations.
 //! - [`sets`]: the eventual-mode set workload (read, merge siblings, add, write back).
+//! - [`layouts`]: the layout check (every node agrees on what each layout version is).
 //! - `cluster`: the glue to `ringkv_core::node::Node`; [`fail_stop`]: its host's rule
 //!   after a failed sync (say nothing until restarted).
 //! - [`mutations`]: `Node` with a deliberate bug switched on, and catch rates.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod fail_stop;
 pub mod faults;
+pub mod layouts;
 pub mod midsend;
 pub mod mutations;
 pub mod network;

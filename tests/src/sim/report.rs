@@ -18,6 +18,8 @@ pub struct Summary {
     pub set_elements_lost: u64,
     /// Seeds whose sets were read before hints drained (settle cap passed).
     pub set_unsettled: u64,
+    /// Layout versions that named two layouts (`layouts.rs`).
+    pub layout_conflicts: u64,
     pub inconclusive: u64,
     pub verify_failures: u64,
     /// Convergence times of the seeds that converged within the cap.
@@ -41,6 +43,7 @@ impl Summary {
         self.set_counts.add(&report.set_counts);
         self.set_elements_lost += report.set_elements_lost;
         self.set_unsettled += u64::from(report.set_unsettled);
+        self.layout_conflicts += report.layout_findings.len() as u64;
         self.inconclusive += report.inconclusive as u64;
         self.verify_failures += report.verify_failures as u64;
         let m = &report.membership;
@@ -98,7 +101,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -117,6 +120,7 @@ impl Summary {
             self.set_counts.reads_ok,
             self.set_elements_lost,
             self.set_unsettled,
+            self.layout_conflicts,
             self.inconclusive,
             self.verify_failures,
             c.protocol_errors + self.set_counts.protocol_errors,
@@ -144,7 +148,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -155,6 +159,7 @@ impl Summary {
             self.set_elements_lost,
             self.set_counts.writes,
             self.set_unsettled,
+            self.layout_conflicts,
             c.indeterminate,
             c.timed_out,
             c.unavailable,

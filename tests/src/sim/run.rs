@@ -1,11 +1,13 @@
 //! One seed, start to verdict: workloads under faults; heal and measure convergence;
 //! restart every node from its disk; read every key back; check every key's history;
 //! wait for hints to be handed off and check every set key holds its acknowledged
-//! elements.
+//! elements; and, all along, that every node agrees on what each layout version is
+//! (`layouts.rs`).
 
 use super::api::{Hardware, Holders, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
+use super::layouts::LayoutFinding;
 use super::sets::{set_key, Element, ElementOutcome, Merged, SetCounts};
 use super::workload::{key, OpCounts};
 use super::world::MembershipCounts;
@@ -73,6 +75,8 @@ pub struct SeedReport {
     /// Whether, before the sets were read, some node still held hints or did not see
     /// every peer alive (after `SetConfig::settle_cap_ms`).
     pub set_unsettled: bool,
+    /// Layout versions that named two layouts on different nodes (`layouts.rs`).
+    pub layout_findings: Vec<LayoutFinding>,
     pub trace_hash: u64,
     pub events: u64,
     pub membership: MembershipCounts,
@@ -95,6 +99,7 @@ impl SeedReport {
     pub fn failed(&self) -> bool {
         !self.findings.is_empty()
             || !self.set_findings.is_empty()
+            || !self.layout_findings.is_empty()
             || self.verify_failures > 0
             || self.counts.protocol_errors > 0
             || self.set_counts.protocol_errors > 0
@@ -103,11 +108,12 @@ impl SeedReport {
     /// The seed, every finding with its ops and trace, and how to rerun it.
     pub fn render_failure(&self) -> String {
         let mut out = format!(
-            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl, --mutation, profile and --nodes)\n",
+            "seed {} FAILED: {} violation(s), {} lost acknowledged write(s), {} lost acknowledged set element(s), {} layout conflict(s), {} unreadable key(s), {} protocol error(s)\n  rerun: sim --start {} --seeds 1 --trace (with the same --impl, --mutation, profile and --nodes)\n",
             self.seed,
             self.violations(),
             self.lost_acked(),
             self.set_elements_lost,
+            self.layout_findings.len(),
             self.verify_failures,
             self.counts.protocol_errors + self.set_counts.protocol_errors,
             self.seed
@@ -121,6 +127,16 @@ impl SeedReport {
         }
         for f in &self.set_findings {
             out.push_str(&format!("  [{:?}] {}\n", f.kind, f.explanation));
+            for line in &f.trace {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        for f in &self.layout_findings {
+            out.push_str(&format!(
+                "  [LayoutConflict] {}\n",
+                f.conflict.explanation()
+            ));
+            out.push_str("  faults and membership messages up to the second layout (ms):\n");
             for line in &f.trace {
                 out.push_str(&format!("    {line}\n"));
             }
@@ -482,6 +498,12 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         set_elements_lost: sets.lost,
         set_findings: sets.findings,
         set_unsettled: sets.unsettled,
+        layout_findings: world
+            .layouts
+            .conflicts()
+            .iter()
+            .map(|c| LayoutFinding::new(c, &world.trace, config.trace_lines_shown))
+            .collect(),
         trace_hash: world.trace.hash(),
         events: world.events(),
         membership: world.membership,

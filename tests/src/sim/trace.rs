@@ -90,16 +90,26 @@ impl Trace {
 
     /// The last `k` retained lines about `key` (or global) with time in `from..=to`.
     pub fn about(&self, key: &[u8], from_ms: u64, to_ms: u64, k: usize) -> Vec<&Line> {
+        self.matching(from_ms, to_ms, k, |l| match &l.scope {
+            Scope::Key(k) => k == key,
+            Scope::Global => true,
+            Scope::Other => false,
+        })
+    }
+
+    /// The last `k` retained lines with time in `from..=to` that `keep` accepts.
+    pub fn matching(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        k: usize,
+        keep: impl Fn(&Line) -> bool,
+    ) -> Vec<&Line> {
         let mut out: Vec<&Line> = self
             .lines
             .iter()
             .rev()
-            .filter(|l| (from_ms..=to_ms).contains(&l.time_ms))
-            .filter(|l| match &l.scope {
-                Scope::Key(k) => k == key,
-                Scope::Global => true,
-                Scope::Other => false,
-            })
+            .filter(|l| (from_ms..=to_ms).contains(&l.time_ms) && keep(l))
             .take(k)
             .collect();
         out.reverse();

@@ -26,14 +26,14 @@ pub struct WorkloadConfig {
     /// Puts and deletes of a key go to the node the key's previous write went to with
     /// this probability (else to a random node, as reads always do): a key keeps one
     /// coordinator for its writes for a while, as with key-affine client routing. 0 in
-    /// the default runs; the mutation tests' profile uses it, so a coordinator's next
+    /// the default runs; the hot profile uses it, so a coordinator's next
     /// write of a key follows its crash mid-write.
     pub write_sticky_pct: u64,
     /// A client whose connection breaks during a put or delete (the node crashed,
     /// `SimConfig::clients_see_crashes`) reconnects to the same node and writes the key
     /// again (a fresh value), as client libraries retry after an ambiguous failure: so
     /// a coordinator that restarts soon after a crash is asked to write that key again
-    /// at once. Off in the default runs; the mutation tests' profile uses it.
+    /// at once. Off in the default runs; the hot profile uses it.
     pub retry_broken_writes: bool,
 }
 

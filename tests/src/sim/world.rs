@@ -13,6 +13,7 @@ use super::clock::Skew;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::faults::{schedule, Fault};
+use super::layouts::LayoutBook;
 use super::midsend::Armed;
 #[cfg(test)]
 use super::network::NetConfig;
@@ -98,6 +99,8 @@ pub struct World<H: Hardware> {
     /// `SimConfig::clients_see_crashes`).
     requests_at: std::collections::BTreeMap<RequestId, NodeIndex>,
     pub membership: MembershipCounts,
+    /// Every layout version any node held, and conflicts (`layouts.rs`).
+    pub layouts: LayoutBook,
 }
 
 /// What became of the membership changes the run asked for.
@@ -175,6 +178,7 @@ impl<H: Hardware> World<H> {
             admin: std::collections::BTreeMap::new(),
             requests_at: std::collections::BTreeMap::new(),
             membership: MembershipCounts::default(),
+            layouts: LayoutBook::default(),
             hw,
             config,
         };
@@ -295,6 +299,7 @@ impl<H: Hardware> World<H> {
     }
 
     fn drain(&mut self, i: NodeIndex) {
+        self.observe_layouts(i);
         if let Some(armed) = self.slots[i].armed {
             self.drain_armed(i, armed);
             return;
@@ -303,6 +308,17 @@ impl<H: Hardware> World<H> {
             self.output(i, out, None);
         }
         self.reschedule_tick(i);
+    }
+
+    /// Tells the layout check what node `i` holds after its step, if that changed:
+    /// before its outputs leave, so a conflict is caught even if a crash cuts them.
+    fn observe_layouts(&mut self, i: NodeIndex) {
+        let Some(seen) = self.slots[i].node.as_mut().and_then(SimNode::take_layouts) else {
+            return;
+        };
+        for line in self.layouts.observe(i, self.now, seen) {
+            self.record(Scope::Global, line);
+        }
     }
 
     /// Sends or replies one output of node `i` (`scope`: already computed for a send).
@@ -666,8 +682,19 @@ impl<H: Hardware> World<H> {
         Ok(())
     }
 
-    /// Asks a member for a membership change, if the hardware has one to make now.
+    /// Asks `FaultConfig::membership_racers` members at once for a membership change
+    /// each: the first picked with `choice`, the others with numbers drawn from it (so
+    /// the rest of the run's randomness does not shift).
     fn change_membership(&mut self, choice: u64) {
+        let mut choices = SplitMix64::new(choice);
+        self.ask_change(choice);
+        for _ in 1..self.config.faults.membership_racers {
+            self.ask_change(choices.next_u64());
+        }
+    }
+
+    /// Asks a member for a membership change, if the hardware has one to make now.
+    fn ask_change(&mut self, choice: u64) {
         let nodes: Vec<Option<&H::Node>> = self.slots.iter().map(|s| s.node.as_ref()).collect();
         let Some((to, change)) = self.hw.plan_change(&nodes, choice) else {
             self.record(Scope::Global, "no membership change possible now".into());

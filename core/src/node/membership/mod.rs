@@ -26,6 +26,7 @@ use crate::ring::{IdentityDigest, LayoutHistory, NodeId, NodeSpec, RingLayout};
 use crate::storage::Engine;
 
 use super::meta::{self, PaxosRecord};
+use super::mutations::Mutations;
 use super::outbox::Outbox;
 
 use paxos::{Acceptor, Proposal, ProposalPhase, Step};
@@ -42,6 +43,8 @@ pub(crate) struct MCtx<'a> {
 pub(crate) struct MembershipSettings {
     pub request_timeout_ms: u64,
     pub resend_interval_ms: u64,
+    /// Deliberate bugs for the mutation tests (`node/mutations.rs`; none otherwise).
+    pub mutations: Mutations,
 }
 
 /// This node's place in the cluster.
@@ -579,6 +582,7 @@ impl Membership {
                     next_resend_ms: ctx.now_ms.saturating_add(self.settings.resend_interval_ms),
                     attempts: 0,
                     accept_sent: false,
+                    mutations: self.settings.mutations,
                 };
                 let message = proposal.message();
                 for to in &proposal.acceptors {

@@ -16,6 +16,7 @@ use crate::protocol::{Ballot, PeerMessage, RequestId};
 use crate::ring::{NodeId, RingLayout};
 
 use super::super::meta::PaxosRecord;
+use super::super::mutations::{Mutation, Mutations};
 
 /// A proposal gives up after this many higher-ballot refusals (then `Unavailable`).
 pub(crate) const PROPOSAL_ATTEMPTS_MAX: u32 = 4;
@@ -148,6 +149,8 @@ pub(crate) struct Proposal {
     pub attempts: u32,
     /// Whether any `LayoutAccept` went out (a timeout is then `Indeterminate`).
     pub accept_sent: bool,
+    /// Deliberate bugs (`node/mutations.rs`; none outside the mutation tests).
+    pub mutations: Mutations,
 }
 
 impl Proposal {
@@ -219,7 +222,14 @@ impl Proposal {
                 ProposalPhase::Accept { value, accepted },
             ) if ballot == self.ballot => {
                 accepted.insert(from);
-                if accepted.len() >= majority {
+                // Chosen only once a majority voted: every later prepare majority then
+                // meets a vote for it. (Mutation: one vote is taken as enough.)
+                let needed = if self.mutations.has(Mutation::LayoutWithoutQuorum) {
+                    1
+                } else {
+                    majority
+                };
+                if accepted.len() >= needed {
                     Step::Chosen(value.clone())
                 } else {
                     Step::Wait
@@ -285,6 +295,7 @@ mod tests {
             next_resend_ms: 0,
             attempts: 0,
             accept_sent: false,
+            mutations: Mutations::NONE,
         }
     }
 
@@ -339,6 +350,38 @@ mod tests {
         };
         assert_eq!(p.on_answer(NodeId(1), accepted.clone()), Step::Wait);
         assert_eq!(p.on_answer(NodeId(3), accepted), Step::Chosen(earlier));
+    }
+
+    /// Mutation `layout-without-quorum`: the first vote already counts as chosen.
+    #[cfg(feature = "mutations")]
+    #[test]
+    fn the_mutated_proposer_takes_one_accept_for_a_choice() {
+        let mine = layout(2, &[1, 2, 3, 4]);
+        let promise = PeerMessage::LayoutPromise {
+            version: 2,
+            ballot: ballot(1, 1),
+            accepted: None,
+        };
+        let accepted = PeerMessage::LayoutAccepted {
+            version: 2,
+            ballot: ballot(1, 1),
+        };
+        for (mutations, first_vote) in [
+            (Mutations::NONE, Step::Wait),
+            (
+                Mutations::only(Mutation::LayoutWithoutQuorum),
+                Step::Chosen(mine.clone()),
+            ),
+        ] {
+            let mut p = proposal(mine.clone(), 1);
+            p.mutations = mutations;
+            assert_eq!(p.on_answer(NodeId(1), promise.clone()), Step::Wait);
+            assert!(matches!(
+                p.on_answer(NodeId(2), promise.clone()),
+                Step::Send(PeerMessage::LayoutAccept { .. })
+            ));
+            assert_eq!(p.on_answer(NodeId(1), accepted.clone()), first_vote);
+        }
     }
 
     #[test]
