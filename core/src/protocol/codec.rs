@@ -76,18 +76,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Vec<PeerMessage>, ProtocolError> {
     check_size(frame.len())?;
     match frame {
         [lo, hi, body @ ..] if u16::from_le_bytes([*lo, *hi]) == BATCH_FORMAT_VERSION => {
-            let (messages, rest) =
-                postcard::take_from_bytes::<Vec<PeerMessage>>(body).map_err(|error| {
-                    ProtocolError::Malformed {
-                        reason: error.to_string(),
-                    }
-                })?;
-            if !rest.is_empty() {
-                return Err(ProtocolError::TrailingBytes {
-                    count: rest.len() as u64,
-                });
-            }
-            Ok(messages)
+            take_whole::<Vec<PeerMessage>>(body)
         }
         _ => decode(frame).map(|message| vec![message]),
     }
@@ -111,17 +100,21 @@ pub fn decode(frame: &[u8]) -> Result<PeerMessage, ProtocolError> {
             supported: FORMAT_VERSION,
         });
     }
-    let (message, rest) = postcard::take_from_bytes::<PeerMessage>(body).map_err(|error| {
-        ProtocolError::Malformed {
+    take_whole::<PeerMessage>(body)
+}
+
+/// Decodes a frame body that must be exactly one `T`: trailing bytes are an error.
+fn take_whole<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(body).map_err(|error| ProtocolError::Malformed {
             reason: error.to_string(),
-        }
-    })?;
+        })?;
     if !rest.is_empty() {
         return Err(ProtocolError::TrailingBytes {
             count: rest.len() as u64,
         });
     }
-    Ok(message)
+    Ok(value)
 }
 
 /// Whether `frame` holds a `PeerMessage::Relayed`, read from its version and variant
