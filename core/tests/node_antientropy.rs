@@ -238,6 +238,74 @@ fn lagging_replica_converges_without_reads() {
     assert!(repaired > 0);
 }
 
+/// Every `e/` record of replica `i`, raw.
+fn eventual_records(cluster: &Cluster, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    cluster.engines[i]
+        .scan_prefix(b"e/", usize::MAX)
+        .expect("scan")
+}
+
+/// Eventual writes acknowledged by one replica (W = 1, the others cut off) reach every
+/// replica through anti-entropy alone: no reads, no hints (the others were believed
+/// alive, so no fallback held any). Before eventual keys had anti-entropy they stayed
+/// on one node until a read touched them.
+#[test]
+fn eventual_writes_on_one_replica_reach_all_without_reads() {
+    let mut cluster = Cluster::with(3, |config| {
+        config.anti_entropy_interval_ms = INTERVAL_MS;
+        config.anti_entropy_concurrent_max = CONCURRENT;
+        config.eventual_w = 1;
+        config.eventual_r = 1;
+    });
+    cluster.run_for(500);
+    // A register write node 2 misses: both kinds of difference in the same buckets.
+    cluster.blocked.insert(nid(2));
+    cluster.put(0, &key(0), b"register");
+    cluster.blocked.insert(nid(1));
+    for i in 0..30 {
+        let request = ClientRequest::PutEventual {
+            key: key(i),
+            value: format!("e{i}").into_bytes(),
+            context: None,
+        };
+        assert_eq!(cluster.call(0, request), ClientReply::Done);
+    }
+    // The operations' resends to the cut-off replicas end (their deadlines pass).
+    cluster.run_for(3_000);
+    cluster.blocked.remove(&nid(1));
+    cluster.blocked.remove(&nid(2));
+    assert_eq!(eventual_records(&cluster, 0).len(), 30);
+    assert!(eventual_records(&cluster, 1).is_empty());
+    assert!(eventual_records(&cluster, 2).is_empty());
+    let requests_before: u64 = (0..3)
+        .map(|i| cluster.node(i).status().counters.requests)
+        .sum();
+    let bound = 2 * cluster.sweep_intervals() + 20;
+    let took = cluster.run_until(bound, |c| {
+        let first = eventual_records(c, 0);
+        (1..3).all(|i| eventual_records(c, i) == first) && c.all_equal(&[0, 1, 2])
+    });
+    assert!(took.is_some(), "not converged within {bound} intervals");
+    for i in 0..3 {
+        let index = cluster.engines[i]
+            .scan_prefix(b"q/", usize::MAX)
+            .expect("scan");
+        assert_eq!(index.len(), 30, "q/ entries on node {i}");
+        let hints: u64 = cluster.node(i).status().hint_queues.values().sum();
+        assert_eq!(hints, 0, "no hints on node {i}");
+    }
+    assert!(cluster.keys_repaired(1) >= 30 && cluster.keys_repaired(2) >= 30);
+    let requests_after: u64 = (0..3)
+        .map(|i| cluster.node(i).status().counters.requests)
+        .sum();
+    assert_eq!(requests_before, requests_after, "no client traffic");
+    assert_shared_roots_equal(&cluster, &[0, 1, 2]);
+    // The trees kept incrementally equal the trees rebuilt from the indexes.
+    let roots_before = cluster.roots(2);
+    cluster.restart(2);
+    assert_eq!(cluster.roots(2), roots_before);
+}
+
 #[test]
 fn tombstones_propagate_and_are_never_undone() {
     let mut cluster = cluster(3);

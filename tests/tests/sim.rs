@@ -120,7 +120,14 @@ fn a_seed_reproduces_byte_for_byte() {
 /// 21169: an element acknowledged during a leave was stored by the leaving node after
 /// it had served its sync pages; the new owners never got it (fixed: a node storing a
 /// write for a key it no longer replicates keeps hints for the current owners).
-const REGRESSION_SEEDS: &[u64] = &[21169];
+/// 8851: an element acknowledged by two replicas (coordinator and n4) while n6 synced
+/// its new range from a majority of old replicas that lacked it; the final read's two
+/// answers came from replicas without it (fixed: anti-entropy over eventual keys).
+/// 9369: layout v4 was chosen (two of three members voted at one ballot), its proposer
+/// crashed, and neither voter ever told the other: the cluster never learned it and
+/// never converged (fixed: a member holding an unadopted vote for the next version
+/// sends its report every gossip round).
+const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369];
 
 #[test]
 fn regression_seeds_pass() {
@@ -129,5 +136,10 @@ fn regression_seeds_pass() {
         let report = run(&config, seed);
         assert!(!report.failed(), "{}", report.render_failure());
         assert_eq!(report.set_elements_lost, 0, "seed {seed}");
+        assert!(report.converge_ms.is_some(), "seed {seed} did not converge");
+        assert_eq!(
+            report.membership.unknown, 0,
+            "seed {seed}: a change left unknown"
+        );
     }
 }

@@ -116,6 +116,7 @@ impl Node {
                 concurrent_max: config.anti_entropy_concurrent_max,
                 response_timeout_ms: config.resend_interval_ms(),
                 key_size_bytes_max: config.key_size_bytes_max,
+                state_size_bytes_max: config.eventual_state_size_bytes_max(),
                 merkle: config.anti_entropy_merkle,
             },
             rng_seed,
@@ -366,6 +367,14 @@ impl Node {
         )
     }
 
+    /// Moves the eventual copies changed by the last call into `eventual` to the
+    /// anti-entropy trees (called after every such call, so none is missed).
+    fn track_eventual_changes(&mut self) {
+        for change in self.eventual.take_changes() {
+            self.anti_entropy.on_eventual_applied(&change);
+        }
+    }
+
     fn run_timers(&mut self) {
         let (coordinator, mut ctx) = self.ctx();
         coordinator.on_timers(&mut ctx);
@@ -379,6 +388,7 @@ impl Node {
         } {
             self.storage_failed(error);
         }
+        self.track_eventual_changes();
         let (membership, mut ctx) = self.membership_ctx();
         membership.on_timers(&mut ctx);
         if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
@@ -467,6 +477,7 @@ impl Node {
             eventual => {
                 let (module, mut ctx) = self.eventual_ctx();
                 module.on_client(&mut ctx, id, eventual);
+                self.track_eventual_changes();
                 return;
             }
         };
@@ -660,6 +671,7 @@ impl Node {
                 if let Err(error) = module.on_peer(&mut ctx, from, eventual) {
                     self.storage_failed(error);
                 }
+                self.track_eventual_changes();
                 return;
             }
             // Anti-entropy (node/ae/): root batches, exchanges, key pages, pushes.
@@ -668,6 +680,7 @@ impl Node {
             | PeerMessage::AntiEntropyKeys(_)
             | PeerMessage::AntiEntropyKeysReply(_)
             | PeerMessage::AntiEntropyPush { .. }
+            | PeerMessage::AntiEntropyPushEventual { .. }
             | PeerMessage::AntiEntropyRoots(_)
             | PeerMessage::AntiEntropyRootsReply(_)) => {
                 let result = self.anti_entropy.on_message(
@@ -739,9 +752,9 @@ impl Node {
                 }
                 SyncEntry::Eventual { key, state } => {
                     let (eventual, mut ctx) = self.eventual_ctx();
-                    eventual
-                        .apply_synced(&mut ctx, key, state)
-                        .map_err(|error| error.to_string())?;
+                    let applied = eventual.apply_synced(&mut ctx, key, state);
+                    self.track_eventual_changes();
+                    applied.map_err(|error| error.to_string())?;
                 }
             }
         }
@@ -752,7 +765,9 @@ impl Node {
     /// cluster's nodes are expected to share limits; this guards the engine).
     fn within_limits(&self, message: &PeerMessage) -> bool {
         let (key, value) = match message {
-            PeerMessage::ReadTag { key, .. } | PeerMessage::Read { key, .. } => (key, None),
+            PeerMessage::ReadTag { key, .. }
+            | PeerMessage::Read { key, .. }
+            | PeerMessage::AntiEntropyPushEventual { key, .. } => (key, None),
             PeerMessage::Write { key, value, .. }
             | PeerMessage::AntiEntropyPush { key, value, .. } => (key, value.as_ref()),
             _ => return true,

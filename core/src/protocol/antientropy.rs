@@ -41,14 +41,27 @@ pub const KEY_PAGE_KEY_BYTES_MAX: usize = 256 << 10;
 /// progress even with a value larger than this).
 pub const PUSH_BYTES_PER_PAGE_MAX: usize = 1 << 20;
 
-/// One key's version as a replica's position index holds it.
+/// One key's version as a replica's index holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyVersion {
     pub key: Vec<u8>,
-    pub tag: Tag,
-    /// The register holds a delete (a tombstone is an entry like any other: a missed
-    /// delete must show up and travel).
-    pub tombstone: bool,
+    pub version: EntryVersion,
+}
+
+/// What is compared for one key: a register's tag (ordered) or an eventual key's
+/// sibling-state digest (equal or not: states merge, they are not ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryVersion {
+    Register {
+        tag: Tag,
+        /// The register holds a delete (a tombstone is an entry like any other: a
+        /// missed delete must show up and travel).
+        tombstone: bool,
+    },
+    Eventual {
+        /// Digest of the replica's stored state record.
+        digest: u64,
+    },
 }
 
 /// Initiator → responder: "my entries of `spans` after `after`".
@@ -70,6 +83,9 @@ pub struct KeyPage {
     pub entries: Vec<KeyVersion>,
     /// `entries` run to the last span's end (otherwise they stop at a page limit).
     pub complete: bool,
+    /// Which keys the page compares: linearizable registers (`false`; the `p/`
+    /// index) or eventual keys (`true`; the `q/` index). Every entry is of that kind.
+    pub eventual: bool,
 }
 
 /// Responder → initiator, after pushing what it holds newer up to `covered_to`.
@@ -82,7 +98,8 @@ pub struct KeyPageReply {
     /// `None` = to the page's last span's end. The next page starts after it.
     pub covered_to: Option<Vec<u8>>,
     /// Offsets into the page's `entries`, strictly ascending, of registers the
-    /// initiator holds newer than the responder (or the responder lacks): push them.
+    /// initiator holds newer than the responder (or the responder lacks), or of
+    /// eventual keys whose states differ: push them.
     pub want: Vec<u16>,
 }
 
@@ -105,14 +122,18 @@ mod tests {
         let mut entries: Vec<KeyVersion> = (0..KEY_PAGE_ENTRIES_MAX - 1)
             .map(|i| KeyVersion {
                 key: vec![i as u8; per_key],
-                tag,
-                tombstone: false,
+                version: EntryVersion::Register {
+                    tag,
+                    tombstone: false,
+                },
             })
             .collect();
         entries.push(KeyVersion {
             key: vec![0; key_max],
-            tag,
-            tombstone: true,
+            version: EntryVersion::Register {
+                tag,
+                tombstone: true,
+            },
         });
         let page = PeerMessage::AntiEntropyKeys(KeyPage {
             id: u64::MAX,
@@ -122,6 +143,7 @@ mod tests {
             after: Some(vec![7; key_max]),
             entries,
             complete: false,
+            eventual: false,
         });
         let frame = encode(&page).expect("fits");
         assert!(frame.len() < KEY_PAGE_KEY_BYTES_MAX + 3 * key_max + 8 * 1024 + 64 * 20);

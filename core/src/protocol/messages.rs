@@ -244,6 +244,14 @@ pub enum PeerMessage {
         to: NodeId,
         frame: Vec<u8>,
     },
+    /// Anti-entropy over eventual keys (`antientropy::KeyPage` with `eventual`), sent
+    /// for a key whose states differ: merged into the receiver's copy (merges commute
+    /// and are idempotent), never acknowledged: a lost push is found again by the next
+    /// exchange.
+    AntiEntropyPushEventual {
+        key: Vec<u8>,
+        state: SiblingState,
+    },
 }
 
 impl PeerMessage {
@@ -269,6 +277,7 @@ impl PeerMessage {
             PeerMessage::AntiEntropyKeys(_) => "AntiEntropyKeys",
             PeerMessage::AntiEntropyKeysReply(_) => "AntiEntropyKeysReply",
             PeerMessage::AntiEntropyPush { .. } => "AntiEntropyPush",
+            PeerMessage::AntiEntropyPushEventual { .. } => "AntiEntropyPushEventual",
             PeerMessage::AntiEntropyRoots(_) => "AntiEntropyRoots",
             PeerMessage::AntiEntropyRootsReply(_) => "AntiEntropyRootsReply",
             PeerMessage::Stale { .. } => "Stale",
@@ -319,6 +328,7 @@ impl PeerMessage {
             | PeerMessage::AntiEntropyKeys(_)
             | PeerMessage::AntiEntropyKeysReply(_)
             | PeerMessage::AntiEntropyPush { .. }
+            | PeerMessage::AntiEntropyPushEventual { .. }
             | PeerMessage::AntiEntropyRoots(_)
             | PeerMessage::AntiEntropyRootsReply(_)
             | PeerMessage::Layout(_)

@@ -204,6 +204,13 @@ pub trait Hardware {
     /// version), `None` if it stores nothing for it.
     fn replica_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError>;
 
+    /// An opaque rendering of `index`'s stored eventual state of `key` (equal iff the
+    /// same state), `None` if it stores none. Hardware without eventual mode: `None`.
+    fn eventual_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
+        let _ = (index, key);
+        Ok(None)
+    }
+
     /// A membership change to make now (`choice` is a random number to pick with) and
     /// the up member to ask, given the nodes (`None`: down); `None` if there is none to
     /// make (or the system has no membership changes).

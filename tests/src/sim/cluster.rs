@@ -386,6 +386,19 @@ impl Hardware for NodeHardware {
         })
     }
 
+    fn eventual_version(&self, i: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
+        let Some(engine) = self.engines.get(i).and_then(Option::as_ref) else {
+            return Ok(None);
+        };
+        // `postcard(EventualRecord)` of ordered maps: equal bytes iff equal states.
+        engine
+            .get(&ringkv_core::node::eventual::stored::eventual_key(key))
+            .map_err(|e| SimError::Storage {
+                node: i,
+                reason: e.to_string(),
+            })
+    }
+
     fn plan_change(
         &mut self,
         nodes: &[Option<&SimulatedNode>],
@@ -455,7 +468,8 @@ impl Hardware for NodeHardware {
                 self.op_keys.insert(*req, key.clone());
                 Some(key.clone())
             }
-            PeerMessage::AntiEntropyPush { key, .. } => Some(key.clone()),
+            PeerMessage::AntiEntropyPush { key, .. }
+            | PeerMessage::AntiEntropyPushEventual { key, .. } => Some(key.clone()),
             // Replies (and `Stale`) carry only their operation's id.
             other => other
                 .op_id()

@@ -240,12 +240,34 @@ fn eventual_settled<H: Hardware>(world: &World<H>) -> bool {
     })
 }
 
-/// Runs until the cluster is [`eventual_settled`] with no request in flight, at most
-/// `settle_cap_ms`. Returns whether it settled.
+/// Whether every set key's replicas (in the settled layout) hold the same state:
+/// anti-entropy over eventual keys has spread every write, with no read's help.
+fn sets_converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
+    for k in 0..world.sets.config().keys {
+        let key = set_key(k);
+        let nodes = match world.holders(&key) {
+            Holders::Unsettled => return Ok(false),
+            Holders::Any => (0..world.node_count()).collect::<Vec<_>>(),
+            Holders::Only(nodes) => nodes,
+        };
+        let mut states = Vec::with_capacity(nodes.len());
+        for i in nodes {
+            states.push(world.hw.eventual_version(i, &key)?);
+        }
+        if states.windows(2).any(|w| w[0] != w[1]) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Runs until the cluster is [`eventual_settled`] and its set keys' replicas agree
+/// ([`sets_converged`]) with no request in flight, at most `settle_cap_ms`. Returns
+/// whether it settled.
 fn settle_for_sets<H: Hardware>(world: &mut World<H>) -> Result<bool, SimError> {
     let until = world.now + world.config.sets.settle_cap_ms;
     loop {
-        if !world.clients_pending() && eventual_settled(world) {
+        if !world.clients_pending() && eventual_settled(world) && sets_converged(world)? {
             return Ok(true);
         }
         if world.now >= until {

@@ -1,5 +1,7 @@
-//! The position index: engine key `p/ ‖ position (u64 BE) ‖ user key`, value the
-//! register's canonical version (`version.rs`, 18 bytes).
+//! The position indexes: engine key `p/ ‖ position (u64 BE) ‖ user key`, value the
+//! register's canonical version (`version.rs`, 18 bytes); and for eventual keys
+//! `q/ ‖ position (u64 BE) ‖ user key`, value the state's version (9 bytes). One index
+//! per [`Kind`], because a user key may hold a register and an eventual state at once.
 //!
 //! Why: data keys (`d/ ‖ user key`) are ordered by key bytes, but Merkle buckets are
 //! arcs of ring positions. Listing a differing bucket's keys from `d/` alone would scan
@@ -8,7 +10,8 @@
 //! is read to compare). It also makes the open-time tree build a scan of `p/`, not of
 //! the values.
 //!
-//! Invariants:
+//! Invariants (for `q/` read `e/` for `d/`; its marker is `m/eventual_index`, and
+//! eventual states are never deleted today):
 //! - Every `d/` write puts the key's `p/` entry **in the same engine batch**
 //!   ([`put_in_batch`], called by `replica::apply_register`), so after any crash the
 //!   index matches the data exactly. A purge of a `d/` record (tombstone GC, not built
@@ -28,15 +31,49 @@ use thiserror::Error;
 use crate::ring::{key_position, Position, TokenRange};
 use crate::storage::{prefix_successor, Engine, StorageError, WriteBatch, WriteOptions};
 
+use crate::protocol::antientropy::EntryVersion;
+
+use super::super::eventual::stored::{EventualRecord, EVENTUAL_PREFIX};
 use super::super::stored::{Stored, DATA_PREFIX};
 use super::span;
-use super::version::RegisterVersion;
+use super::version::{EventualVersion, RegisterVersion};
 
 /// Engine key prefix of the position index.
 pub(crate) const INDEX_PREFIX: &[u8] = b"p/";
+/// Engine key prefix of the eventual keys' position index.
+pub(crate) const EVENTUAL_INDEX_PREFIX: &[u8] = b"q/";
 /// Present iff the index covers every `d/` record.
 pub(crate) const INDEX_MARKER_KEY: &[u8] = b"m/position_index";
+/// Present iff the `q/` index covers every `e/` record.
+pub(crate) const EVENTUAL_INDEX_MARKER_KEY: &[u8] = b"m/eventual_index";
 const INDEX_MARKER_V1: &[u8] = &[1];
+
+/// Which records an index covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Linearizable registers (`d/`), indexed under `p/`.
+    Registers,
+    /// Eventual sibling states (`e/`), indexed under `q/`.
+    Eventual,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Registers, Kind::Eventual];
+
+    fn prefix(self) -> &'static [u8] {
+        match self {
+            Kind::Registers => INDEX_PREFIX,
+            Kind::Eventual => EVENTUAL_INDEX_PREFIX,
+        }
+    }
+
+    fn decode(self, value: &[u8]) -> Option<EntryVersion> {
+        match self {
+            Kind::Registers => RegisterVersion::decode(value).map(EntryVersion::from),
+            Kind::Eventual => EventualVersion::decode(value).map(EntryVersion::from),
+        }
+    }
+}
 /// `d/` records read per page while rebuilding: records carry values (up to the value
 /// limit each), so pages are small.
 const REBUILD_PAGE_RECORDS: usize = 32;
@@ -56,7 +93,7 @@ pub(crate) enum IndexError {
 pub(crate) struct IndexEntry {
     pub position: Position,
     pub key: Vec<u8>,
-    pub version: RegisterVersion,
+    pub version: EntryVersion,
 }
 
 /// Bounds on one page of entries.
@@ -68,8 +105,13 @@ pub(crate) struct PageLimits {
 }
 
 pub(crate) fn index_key(position: Position, key: &[u8]) -> Vec<u8> {
-    let mut engine_key = Vec::with_capacity(INDEX_PREFIX.len() + 8 + key.len());
-    engine_key.extend_from_slice(INDEX_PREFIX);
+    kind_key(Kind::Registers, position, key)
+}
+
+fn kind_key(kind: Kind, position: Position, key: &[u8]) -> Vec<u8> {
+    let prefix = kind.prefix();
+    let mut engine_key = Vec::with_capacity(prefix.len() + 8 + key.len());
+    engine_key.extend_from_slice(prefix);
     engine_key.extend_from_slice(&position.to_be_bytes());
     engine_key.extend_from_slice(key);
     engine_key
@@ -80,10 +122,28 @@ pub(crate) fn put_in_batch(batch: &mut WriteBatch, key: &[u8], version: &Registe
     batch.put(index_key(key_position(key), key), version.encode().to_vec());
 }
 
-/// Decodes one `p/` entry; `None` if malformed or if the position is not the key's
-/// (which would file it under the wrong bucket).
-fn parse(engine_key: &[u8], value: &[u8]) -> Option<IndexEntry> {
-    let rest = engine_key.strip_prefix(INDEX_PREFIX)?;
+/// Adds eventual `key`'s `q/` entry to `batch` (the batch that writes its `e/` record).
+pub(crate) fn put_eventual_in_batch(batch: &mut WriteBatch, key: &[u8], version: &EventualVersion) {
+    batch.put(
+        kind_key(Kind::Eventual, key_position(key), key),
+        version.encode().to_vec(),
+    );
+}
+
+/// The version eventual `key`'s `q/` entry holds (`None`: no record, or an
+/// unreadable entry, which then stays out of the tree like one skipped at load).
+pub(crate) fn eventual_version(
+    engine: &dyn Engine,
+    key: &[u8],
+) -> Result<Option<EventualVersion>, StorageError> {
+    let entry = engine.get(&kind_key(Kind::Eventual, key_position(key), key))?;
+    Ok(entry.and_then(|bytes| EventualVersion::decode(&bytes)))
+}
+
+/// Decodes one `p/` (or `q/`) entry; `None` if malformed or if the position is not the
+/// key's (which would file it under the wrong bucket).
+fn parse(kind: Kind, engine_key: &[u8], value: &[u8]) -> Option<IndexEntry> {
+    let rest = engine_key.strip_prefix(kind.prefix())?;
     let (position, key) = rest.split_first_chunk::<8>()?;
     let position = u64::from_be_bytes(*position);
     if key_position(key) != position {
@@ -92,7 +152,7 @@ fn parse(engine_key: &[u8], value: &[u8]) -> Option<IndexEntry> {
     Some(IndexEntry {
         position,
         key: key.to_vec(),
-        version: RegisterVersion::decode(value)?,
+        version: kind.decode(value)?,
     })
 }
 
@@ -101,10 +161,10 @@ fn corrupt(engine_key: &[u8]) -> IndexError {
 }
 
 /// The exclusive end of a piece ending at `hi`: the first index key past position `hi`.
-fn piece_end(hi: Position) -> Option<Vec<u8>> {
+fn piece_end(kind: Kind, hi: Position) -> Option<Vec<u8>> {
     match hi.checked_add(1) {
-        Some(next) => Some(index_key(next, b"")),
-        None => prefix_successor(INDEX_PREFIX),
+        Some(next) => Some(kind_key(kind, next, b"")),
+        None => prefix_successor(kind.prefix()),
     }
 }
 
@@ -114,11 +174,13 @@ fn piece_end(hi: Position) -> Option<Vec<u8>> {
 /// per span piece visited, at most `entries_max + 1` entries read in all.
 pub(crate) fn scan_spans(
     engine: &dyn Engine,
+    kind: Kind,
     spans: &[TokenRange],
     after: Option<&[u8]>,
     limits: PageLimits,
 ) -> Result<(Vec<IndexEntry>, bool), IndexError> {
     let mut page = Page {
+        kind,
         entries: Vec::new(),
         key_bytes: 0,
         limits,
@@ -133,6 +195,7 @@ pub(crate) fn scan_spans(
 }
 
 struct Page {
+    kind: Kind,
     entries: Vec<IndexEntry>,
     key_bytes: usize,
     limits: PageLimits,
@@ -162,18 +225,19 @@ impl Page {
         for (piece, (lo, hi)) in pieces.iter().enumerate().skip(first_piece) {
             let start = match after {
                 Some((position, key)) if piece == first_piece => {
-                    Bound::Excluded(index_key(position, key))
+                    Bound::Excluded(kind_key(self.kind, position, key))
                 }
-                _ => Bound::Included(index_key(*lo, b"")),
+                _ => Bound::Included(kind_key(self.kind, *lo, b"")),
             };
-            let end = piece_end(*hi);
+            let end = piece_end(self.kind, *hi);
             let end_bound = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             // One more than still fits: getting it means the page is full.
             let limit = self.limits.entries_max.saturating_sub(self.entries.len()) + 1;
             let found = engine.scan(start.as_ref().map(Vec::as_slice), end_bound, limit)?;
             let exhausted = found.len() < limit;
             for (engine_key, value) in found {
-                let entry = parse(&engine_key, &value).ok_or_else(|| corrupt(&engine_key))?;
+                let entry =
+                    parse(self.kind, &engine_key, &value).ok_or_else(|| corrupt(&engine_key))?;
                 let key_bytes = self.key_bytes.saturating_add(entry.key.len());
                 let over_bytes = key_bytes > self.limits.key_bytes_max;
                 if self.entries.len() >= self.limits.entries_max
@@ -203,14 +267,18 @@ pub(crate) struct EnsureReport {
     pub unreadable: u64,
 }
 
-/// Makes sure the index covers every `d/` record: if the marker is missing, indexes
-/// every record with one paged scan of `d/` (buffered batches), then writes the
-/// marker durably (a durable batch implies every earlier batch is durable).
-pub(crate) fn ensure(engine: &dyn Engine) -> Result<EnsureReport, IndexError> {
-    if engine.get(INDEX_MARKER_KEY)?.is_some() {
+/// Makes sure the `kind` index covers every record of its kind: if the marker is
+/// missing, indexes every record with one paged scan (buffered batches), then writes
+/// the marker durably (a durable batch implies every earlier batch is durable).
+pub(crate) fn ensure(engine: &dyn Engine, kind: Kind) -> Result<EnsureReport, IndexError> {
+    let (records, marker_key) = match kind {
+        Kind::Registers => (DATA_PREFIX, INDEX_MARKER_KEY),
+        Kind::Eventual => (EVENTUAL_PREFIX, EVENTUAL_INDEX_MARKER_KEY),
+    };
+    if engine.get(marker_key)?.is_some() {
         return Ok(EnsureReport::default());
     }
-    let end = prefix_successor(DATA_PREFIX);
+    let end = prefix_successor(records);
     let end_bound = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     let mut report = EnsureReport {
         rebuilt: Some(0),
@@ -221,21 +289,37 @@ pub(crate) fn ensure(engine: &dyn Engine) -> Result<EnsureReport, IndexError> {
     loop {
         let start = match &last {
             Some(key) => Bound::Excluded(key.as_slice()),
-            None => Bound::Included(DATA_PREFIX),
+            None => Bound::Included(records),
         };
         let page = engine.scan(start, end_bound, REBUILD_PAGE_RECORDS)?;
         let done = page.len() < REBUILD_PAGE_RECORDS;
         let mut batch = WriteBatch::new();
         for (engine_key, record) in &page {
-            let Some(key) = engine_key.strip_prefix(DATA_PREFIX) else {
+            let Some(key) = engine_key.strip_prefix(records) else {
                 continue;
             };
-            match Stored::decode(record) {
-                Ok(Stored::Register { tag, value }) => {
-                    put_in_batch(&mut batch, key, &RegisterVersion::of(tag, value.as_deref()));
-                    indexed += 1;
-                }
-                Err(_) => report.unreadable += 1,
+            let indexed_ok = match kind {
+                Kind::Registers => match Stored::decode(record) {
+                    Ok(Stored::Register { tag, value }) => {
+                        let version = RegisterVersion::of(tag, value.as_deref());
+                        put_in_batch(&mut batch, key, &version);
+                        true
+                    }
+                    Err(_) => false,
+                },
+                Kind::Eventual => match EventualRecord::decode(record) {
+                    Ok(_) => {
+                        let version = EventualVersion::of_record(record);
+                        put_eventual_in_batch(&mut batch, key, &version);
+                        true
+                    }
+                    Err(_) => false,
+                },
+            };
+            if indexed_ok {
+                indexed += 1;
+            } else {
+                report.unreadable += 1;
             }
         }
         if !batch.is_empty() {
@@ -247,7 +331,7 @@ pub(crate) fn ensure(engine: &dyn Engine) -> Result<EnsureReport, IndexError> {
         }
     }
     let mut marker = WriteBatch::new();
-    marker.put(INDEX_MARKER_KEY, INDEX_MARKER_V1);
+    marker.put(marker_key, INDEX_MARKER_V1);
     engine.write(&marker, WriteOptions::DURABLE)?;
     report.rebuilt = Some(indexed);
     Ok(report)
@@ -259,21 +343,23 @@ pub(crate) fn ensure(engine: &dyn Engine) -> Result<EnsureReport, IndexError> {
 /// anti-entropy problem.
 pub(crate) fn for_each(
     engine: &dyn Engine,
+    kind: Kind,
     mut each: impl FnMut(&IndexEntry),
 ) -> Result<u64, IndexError> {
-    let end = prefix_successor(INDEX_PREFIX);
+    let prefix = kind.prefix();
+    let end = prefix_successor(prefix);
     let end_bound = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     let mut malformed = 0u64;
     let mut last: Option<Vec<u8>> = None;
     loop {
         let start = match &last {
             Some(key) => Bound::Excluded(key.as_slice()),
-            None => Bound::Included(INDEX_PREFIX),
+            None => Bound::Included(prefix),
         };
         let page = engine.scan(start, end_bound, LOAD_PAGE_ENTRIES)?;
         let done = page.len() < LOAD_PAGE_ENTRIES;
         for (engine_key, value) in &page {
-            match parse(engine_key, value) {
+            match parse(kind, engine_key, value) {
                 Some(entry) => each(&entry),
                 None => malformed += 1,
             }
@@ -345,18 +431,28 @@ mod tests {
         let c = index_key(2, b"b");
         let d = index_key(0x0100, b"");
         assert!(a < b && b < c && c < d);
-        let entry =
-            parse(&index_key(key_position(b"k"), b"k"), &version(3).encode()).expect("parses");
+        let entry = parse(
+            Kind::Registers,
+            &index_key(key_position(b"k"), b"k"),
+            &version(3).encode(),
+        )
+        .expect("parses");
         assert_eq!(entry.key, b"k".to_vec());
-        assert_eq!(entry.version, version(3));
+        assert_eq!(entry.version, EntryVersion::from(version(3)));
         // Wrong position, bad value, foreign prefix: rejected.
         assert!(parse(
+            Kind::Registers,
             &index_key(key_position(b"k") ^ 1, b"k"),
             &version(3).encode()
         )
         .is_none());
-        assert!(parse(&index_key(key_position(b"k"), b"k"), &[1, 2]).is_none());
-        assert!(parse(b"d/k", &version(3).encode()).is_none());
+        assert!(parse(
+            Kind::Registers,
+            &index_key(key_position(b"k"), b"k"),
+            &[1, 2]
+        )
+        .is_none());
+        assert!(parse(Kind::Registers, b"d/k", &version(3).encode()).is_none());
     }
 
     #[test]
@@ -373,7 +469,8 @@ mod tests {
             TokenRange::new(u64::MAX - 1, 0), // tiny, wrapping
         ];
         for span_arc in spans {
-            let (found, complete) = scan_spans(&engine, &[span_arc], None, ALL).expect("scan");
+            let (found, complete) =
+                scan_spans(&engine, Kind::Registers, &[span_arc], None, ALL).expect("scan");
             assert!(complete);
             let found: Vec<Vec<u8>> = found.into_iter().map(|e| e.key).collect();
             assert_eq!(found, expected(&span_arc, &keys), "{span_arc}");
@@ -395,8 +492,14 @@ mod tests {
             let mut after: Option<Vec<u8>> = None;
             let mut pages = 0;
             loop {
-                let (page, complete) =
-                    scan_spans(&engine, &[span_arc], after.as_deref(), limits).expect("scan");
+                let (page, complete) = scan_spans(
+                    &engine,
+                    Kind::Registers,
+                    &[span_arc],
+                    after.as_deref(),
+                    limits,
+                )
+                .expect("scan");
                 pages += 1;
                 let bytes: usize = page.iter().map(|e| e.key.len()).sum();
                 assert!(page.len() <= 16 && bytes <= 100);
@@ -419,13 +522,14 @@ mod tests {
             TokenRange::new(q + 5, u64::MAX / 4),
         ];
         let mut reference: Vec<Vec<u8>> = spans.iter().flat_map(|s| expected(s, &keys)).collect();
-        let (first, _) = scan_spans(&engine, &spans, None, ALL).expect("scan");
+        let (first, _) = scan_spans(&engine, Kind::Registers, &spans, None, ALL).expect("scan");
         let first: Vec<Vec<u8>> = first.into_iter().map(|e| e.key).collect();
         assert_eq!(first, reference);
         let mut sorted = reference.clone();
         sorted.sort_by(|a, b| span::compare_keys(&range, a, b));
         assert_eq!(sorted, reference, "range order");
-        let (rest, complete) = scan_spans(&engine, &spans, Some(&reference[3]), ALL).expect("scan");
+        let (rest, complete) =
+            scan_spans(&engine, Kind::Registers, &spans, Some(&reference[3]), ALL).expect("scan");
         assert!(complete);
         reference.drain(..4);
         assert_eq!(
@@ -435,6 +539,7 @@ mod tests {
         // A single key larger than the byte bound still makes a page (progress).
         let (page, complete) = scan_spans(
             &engine,
+            Kind::Registers,
             &[TokenRange::FULL],
             None,
             PageLimits {
@@ -462,7 +567,7 @@ mod tests {
         }
         batch.put(data_key(b"garbage"), vec![0xff, 0xff]);
         engine.write(&batch, WriteOptions::DURABLE).expect("write");
-        let report = ensure(&engine).expect("ensure");
+        let report = ensure(&engine, Kind::Registers).expect("ensure");
         assert_eq!(
             report,
             EnsureReport {
@@ -472,7 +577,7 @@ mod tests {
         );
         let mut loaded = Vec::new();
         assert_eq!(
-            for_each(&engine, |e| loaded.push(e.clone())).expect("load"),
+            for_each(&engine, Kind::Registers, |e| loaded.push(e.clone())).expect("load"),
             0
         );
         assert_eq!(loaded.len(), 100);
@@ -481,11 +586,17 @@ mod tests {
                 .iter()
                 .position(|k| *k == entry.key)
                 .expect("known key");
-            assert_eq!(entry.version.tag.counter, i as u64 + 1);
-            assert_eq!(entry.version.tombstone, i % 3 == 0);
+            let EntryVersion::Register { tag, tombstone } = entry.version else {
+                panic!("a register entry");
+            };
+            assert_eq!(tag.counter, i as u64 + 1);
+            assert_eq!(tombstone, i % 3 == 0);
         }
         // Marked: the next open does nothing.
-        assert_eq!(ensure(&engine).expect("ensure"), EnsureReport::default());
+        assert_eq!(
+            ensure(&engine, Kind::Registers).expect("ensure"),
+            EnsureReport::default()
+        );
     }
 
     #[test]
@@ -496,11 +607,14 @@ mod tests {
         batch.put(index_key(key_position(b"key-3"), b"key-3"), vec![7]);
         engine.write(&batch, WriteOptions::DURABLE).expect("write");
         assert!(matches!(
-            scan_spans(&engine, &[TokenRange::FULL], None, ALL),
+            scan_spans(&engine, Kind::Registers, &[TokenRange::FULL], None, ALL),
             Err(IndexError::Corrupt(_))
         ));
         let mut count = 0;
-        assert_eq!(for_each(&engine, |_| count += 1).expect("load"), 1);
+        assert_eq!(
+            for_each(&engine, Kind::Registers, |_| count += 1).expect("load"),
+            1
+        );
         assert_eq!(count, 9);
     }
 }

@@ -1,9 +1,11 @@
-//! Anti-entropy in the node: Merkle trees kept current on every register write, and a
-//! periodic exchange with co-replicas that finds and repairs differing keys, so
-//! replicas converge after partitions heal without waiting for reads.
+//! Anti-entropy in the node: Merkle trees kept current on every register write and
+//! every eventual state change, and a periodic exchange with co-replicas that finds and
+//! repairs differing keys, so replicas converge after partitions heal without waiting
+//! for reads.
 //!
-//! - `index`: the `p/` position index (bucket listing without full scans).
-//! - `version`: `(tag, tombstone)` and its canonical encoding and digest.
+//! - `index`: the `p/` and `q/` position indexes (bucket listing without full scans).
+//! - `version`: `(tag, tombstone)`, an eventual state's digest, their canonical
+//!   encodings and Merkle digests.
 //! - `span`, `repair`: the key-page comparison after an exchange.
 //! - this file: [`AntiEntropy`], the tree set, the schedule, exchange sessions.
 //!
@@ -16,7 +18,10 @@
 //! step ([`Exchange::start_descent`]). Queued descents start as sessions finish, at
 //! most `anti_entropy_concurrent_max` in flight. If buckets differ, the session moves on
 //! to key pages (`protocol::antientropy`) over the differing spans and both sides push
-//! newer registers. One outstanding message round per session (and for the root
+//! newer registers; then a second pass of pages over the same spans compares eventual
+//! keys (one tree holds both kinds: a bucket's hash is a sum of entry hashes, and the
+//! two kinds' digests never coincide), and each side pushes its state for every key
+//! whose states differ (`AntiEntropyPushEventual`), merged on arrival. One outstanding message round per session (and for the root
 //! round); one unanswered past `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`]
 //! times (only while the peer is alive), then dropped; the range comes round again.
 //!
@@ -30,6 +35,11 @@
 //! returned tag `t` left a quorum at `>= t` that no push can lower, and a pushed value
 //! whose write was `Indeterminate` merely takes effect later, as that outcome allows.
 //! Anti-entropy never invents a tag or a value and never writes backwards.
+//!
+//! **Eventual keys.** A pushed sibling state is one the sender durably holds; merging
+//! it is what a replica does with any `EventualMerge` (merges commute, are idempotent
+//! and never drop a sibling that the other side has not seen superseded), so a push is
+//! a delayed replication message, never a new write.
 
 pub(crate) mod index;
 mod repair;
@@ -57,17 +67,19 @@ use crate::storage::Engine;
 use crate::versioning::Tag;
 
 use super::error::NodeError;
+use super::eventual::replica::merge_pushed;
+use super::eventual::EventualChange;
 use super::gossip::{FailureDetector, MemberState};
 use super::outbox::Outbox;
 use super::replica::{self, RegisterChange, ReplicaError};
 use super::status::NodeCounters;
 use super::timers::TimerQueue;
 
-use index::{IndexEntry, IndexError, PageLimits};
+use index::{IndexEntry, IndexError, Kind, PageLimits};
 use repair::Action;
 
 pub use status::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
-pub(crate) use version::RegisterVersion;
+pub(crate) use version::{EventualVersion, RegisterVersion};
 
 /// Levels an exchange descends per round trip (fanout 16): at most
 /// `1 + ceil(depth / 4)` round trips, 4 for depth 12.
@@ -100,6 +112,8 @@ pub(crate) struct AeSettings {
     pub concurrent_max: usize,
     pub response_timeout_ms: u64,
     pub key_size_bytes_max: usize,
+    /// Largest eventual state a replica stores (a push merging past it is dropped).
+    pub state_size_bytes_max: usize,
     pub merkle: MerkleConfig,
 }
 
@@ -192,6 +206,8 @@ struct Repair {
     page_spans: usize,
     entries: Vec<IndexEntry>,
     complete: bool,
+    /// The pass: registers first, then eventual keys over the same spans.
+    eventual: bool,
 }
 
 impl Repair {
@@ -220,24 +236,34 @@ impl AntiEntropy {
         now_ms: u64,
         notes: &mut Vec<String>,
     ) -> Result<AntiEntropy, NodeError> {
-        let report = index::ensure(engine).map_err(open_error)?;
-        if let Some(records) = report.rebuilt.filter(|records| *records > 0) {
-            notes.push(format!(
-                "built the position index (p/) for {records} existing records"
-            ));
-        }
-        if report.unreadable > 0 {
-            notes.push(format!(
-                "{} unreadable d/ records left out of the position index",
-                report.unreadable
-            ));
+        for kind in Kind::ALL {
+            let (index_name, records) = match kind {
+                Kind::Registers => ("p/", "d/"),
+                Kind::Eventual => ("q/", "e/"),
+            };
+            let report = index::ensure(engine, kind).map_err(open_error)?;
+            if let Some(count) = report.rebuilt.filter(|count| *count > 0) {
+                notes.push(format!(
+                    "built the position index ({index_name}) for {count} existing records"
+                ));
+            }
+            if report.unreadable > 0 {
+                notes.push(format!(
+                    "{} unreadable {records} records left out of the position index",
+                    report.unreadable
+                ));
+            }
         }
         let mut set = MerkleSet::new(layout, me, settings.merkle);
-        let malformed = index::for_each(engine, |entry| {
-            // `false`: a key outside this node's ranges (data awaiting hand-off): untracked.
-            let _ = set.insert(&entry.key, entry.version.digest());
-        })
-        .map_err(open_error)?;
+        let mut malformed = 0;
+        for kind in Kind::ALL {
+            malformed += index::for_each(engine, kind, |entry| {
+                // `false`: a key outside this node's ranges (data awaiting hand-off):
+                // untracked.
+                let _ = set.insert(&entry.key, version::entry_digest(&entry.version));
+            })
+            .map_err(open_error)?;
+        }
         if malformed > 0 {
             notes.push(format!(
                 "{malformed} malformed position index entries skipped; their buckets \
@@ -333,6 +359,15 @@ impl AntiEntropy {
         };
     }
 
+    /// An eventual state changed on this replica: moves its tree entry.
+    pub fn on_eventual_applied(&mut self, change: &EventualChange) {
+        let new = change.new.digest();
+        let _ = match change.old {
+            Some(old) => self.set.update(&change.key, old.digest(), new),
+            None => self.set.insert(&change.key, new),
+        };
+    }
+
     /// Resends or drops overdue sessions and root rounds, starts a root round if one is
     /// due, and queued descents the cap allows. Errs only if storage failed.
     pub fn on_timers(&mut self, ctx: &mut AeCtx<'_>) -> Result<(), AeError> {
@@ -413,6 +448,9 @@ impl AntiEntropy {
             PeerMessage::AntiEntropyKeysReply(reply) => self.on_page_reply(ctx, from, reply),
             PeerMessage::AntiEntropyPush { key, tag, value } => {
                 self.on_push(ctx, from, &key, tag, value)
+            }
+            PeerMessage::AntiEntropyPushEventual { key, state } => {
+                self.on_push_eventual(ctx, from, &key, &state)
             }
             _ => Ok(()),
         };
@@ -797,6 +835,7 @@ impl AntiEntropy {
                         page_spans: 0,
                         entries: Vec::new(),
                         complete: false,
+                        eventual: false,
                     });
                     session.resends = 0;
                     self.send_page(ctx, id, session)?;
@@ -822,8 +861,14 @@ impl AntiEntropy {
             .len()
             .saturating_sub(repair.next)
             .min(KEY_PAGE_SPANS_MAX);
+        let kind = if repair.eventual {
+            Kind::Eventual
+        } else {
+            Kind::Registers
+        };
         let scanned = index::scan_spans(
             ctx.engine,
+            kind,
             repair.page_spans(),
             repair.after.as_deref(),
             PAGE_LIMITS,
@@ -890,7 +935,7 @@ impl AntiEntropy {
             let Some(entry) = repair.entries.get(usize::from(*offset)) else {
                 continue;
             };
-            match budget.push(ctx, from, &entry.key) {
+            match budget.push(ctx, from, &entry.key, repair.eventual) {
                 Ok(true) => self.counters.keys_pushed += 1,
                 Ok(false) => {
                     let page_spans = repair.page_spans();
@@ -919,8 +964,14 @@ impl AntiEntropy {
             }
         }
         if repair.next >= repair.spans.len() {
-            self.finish(ctx, id, &session, false);
-            return Ok(());
+            if repair.eventual {
+                self.finish(ctx, id, &session, false);
+                return Ok(());
+            }
+            // Registers done: the same spans again for eventual keys.
+            repair.eventual = true;
+            repair.next = 0;
+            repair.after = None;
         }
         session.resends = 0;
         self.send_page(ctx, id, session)
@@ -978,8 +1029,18 @@ impl AntiEntropy {
             ctx.counters.messages_ignored += 1;
             return Ok(());
         };
-        let (mine, my_complete) =
-            index::scan_spans(ctx.engine, &page.spans, page.after.as_deref(), PAGE_LIMITS)?;
+        let kind = if page.eventual {
+            Kind::Eventual
+        } else {
+            Kind::Registers
+        };
+        let (mine, my_complete) = index::scan_spans(
+            ctx.engine,
+            kind,
+            &page.spans,
+            page.after.as_deref(),
+            PAGE_LIMITS,
+        )?;
         let (items, covered) = repair::merge(
             &page.range,
             &page.entries,
@@ -996,14 +1057,17 @@ impl AntiEntropy {
             match item.action {
                 Action::Same => {}
                 Action::Want(offset) => want.push(offset),
-                Action::Push => {
-                    if !budget.push(ctx, from, item.key)? {
+                Action::Push | Action::Both(_) => {
+                    if !budget.push(ctx, from, item.key, page.eventual)? {
                         // Out of budget: report the page compared up to the last key
                         // fully handled; the initiator's next page starts after it.
                         covered_to = last_done.map(<[u8]>::to_vec);
                         break;
                     }
                     self.counters.keys_pushed += 1;
+                    if let Action::Both(offset) = item.action {
+                        want.push(offset);
+                    }
                 }
             }
             last_done = Some(item.key);
@@ -1043,6 +1107,33 @@ impl AntiEntropy {
         }
         Ok(())
     }
+
+    /// A pushed eventual state: merged into this replica's copy iff this node
+    /// replicates the key and the sender is a co-replica. A merge that would exceed
+    /// the state size limit is dropped (counted): the states keep differing, visibly.
+    fn on_push_eventual(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        from: NodeId,
+        key: &[u8],
+        state: &crate::protocol::SiblingState,
+    ) -> Result<(), AeError> {
+        let range = self.set.tree_for_key(key).map(|tree| tree.range());
+        if !range.is_some_and(|range| self.is_co_replica(&range, from)) {
+            ctx.counters.messages_ignored += 1;
+            return Ok(());
+        }
+        match merge_pushed(ctx.engine, key, state, self.settings.state_size_bytes_max)? {
+            Ok(Some(change)) => {
+                ctx.counters.keys_repaired += 1;
+                ctx.counters.eventual_writes_applied += 1;
+                self.on_eventual_applied(&change);
+            }
+            Ok(None) => {}
+            Err(_) => ctx.counters.messages_ignored += 1,
+        }
+        Ok(())
+    }
 }
 
 /// The page request for `repair`'s current page (built again, identically, to resend).
@@ -1058,11 +1149,11 @@ fn page_message(id: ExchangeId, range: TokenRange, repair: &Repair) -> KeyPage {
             .iter()
             .map(|entry| KeyVersion {
                 key: entry.key.clone(),
-                tag: entry.version.tag,
-                tombstone: entry.version.tombstone,
+                version: entry.version,
             })
             .collect(),
         complete: repair.complete,
+        eventual: repair.eventual,
     }
 }
 
@@ -1075,20 +1166,49 @@ struct PushBudget {
 }
 
 impl PushBudget {
-    /// Reads `key`'s register now (it may be newer than the listed version: still a
-    /// durable state) and sends it to `to`. `false`: the budget is spent, nothing sent.
-    fn push(&mut self, ctx: &mut AeCtx<'_>, to: NodeId, key: &[u8]) -> Result<bool, AeError> {
+    /// Reads `key`'s register (or, `eventual`, its sibling state) now (it may be newer
+    /// than the listed version: still a durable state) and sends it to `to`. `false`:
+    /// the budget is spent, nothing sent.
+    fn push(
+        &mut self,
+        ctx: &mut AeCtx<'_>,
+        to: NodeId,
+        key: &[u8],
+        eventual: bool,
+    ) -> Result<bool, AeError> {
+        if eventual {
+            let state = super::eventual::replica::read_state(ctx.engine, key)?;
+            if state == crate::protocol::SiblingState::new() {
+                // Indexed keys always have a record; nothing to push if it vanished.
+                return Ok(true);
+            }
+            // Values plus a generous allowance per sibling for its dot and clock.
+            let size = state
+                .values()
+                .map(|value| value.as_ref().map_or(0, Vec::len).saturating_add(64))
+                .fold(key.len(), usize::saturating_add);
+            if !self.take(size) {
+                return Ok(false);
+            }
+            self.last_pushed = Some(key.to_vec());
+            ctx.out.send(
+                to,
+                PeerMessage::AntiEntropyPushEventual {
+                    key: key.to_vec(),
+                    state,
+                },
+            );
+            return Ok(true);
+        }
         let (tag, value) = replica::read_register(ctx.engine, key)?;
         if tag == Tag::ZERO {
             // Indexed keys always have a record; nothing to push if it vanished.
             return Ok(true);
         }
         let size = key.len().saturating_add(value.as_ref().map_or(0, Vec::len));
-        if self.pushes > 0 && self.bytes.saturating_add(size) > PUSH_BYTES_PER_PAGE_MAX {
+        if !self.take(size) {
             return Ok(false);
         }
-        self.bytes = self.bytes.saturating_add(size);
-        self.pushes += 1;
         self.last_pushed = Some(key.to_vec());
         ctx.out.send(
             to,
@@ -1099,6 +1219,18 @@ impl PushBudget {
             },
         );
         Ok(true)
+    }
+}
+
+impl PushBudget {
+    /// Counts a push of `size_bytes`; `false` (nothing counted) once the budget is spent.
+    fn take(&mut self, size_bytes: usize) -> bool {
+        if self.pushes > 0 && self.bytes.saturating_add(size_bytes) > PUSH_BYTES_PER_PAGE_MAX {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(size_bytes);
+        self.pushes += 1;
+        true
     }
 }
 

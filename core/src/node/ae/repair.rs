@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 
 use crate::protocol::antientropy::{
-    KeyPage, KeyPageReply, KeyVersion, KEY_PAGE_ENTRIES_MAX, KEY_PAGE_KEY_BYTES_MAX,
+    EntryVersion, KeyPage, KeyPageReply, KeyVersion, KEY_PAGE_ENTRIES_MAX, KEY_PAGE_KEY_BYTES_MAX,
     KEY_PAGE_SPANS_MAX,
 };
 use crate::ring::{key_position, Position, TokenRange};
@@ -28,6 +28,9 @@ pub(crate) enum Action {
     /// The initiator's entry at this offset of its page is newer, or the responder
     /// lacks it: ask for it.
     Want(u16),
+    /// Eventual states that differ (they are not ordered): push this side's state and
+    /// ask for the initiator's, at this offset of its page; each side merges.
+    Both(u16),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +44,17 @@ pub(crate) struct Item<'a> {
 /// in the first span, at most [`KEY_PAGE_ENTRIES_MAX`] entries and
 /// [`KEY_PAGE_KEY_BYTES_MAX`] key bytes (or a single entry), keys within
 /// `key_size_max`, each in a span, strictly ascending in range order after the cursor,
-/// and non-empty unless complete. `None`: ignore the page.
+/// all of the page's kind, and non-empty unless complete. `None`: ignore the page.
 pub(crate) fn check_page(page: &KeyPage, key_size_max: usize) -> Option<Vec<Position>> {
     let range = &page.range;
     if page.spans.len() > KEY_PAGE_SPANS_MAX
         || !span::ascending_within(range, &page.spans)
         || page.entries.len() > KEY_PAGE_ENTRIES_MAX
         || (!page.complete && page.entries.is_empty())
+        || page
+            .entries
+            .iter()
+            .any(|entry| matches!(entry.version, EntryVersion::Eventual { .. }) != page.eventual)
     {
         return None;
     }
@@ -142,15 +149,12 @@ pub(crate) fn merge<'a>(
         let (at, action, step_theirs, step_mine) = match (order, their, my) {
             (Ordering::Less, Some((_, a)), _) => (a, want(i), true, false),
             (Ordering::Greater, _, Some((_, b))) => (b, Action::Push, false, true),
-            (Ordering::Equal, Some((their_entry, a)), Some((my_entry, _))) => {
-                let action = match my_entry.version.tag.cmp(&their_entry.tag) {
-                    Ordering::Greater => Action::Push,
-                    Ordering::Less => want(i),
-                    // Equal tags name the same write: same value, same tombstone flag.
-                    Ordering::Equal => Action::Same,
-                };
-                (a, action, true, true)
-            }
+            (Ordering::Equal, Some((their_entry, a)), Some((my_entry, _))) => (
+                a,
+                compare(&my_entry.version, &their_entry.version, i),
+                true,
+                true,
+            ),
             _ => break, // unreachable: `order` was derived from the same pair
         };
         if covered.is_some_and(|bound| span::compare(range, at, bound) == Ordering::Greater) {
@@ -163,9 +167,37 @@ pub(crate) fn merge<'a>(
     (items, covered.map(|(_, key)| key))
 }
 
+/// What the responder does about a key both sides hold (`mine` vs the initiator's
+/// entry at `offset`).
+fn compare(mine: &EntryVersion, theirs: &EntryVersion, offset: usize) -> Action {
+    match (mine, theirs) {
+        (EntryVersion::Register { tag: my_tag, .. }, EntryVersion::Register { tag, .. }) => {
+            match my_tag.cmp(tag) {
+                Ordering::Greater => Action::Push,
+                Ordering::Less => want(offset),
+                // Equal tags name the same write: same value, same tombstone flag.
+                Ordering::Equal => Action::Same,
+            }
+        }
+        (EntryVersion::Eventual { digest: mine }, EntryVersion::Eventual { digest }) => {
+            if mine == digest {
+                Action::Same
+            } else {
+                Action::Both(offset_u16(offset))
+            }
+        }
+        // Kinds never mix in a page (`check_page`, and both sides scan one index).
+        _ => Action::Same,
+    }
+}
+
 fn want(offset: usize) -> Action {
+    Action::Want(offset_u16(offset))
+}
+
+fn offset_u16(offset: usize) -> u16 {
     // Offsets are < KEY_PAGE_ENTRIES_MAX (checked), so they fit u16.
-    Action::Want(u16::try_from(offset).unwrap_or(u16::MAX))
+    u16::try_from(offset).unwrap_or(u16::MAX)
 }
 
 /// Where a reply's `covered_to` lies: the index (into the page's spans) of its span.
@@ -242,8 +274,10 @@ mod tests {
             .zip(tags)
             .map(|(key, counter)| KeyVersion {
                 key: key.clone(),
-                tag: tag(*counter),
-                tombstone: false,
+                version: EntryVersion::Register {
+                    tag: tag(*counter),
+                    tombstone: false,
+                },
             })
             .collect()
     }
@@ -254,7 +288,7 @@ mod tests {
             .map(|(key, counter)| IndexEntry {
                 position: key_position(key),
                 key: key.clone(),
-                version: RegisterVersion::of(tag(*counter), Some(b"v")),
+                version: RegisterVersion::of(tag(*counter), Some(b"v")).into(),
             })
             .collect()
     }
@@ -268,7 +302,44 @@ mod tests {
             after: None,
             entries,
             complete,
+            eventual: false,
         }
+    }
+
+    #[test]
+    fn differing_eventual_states_go_both_ways_and_kinds_never_mix() {
+        let k = sorted_keys(3);
+        let eventual = |key: &Vec<u8>, digest: u64| KeyVersion {
+            key: key.clone(),
+            version: EntryVersion::Eventual { digest },
+        };
+        let their = vec![eventual(&k[0], 7), eventual(&k[1], 8)];
+        let mut their_page = page(their.clone(), true);
+        // A page must be of one kind: eventual entries in a register page are refused.
+        assert!(check_page(&their_page, 100).is_none());
+        their_page.eventual = true;
+        let positions = check_page(&their_page, 100).expect("valid");
+        let my: Vec<IndexEntry> = [(&k[0], 7), (&k[1], 9), (&k[2], 1)]
+            .into_iter()
+            .map(|(key, digest)| IndexEntry {
+                position: key_position(key),
+                key: key.clone(),
+                version: EntryVersion::Eventual { digest },
+            })
+            .collect();
+        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, true, &my, true);
+        assert_eq!(covered, None);
+        let actions: Vec<Action> = items.iter().map(|i| i.action).collect();
+        assert_eq!(actions, vec![Action::Same, Action::Both(1), Action::Push]);
+        // And a register entry in an eventual page is refused too.
+        their_page.entries.push(KeyVersion {
+            key: k[2].clone(),
+            version: EntryVersion::Register {
+                tag: tag(1),
+                tombstone: false,
+            },
+        });
+        assert!(check_page(&their_page, 100).is_none());
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The version of a stored register as anti-entropy sees it: `(tag, tombstone)`.
+//! The versions anti-entropy compares: a linearizable register's `(tag, tombstone)`
+//! ([`RegisterVersion`]) and an eventual key's sibling state, by digest
+//! ([`EventualVersion`]).
 //!
 //! Under ABD a tag names exactly one write (tags are unique per write, see `tags.rs`),
 //! so the tag determines the value and two replicas with equal tags hold equal
@@ -14,11 +16,16 @@
 //! treat it as on-disk and wire format.
 
 use crate::antientropy::{version_digest, VersionDigest};
+use crate::protocol::antientropy::EntryVersion;
 use crate::ring::NodeId;
 use crate::versioning::Tag;
 
 /// Format byte of a linearizable register's version.
 const REGISTER_FORMAT: u8 = 1;
+/// Format byte of an eventual key's version.
+const EVENTUAL_FORMAT: u8 = 2;
+/// `format ‖ state digest u64 LE`.
+pub(crate) const EVENTUAL_ENCODED_LEN: usize = 9;
 /// `format ‖ counter u64 LE ‖ node u64 LE ‖ tombstone u8`.
 pub(crate) const ENCODED_LEN: usize = 18;
 
@@ -74,6 +81,73 @@ impl RegisterVersion {
     }
 }
 
+/// The version of an eventual key's stored sibling state: a digest of its record's
+/// bytes. States only ever merge, so versions are not ordered: two replicas agree iff
+/// their digests are equal (the record encoding is canonical: postcard of ordered
+/// maps), and on any difference each side sends its state to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventualVersion {
+    pub digest: u64,
+}
+
+impl EventualVersion {
+    /// The version of a stored `e/` record (its encoded bytes).
+    pub fn of_record(record: &[u8]) -> Self {
+        EventualVersion {
+            digest: version_digest(record),
+        }
+    }
+
+    pub fn encode(&self) -> [u8; EVENTUAL_ENCODED_LEN] {
+        let mut bytes = [0u8; EVENTUAL_ENCODED_LEN];
+        bytes[0] = EVENTUAL_FORMAT;
+        bytes[1..9].copy_from_slice(&self.digest.to_le_bytes());
+        bytes
+    }
+
+    /// `None` for anything but a well-formed eventual version.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; EVENTUAL_ENCODED_LEN] = bytes.try_into().ok()?;
+        if bytes[0] != EVENTUAL_FORMAT {
+            return None;
+        }
+        Some(EventualVersion {
+            digest: u64::from_le_bytes(bytes[1..9].try_into().ok()?),
+        })
+    }
+
+    /// The Merkle digest. The format byte keeps it apart from every register digest,
+    /// so a key's register and eventual entries are distinct terms of a bucket's sum.
+    pub fn digest(&self) -> VersionDigest {
+        version_digest(&self.encode())
+    }
+}
+
+/// The Merkle digest of either kind of index entry.
+pub(crate) fn entry_digest(version: &EntryVersion) -> VersionDigest {
+    match *version {
+        EntryVersion::Register { tag, tombstone } => RegisterVersion { tag, tombstone }.digest(),
+        EntryVersion::Eventual { digest } => EventualVersion { digest }.digest(),
+    }
+}
+
+impl From<RegisterVersion> for EntryVersion {
+    fn from(version: RegisterVersion) -> Self {
+        EntryVersion::Register {
+            tag: version.tag,
+            tombstone: version.tombstone,
+        }
+    }
+}
+
+impl From<EventualVersion> for EntryVersion {
+    fn from(version: EventualVersion) -> Self {
+        EntryVersion::Eventual {
+            digest: version.digest,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,4 +185,21 @@ mod tests {
     }
 
     const PINNED_DIGEST: u64 = 0xd704_cd25_bc09_1881;
+
+    #[test]
+    fn eventual_versions_round_trip_and_never_equal_a_register_digest() {
+        let version = EventualVersion::of_record(b"state");
+        let bytes = version.encode();
+        assert_eq!(EventualVersion::decode(&bytes), Some(version));
+        assert_eq!(EventualVersion::decode(&bytes[..8]), None);
+        assert_eq!(RegisterVersion::decode(&bytes), None);
+        let mut bad = bytes;
+        bad[0] = 1;
+        assert_eq!(EventualVersion::decode(&bad), None);
+        assert_ne!(version.digest(), version.digest ^ 1);
+        assert_ne!(
+            EventualVersion::of_record(b"state").digest(),
+            EventualVersion::of_record(b"other").digest()
+        );
+    }
 }

@@ -54,6 +54,7 @@ use super::timers::TimerQueue;
 use coordinator::EvOp;
 use handoff::Handoff;
 use hints::HintQueues;
+pub(crate) use replica::EventualChange;
 use replica::ReplicaEnv;
 
 pub use context::{decode_context, ContextError};
@@ -150,6 +151,8 @@ pub(crate) struct Eventual {
     recent: RecentUpdates,
     hints: HintQueues,
     handoff: Handoff,
+    /// Copies changed and not yet taken by the node (`take_changes`).
+    changes: Vec<EventualChange>,
 }
 
 impl Eventual {
@@ -170,6 +173,7 @@ impl Eventual {
             timers: TimerQueue::default(),
             recent: RecentUpdates::default(),
             hints: HintQueues::load(engine, config.hints_queued_max)?,
+            changes: Vec::new(),
             handoff: Handoff::new(now_ms),
         })
     }
@@ -391,7 +395,14 @@ impl Eventual {
             hints: &mut self.hints,
             counters: ctx.counters,
             state_size_bytes_max: self.settings.state_size_bytes_max,
+            changes: &mut self.changes,
         }
+    }
+
+    /// The copies changed since the last call, for the anti-entropy trees. The node
+    /// drains them after every call into this module, so they never pile up.
+    pub fn take_changes(&mut self) -> Vec<EventualChange> {
+        std::mem::take(&mut self.changes)
     }
 
     /// A peer message over this node's limits is not served (nodes are expected to

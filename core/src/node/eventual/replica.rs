@@ -10,13 +10,17 @@
 //! - Every stored state encodes to at most `state_size_bytes_max`, so it fits the
 //!   messages that carry it (read answers, replication, handoff). A write that would
 //!   exceed it is refused and writes nothing.
-//! - Only `e/` and `h/` keys are touched: linearizable registers (`d/`) never are.
+//! - Only `e/`, `q/` and `h/` keys are touched: linearizable registers (`d/`) never
+//!   are. Every `e/` write puts the key's `q/` index entry (anti-entropy's version of
+//!   the state) in the same batch, and reports the change for the Merkle trees.
 
 use crate::protocol::{EventualRefusal, OpId, PeerMessage, SiblingState};
 use crate::ring::NodeId;
 use crate::storage::{Engine, WriteBatch, WriteOptions};
 use crate::versioning::VersionVector;
 
+use super::super::ae::index;
+use super::super::ae::EventualVersion;
 use super::super::replica::ReplicaError;
 use super::super::status::NodeCounters;
 use super::hints::HintQueues;
@@ -29,6 +33,16 @@ pub(crate) struct ReplicaEnv<'a> {
     pub hints: &'a mut HintQueues,
     pub counters: &'a mut NodeCounters,
     pub state_size_bytes_max: usize,
+    /// Copies changed by this handler, for the anti-entropy trees (drained by the node).
+    pub changes: &'a mut Vec<EventualChange>,
+}
+
+/// A key's stored state changed from `old` (`None`: no record) to `new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventualChange {
+    pub key: Vec<u8>,
+    pub old: Option<EventualVersion>,
+    pub new: EventualVersion,
 }
 
 /// The sibling state this replica holds for `key` (empty if none).
@@ -121,14 +135,12 @@ fn store(
 ) -> Result<Result<(), EventualRefusal>, ReplicaError> {
     let mut batch = WriteBatch::new();
     let copy_changed = next != current;
+    let mut change = None;
     if copy_changed {
-        let record = EventualRecord::Siblings(next.clone())
-            .encode()
-            .map_err(ReplicaError::Encode)?;
-        if let Err(refusal) = within(record.len(), env.state_size_bytes_max) {
-            return Ok(Err(refusal));
+        match put_copy(env.engine, &mut batch, key, next, env.state_size_bytes_max)? {
+            Ok(changed) => change = Some(changed),
+            Err(refusal) => return Ok(Err(refusal)),
         }
-        batch.put(eventual_key(key), record);
     }
     let mut new_hint_for = None;
     if let Some(owner) = hint_for {
@@ -162,14 +174,64 @@ fn store(
         return Ok(Ok(()));
     }
     env.engine.write(&batch, WriteOptions::DURABLE)?;
-    if copy_changed {
+    if let Some(change) = change {
         env.counters.eventual_writes_applied += 1;
+        env.changes.push(change);
     }
     if let Some(owner) = new_hint_for {
         env.hints.added(owner);
         env.counters.hints_queued += 1;
     }
     Ok(Ok(()))
+}
+
+/// Adds `next` as `key`'s stored copy to `batch`, with its `q/` entry; the change it
+/// makes (the old version is read from `q/`, the truth the trees were built from).
+fn put_copy(
+    engine: &dyn Engine,
+    batch: &mut WriteBatch,
+    key: &[u8],
+    next: &SiblingState,
+    state_size_bytes_max: usize,
+) -> Result<Result<EventualChange, EventualRefusal>, ReplicaError> {
+    let record = EventualRecord::Siblings(next.clone())
+        .encode()
+        .map_err(ReplicaError::Encode)?;
+    if let Err(refusal) = within(record.len(), state_size_bytes_max) {
+        return Ok(Err(refusal));
+    }
+    let old = index::eventual_version(engine, key)?;
+    let new = EventualVersion::of_record(&record);
+    batch.put(eventual_key(key), record);
+    index::put_eventual_in_batch(batch, key, &new);
+    Ok(Ok(EventualChange {
+        key: key.to_vec(),
+        old,
+        new,
+    }))
+}
+
+/// Merges a state pushed by anti-entropy into this replica's copy, durably (no hint:
+/// the sender is a co-replica). The change, if the copy grew; a refusal (the merged
+/// state would exceed the limit) writes nothing and is reported as `Err`.
+pub(crate) fn merge_pushed(
+    engine: &dyn Engine,
+    key: &[u8],
+    incoming: &SiblingState,
+    state_size_bytes_max: usize,
+) -> Result<Result<Option<EventualChange>, EventualRefusal>, ReplicaError> {
+    let current = read_state(engine, key)?;
+    let next = current.merged(incoming);
+    if next == current {
+        return Ok(Ok(None));
+    }
+    let mut batch = WriteBatch::new();
+    let change = match put_copy(engine, &mut batch, key, &next, state_size_bytes_max)? {
+        Ok(change) => change,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    engine.write(&batch, WriteOptions::DURABLE)?;
+    Ok(Ok(Some(change)))
 }
 
 fn within(size_bytes: usize, limit_bytes: usize) -> Result<(), EventualRefusal> {
@@ -203,12 +265,14 @@ mod tests {
         let engine = engine();
         let mut hints = HintQueues::default();
         let mut counters = NodeCounters::default();
+        let mut changes = Vec::new();
         let mut env = ReplicaEnv {
             engine: &engine,
             me: NodeId(1),
             hints: &mut hints,
             counters: &mut counters,
             state_size_bytes_max: 1 << 20,
+            changes: &mut changes,
         };
         let req = OpId::default();
         let blind = VersionVector::new();
@@ -252,12 +316,14 @@ mod tests {
             .update(&VersionVector::new(), NodeId(2), Some(b"v".to_vec()))
             .expect("update");
         let req = OpId::default();
+        let mut changes = Vec::new();
         let mut env = ReplicaEnv {
             engine: &engine,
             me: NodeId(4),
             hints: &mut hints,
             counters: &mut counters,
             state_size_bytes_max: 1 << 20,
+            changes: &mut changes,
         };
         assert_eq!(
             on_merge(&mut env, req, b"k", &state, Some(NodeId(3))).expect("merge"),
@@ -275,12 +341,14 @@ mod tests {
         assert_eq!(env.counters.hints_refused, 1);
 
         let mut hints = HintQueues::load(&engine, 1).expect("load");
+        let mut changes = Vec::new();
         let mut env = ReplicaEnv {
             engine: &engine,
             me: NodeId(4),
             hints: &mut hints,
             counters: &mut counters,
             state_size_bytes_max: 1 << 20,
+            changes: &mut changes,
         };
         assert_eq!(
             on_merge(&mut env, req, b"k", &state, Some(NodeId(3))).expect("merge"),
@@ -313,12 +381,14 @@ mod tests {
         let engine = engine();
         let mut hints = HintQueues::default();
         let mut counters = NodeCounters::default();
+        let mut changes = Vec::new();
         let mut env = ReplicaEnv {
             engine: &engine,
             me: NodeId(1),
             hints: &mut hints,
             counters: &mut counters,
             state_size_bytes_max: 64,
+            changes: &mut changes,
         };
         let req = OpId::default();
         let reply = on_update(

@@ -255,13 +255,25 @@ impl Membership {
     }
 
     /// A gossip round went to `targets`: while a change is in progress the history
-    /// goes along, so sync progress spreads and the change commits everywhere.
+    /// goes along, so sync progress spreads and the change commits everywhere. So does
+    /// a vote this member holds for the next version and has not adopted: the change
+    /// may be chosen (a majority voted at one ballot) with its proposer gone and no
+    /// member knowing it; votes are not in the gossip stamp, so only this brings them
+    /// together (`confirm.rs` then adopts what they prove chosen, and nothing else).
     pub fn on_gossip_round(&mut self, ctx: &mut MCtx<'_>, targets: &[NodeId]) {
-        if self.history.pending().is_some() {
+        if self.history.pending().is_some() || self.holds_unlearned_vote() {
             for to in targets {
                 ctx.out.send(*to, self.report());
             }
         }
+    }
+
+    /// A vote for version committed + 1 while no change is pending here.
+    fn holds_unlearned_vote(&self) -> bool {
+        self.history.pending().is_none()
+            && self.role() == Role::Member
+            && self.acceptor.accepted.is_some()
+            && self.acceptor.version == self.history.committed().version().saturating_add(1)
     }
 
     /// A peer's gossip named its history stamp ([`LayoutHistory::stamp`]).

@@ -84,8 +84,14 @@ pub(crate) fn build_page(
                 entries_max: SYNC_PAGE_ENTRIES_MAX,
                 key_bytes_max: SYNC_PAGE_BYTES_MAX,
             };
-            let (found, complete) = index::scan_spans(engine, spans, after.as_deref(), limits)
-                .map_err(|error| ReplicaError::Index(error.to_string()))?;
+            let (found, complete) = index::scan_spans(
+                engine,
+                index::Kind::Registers,
+                spans,
+                after.as_deref(),
+                limits,
+            )
+            .map_err(|error| ReplicaError::Index(error.to_string()))?;
             let mut last: Option<(usize, Vec<u8>)> = None;
             let mut truncated = false;
             for entry in found {
