@@ -43,6 +43,7 @@ pub mod status;
 pub mod stored;
 mod tags;
 mod timers;
+mod versions;
 
 pub use ae::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
 pub use config::NodeConfig;
