@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// This node's id: `n1` or `1`. Fixed for the life of the data directory.
     #[arg(long, env = "RINGKV_NODE_ID")]
     pub node_id: Option<String>,
+    /// Take the node id from the hostname's ordinal, as a Kubernetes StatefulSet names
+    /// its pods: `ringkv-0` is n1, `ringkv-1` n2 (instead of --node-id).
+    #[arg(long, env = "RINGKV_ID_FROM_HOSTNAME", conflicts_with = "node_id")]
+    pub id_from_hostname: bool,
     /// Peer and client WebSocket address (paths /peer and /client).
     #[arg(long, env = "RINGKV_LISTEN")]
     pub listen: Option<String>,
@@ -73,11 +77,18 @@ pub struct ServeArgs {
     /// cluster, starts a new cluster; any other joins through the seeds.
     #[arg(long, env = "RINGKV_SEEDS", value_delimiter = ',')]
     pub seed: Vec<String>,
+    /// Seeds from DNS, `NAME:PORT` (a Kubernetes headless Service): every address NAME
+    /// resolves to is a seed. Resolved at start (retried until it answers, up to 2
+    /// minutes) and again on every join attempt. With an empty data directory, node n1
+    /// starts a new cluster when no resolved seed is in one; the others join.
+    #[arg(long, env = "RINGKV_SEEDS_DNS")]
+    pub seeds_dns: Option<String>,
     /// Alternative to seeds: the full initial member list of a new cluster,
     /// `ID@HOST:PORT[/ZONE[/CAPACITY]]` (repeatable; every node gets the same list).
     #[arg(long, env = "RINGKV_MEMBERS", value_delimiter = ',')]
     pub member: Vec<String>,
-    /// The address peers reach this node at (default: --listen).
+    /// The address peers reach this node at (default: --listen), `HOST:PORT`; a DNS
+    /// name is fine (a pod's `$(POD_NAME).SERVICE.NAMESPACE.svc.cluster.local:PORT`).
     #[arg(long, env = "RINGKV_ADVERTISE")]
     pub advertise: Option<String>,
     /// Dial node ID at HOST:PORT instead of its advertised address, `ID=HOST:PORT`

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub node_id: Option<String>,
+    pub id_from_hostname: Option<bool>,
+    pub seeds_dns: Option<String>,
     pub listen: Option<String>,
     pub resp: Option<String>,
     pub http: Option<String>,
@@ -82,6 +84,9 @@ pub struct ServeConfig {
     pub seeds: Vec<String>,
     /// This node is the first entry of its seed list (it may start the cluster).
     pub first_seed: bool,
+    /// `--seeds-dns`: a name whose addresses are seeds, resolved at start and on every
+    /// join attempt (`server/seeds.rs`).
+    pub seeds_dns: Option<HostPort>,
     /// A static initial member list (`--member`); empty when joining by seeds.
     pub members: Vec<Member>,
     pub peer_addresses: std::collections::HashMap<NodeId, String>,
@@ -98,6 +103,19 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
 }
 
+/// `NAME:PORT` of `--seeds-dns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
 pub const DEFAULT_ZONE: &str = "default";
 
@@ -107,11 +125,30 @@ impl ServeConfig {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let node_id = args
-            .node_id
-            .or(file.node_id)
-            .ok_or_else(|| Error::Config("--node-id is required".into()))?;
-        let node_id = parse_node_id(&node_id)?;
+        if file.node_id.is_some() && file.id_from_hostname == Some(true) {
+            return Err(Error::Config(
+                "the config file sets both node_id and id_from_hostname; keep one".into(),
+            ));
+        }
+        // Flags win over the file, as everywhere: --node-id or --id-from-hostname first.
+        let node_id = match (args.node_id, args.id_from_hostname) {
+            (Some(id), _) => parse_node_id(&id)?,
+            (None, true) => node_id_from_hostname(&current_hostname()?)?,
+            (None, false) => match (file.node_id, file.id_from_hostname) {
+                (Some(id), _) => parse_node_id(&id)?,
+                (None, Some(true)) => node_id_from_hostname(&current_hostname()?)?,
+                _ => {
+                    return Err(Error::Config(
+                        "--node-id (or --id-from-hostname) is required".into(),
+                    ))
+                }
+            },
+        };
+        let seeds_dns = args
+            .seeds_dns
+            .or(file.seeds_dns)
+            .map(|text| parse_host_port(&text, "--seeds-dns"))
+            .transpose()?;
         let listen = args
             .listen
             .or(file.listen)
@@ -153,9 +190,9 @@ impl ServeConfig {
                 )))
             }
         };
-        if !members.is_empty() && !seeds.is_empty() {
+        if !members.is_empty() && (!seeds.is_empty() || seeds_dns.is_some()) {
             return Err(Error::Config(
-                "use either --member or --seed, not both".into(),
+                "use either --member or --seed/--seeds-dns, not both".into(),
             ));
         }
         let first_seed = seeds
@@ -183,7 +220,7 @@ impl ServeConfig {
             return Err(Error::Config("--member lists a node id twice".into()));
         }
         let cluster_secret = args.cluster_secret.or(file.cluster_secret);
-        if (members.len() > 1 || !seeds.is_empty())
+        if (members.len() > 1 || !seeds.is_empty() || seeds_dns.is_some())
             && cluster_secret.as_ref().is_none_or(|s| s.len() < 16)
         {
             return Err(Error::Config(
@@ -249,6 +286,7 @@ impl ServeConfig {
             advertise,
             seeds,
             first_seed,
+            seeds_dns,
             peer_addresses,
             zone: own.zone.clone(),
             capacity: own.capacity,
@@ -291,6 +329,67 @@ pub fn parse_node_id(text: &str) -> Result<NodeId> {
         })
 }
 
+/// Longest hostname read (HOST_NAME_MAX is 64 on Linux; room for other systems).
+const HOSTNAME_BYTES_MAX: usize = 256;
+
+/// This machine's (pod's) hostname.
+fn current_hostname() -> Result<String> {
+    let mut buffer = [0u8; HOSTNAME_BYTES_MAX];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return Err(Error::Io {
+            context: "reading the hostname (--id-from-hostname)".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let len = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8(buffer[..len].to_vec())
+        .map_err(|_| Error::Config("--id-from-hostname: the hostname is not UTF-8".into()))
+}
+
+/// The node id of a StatefulSet pod: `NAME-ORDINAL` (domain, if any, ignored) is node
+/// `ORDINAL + 1`, so `ringkv-0` is n1 (node ids start at 1).
+pub fn node_id_from_hostname(hostname: &str) -> Result<NodeId> {
+    let short = hostname.split('.').next().unwrap_or_default();
+    let ordinal = short
+        .rsplit_once('-')
+        .filter(|(name, ordinal)| {
+            !name.is_empty() && !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit())
+        })
+        .and_then(|(_, ordinal)| ordinal.parse::<u64>().ok())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "--id-from-hostname: hostname {hostname:?} does not end in -ORDINAL \
+                 (a StatefulSet pod such as ringkv-0); set --node-id instead"
+            ))
+        })?;
+    ordinal.checked_add(1).map(NodeId).ok_or_else(|| {
+        Error::Config(format!(
+            "--id-from-hostname: ordinal of {hostname:?} out of range"
+        ))
+    })
+}
+
+/// `HOST:PORT` (a DNS name or an address; `[v6]:PORT` for IPv6).
+pub fn parse_host_port(text: &str, flag: &str) -> Result<HostPort> {
+    let bad = || Error::Config(format!("{flag} {text:?}: expected NAME:PORT"));
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(bad)?;
+    if host.is_empty() || host.len() > HOSTNAME_BYTES_MAX || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(HostPort {
+        host: host.to_string(),
+        port,
+    })
+}
+
 /// `ID@HOST:PORT[/ZONE[/CAPACITY]]`.
 pub fn parse_member(text: &str) -> Result<Member> {
     let bad = || {
@@ -331,25 +430,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn toml_settings_apply_and_flags_win() {
+    /// `ringkv serve --config FILE EXTRA...` with `text` in FILE.
+    fn resolve_with_file(text: &str, extra: &[&str]) -> Result<ServeConfig> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ringkv.toml");
-        std::fs::write(
-            &path,
+        std::fs::write(&path, text).expect("write");
+        let path = path.display().to_string();
+        let mut args = vec!["ringkv", "serve", "--config", &path];
+        args.extend_from_slice(extra);
+        resolve(&args)
+    }
+
+    #[test]
+    fn toml_settings_apply_and_flags_win() {
+        let config = resolve_with_file(
             "node_id = \"n3\"\nlisten = \"127.0.0.1:7003\"\ndata_dir = \"/tmp/x\"\n\
              zone = \"z9\"\nmax_connections = 7\nidle_timeout_ms = 0\n",
+            &["--listen", "127.0.0.1:9"],
         )
-        .expect("write");
-        let path = path.display().to_string();
-        let config = resolve(&[
-            "ringkv",
-            "serve",
-            "--config",
-            &path,
-            "--listen",
-            "127.0.0.1:9",
-        ])
         .expect("config");
         assert_eq!(config.node_id, NodeId(3));
         assert_eq!(config.listen, "127.0.0.1:9", "flags win over the file");
@@ -359,10 +457,8 @@ mod tests {
         assert_eq!(config.limits.idle_timeout, None);
         assert_eq!(config.members.len(), 0);
 
-        std::fs::write(dir.path().join("bad.toml"), "node_idd = \"n3\"\n").expect("write");
-        let bad = dir.path().join("bad.toml").display().to_string();
         assert!(
-            resolve(&["ringkv", "serve", "--config", &bad]).is_err(),
+            resolve_with_file("node_idd = \"n3\"\n", &[]).is_err(),
             "unknown keys fail"
         );
         // Several nodes need a cluster secret.
@@ -390,6 +486,137 @@ mod tests {
             "0123456789abcdef"
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn node_id_from_a_statefulset_hostname() {
+        assert_eq!(node_id_from_hostname("ringkv-0").expect("id"), NodeId(1));
+        assert_eq!(node_id_from_hostname("ringkv-2").expect("id"), NodeId(3));
+        assert_eq!(
+            node_id_from_hostname("my-ring-kv-11.ringkv-headless.ns.svc.cluster.local")
+                .expect("id"),
+            NodeId(12)
+        );
+        for bad in [
+            "ringkv",
+            "ringkv-",
+            "-0",
+            "ringkv-a",
+            "ringkv-1x",
+            "ringkv-+1",
+            "",
+            "ringkv-18446744073709551615",
+            "ringkv-99999999999999999999",
+        ] {
+            let error = node_id_from_hostname(bad).expect_err(bad).to_string();
+            assert!(error.contains("--id-from-hostname"), "{bad}: {error}");
+        }
+        let error = node_id_from_hostname("web")
+            .expect_err("no ordinal")
+            .to_string();
+        assert!(error.contains("does not end in -ORDINAL"), "{error}");
+    }
+
+    #[test]
+    fn id_from_hostname_and_seeds_dns_flags() {
+        // The flag and --node-id exclude each other (clap).
+        assert!(resolve(&[
+            "ringkv",
+            "serve",
+            "--node-id",
+            "1",
+            "--id-from-hostname",
+            "--data-dir",
+            "/tmp/x"
+        ])
+        .is_err());
+        // This test process's hostname decides: either it has an ordinal and gives its
+        // id, or the error names the flag.
+        let from_host = resolve(&["ringkv", "serve", "--id-from-hostname", "--data-dir", "/x"]);
+        let hostname = current_hostname().expect("hostname");
+        match node_id_from_hostname(&hostname) {
+            Ok(id) => assert_eq!(from_host.expect("config").node_id, id),
+            Err(_) => assert!(from_host
+                .expect_err("no ordinal")
+                .to_string()
+                .contains("--id-from-hostname")),
+        }
+
+        let base = ["ringkv", "serve", "--node-id", "2", "--data-dir", "/tmp/x"];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            resolve(&args)
+        };
+        let config = with(&[
+            "--seeds-dns",
+            "ringkv-headless.ns.svc.cluster.local:7001",
+            "--cluster-secret",
+            "0123456789abcdef",
+            "--advertise",
+            "ringkv-1.ringkv-headless.ns.svc.cluster.local:7001",
+        ])
+        .expect("config");
+        assert_eq!(
+            config.seeds_dns,
+            Some(HostPort {
+                host: "ringkv-headless.ns.svc.cluster.local".into(),
+                port: 7001
+            })
+        );
+        assert_eq!(
+            config.advertise,
+            "ringkv-1.ringkv-headless.ns.svc.cluster.local:7001"
+        );
+        // DNS seeds make a cluster: the secret is required.
+        let error = with(&["--seeds-dns", "h:7001"]).expect_err("no secret");
+        assert!(error.to_string().contains("--cluster-secret"), "{error}");
+        for bad in ["h", "h:", ":7001", "h:0", "h:70000", "h:x", "a b:1"] {
+            let error = with(&["--seeds-dns", bad, "--cluster-secret", "0123456789abcdef"])
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains("--seeds-dns"), "{bad}: {error}");
+        }
+        assert_eq!(
+            parse_host_port("[::1]:7001", "--seeds-dns").expect("v6"),
+            HostPort {
+                host: "::1".into(),
+                port: 7001
+            }
+        );
+        // Not with a static member list.
+        assert!(with(&[
+            "--seeds-dns",
+            "h:1",
+            "--member",
+            "n2@h:1",
+            "--cluster-secret",
+            "0123456789abcdef"
+        ])
+        .is_err());
+    }
+
+    /// The example configuration shipped with the systemd unit resolves (every key
+    /// known, its seed list makes n1 the founder), given the unit's data directory and
+    /// the secret its environment file provides.
+    #[test]
+    fn systemd_example_config_resolves() {
+        let text = include_str!("../../deploy/systemd/ringkv.toml");
+        let file: FileConfig = toml::from_str(text).expect("deploy/systemd/ringkv.toml");
+        assert_eq!(file.node_id.as_deref(), Some("n1"));
+        let config = resolve_with_file(
+            text,
+            &[
+                "--data-dir",
+                "/var/lib/ringkv",
+                "--cluster-secret",
+                "0123456789abcdef",
+            ],
+        )
+        .expect("example config");
+        assert!(config.first_seed, "n1 is its list's first seed");
+        assert_eq!(config.seeds, ["10.0.0.2:7001", "10.0.0.3:7001"]);
+        assert_eq!(config.advertise, "10.0.0.1:7001");
     }
 
     #[test]

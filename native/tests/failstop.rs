@@ -9,35 +9,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{encode, http_get, Cluster, Resp, Value};
-
-/// Compiles the shim with the system C compiler (`$CC`, else `cc`).
-fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failfs/failfs.c");
-    let library = dir.join("failfs.so");
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(&compiler)
-        .args([
-            "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-        ])
-        .arg(&library)
-        .arg(&source)
-        .args(["-ldl", "-lpthread"])
-        .status()
-        .expect("a C compiler (cc) to build the fsync shim");
-    assert!(
-        status.success(),
-        "{compiler} failed on {}",
-        source.display()
-    );
-    library
-}
+use common::{encode, http_get, restart_on_failing_disk, Cluster, Resp, Value};
 
 /// What one client saw.
 #[derive(Default)]
@@ -138,17 +114,9 @@ fn check_all(cluster: &Cluster, acked: &[(String, String, bool)]) -> usize {
 #[test]
 fn a_node_whose_fsync_fails_stops_and_no_acknowledged_write_is_lost() {
     let mut cluster = Cluster::start(3, &[]);
-    let shim = build_shim(cluster.dir.path());
-    let trigger = cluster.dir.path().join("fail-now");
     // n1 moves onto the failing disk (same data directory, now under the shim).
-    let n1 = &mut cluster.nodes[0];
-    n1.kill9();
-    n1.env = vec![
-        ("LD_PRELOAD".into(), shim.display().to_string()),
-        ("FAILFS_TRIGGER".into(), trigger.display().to_string()),
-    ];
-    n1.start();
-    n1.wait_healthy();
+    let dir = cluster.dir.path().to_path_buf();
+    let trigger = restart_on_failing_disk(&mut cluster.nodes[0], &dir);
 
     let stop = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicBool::new(false));

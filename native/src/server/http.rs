@@ -1,5 +1,6 @@
 //! The HTTP listener: `GET /metrics` (Prometheus text), `/health` (503 naming the
-//! storage error once storage failed), `/status` (JSON).
+//! storage error once storage failed), `/health/live` and `/health/ready` (JSON, for
+//! orchestrator probes: `health.rs`), `/status` (JSON).
 //! Deliberately tiny HTTP/1.1: one request per connection, head at most 8 KiB, read
 //! within the handshake timeout, then `Connection: close`. Not for request bodies.
 
@@ -12,9 +13,14 @@ use super::conn::Conn;
 use super::tls;
 
 use super::context::Context;
-use super::status_json;
+use super::{health, status_json};
 
 const HEAD_BYTES_MAX: usize = 8 << 10;
+
+/// How long the probes wait for the node thread's status: within the probe's own
+/// timeout (deploy/kubernetes sets 5 s), and a node thread that cannot produce its
+/// status in this long is wedged, not busy.
+const LIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub const REJECT: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -86,6 +92,54 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
                 ),
             }
         }
+        b"/health/live" => match tokio::time::timeout(LIVE_WAIT, ctx.node.status()).await {
+            Ok(Ok(status)) => json(
+                200,
+                "OK",
+                serde_json::json!({ "status": "live", "node": status.id.to_string() }),
+            ),
+            Ok(Err(_)) => json(
+                503,
+                "Service Unavailable",
+                serde_json::json!({ "status": "not live", "reason": "the node has stopped" }),
+            ),
+            Err(_) => json(
+                503,
+                "Service Unavailable",
+                serde_json::json!({
+                    "status": "not live",
+                    "reason": format!(
+                        "the node thread did not answer within {} s",
+                        LIVE_WAIT.as_secs()
+                    ),
+                }),
+            ),
+        },
+        b"/health/ready" => match tokio::time::timeout(LIVE_WAIT, ctx.node.status()).await {
+            Ok(Ok(status)) => {
+                let checks = health::readiness(
+                    &status,
+                    ctx.node.storage_failure(),
+                    ctx.shutdown.is_triggered(),
+                );
+                let body = health::render_readiness(&status, &checks);
+                if body["ready"] == true {
+                    json(200, "OK", body)
+                } else {
+                    json(503, "Service Unavailable", body)
+                }
+            }
+            _ => json(
+                503,
+                "Service Unavailable",
+                serde_json::json!({
+                    "status": "not ready",
+                    "ready": false,
+                    "failing": ["serving"],
+                    "checks": { "serving": { "ok": false, "detail": "the node thread does not answer" } },
+                }),
+            ),
+        },
         b"/status" => match ctx.node.status().await {
             Ok(status) => {
                 let json = status_json::render(&status, &ctx.book, ctx.node.storage_failure());
@@ -120,9 +174,13 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
             404,
             "Not Found",
             "text/plain",
-            "try /metrics, /health or /status\n".into(),
+            "try /metrics, /health, /health/live, /health/ready or /status\n".into(),
         ),
     }
+}
+
+fn json(code: u16, reason: &str, body: serde_json::Value) -> Vec<u8> {
+    plain(code, reason, "application/json", format!("{body}\n"))
 }
 
 fn plain(code: u16, reason: &str, content_type: &str, body: String) -> Vec<u8> {

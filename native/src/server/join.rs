@@ -11,6 +11,7 @@ use ringkv_core::protocol::AdminRequest;
 use ringkv_core::ring::{NodeId, NodeSpec};
 
 use super::node_host::NodeHandle;
+use super::seeds::Seeds;
 use super::shutdown::Shutdown;
 use crate::cmd::client::{Client, ConnectOptions};
 use crate::peer::book::AddressBook;
@@ -44,7 +45,7 @@ pub async fn any_seed_is_member(
 pub async fn join(
     node: NodeHandle,
     spec: NodeSpec,
-    seeds: Vec<String>,
+    seeds: Seeds,
     options: ConnectOptions,
     book: AddressBook,
     mut shutdown: Shutdown,
@@ -60,7 +61,8 @@ pub async fn join(
             Ok(_) => {}
             Err(_) => return,
         }
-        for seed in &seeds {
+        // Resolved again each round: DNS seeds come and go with their pods.
+        for seed in &seeds.current().await {
             let attempt = ask(seed, &spec, &options, &book);
             match tokio::time::timeout(request_limit, attempt).await {
                 Ok(Ok(())) => {

@@ -9,6 +9,7 @@ pub mod context;
 pub mod exec;
 pub mod fail_stop;
 pub mod group_commit;
+pub mod health;
 pub mod http;
 pub mod join;
 pub mod listener;
@@ -16,6 +17,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod node_host;
 pub mod replica_ws;
+pub mod seeds;
 pub mod shutdown;
 pub mod status_json;
 pub mod tls;
@@ -109,7 +111,7 @@ enum Start {
     Join,
 }
 
-async fn start_mode(config: &ServeConfig, options: &ConnectOptions) -> Start {
+async fn start_mode(config: &ServeConfig, seeds: &seeds::Seeds, options: &ConnectOptions) -> Start {
     if !config.members.is_empty() {
         return Start::New(
             config
@@ -122,10 +124,14 @@ async fn start_mode(config: &ServeConfig, options: &ConnectOptions) -> Start {
                 .collect(),
         );
     }
-    let alone = config.seeds.is_empty();
-    if alone
-        || (config.first_seed
-            && !join::any_seed_is_member(&config.seeds, options, Duration::from_secs(2)).await)
+    // With DNS seeds (and no --seed list naming the first seed), n1 may found the
+    // cluster: a StatefulSet's first pod, ringkv-0 under --id-from-hostname.
+    let founder =
+        config.first_seed || (seeds.has_dns() && config.seeds.is_empty() && config.node_id.0 == 1);
+    if seeds.is_empty()
+        || (founder
+            && !join::any_seed_is_member(&seeds.current().await, options, Duration::from_secs(2))
+                .await)
     {
         return Start::New(vec![own_spec(config)]);
     }
@@ -198,7 +204,8 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     let clock = Clock::start();
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
-    let start = start_mode(&config, &client_options).await;
+    let seeds = seeds::Seeds::start(&config).await?;
+    let start = start_mode(&config, &seeds, &client_options).await;
     let node = Node::open(
         node_config(&config, &start),
         engine.clone(),
@@ -310,13 +317,13 @@ async fn serve(config: ServeConfig) -> Result<ExitCode> {
     }
     match role {
         Role::Joining => {
-            if config.seeds.is_empty() {
+            if seeds.is_empty() {
                 tracing::warn!("waiting to be added to a cluster, and no --seed to ask");
             }
             tokio::spawn(join::join(
                 handle.clone(),
                 join_spec,
-                config.seeds.clone(),
+                seeds,
                 client_options,
                 ctx.book.clone(),
                 shutdown.clone(),

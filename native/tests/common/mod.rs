@@ -54,6 +54,9 @@ pub struct NodeProc {
     pub args: Vec<String>,
     /// Extra environment of the process (e.g. an `LD_PRELOAD` fault shim).
     pub env: Vec<(String, String)>,
+    /// A command the binary runs under, given the binary and `args` after its own
+    /// arguments (e.g. `unshare -u sh -c 'hostname ringkv-0 && exec "$0" "$@"'`).
+    pub wrapper: Vec<String>,
     child: Option<Child>,
 }
 
@@ -71,6 +74,7 @@ impl NodeProc {
             dir,
             args,
             env: Vec::new(),
+            wrapper: Vec::new(),
             child: None,
         }
     }
@@ -85,7 +89,15 @@ impl NodeProc {
             .append(true)
             .open(self.dir.with_extension("log"))
             .expect("log file");
-        let child = Command::new(ringkv_bin())
+        let mut command = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(ringkv_bin());
+                command
+            }
+            None => Command::new(ringkv_bin()),
+        };
+        let child = command
             .args(&self.args)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -328,6 +340,53 @@ impl Cluster {
         self.nodes.push(node);
         self.nodes.last_mut().expect("just pushed")
     }
+}
+
+/// Compiles the `LD_PRELOAD` shim whose fsync fails on demand (`failfs/failfs.c`) into
+/// `dir` with the system C compiler (`$CC`, else `cc`).
+pub fn build_failfs_shim(dir: &std::path::Path) -> PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failfs/failfs.c");
+    let library = dir.join("failfs.so");
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&compiler)
+        .args([
+            "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+        ])
+        .arg(&library)
+        .arg(&source)
+        .args(["-ldl", "-lpthread"])
+        .status()
+        .expect("a C compiler (cc) to build the fsync shim");
+    assert!(
+        status.success(),
+        "{compiler} failed on {}",
+        source.display()
+    );
+    library
+}
+
+/// Restarts `node` (same data directory) on a disk whose fsync fails once the returned
+/// trigger file exists: the failfs shim, built into `dir`.
+pub fn restart_on_failing_disk(node: &mut NodeProc, dir: &std::path::Path) -> PathBuf {
+    let shim = build_failfs_shim(dir);
+    let trigger = dir.join("fail-now");
+    node.kill9();
+    node.env = vec![
+        ("LD_PRELOAD".into(), shim.display().to_string()),
+        ("FAILFS_TRIGGER".into(), trigger.display().to_string()),
+    ];
+    node.start();
+    node.wait_healthy();
+    trigger
+}
+
+/// The status code and JSON body of an HTTP GET (`None` if the connection failed or
+/// the body is not JSON).
+pub fn http_json(address: &str, path: &str) -> Option<(u16, serde_json::Value)> {
+    let response = http_get(address, path)?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some((code, serde_json::from_str(body).ok()?))
 }
 
 /// One HTTP/1.1 GET; the whole response as text, `None` if the connection failed.
