@@ -39,6 +39,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Print every key and value as JSON Lines.
     Export(ClientArgs),
+    /// Take an online, consistent backup of the whole cluster into a new or empty
+    /// directory: every write acknowledged before it starts is in it.
+    Backup(BackupArgs),
+    /// Load a backup into a new or empty cluster (checked completely first).
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -212,6 +217,31 @@ pub struct RemoveArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     pub file: PathBuf,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Directory to write the backup into (created; must be empty if it exists).
+    #[arg(long)]
+    pub to: PathBuf,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// A directory `ringkv backup` wrote.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Write even if the cluster already holds keys (keys in the backup are
+    /// overwritten, others stay).
+    #[arg(long)]
+    pub force: bool,
     /// Writes in flight at once.
     #[arg(long, default_value_t = 32)]
     pub parallel: usize,

@@ -21,6 +21,10 @@ pub enum Error {
     Connection(String),
     #[error("the server answered: {0}")]
     Remote(String),
+    /// A backup that cannot be taken or restored: unreadable, incomplete or corrupt
+    /// files, members missing, a non-empty target cluster.
+    #[error("{0}")]
+    Backup(String),
     #[error("the node is shutting down")]
     ShuttingDown,
     /// The node took the request but its answer was lost (it stopped first): a write

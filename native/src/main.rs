@@ -21,6 +21,8 @@ fn main() -> std::process::ExitCode {
         Command::Remove(args) => cmd::admin::remove(args),
         Command::Import(args) => cmd::transfer::import(args),
         Command::Export(args) => cmd::transfer::export(args),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
     };
     match result {
         Ok(code) => code,

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::load::{client, finish_run, Rng, CLIENT_TIMEOUT};
 use common::{plan, Cluster, Resp, Value};
-use ringkv_tests::checker::{self, CheckOptions, Op, Operation, Outcome, Verdict};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -25,7 +25,6 @@ const PLANNED: usize = NODES + 1;
 const CLIENTS: u64 = 4;
 const REGISTER_KEYS: u64 = 24;
 const RUN: Duration = Duration::from_secs(12);
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which directed links (from node i to node j) are cut.
 struct Faults {
@@ -88,124 +87,6 @@ async fn proxy(listener: TcpListener, from: usize, to: usize, target: String, fa
     }
 }
 
-/// xorshift64*: the test's own randomness (seed printed).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-#[derive(Default)]
-struct ClientLog {
-    ops: Vec<Operation>,
-    /// Write-once keys whose SET was acknowledged.
-    acked_once: Vec<String>,
-}
-
-fn outcome_of(reply: Option<&Value>, at: u64, read: bool) -> Outcome {
-    match reply {
-        Some(Value::Simple(s)) if s == "OK" && !read => Outcome::done(at),
-        Some(Value::Bulk(value)) if read => Outcome::read(at, value.as_deref()),
-        Some(Value::Error(e)) if e.starts_with("UNAVAILABLE") || e.starts_with("OVERLOADED") => {
-            Outcome::Failed
-        }
-        Some(Value::Error(e)) if e.starts_with("INDETERMINATE") => Outcome::Unknown,
-        None => Outcome::Unknown,
-        Some(other) => panic!("unexpected reply {other:?}"),
-    }
-}
-
-fn client(
-    index: u64,
-    resp: Vec<String>,
-    start: Instant,
-    stop: Arc<AtomicBool>,
-    seed: u64,
-) -> ClientLog {
-    let now = || start.elapsed().as_micros() as u64;
-    let mut rng = Rng(seed | 1);
-    let mut log = ClientLog::default();
-    let mut client_id = index * 1_000_000;
-    let mut seq = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let node = rng.below(NODES as u64) as usize;
-        let Some(mut conn) = Resp::try_connect(&resp[node], CLIENT_TIMEOUT) else {
-            thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        for _ in 0..10 {
-            seq += 1;
-            let dice = rng.below(100);
-            let (key, op, args): (String, Op, Vec<String>) = if dice < 45 {
-                let key = format!("r{}", rng.below(REGISTER_KEYS));
-                (key.clone(), Op::Read, vec!["GET".into(), key])
-            } else if dice < 85 {
-                let key = format!("r{}", rng.below(REGISTER_KEYS));
-                let value = format!("c{index}-{seq}");
-                (
-                    key.clone(),
-                    Op::Write(value.clone().into_bytes()),
-                    vec!["SET".into(), key, value],
-                )
-            } else {
-                let key = format!("once-{index}-{seq}");
-                (
-                    key.clone(),
-                    Op::Write(b"x".to_vec()),
-                    vec!["SET".into(), key, "x".into()],
-                )
-            };
-            let invoke = now();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let reply = conn.try_call(&args);
-            let outcome = outcome_of(reply.as_ref(), now(), op == Op::Read);
-            if key.starts_with("once-") && matches!(outcome, Outcome::Ok { .. }) {
-                log.acked_once.push(key.clone());
-            }
-            let unknown = outcome == Outcome::Unknown;
-            log.ops.push(Operation {
-                client: client_id,
-                key: key.into_bytes(),
-                op,
-                invoke,
-                outcome,
-            });
-            if unknown {
-                // An op that may still take effect stays open forever: later ops of this
-                // thread belong to a fresh client.
-                client_id += 1;
-            }
-            if reply.is_none() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(15));
-        }
-    }
-    log
-}
-
-fn read_until_available(resp: &[String], key: &str) -> Option<Value> {
-    for attempt in 0..200 {
-        let node = &resp[attempt % resp.len()];
-        if let Some(mut c) = Resp::try_connect(node, CLIENT_TIMEOUT) {
-            match c.try_call(&["GET", key]) {
-                Some(Value::Error(e)) if e.starts_with("UNAVAILABLE") => {}
-                Some(value) => return Some(value),
-                None => {}
-            }
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 #[test]
 #[ignore = "about 15 s; scripts/test runs it in its own step with --nocapture so its figures print"]
 fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
@@ -257,7 +138,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
             let resp = resp.clone();
             let client_seed = seed.wrapping_add(i * 0x9e37_79b9);
             let stop = stop.clone();
-            thread::spawn(move || client(i, resp, start, stop, client_seed))
+            thread::spawn(move || client(i, resp, start, stop, client_seed, REGISTER_KEYS))
         })
         .collect();
 
@@ -357,62 +238,25 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
     for node in cluster.nodes.iter_mut().take(NODES) {
         node.wait_healthy();
     }
-    for k in 0..REGISTER_KEYS {
-        let key = format!("r{k}");
-        let invoke = start.elapsed().as_micros() as u64;
-        let reply = read_until_available(&resp, &key);
-        let at = start.elapsed().as_micros() as u64;
-        ops.push(Operation {
-            client: 99_000_000 + k,
-            key: key.clone().into_bytes(),
-            op: Op::Read,
-            invoke,
-            outcome: outcome_of(reply.as_ref(), at, true),
-        });
-    }
-    let mut lost = Vec::new();
-    for key in &acked_once {
-        if read_until_available(&resp, key) != Some(Value::bulk("x")) {
-            lost.push(key.clone());
-        }
-    }
-
-    let verdicts = checker::check_history(&ops, &CheckOptions::default());
-    let violations: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violation()).collect();
-    let undecided: Vec<_> = verdicts
-        .iter()
-        .filter(|(_, v)| matches!(v, Verdict::Unknown(_)))
-        .collect();
-    let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|o| f(&o.outcome)).count();
+    let end = finish_run(&resp, start, REGISTER_KEYS, &mut ops, &acked_once);
     println!(
         "chaos: {} operations ({} ok, {} unavailable, {} indeterminate/timed out), \
          faults injected {:?}, minority checks {}, keys checked {}, violations = {}, \
          undecided = {}, acknowledged write-once keys {}, acknowledged writes lost = {}",
         ops.len(),
-        count(|o| matches!(o, Outcome::Ok { .. })),
-        count(|o| *o == Outcome::Failed),
-        count(|o| *o == Outcome::Unknown),
+        end.ok,
+        end.refused,
+        end.unknown,
         injected,
         minority_checks,
-        verdicts.len(),
-        violations.len(),
-        undecided.len(),
+        end.keys,
+        end.violations,
+        end.undecided.len(),
         acked_once.len(),
-        lost.len()
+        end.lost.len()
     );
-    for (key, verdict) in &violations {
-        if let Verdict::Violation(v) = verdict {
-            println!(
-                "violation on {}:\n{}",
-                String::from_utf8_lossy(key),
-                v.explanation
-            );
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "linearizability violations (seed {seed})"
-    );
+    let (violations, undecided, lost) = (end.violations, end.undecided, end.lost);
+    assert_eq!(violations, 0, "linearizability violations (seed {seed})");
     assert!(
         undecided.is_empty(),
         "the checker could not decide {undecided:?}"

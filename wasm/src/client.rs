@@ -345,7 +345,13 @@ fn receive(conn: &SharedConn, bytes: &[u8]) {
                 }
             }
             Ok(ServerFrame::Refused { reason }) => c.errors.push(format!("refused: {reason}")),
-            Ok(ServerFrame::Keys { .. }) => {}
+            // Answers to requests this client never sends (export, backup).
+            Ok(
+                ServerFrame::Keys { .. }
+                | ServerFrame::Layout { .. }
+                | ServerFrame::BackupPage { .. }
+                | ServerFrame::Failed { .. },
+            ) => {}
             Err(e) => c.errors.push(format!("undecodable frame: {e}")),
         }
     }

@@ -14,10 +14,12 @@
 //! - `membership`: layout changes (admin requests, Paxos per version, the epoch
 //!   fence, streaming moved ranges).
 //! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
+//! - `backup`: paging out a replica's records for `ringkv backup`, merging copies.
 //! - `mutations`: deliberate bugs for the simulator's mutation tests (feature
 //!   `mutations` only; a no-op otherwise).
 
 mod ae;
+pub mod backup;
 pub mod config;
 mod coordinator;
 pub mod error;

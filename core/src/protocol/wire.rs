@@ -14,7 +14,9 @@
 //! in `PeerMessage::Relayed` and sends that to the host, which hands it to the replica.
 
 use super::client::{ClientReply, ClientRequest};
-use crate::ring::NodeId;
+use super::membership::SyncEntry;
+use crate::node::backup::BackupCursor;
+use crate::ring::{NodeId, RingLayout};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -44,6 +46,21 @@ pub enum ClientFrame {
         after: Option<Vec<u8>>,
         limit: u32,
     },
+    /// The node's committed layout (`ServerFrame::Layout`): who the members are and
+    /// which replicas each range has, for a backup's coverage check.
+    Layout {
+        id: u64,
+    },
+    /// The next page of every record this node stores as a replica: registers with
+    /// their tags (tombstones included), then eventual sibling states
+    /// (`node::backup::backup_page`). `cursor: None` starts the stream; `limit` is
+    /// capped by the server. Same credential as every other frame (the client token):
+    /// it reveals no more than reads of every key do.
+    Backup {
+        id: u64,
+        cursor: Option<BackupCursor>,
+        limit: u32,
+    },
 }
 
 /// Server → client.
@@ -64,6 +81,22 @@ pub enum ServerFrame {
         id: u64,
         keys: Vec<Vec<u8>>,
         done: bool,
+    },
+    Layout {
+        id: u64,
+        layout: RingLayout,
+    },
+    /// One backup page; `next: None` ends the node's stream.
+    BackupPage {
+        id: u64,
+        entries: Vec<SyncEntry>,
+        next: Option<BackupCursor>,
+    },
+    /// A request this node cannot serve (a scan failed, storage failed); the
+    /// connection stays open, unlike `Refused`.
+    Failed {
+        id: u64,
+        reason: String,
     },
     /// Sent before the server closes the connection: bad token, malformed frame.
     Refused {

@@ -1,7 +1,10 @@
 //! A client of the `/client` WebSocket protocol (`wire`), used by the CLI and tests.
 
 use futures_util::{SinkExt, StreamExt};
+use ringkv_core::node::backup::BackupCursor;
 use ringkv_core::node::{ClientReply, ClientRequest};
+use ringkv_core::protocol::SyncEntry;
+use ringkv_core::ring::RingLayout;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -143,6 +146,47 @@ impl Client {
                     keys,
                     done,
                 } if got == id => return Ok((keys, done)),
+                ServerFrame::Refused { reason } => return Err(Error::Remote(reason)),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The node's committed layout.
+    pub async fn layout(&mut self) -> Result<RingLayout> {
+        let id = self.id();
+        self.send(&ClientFrame::Layout { id }).await?;
+        loop {
+            match self.next().await? {
+                ServerFrame::Layout { id: got, layout } if got == id => return Ok(layout),
+                ServerFrame::Failed { id: got, reason } if got == id => {
+                    return Err(Error::Remote(reason))
+                }
+                ServerFrame::Refused { reason } => return Err(Error::Remote(reason)),
+                _ => continue,
+            }
+        }
+    }
+
+    /// One page of the node's backup stream (`next: None`: the stream is complete).
+    pub async fn backup_page(
+        &mut self,
+        cursor: Option<BackupCursor>,
+        limit: u32,
+    ) -> Result<(Vec<SyncEntry>, Option<BackupCursor>)> {
+        let id = self.id();
+        self.send(&ClientFrame::Backup { id, cursor, limit })
+            .await?;
+        loop {
+            match self.next().await? {
+                ServerFrame::BackupPage {
+                    id: got,
+                    entries,
+                    next,
+                } if got == id => return Ok((entries, next)),
+                ServerFrame::Failed { id: got, reason } if got == id => {
+                    return Err(Error::Remote(reason))
+                }
                 ServerFrame::Refused { reason } => return Err(Error::Remote(reason)),
                 _ => continue,
             }

@@ -1,7 +1,9 @@
-//! Client-side commands (`put`, `get`, `del`, `status`, `import`, `export`) over the
-//! client WebSocket protocol, and `dev-cluster`.
+//! Client-side commands (`put`, `get`, `del`, `status`, `import`, `export`, `backup`,
+//! `restore`) over the client WebSocket protocol, and `dev-cluster`.
 
 pub mod admin;
+pub mod backup;
+pub mod backup_format;
 pub mod client;
 pub mod dev_cluster;
 pub mod kv;

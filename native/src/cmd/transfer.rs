@@ -40,7 +40,8 @@ fn field(line: &Value, name: &str) -> Option<Vec<u8>> {
     unhex(line[format!("{name}_hex")].as_str()?)
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(super) fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     let template = format!("{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})");
     if let Ok(style) = ProgressStyle::with_template(&template) {

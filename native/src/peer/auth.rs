@@ -83,6 +83,11 @@ impl PeerAuth {
         }
     }
 
+    /// The node this auth speaks for.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
     /// This auth announcing `address` in its hellos.
     pub fn with_address(mut self, address: String) -> Self {
         self.address = address;

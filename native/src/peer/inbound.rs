@@ -8,13 +8,14 @@ use std::sync::Arc;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
 use ringkv_core::node::PeerMessage;
-use ringkv_core::protocol;
+use ringkv_core::protocol::{self, ProtocolError};
 use ringkv_core::ring::NodeId;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{self, PeerAuth};
 use super::route::Routes;
+use super::version_refusal;
 use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
 use crate::server::node_host::{NodeHandle, PeerPayload};
@@ -77,6 +78,15 @@ pub async fn serve(
         match incoming {
             Incoming::Binary(frame) => match protocol::decode_frame(&frame) {
                 Ok(messages) => on_messages(&routes, &node, &metrics, from, messages),
+                Err(ProtocolError::UnsupportedVersion { found, .. }) => {
+                    // A build from before the upgrade header: its frames say its
+                    // version (the batch bit cleared).
+                    metrics.inc(&metrics.peer_protocol_refused);
+                    let theirs = (found & 0x7fff).to_string();
+                    tracing::warn!("{}", version_refusal(&from.to_string(), &theirs));
+                    ws::close(&mut sink, ws::POLICY, "peer protocol version").await;
+                    return;
+                }
                 Err(error) => {
                     metrics.inc(&metrics.bad_frames);
                     tracing::warn!(peer = %from, %error, "undecodable peer frame; disconnecting");

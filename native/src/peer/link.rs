@@ -16,11 +16,16 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::auth::{self, PeerAuth};
 use super::book::AddressBook;
+use super::{version_refusal, NODE_HEADER, PROTOCOL_HEADER};
 use crate::server::conn::Conn;
 use crate::server::metrics::Metrics;
 use crate::server::shutdown::Shutdown;
 use crate::server::tls::Tls;
 use crate::server::ws::{self, Incoming};
+use ringkv_core::protocol::FORMAT_VERSION;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 /// Frames waiting for one peer; more are dropped.
 pub const LINK_QUEUE_MAX: usize = 4096;
@@ -42,11 +47,27 @@ pub struct Link {
     pub tls: Option<Tls>,
 }
 
+/// Why a dial failed.
+enum DialError {
+    /// The peer speaks another peer protocol version (its answer said which).
+    Version(String),
+    Other(String),
+}
+
+impl From<String> for DialError {
+    fn from(reason: String) -> Self {
+        DialError::Other(reason)
+    }
+}
+
 type Ws = WebSocketStream<Conn>;
 
 impl Link {
     pub async fn run(mut self) {
         let mut backoff = BACKOFF_MIN;
+        // A version refusal is logged at warn once per run of refusals (the link
+        // redials every 2 s); each one is counted.
+        let mut version_warned = false;
         loop {
             if self.shutdown.is_triggered() {
                 return;
@@ -55,13 +76,24 @@ impl Link {
                 Ok(ws) => {
                     tracing::info!(peer = %self.to, "peer link up");
                     backoff = BACKOFF_MIN;
+                    version_warned = false;
                     let ended = self.pump(ws).await;
                     if ended {
                         return;
                     }
                     tracing::info!(peer = %self.to, "peer link down");
                 }
-                Err(reason) => {
+                Err(DialError::Version(theirs)) => {
+                    self.metrics.inc(&self.metrics.peer_protocol_refused);
+                    let line = version_refusal(&self.to.to_string(), &theirs);
+                    if version_warned {
+                        tracing::debug!("{line}");
+                    } else {
+                        tracing::warn!("{line}");
+                        version_warned = true;
+                    }
+                }
+                Err(DialError::Other(reason)) => {
                     self.metrics.inc(&self.metrics.peer_connect_failures);
                     tracing::debug!(peer = %self.to, %reason, "peer dial failed");
                 }
@@ -80,7 +112,7 @@ impl Link {
         }
     }
 
-    async fn connect(&self) -> Result<Ws, String> {
+    async fn connect(&self) -> Result<Ws, DialError> {
         let address = self
             .book
             .address(self.to)
@@ -94,27 +126,46 @@ impl Link {
                 Some(tls) => tls.connect(tcp, &address).await?,
                 None => Conn::Plain(tcp),
             };
-            let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-                format!("ws://{address}/peer"),
+            let mut request = format!("ws://{address}/peer")
+                .into_client_request()
+                .map_err(|e| format!("websocket {address}: {e}"))?;
+            let headers = request.headers_mut();
+            headers.insert(PROTOCOL_HEADER, HeaderValue::from(FORMAT_VERSION));
+            if let Ok(me) = HeaderValue::from_str(&self.auth.me().to_string()) {
+                headers.insert(NODE_HEADER, me);
+            }
+            let (mut ws, response) = match tokio_tungstenite::client_async_with_config(
+                request,
                 stream,
                 Some(ws::config(self.frame_size_bytes_max)),
             )
             .await
-            .map_err(|e| format!("websocket {address}: {e}"))?;
+            {
+                Ok(answer) => answer,
+                Err(WsError::Http(response))
+                    if response.status() == StatusCode::UPGRADE_REQUIRED =>
+                {
+                    return Err(DialError::Version(header_text(response.headers())));
+                }
+                Err(e) => return Err(format!("websocket {address}: {e}").into()),
+            };
+            // An acceptor that names another version but upgraded anyway (it could
+            // only be a build that speaks several): trust the frames, not the header.
+            let _ = response;
             let challenge = match ws::next_binary(&mut ws).await {
                 Incoming::Binary(bytes) => auth::decode(&bytes).map_err(|e| e.to_string())?,
-                _ => return Err("no challenge".to_string()),
+                _ => return Err("no challenge".to_string().into()),
             };
             let (hello, nonce) = self
                 .auth
                 .hello(&challenge, self.to)
                 .map_err(|e| e.to_string())?;
             if !ws::send_binary(&mut ws, auth::encode(&hello)).await {
-                return Err("closed during handshake".into());
+                return Err(DialError::Other("closed during handshake".into()));
             }
             let welcome = match ws::next_binary(&mut ws).await {
                 Incoming::Binary(bytes) => auth::decode(&bytes).map_err(|e| e.to_string())?,
-                _ => return Err("refused (wrong cluster secret?)".to_string()),
+                _ => return Err("refused (wrong cluster secret?)".to_string().into()),
             };
             self.auth
                 .verify_welcome(&welcome, &nonce, self.to)
@@ -126,7 +177,7 @@ impl Link {
         };
         tokio::time::timeout(self.handshake_timeout, dial)
             .await
-            .map_err(|_| "handshake timed out".to_string())?
+            .map_err(|_| DialError::Other("handshake timed out".into()))?
     }
 
     /// Sends queued frames until the link fails (`false`) or the node stops (`true`).
@@ -174,6 +225,19 @@ impl Link {
             }
         }
     }
+}
+
+/// The version a refusing acceptor named (its header), shortened for the log.
+fn header_text(headers: &HeaderMap) -> String {
+    headers
+        .get(PROTOCOL_HEADER)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(32)
+                .collect()
+        })
+        .unwrap_or_else(|| "(not named)".into())
 }
 
 fn jitter_byte() -> u8 {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
+use ringkv_core::node::backup;
 use tokio_tungstenite::WebSocketStream;
 
 use super::conn::Conn;
@@ -152,6 +153,48 @@ fn dispatch(frame: ClientFrame, ctx: &Arc<Context>) -> Option<Pending> {
                 },
                 Err(_) => ServerFrame::Refused {
                     reason: "scan failed".into(),
+                },
+            }
+        }),
+        ClientFrame::Layout { id } => Box::pin(async move {
+            match ctx.node.status().await {
+                Ok(status) => ServerFrame::Layout {
+                    id,
+                    layout: status.layout,
+                },
+                Err(error) => ServerFrame::Failed {
+                    id,
+                    reason: error.to_string(),
+                },
+            }
+        }),
+        ClientFrame::Backup { id, cursor, limit } => Box::pin(async move {
+            // After a failed sync the engine may hold writes that never became durable
+            // (and were never acknowledged); a backup must not take them from here.
+            if let Some(error) = ctx.node.storage_failure() {
+                return ServerFrame::Failed {
+                    id,
+                    reason: format!("storage failed on this node ({error}); it serves no backup"),
+                };
+            }
+            let engine = ctx.node.engine().clone();
+            let scan = tokio::task::spawn_blocking(move || {
+                backup::backup_page(engine.as_ref(), cursor.as_ref(), limit as usize)
+            })
+            .await;
+            match scan {
+                Ok(Ok(page)) => ServerFrame::BackupPage {
+                    id,
+                    entries: page.entries,
+                    next: page.next,
+                },
+                Ok(Err(error)) => ServerFrame::Failed {
+                    id,
+                    reason: format!("backup scan failed: {error}"),
+                },
+                Err(_) => ServerFrame::Failed {
+                    id,
+                    reason: "backup scan failed".into(),
                 },
             }
         }),

@@ -114,6 +114,9 @@ pub struct Metrics {
     pub peer_frames_sent: AtomicU64,
     pub peer_connect_failures: AtomicU64,
     pub peer_auth_failures: AtomicU64,
+    /// Peer connections refused for speaking another peer protocol version (either
+    /// side: at the upgrade, or at the first frame of a build that sends no header).
+    pub peer_protocol_refused: AtomicU64,
     /// Node-thread turns, inputs handled in them, group-commit syncs and their time.
     pub node_turns: AtomicU64,
     pub node_inputs: AtomicU64,
@@ -203,7 +206,7 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 40] = [
+        let counters: [(&str, &str, u64); 41] = [
             (
                 "node_turns_total",
                 "Node-thread turns (inputs handled, then outputs released).",
@@ -293,6 +296,11 @@ impl Metrics {
                 "peer_auth_failures_total",
                 "Peer handshakes with a wrong MAC.",
                 load(&self.peer_auth_failures),
+            ),
+            (
+                "peer_protocol_refused_total",
+                "Peer connections refused for another peer protocol version (the log names both).",
+                load(&self.peer_protocol_refused),
             ),
             (
                 "node_requests_total",

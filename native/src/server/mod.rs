@@ -6,6 +6,7 @@ pub mod client_ws;
 pub mod committer;
 pub mod conn;
 pub mod context;
+pub mod data_dir;
 pub mod exec;
 pub mod fail_stop;
 pub mod group_commit;
@@ -65,8 +66,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn open_engine(config: &ServeConfig) -> Result<Arc<dyn Engine>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(io(format!("creating {}", config.data_dir.display())))?;
+    // The format marker first: nothing in a directory of a newer format is opened.
+    match data_dir::check(&config.data_dir)? {
+        data_dir::Opened::Adopted => tracing::info!(
+            dir = %config.data_dir.display(),
+            format = data_dir::DATA_FORMAT_VERSION,
+            "adopted a data directory from before format markers: marked as format {}",
+            data_dir::DATA_FORMAT_VERSION
+        ),
+        data_dir::Opened::New | data_dir::Opened::Marked(_) => {}
+    }
     let lsm_dir = config.data_dir.join("lsm");
     let redb_dir = config.data_dir.join("redb");
     // One data directory holds one engine's files: opening the other engine would start

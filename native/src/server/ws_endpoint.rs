@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
+use ringkv_core::protocol::FORMAT_VERSION;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use super::client_ws;
 use super::context::Context;
 use super::tls;
-use crate::peer::inbound;
+use crate::peer::{inbound, version_refusal, NODE_HEADER, PROTOCOL_HEADER};
 use crate::server::ws;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,10 +29,40 @@ pub const REJECT: &[u8] =
 #[allow(clippy::result_large_err)]
 pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
     let mut endpoint = None;
-    let callback = |request: &Request, response: Response| match request.uri().path() {
+    // (their version, the node they claim to be) of a peer refused for its version.
+    let mut refused_version: Option<(String, String)> = None;
+    let callback = |request: &Request, mut response: Response| match request.uri().path() {
         "/peer" => {
             endpoint = Some(Endpoint::Peer);
-            Ok(response)
+            let ours = FORMAT_VERSION.to_string();
+            let header = |name: &str| {
+                request.headers().get(name).map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(32)
+                        .collect::<String>()
+                })
+            };
+            match header(PROTOCOL_HEADER) {
+                Some(theirs) if theirs != ours => {
+                    let node = header(NODE_HEADER).unwrap_or_else(|| "(unnamed)".into());
+                    let mut refusal = ErrorResponse::new(Some(format!(
+                        "this node speaks peer protocol version {ours}, not {theirs}"
+                    )));
+                    *refusal.status_mut() = StatusCode::UPGRADE_REQUIRED;
+                    if let Ok(value) = HeaderValue::from_str(&ours) {
+                        refusal.headers_mut().insert(PROTOCOL_HEADER, value);
+                    }
+                    refused_version = Some((theirs, node));
+                    Err(refusal)
+                }
+                _ => {
+                    if let Ok(value) = HeaderValue::from_str(&ours) {
+                        response.headers_mut().insert(PROTOCOL_HEADER, value);
+                    }
+                    Ok(response)
+                }
+            }
         }
         "/client" => {
             endpoint = Some(Endpoint::Client);
@@ -54,7 +85,12 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
     };
     let config = ws::config(ctx.limits.frame_size_bytes_max);
     let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
-    let mut ws = match tokio::time::timeout(ctx.limits.handshake_timeout, upgrade).await {
+    let upgraded = tokio::time::timeout(ctx.limits.handshake_timeout, upgrade).await;
+    if let Some((theirs, node)) = refused_version {
+        ctx.metrics.inc(&ctx.metrics.peer_protocol_refused);
+        tracing::warn!("{}", version_refusal(&node, &theirs));
+    }
+    let mut ws = match upgraded {
         Ok(Ok(ws)) => ws,
         _ => {
             ctx.metrics.inc(&ctx.metrics.handshake_failures);

@@ -53,6 +53,26 @@ impl PeerLink {
         PeerLink { ws }
     }
 
+    /// Sends `frame` as it is (a frame of another protocol version, garbage).
+    pub async fn send_raw(&mut self, frame: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .expect("send");
+    }
+
+    /// Whether the node closed the link within `timeout`.
+    pub async fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     pub async fn send(&mut self, message: &PeerMessage) {
         let frame = protocol::encode(message).expect("encodes");
         self.ws
