@@ -102,7 +102,7 @@ impl Replica {
                 frame = self.ws.next() => {
                     if let Some(Ok(Message::Binary(bytes))) = frame {
                         if let Ok(ReplicaDown::Peer { from, frame }) = wire::decode(&bytes) {
-                            if let Ok(message) = protocol::decode(&frame) {
+                            for message in protocol::decode_frame(&frame).unwrap_or_default() {
                                 let now = self.now_ms();
                                 self.node.handle(now, Input::Peer { from, message });
                             }
@@ -463,10 +463,13 @@ fn a_joining_replicas_first_frames_are_not_dropped_behind_its_layout() {
             Duration::from_secs(5),
             |_, message| match message {
                 PeerMessage::Relayed { from, to, frame } if from == NodeId(2) && to == REPLICA => {
-                    match protocol::decode(&frame) {
-                        Ok(PeerMessage::SyncPage(page)) => Some(page),
-                        _ => None,
-                    }
+                    protocol::decode_frame(&frame)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find_map(|message| match message {
+                            PeerMessage::SyncPage(page) => Some(page),
+                            _ => None,
+                        })
                 }
                 _ => None,
             },
