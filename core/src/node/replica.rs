@@ -57,18 +57,13 @@ fn read_version(
         return Ok(version);
     }
     let (tag, value) = read_register(engine, key)?;
-    let version = version_of(tag, value.as_deref());
-    versions.put(key, version);
-    Ok(version)
-}
-
-/// The version of a register read as `(tag, value)` (`Tag::ZERO`: no record).
-fn version_of(tag: Tag, value: Option<&[u8]>) -> RegisterVersion {
-    if tag == Tag::ZERO {
+    let version = if tag == Tag::ZERO {
         ABSENT
     } else {
-        RegisterVersion::of(tag, value)
-    }
+        RegisterVersion::of(tag, value.as_deref())
+    };
+    versions.put(key, version);
+    Ok(version)
 }
 
 pub(crate) fn on_read_tag(
@@ -90,7 +85,12 @@ pub(crate) fn on_read(
     let (tag, value) = read_register(engine, key)?;
     // A read's record is the key's current version: the write that usually follows a
     // read (its write-back, or the next put's `ReadTag`) needs no engine read.
-    versions.put(key, version_of(tag, value.as_deref()));
+    let version = if tag == Tag::ZERO {
+        ABSENT
+    } else {
+        RegisterVersion::of(tag, value.as_deref())
+    };
+    versions.put(key, version);
     Ok(PeerMessage::ReadAck { req, tag, value })
 }
 
