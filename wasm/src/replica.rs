@@ -5,10 +5,6 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Register versions a wasm replica keeps in memory (`NodeConfig::
-/// version_cache_entries_max`): ~1.6 MiB when full, against the native 25 MiB.
-const VERSION_CACHE_ENTRIES_WASM: usize = 16 << 10;
-
 use js_sys::{Function, Promise};
 use ringkv_core::node::local_keys::count_local_keys;
 use ringkv_core::node::NodeError;
@@ -195,8 +191,6 @@ async fn open_on(
     };
     let value_size_bytes_max = config.value_size_bytes_max;
     let mut config = config;
-    // A browser or edge replica holds little and must stay small in memory.
-    config.version_cache_entries_max = VERSION_CACHE_ENTRIES_WASM;
     // A new store's identity secret (`NodeSpec::identity`); unused once it has one.
     let _ = getrandom::fill(&mut config.fresh_identity);
     let opened = Node::open(

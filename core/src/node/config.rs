@@ -5,7 +5,6 @@ use crate::protocol::FRAME_SIZE_BYTES_MAX;
 use crate::ring::{NodeId, NodeSpec, DEFAULT_REPLICAS};
 
 use super::error::NodeError;
-use super::versions::VERSIONS_CACHED_DEFAULT;
 
 /// Largest key a client may use by default (the engine allows more; the cluster keeps
 /// keys small because every replica message carries one).
@@ -96,10 +95,6 @@ pub struct NodeConfig {
     /// Tree shape per range. Must be the same on every node (mismatches are rejected
     /// as `DepthMismatch`, never mis-compared).
     pub anti_entropy_merkle: MerkleConfig,
-    /// Register versions `(tag, tombstone)` a replica keeps in memory so a write's
-    /// `ReadTag` and `Write` skip the engine read (`node/versions.rs`); about 100 bytes
-    /// each with short keys. 0: none (every message reads the engine).
-    pub version_cache_entries_max: usize,
     /// Fresh randomness from the host (the OS's, or the browser's `crypto`), from which a
     /// store opened for the first time makes its identity secret (`NodeSpec::identity`);
     /// unused once the store has one. All zeros (the default) still gives each store its
@@ -139,7 +134,6 @@ impl NodeConfig {
             anti_entropy_interval_ms: 500,
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
-            version_cache_entries_max: VERSIONS_CACHED_DEFAULT,
             fresh_identity: [0; crate::ring::IDENTITY_SECRET_BYTES],
             #[cfg(feature = "mutations")]
             mutations: super::mutations::Mutations::NONE,

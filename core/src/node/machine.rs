@@ -25,7 +25,6 @@ use super::outbox::Outbox;
 use super::replica;
 use super::status::{MemberStatus, NodeCounters, NodeStatus};
 use super::tags::{TagIssuer, TAG_LEASE_COUNTERS};
-use super::versions::VersionCache;
 
 /// One cluster node: replica of its ring ranges, coordinator of the client requests it
 /// receives, gossip member. Owns no clock, thread or socket: the host hands in time
@@ -57,9 +56,6 @@ pub struct Node {
     anti_entropy: AntiEntropy,
     /// The committed layout version the trees were built for.
     anti_entropy_layout_version: u64,
-    /// Registers' versions in memory (`versions.rs`): equal to the engine's, kept by
-    /// `replica::apply_register`, the one register write path.
-    versions: VersionCache,
 }
 
 impl std::fmt::Debug for Node {
@@ -109,7 +105,6 @@ impl Node {
         };
         let mut rng = SplitMix64::new(rng_seed);
         let id = recovered.id;
-        let versions = VersionCache::new(config.version_cache_entries_max);
         // Anti-entropy: completes the position index if needed, builds the trees.
         let anti_entropy = AntiEntropy::open(
             engine.as_ref(),
@@ -185,7 +180,6 @@ impl Node {
             notes: recovered.notes,
             anti_entropy_layout_version: membership_committed_version,
             anti_entropy,
-            versions,
         })
     }
 
@@ -290,7 +284,6 @@ impl Node {
             .collect();
         let mut counters = self.counters;
         counters.sends_dropped = self.outbox.sends_dropped();
-        (counters.version_cache_hits, counters.version_cache_misses) = self.versions.stats();
         NodeStatus {
             id: self.id,
             incarnation: self.incarnation,
@@ -417,7 +410,6 @@ impl Node {
         let result = self.anti_entropy.on_timers(&mut AeCtx {
             now_ms: self.now_ms,
             engine: self.engine.as_ref(),
-            versions: &mut self.versions,
             out: &mut self.outbox,
             counters: &mut self.counters,
             detector: &self.detector,
@@ -573,28 +565,22 @@ impl Node {
         }
         let engine = self.engine.as_ref();
         let answer = match message {
-            PeerMessage::ReadTag { req, key, .. } => {
-                replica::on_read_tag(engine, &mut self.versions, req, &key)
-            }
-            PeerMessage::Read { req, key, .. } => {
-                replica::on_read(engine, &mut self.versions, req, &key)
-            }
+            PeerMessage::ReadTag { req, key, .. } => replica::on_read_tag(engine, req, &key),
+            PeerMessage::Read { req, key, .. } => replica::on_read(engine, req, &key),
             PeerMessage::Write {
                 req,
                 key,
                 tag,
                 value,
                 ..
-            } => replica::on_write(engine, &mut self.versions, req, &key, tag, value).map(
-                |(ack, change)| {
-                    self.counters.writes_applied += u64::from(change.is_some());
-                    // Anti-entropy hook: the write moved this key's Merkle entry.
-                    if let Some(change) = &change {
-                        self.anti_entropy.on_applied(&key, change);
-                    }
-                    ack
-                },
-            ),
+            } => replica::on_write(engine, req, &key, tag, value).map(|(ack, change)| {
+                self.counters.writes_applied += u64::from(change.is_some());
+                // Anti-entropy hook: the write moved this key's Merkle entry.
+                if let Some(change) = &change {
+                    self.anti_entropy.on_applied(&key, change);
+                }
+                ack
+            }),
             PeerMessage::Gossip {
                 layout_version,
                 members,
@@ -701,7 +687,6 @@ impl Node {
                     &mut AeCtx {
                         now_ms: self.now_ms,
                         engine,
-                        versions: &mut self.versions,
                         out: &mut self.outbox,
                         counters: &mut self.counters,
                         detector: &self.detector,
@@ -757,14 +742,9 @@ impl Node {
         for entry in &page.entries {
             match entry {
                 SyncEntry::Register { key, tag, value } => {
-                    let change = replica::apply_register(
-                        self.engine.as_ref(),
-                        &mut self.versions,
-                        key,
-                        *tag,
-                        value.clone(),
-                    )
-                    .map_err(|error| error.to_string())?;
+                    let change =
+                        replica::apply_register(self.engine.as_ref(), key, *tag, value.clone())
+                            .map_err(|error| error.to_string())?;
                     if let Some(change) = &change {
                         self.counters.writes_applied += 1;
                         self.anti_entropy.on_applied(key, change);

@@ -45,7 +45,6 @@ pub mod status;
 pub mod stored;
 mod tags;
 mod timers;
-mod versions;
 
 pub use ae::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
 pub use config::NodeConfig;

@@ -7,9 +7,8 @@
 //! least as large as the write's.
 //!
 //! [`apply_register`] is the one write path for registers: `Write` (puts, deletes,
-//! read write-backs), range sync and anti-entropy pushes all go through it; it writes
-//! the key's position-index entry (`ae/index.rs`) in the same batch as the record and
-//! keeps the node's [`VersionCache`] equal to what the engine holds (`versions.rs`).
+//! read write-backs) and anti-entropy pushes both go through it, and it writes the
+//! key's position-index entry (`ae/index.rs`) in the same batch as the record.
 
 use thiserror::Error;
 
@@ -19,7 +18,6 @@ use crate::versioning::Tag;
 
 use super::ae::{index, RegisterVersion};
 use super::stored::{data_key, Stored};
-use super::versions::{VersionCache, ABSENT};
 
 #[derive(Debug, Error)]
 pub(crate) enum ReplicaError {
@@ -46,51 +44,21 @@ pub(crate) fn read_register(
     }
 }
 
-/// The version of `key`'s register (`ABSENT` if none): from the cache, or read from
-/// the engine and cached.
-fn read_version(
-    engine: &dyn Engine,
-    versions: &mut VersionCache,
-    key: &[u8],
-) -> Result<RegisterVersion, ReplicaError> {
-    if let Some(version) = versions.get(key) {
-        return Ok(version);
-    }
-    let (tag, value) = read_register(engine, key)?;
-    let version = if tag == Tag::ZERO {
-        ABSENT
-    } else {
-        RegisterVersion::of(tag, value.as_deref())
-    };
-    versions.put(key, version);
-    Ok(version)
-}
-
 pub(crate) fn on_read_tag(
     engine: &dyn Engine,
-    versions: &mut VersionCache,
     req: OpId,
     key: &[u8],
 ) -> Result<PeerMessage, ReplicaError> {
-    let tag = read_version(engine, versions, key)?.tag;
+    let (tag, _) = read_register(engine, key)?;
     Ok(PeerMessage::ReadTagAck { req, tag })
 }
 
 pub(crate) fn on_read(
     engine: &dyn Engine,
-    versions: &mut VersionCache,
     req: OpId,
     key: &[u8],
 ) -> Result<PeerMessage, ReplicaError> {
     let (tag, value) = read_register(engine, key)?;
-    // A read's record is the key's current version: the write that usually follows a
-    // read (its write-back, or the next put's `ReadTag`) needs no engine read.
-    let version = if tag == Tag::ZERO {
-        ABSENT
-    } else {
-        RegisterVersion::of(tag, value.as_deref())
-    };
-    versions.put(key, version);
     Ok(PeerMessage::ReadAck { req, tag, value })
 }
 
@@ -98,13 +66,12 @@ pub(crate) fn on_read(
 /// ack and what changed (`None`: nothing was written).
 pub(crate) fn on_write(
     engine: &dyn Engine,
-    versions: &mut VersionCache,
     req: OpId,
     key: &[u8],
     tag: Tag,
     value: Option<Vec<u8>>,
 ) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
-    let change = apply_register(engine, versions, key, tag, value)?;
+    let change = apply_register(engine, key, tag, value)?;
     Ok((PeerMessage::WriteAck { req }, change))
 }
 
@@ -121,17 +88,17 @@ pub(crate) struct RegisterChange {
 /// register never moves backwards.
 pub(crate) fn apply_register(
     engine: &dyn Engine,
-    versions: &mut VersionCache,
     key: &[u8],
     tag: Tag,
     value: Option<Vec<u8>>,
 ) -> Result<Option<RegisterChange>, ReplicaError> {
-    let stored = read_version(engine, versions, key)?;
-    if tag <= stored.tag {
+    let (stored_tag, stored_value) = read_register(engine, key)?;
+    if tag <= stored_tag {
         return Ok(None);
     }
     // Stored tags are > Tag::ZERO (only larger tags are ever stored), so ZERO = absent.
-    let old = (stored.tag != Tag::ZERO).then_some(stored);
+    let old =
+        (stored_tag != Tag::ZERO).then(|| RegisterVersion::of(stored_tag, stored_value.as_deref()));
     let new = RegisterVersion::of(tag, value.as_deref());
     let record = Stored::Register { tag, value }
         .encode()
@@ -140,8 +107,6 @@ pub(crate) fn apply_register(
     batch.put(data_key(key), record);
     index::put_in_batch(&mut batch, key, &new);
     engine.write(&batch, WriteOptions::DURABLE)?;
-    // Only after the engine took it: a failed write leaves the cache as the engine is.
-    versions.put(key, new);
     Ok(Some(RegisterChange { old, new }))
 }
 
@@ -170,9 +135,8 @@ mod tests {
             read_register(&engine, b"k").expect("read"),
             (Tag::ZERO, None)
         );
-        let mut versions = VersionCache::new(16);
-        let mut write = |t: Tag, v: &[u8]| {
-            on_write(&engine, &mut versions, req, b"k", t, Some(v.to_vec()))
+        let write = |t: Tag, v: &[u8]| {
+            on_write(&engine, req, b"k", t, Some(v.to_vec()))
                 .expect("write")
                 .1
                 .is_some()
@@ -180,9 +144,8 @@ mod tests {
         assert!(write(tag(2), b"two"));
         assert!(!write(tag(2), b"two")); // duplicate
         assert!(!write(tag(1), b"one")); // stale, late
-        let mut versions = VersionCache::new(16);
         assert_eq!(
-            on_read(&engine, &mut versions, req, b"k").expect("read"),
+            on_read(&engine, req, b"k").expect("read"),
             PeerMessage::ReadAck {
                 req,
                 tag: tag(2),
@@ -191,7 +154,7 @@ mod tests {
         );
         // A delete is a tombstone with its own tag.
         assert_eq!(
-            on_write(&engine, &mut versions, req, b"k", tag(3), None)
+            on_write(&engine, req, b"k", tag(3), None)
                 .expect("delete")
                 .1,
             Some(RegisterChange {
@@ -200,7 +163,7 @@ mod tests {
             })
         );
         assert_eq!(
-            on_read_tag(&engine, &mut versions, req, b"k").expect("read"),
+            on_read_tag(&engine, req, b"k").expect("read"),
             PeerMessage::ReadTagAck { req, tag: tag(3) }
         );
         assert_eq!(read_register(&engine, b"k").expect("read").1, None);
@@ -214,56 +177,8 @@ mod tests {
         batch.put(data_key(b"k"), vec![0xff, 0xff]);
         engine.write(&batch, WriteOptions::DURABLE).expect("write");
         assert!(matches!(
-            on_write(
-                &engine,
-                &mut VersionCache::new(16),
-                OpId::default(),
-                b"k",
-                tag(9),
-                None
-            ),
+            on_write(&engine, OpId::default(), b"k", tag(9), None),
             Err(ReplicaError::CorruptRecord(_))
         ));
-    }
-
-    /// Through any mix of writes, stale writes, reads and evictions (a tiny cache over
-    /// many keys), the cached path answers exactly what the engine holds: `ReadTag`
-    /// never answers low and a `Write` is never wrongly refused or applied.
-    #[test]
-    fn the_version_cache_always_agrees_with_the_engine() {
-        let engine =
-            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
-        let mut versions = VersionCache::new(4);
-        let req = OpId::default();
-        let mut rng = crate::rand::SplitMix64::new(7);
-        for step in 0..3000u64 {
-            let key = format!("k{}", rng.below(12)).into_bytes();
-            let (engine_tag, _) = read_register(&engine, &key).expect("read");
-            match rng.below(3) {
-                0 => {
-                    let t = tag(rng.below(40) + 1);
-                    let value = (step % 5 != 0).then(|| step.to_le_bytes().to_vec());
-                    let applied = on_write(&engine, &mut versions, req, &key, t, value)
-                        .expect("write")
-                        .1
-                        .is_some();
-                    assert_eq!(applied, t > engine_tag, "step {step}");
-                }
-                1 => assert_eq!(
-                    on_read_tag(&engine, &mut versions, req, &key).expect("read tag"),
-                    PeerMessage::ReadTagAck {
-                        req,
-                        tag: engine_tag
-                    },
-                    "step {step}"
-                ),
-                _ => {
-                    on_read(&engine, &mut versions, req, &key).expect("read");
-                }
-            }
-            assert!(versions.len() <= 4);
-        }
-        let (hits, misses) = versions.stats();
-        assert!(hits > 0 && misses > 0, "{hits} hits, {misses} misses");
     }
 }

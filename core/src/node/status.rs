@@ -100,10 +100,6 @@ pub struct NodeCounters {
     /// Registers this replica took from anti-entropy pushes (its tag was older, or it
     /// lacked the key). Not included in `writes_applied`.
     pub keys_repaired: u64,
-    /// Register versions answered from memory (`ReadTag`, `Write`) / read from the
-    /// engine because they were not cached (`node/versions.rs`).
-    pub version_cache_hits: u64,
-    pub version_cache_misses: u64,
 }
 
 impl NodeStatus {

@@ -206,7 +206,7 @@ impl Metrics {
         }
         let c = &status.counters;
         let ae = &status.anti_entropy.counters;
-        let counters: [(&str, &str, u64); 41] = [
+        let counters: [(&str, &str, u64); 39] = [
             (
                 "node_turns_total",
                 "Node-thread turns (inputs handled, then outputs released).",
@@ -341,16 +341,6 @@ impl Metrics {
                 "node_writes_applied_total",
                 "Replica writes that stored a newer tag.",
                 c.writes_applied,
-            ),
-            (
-                "node_version_cache_hits_total",
-                "Register versions a replica answered from memory.",
-                c.version_cache_hits,
-            ),
-            (
-                "node_version_cache_misses_total",
-                "Register versions a replica read from the engine.",
-                c.version_cache_misses,
             ),
             (
                 "node_storage_errors_total",

@@ -120,8 +120,6 @@ pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&
             "retransmissions": c.retransmissions,
             "write_backs": c.write_backs,
             "writes_applied": c.writes_applied,
-            "version_cache_hits": c.version_cache_hits,
-            "version_cache_misses": c.version_cache_misses,
             "storage_errors": c.storage_errors,
             "sends_dropped": c.sends_dropped,
             "hints_queued": c.hints_queued,

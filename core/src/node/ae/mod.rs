@@ -74,7 +74,6 @@ use super::outbox::Outbox;
 use super::replica::{self, RegisterChange, ReplicaError};
 use super::status::NodeCounters;
 use super::timers::TimerQueue;
-use super::versions::VersionCache;
 
 use index::{IndexEntry, IndexError, Kind, PageLimits};
 use repair::Action;
@@ -122,7 +121,6 @@ pub(crate) struct AeSettings {
 pub(crate) struct AeCtx<'a> {
     pub now_ms: u64,
     pub engine: &'a dyn Engine,
-    pub versions: &'a mut VersionCache,
     pub out: &'a mut Outbox,
     pub counters: &'a mut NodeCounters,
     pub detector: &'a FailureDetector,
@@ -1103,7 +1101,7 @@ impl AntiEntropy {
             ctx.counters.messages_ignored += 1;
             return Ok(());
         }
-        if let Some(change) = replica::apply_register(ctx.engine, ctx.versions, key, tag, value)? {
+        if let Some(change) = replica::apply_register(ctx.engine, key, tag, value)? {
             ctx.counters.keys_repaired += 1;
             self.on_applied(key, &change);
         }

@@ -275,7 +275,6 @@ mod tests {
         let engine =
             LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
         let mut written = Vec::new();
-        let mut versions = crate::node::versions::VersionCache::new(8);
         for i in 0..40u64 {
             let key = format!("key-{i}").into_bytes();
             // Mixed sizes: many small values and some close to the value limit.
@@ -284,8 +283,7 @@ mod tests {
                 counter: i + 1,
                 node: NodeId(1),
             };
-            apply_register(&engine, &mut versions, &key, tag, Some(vec![i as u8; size]))
-                .expect("write");
+            apply_register(&engine, &key, tag, Some(vec![i as u8; size])).expect("write");
             written.push(key);
         }
         let ranges = [TokenRange::new(0, 0)];
