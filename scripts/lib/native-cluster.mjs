@@ -25,7 +25,12 @@ export function ringkvBin() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function freePort() {
+/** Ports this process handed out: the kernel may give a just-released port again, and
+ * two nodes of one cluster on one port fail to start (a CI run saw n3's peer port equal
+ * n1's RESP port). */
+const handedOut = new Set();
+
+function probePort() {
   return new Promise((resolvePort, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -34,6 +39,18 @@ export function freePort() {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/** A port free now and not handed out before by this process. */
+export async function freePort() {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no fresh free port in 100 attempts');
 }
 
 /** One RESP command on a fresh connection: the reply ('OK', a string, null, or an Error). */
