@@ -60,6 +60,15 @@ pub(crate) enum Kind {
 impl Kind {
     pub const ALL: [Kind; 2] = [Kind::Registers, Kind::Eventual];
 
+    /// The kind a key page compares (`KeyPage::eventual`).
+    pub fn of_page(eventual: bool) -> Kind {
+        if eventual {
+            Kind::Eventual
+        } else {
+            Kind::Registers
+        }
+    }
+
     fn prefix(self) -> &'static [u8] {
         match self {
             Kind::Registers => INDEX_PREFIX,

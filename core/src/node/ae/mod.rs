@@ -21,9 +21,10 @@
 //! newer registers; then a second pass of pages over the same spans compares eventual
 //! keys (one tree holds both kinds: a bucket's hash is a sum of entry hashes, and the
 //! two kinds' digests never coincide), and each side pushes its state for every key
-//! whose states differ (`AntiEntropyPushEventual`), merged on arrival. One outstanding message round per session (and for the root
-//! round); one unanswered past `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`]
-//! times (only while the peer is alive), then dropped; the range comes round again.
+//! whose states differ (`AntiEntropyPushEventual`), merged on arrival. One outstanding
+//! message round per session (and for the root round); one unanswered past
+//! `request_timeout_ms / 4` is resent up to [`RESENDS_MAX`] times (only while the peer
+//! is alive), then dropped; the range comes round again.
 //!
 //! **Why this is safe for linearizability (ABD).** A push carries a `(tag, value)` the
 //! sender read from its engine, which holds only durable writes, and every such pair
@@ -861,14 +862,9 @@ impl AntiEntropy {
             .len()
             .saturating_sub(repair.next)
             .min(KEY_PAGE_SPANS_MAX);
-        let kind = if repair.eventual {
-            Kind::Eventual
-        } else {
-            Kind::Registers
-        };
         let scanned = index::scan_spans(
             ctx.engine,
-            kind,
+            Kind::of_page(repair.eventual),
             repair.page_spans(),
             repair.after.as_deref(),
             PAGE_LIMITS,
@@ -1029,14 +1025,9 @@ impl AntiEntropy {
             ctx.counters.messages_ignored += 1;
             return Ok(());
         };
-        let kind = if page.eventual {
-            Kind::Eventual
-        } else {
-            Kind::Registers
-        };
         let (mine, my_complete) = index::scan_spans(
             ctx.engine,
-            kind,
+            Kind::of_page(page.eventual),
             &page.spans,
             page.after.as_deref(),
             PAGE_LIMITS,
