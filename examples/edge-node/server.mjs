@@ -18,7 +18,11 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
-const { Replica, FileBlockStore, RingkvError } = await import(process.env.RINGKV_PKG ?? 'ringkv');
+const pkg = process.env.RINGKV_PKG ?? 'ringkv';
+const { Replica, FileBlockStore } = await import(pkg);
+// The /kv/:key interface shared with examples/cloudflare-worker (status codes, limits).
+const { serveKv, BODY_BYTES_MAX, BodyTooLargeError } = await import(
+  pkg === 'ringkv' ? 'ringkv/http' : new URL('http.js', new URL(pkg, import.meta.url)).href);
 
 const { values: args } = parseArgs({
   options: {
@@ -37,9 +41,6 @@ if (!args.seed?.length) {
   process.exit(2);
 }
 
-/** Request bodies above this are refused before reading on (the cluster's own limit is 1 MiB). */
-const BODY_BYTES_MAX = 1 << 20;
-
 const replica = await Replica.open({
   nodeId: Number(args['node-id']),
   zone: args.zone,
@@ -53,60 +54,27 @@ replica.on('membership', (e) =>
   console.log(`layout v${e.version}${e.pendingVersion ? ` (changing to v${e.pendingVersion})` : ''}: ` +
     e.members.map((m) => `n${m.id}:${m.state}`).join(' ')));
 
-const STATUS = {
-  UNAVAILABLE: 503, // no quorum: nothing changed, retry
-  INDETERMINATE: 504, // may have applied
-  TOO_LARGE: 413,
-  OVERLOADED: 503,
-  CLOSED: 503,
-  INVALID_ARGUMENT: 400,
-  UNSUPPORTED: 409, // e.g. a key with concurrent eventual values
-  STORAGE: 500,
-  CORRUPT_VALUE: 500,
-};
-
-function reply(res, code, body = '', type = 'text/plain') {
-  res.writeHead(code, { 'content-type': type });
-  res.end(body);
-}
-
 async function readBody(req) {
+  const declared = Number(req.headers['content-length']);
+  if (declared > BODY_BYTES_MAX) throw new BodyTooLargeError(BODY_BYTES_MAX);
   const chunks = [];
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size > BODY_BYTES_MAX) throw Object.assign(new Error('body too large'), { code: 'TOO_LARGE' });
+    if (size > BODY_BYTES_MAX) throw new BodyTooLargeError(BODY_BYTES_MAX);
     chunks.push(chunk);
   }
   return new Uint8Array(Buffer.concat(chunks));
 }
 
 const server = http.createServer(async (req, res) => {
-  try {
-    const url = new URL(req.url, 'http://edge');
-    if (url.pathname === '/status' && req.method === 'GET') {
-      return reply(res, 200, JSON.stringify(replica.status()), 'application/json');
-    }
-    const match = /^\/kv\/(.+)$/.exec(url.pathname);
-    if (!match) return reply(res, 404, 'use /kv/:key or /status\n');
-    const key = decodeURIComponent(match[1]);
-    if (req.method === 'GET') {
-      const value = await replica.get(key);
-      return value === undefined ? reply(res, 404, 'not found\n') : reply(res, 200, value, 'application/octet-stream');
-    }
-    if (req.method === 'PUT') {
-      await replica.put(key, await readBody(req));
-      return reply(res, 204);
-    }
-    if (req.method === 'DELETE') {
-      await replica.delete(key);
-      return reply(res, 204);
-    }
-    return reply(res, 405, 'GET, PUT or DELETE\n');
-  } catch (e) {
-    const code = e instanceof URIError ? 'INVALID_ARGUMENT' : e instanceof RingkvError || e.code ? e.code : 'INTERNAL';
-    return reply(res, STATUS[code] ?? 500, `${code}: ${e.message}\n`);
-  }
+  const { status, type, body } = await serveKv(replica, {
+    method: req.method,
+    path: new URL(req.url, 'http://edge').pathname,
+    body: () => readBody(req),
+  });
+  res.writeHead(status, { 'content-type': type });
+  res.end(body);
 });
 
 server.listen(Number(args.port), args.host, () => {

@@ -368,3 +368,35 @@ export declare class FileBlockStore implements BlockStore {
   commit(changes: BlockStoreChanges): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Durable Objects ('ringkv/durable-object-store'): a block store over the object's
+ * transactional key-value storage (`ctx.storage`; SQLite-backed or legacy). Files are
+ * kept in pages of `pageBytes` (default 64 KiB; a multiple of 4 KiB, at most 128 KiB);
+ * each commit is one coalesced atomic write, awaited with `storage.sync()`.
+ */
+export declare class DurableObjectBlockStore implements BlockStore {
+  constructor(storage: unknown, options?: { pageBytes?: number });
+  load(): Promise<Map<string, Uint8Array>>;
+  commit(changes: BlockStoreChanges): Promise<void>;
+  close(): void;
+}
+
+/** 'ringkv/http': the `/kv/:key` interface of the edge examples. */
+export declare const BODY_BYTES_MAX: number;
+export declare const HTTP_STATUS: Partial<Record<ErrorCode, number>>;
+export interface KvAnswer {
+  status: number;
+  type: string;
+  body: string | Uint8Array;
+}
+export declare function serveKv(
+  replica: Replica,
+  request: { method: string; path: string; body: () => Promise<Uint8Array> },
+  options?: { status?: () => unknown },
+): Promise<KvAnswer>;
+export declare function serveKvRequest(
+  replica: Replica,
+  request: Request,
+  options?: { status?: () => unknown; bodyBytesMax?: number },
+): Promise<Response>;
