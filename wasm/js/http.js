@@ -5,6 +5,8 @@
 //   PUT    /kv/:key   → 204 once the write is acknowledged (body = the value's bytes)
 //   DELETE /kv/:key   → 204
 //   GET    /status    → the replica's status (JSON)
+//   GET    /placement/:key → the key's ring position and preference list (JSON
+//                     `{ position, nodes }`: the nodes holding it, in preference order)
 //
 // Errors: 503 UNAVAILABLE (no quorum: nothing changed), 504 INDETERMINATE (may have
 // applied), 413 TOO_LARGE, 400 bad input, 409 UNSUPPORTED (concurrent eventual values),
@@ -57,8 +59,12 @@ export async function serveKv(replica, { method, path, body }, { status } = {}) 
     if (path === '/status' && method === 'GET') {
       return answer(200, JSON.stringify(status ? status() : replica.status()), 'application/json');
     }
+    const placement = /^\/placement\/(.+)$/.exec(path);
+    if (placement && method === 'GET') {
+      return answer(200, JSON.stringify(replica.preferenceList(decodeURIComponent(placement[1]))), 'application/json');
+    }
     const match = /^\/kv\/(.+)$/.exec(path);
-    if (!match) return answer(404, 'use /kv/:key or /status\n');
+    if (!match) return answer(404, 'use /kv/:key, /placement/:key or /status\n');
     const key = decodeURIComponent(match[1]);
     if (method === 'GET') {
       const value = await replica.get(key);
