@@ -25,6 +25,15 @@ pub struct LsmOptions {
     pub level_base_size_bytes: u64,
     pub level_size_multiplier: u64,
     pub levels_max: u32,
+    /// When no level is due by size, a table whose tombstones make up at least this
+    /// share of its entries (and number at least `tombstone_compaction_tombstones_min`)
+    /// is compacted toward the bottom, where its tombstones and the values they shadow
+    /// are dropped. Without it, the tombstones of a mass delete can sit in levels below
+    /// their size targets forever and the deleted bytes are never reclaimed. In `(0, 1]`.
+    pub tombstone_compaction_ratio: f64,
+    /// Fewer tombstones than this never make a table due by density: rewriting the next
+    /// level's overlapping tables is not worth a handful of deleted keys. At least 1.
+    pub tombstone_compaction_tombstones_min: u64,
     /// Decompressed data blocks kept in memory. A server default (redb's own default
     /// page cache is 1 GiB); hosts with little memory, such as a browser tab, set less.
     /// A miss costs a read, a CRC and a decode, about three times a hit.
@@ -50,6 +59,8 @@ impl Default for LsmOptions {
             level_base_size_bytes: 64 << 20,
             level_size_multiplier: 10,
             levels_max: 7,
+            tombstone_compaction_ratio: 0.5,
+            tombstone_compaction_tombstones_min: 32,
             block_cache_capacity_bytes: 256 << 20,
             background_maintenance: false,
         }
@@ -118,6 +129,16 @@ impl LsmOptions {
             (
                 (2..=16).contains(&self.levels_max),
                 "levels_max must be 2..=16",
+            ),
+            (
+                self.tombstone_compaction_ratio > 0.0 && self.tombstone_compaction_ratio <= 1.0,
+                "tombstone_compaction_ratio must be in (0, 1]",
+            ),
+            (
+                // A table with no tombstones must never be due: rewriting it changes
+                // nothing, and maintenance would pick it again forever.
+                self.tombstone_compaction_tombstones_min >= 1,
+                "tombstone_compaction_tombstones_min must be at least 1",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -3,7 +3,9 @@ use std::sync::Arc;
 use crate::storage::lsm::options::LsmOptions;
 use crate::storage::lsm::version::{TableHandle, Version};
 
-/// Tables to merge from `input_level` into `output_level`.
+/// Tables to merge from `input_level` into `output_level`. Normally
+/// `output_level == input_level + 1`; equal levels rewrite one table in place (see
+/// [`Plan::rewrite`]).
 #[derive(Debug)]
 pub struct Plan {
     pub input_level: usize,
@@ -18,9 +20,25 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Rewrites one table of `level` in its place, dropping its tombstones. Only valid
+    /// when no deeper level overlaps the table: then its tombstones shadow nothing.
+    pub fn rewrite(level: usize, table: Arc<TableHandle>) -> Self {
+        Self {
+            input_level: level,
+            output_level: level,
+            upper: vec![table],
+            lower: Vec::new(),
+            drop_tombstones: true,
+        }
+    }
+
     /// One table that overlaps nothing below can change level without being rewritten.
+    /// A rewrite in place is never a move: it exists to drop the table's tombstones.
     pub fn is_trivial_move(&self) -> bool {
-        self.input_level > 0 && self.upper.len() == 1 && self.lower.is_empty()
+        self.input_level > 0
+            && self.output_level > self.input_level
+            && self.upper.len() == 1
+            && self.lower.is_empty()
     }
 
     pub fn input_ids(&self) -> impl Iterator<Item = u64> + '_ {
@@ -39,10 +57,15 @@ impl Plan {
     }
 }
 
-/// Chooses the next compaction, if any is due. `cursors[level]` is the largest key of
-/// the last table compacted out of `level`, so tables are taken round-robin through the
-/// key space and no range starves.
+/// Chooses the next compaction, if any is due: by L0 table count and level sizes first,
+/// else a table dense with tombstones ([`super::tombstones`]). `cursors[level]` is the
+/// largest key of the last table compacted out of `level` by size, so tables are taken
+/// round-robin through the key space and no range starves.
 pub fn pick(version: &Version, options: &LsmOptions, cursors: &mut [Vec<u8>]) -> Option<Plan> {
+    pick_by_size(version, options, cursors).or_else(|| super::tombstones::pick(version, options))
+}
+
+fn pick_by_size(version: &Version, options: &LsmOptions, cursors: &mut [Vec<u8>]) -> Option<Plan> {
     let levels = version.levels.len();
     if levels < 2 {
         return None;
@@ -71,7 +94,8 @@ pub fn pick(version: &Version, options: &LsmOptions, cursors: &mut [Vec<u8>]) ->
     Some(plan(version, level, vec![table]))
 }
 
-fn plan(version: &Version, input_level: usize, upper: Vec<Arc<TableHandle>>) -> Plan {
+/// Merges `upper` (tables of `input_level`; all of L0 when it is 0) into the next level.
+pub(super) fn plan(version: &Version, input_level: usize, upper: Vec<Arc<TableHandle>>) -> Plan {
     let output_level = input_level + 1;
     let (smallest, largest) = key_range(&upper);
     let lower = version.overlapping(output_level, &smallest, &largest);
