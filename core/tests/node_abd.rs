@@ -8,28 +8,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, MemberState, PeerMessage, Stored,
+    ClientError, ClientReply, ClientRequest, Consistency, MemberState, PeerMessage,
 };
 use ringkv_core::rand::SplitMix64;
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::blockstore::FaultStore;
-use ringkv_core::storage::Engine;
 use ringkv_core::versioning::Tag;
 
 mod common;
 use common::*;
 
 impl Cluster {
-    /// The register replica `i` holds for `key`, read straight from its engine.
-    fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
-        let mut engine_key = b"d/".to_vec();
-        engine_key.extend_from_slice(key);
-        let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
-        match Stored::decode(&bytes).expect("record decodes") {
-            Stored::Register { tag, value } => Some((tag, value)),
-        }
-    }
-
     fn put(&mut self, at: usize, key: &str, value: &str) -> ClientReply {
         self.call(at, put(key, value))
     }

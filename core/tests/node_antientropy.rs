@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use ringkv_core::antientropy::{RootBatch, RootBatchReply, RootEntry, MAX_ROOTS_PER_MESSAGE};
-use ringkv_core::node::{ClientReply, ClientRequest, Consistency, PeerMessage, Stored};
+use ringkv_core::node::{ClientReply, ClientRequest, PeerMessage};
 use ringkv_core::ring::{key_position, NodeId, TokenRange};
 use ringkv_core::storage::{Engine, WriteBatch, WriteOptions};
 use ringkv_core::versioning::Tag;
@@ -36,15 +36,6 @@ fn cluster(n: usize) -> Cluster {
 }
 
 impl Cluster {
-    fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
-        let mut engine_key = b"d/".to_vec();
-        engine_key.extend_from_slice(key);
-        let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
-        match Stored::decode(&bytes).expect("record decodes") {
-            Stored::Register { tag, value } => Some((tag, value)),
-        }
-    }
-
     /// Every `d/` record of replica `i`, raw.
     fn data(&self, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.engines[i]
@@ -69,33 +60,6 @@ impl Cluster {
             self.run_for(INTERVAL_MS);
         }
         None
-    }
-
-    fn put(&mut self, at: usize, key: &[u8], value: &[u8]) {
-        let request = ClientRequest::Put {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            consistency: Consistency::Linearizable,
-        };
-        assert_eq!(self.call(at, request), ClientReply::Done);
-    }
-
-    fn delete(&mut self, at: usize, key: &[u8]) {
-        let request = ClientRequest::Delete {
-            key: key.to_vec(),
-            consistency: Consistency::Linearizable,
-        };
-        assert_eq!(self.call(at, request), ClientReply::Done);
-    }
-
-    fn get(&mut self, at: usize, key: &[u8]) -> ClientReply {
-        self.call(
-            at,
-            ClientRequest::Get {
-                key: key.to_vec(),
-                consistency: Consistency::Linearizable,
-            },
-        )
     }
 
     /// Roots of every range of node `i`.
@@ -176,13 +140,13 @@ fn write_around(cluster: &mut Cluster, lagging: usize, count: usize) {
     cluster.blocked.insert(nid(lagging));
     let coordinator = (lagging + 1) % cluster.nodes.len();
     for i in 0..count {
-        cluster.put(coordinator, &key(i), format!("v{i}").as_bytes());
+        cluster.put_ok(coordinator, &key(i), format!("v{i}").as_bytes());
     }
     for i in (0..count).step_by(5) {
-        cluster.put(coordinator, &key(i), format!("w{i}").as_bytes());
+        cluster.put_ok(coordinator, &key(i), format!("w{i}").as_bytes());
     }
     for i in (0..count).step_by(7) {
-        cluster.delete(coordinator, &key(i));
+        cluster.delete_ok(coordinator, &key(i));
     }
     for i in 0..count {
         assert_eq!(cluster.stored(lagging, &key(i)), None, "lagging has {i}");
@@ -260,7 +224,7 @@ fn eventual_writes_on_one_replica_reach_all_without_reads() {
     cluster.run_for(500);
     // A register write node 2 misses: both kinds of difference in the same buckets.
     cluster.blocked.insert(nid(2));
-    cluster.put(0, &key(0), b"register");
+    cluster.put_ok(0, &key(0), b"register");
     cluster.blocked.insert(nid(1));
     for i in 0..30 {
         let request = ClientRequest::PutEventual {
@@ -309,12 +273,12 @@ fn eventual_writes_on_one_replica_reach_all_without_reads() {
 #[test]
 fn tombstones_propagate_and_are_never_undone() {
     let mut cluster = cluster(3);
-    cluster.put(0, b"k", b"old");
+    cluster.put_ok(0, b"k", b"old");
     cluster.run_for(200);
     assert!(cluster.stored(2, b"k").is_some());
     let (old_tag, _) = cluster.stored(2, b"k").expect("stored");
     cluster.blocked.insert(nid(2));
-    cluster.delete(0, b"k");
+    cluster.delete_ok(0, b"k");
     cluster.blocked.clear();
     assert_eq!(
         cluster.stored(2, b"k"),
@@ -333,11 +297,13 @@ fn tombstones_propagate_and_are_never_undone() {
     );
     // A stale copy of the old value (a replayed push, as from a replica that had not
     // seen the delete) does not bring it back.
+    let epoch = cluster.node(0).status().membership.epoch;
     for to in 0..3 {
         cluster.inject(
             nid((to + 1) % 3),
             to,
             PeerMessage::AntiEntropyPush {
+                epoch,
                 key: b"k".to_vec(),
                 tag: old_tag,
                 value: Some(b"old".to_vec()),
@@ -351,7 +317,7 @@ fn tombstones_propagate_and_are_never_undone() {
             Some((tombstone_tag, None)),
             "node {i}"
         );
-        assert_eq!(cluster.get(i, b"k"), ClientReply::Value(None));
+        assert_eq!(cluster.get_linearizable(i, b"k"), ClientReply::Value(None));
     }
     assert_shared_roots_equal(&cluster, &[0, 1, 2]);
 }
@@ -390,7 +356,10 @@ fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
             i if i % 5 == 0 => Some(format!("w{i}").into_bytes()),
             i => Some(format!("v{i}").into_bytes()),
         };
-        assert_eq!(cluster.get(i % 3, &key(i)), ClientReply::Value(expected));
+        assert_eq!(
+            cluster.get_linearizable(i % 3, &key(i)),
+            ClientReply::Value(expected)
+        );
     }
 }
 
@@ -398,7 +367,7 @@ fn lost_duplicated_reordered_and_replayed_messages_are_harmless() {
 fn steady_state_traffic_is_only_matching_root_batches() {
     let mut cluster = cluster(3);
     for i in 0..20 {
-        cluster.put(i % 3, &key(i), b"v");
+        cluster.put_ok(i % 3, &key(i), b"v");
     }
     // Let every write reach every replica and in-flight exchanges finish.
     cluster.run_for(1_000);
@@ -671,6 +640,7 @@ fn pushes_from_non_replicas_are_ignored() {
     let replicas: Vec<usize> = layout.preference_list(&k).into_iter().map(index).collect();
     let outsider = (0..5).find(|i| !replicas.contains(i)).expect("5 > 3");
     let forged = PeerMessage::AntiEntropyPush {
+        epoch: cluster.node(0).status().membership.epoch,
         key: k.clone(),
         tag: Tag {
             counter: 99,
@@ -694,9 +664,9 @@ fn pushes_from_non_replicas_are_ignored() {
 fn restart_rebuilds_the_same_trees_and_older_stores_get_indexed() {
     let mut cluster = cluster(3);
     for i in 0..30 {
-        cluster.put(i % 3, &key(i), b"v");
+        cluster.put_ok(i % 3, &key(i), b"v");
     }
-    cluster.delete(0, &key(3));
+    cluster.delete_ok(0, &key(3));
     cluster.run_for(300);
     let roots = cluster.roots(0);
     let index_before = cluster.position_index(0);
@@ -755,7 +725,7 @@ fn a_dense_range_is_repaired_in_bounded_pages() {
     let value = vec![b'x'; 6 << 10];
     cluster.blocked.insert(nid(1));
     for k in &keys {
-        cluster.put(0, k, &value);
+        cluster.put_ok(0, k, &value);
     }
     cluster.blocked.clear();
     let bound = 2 * cluster.sweep_intervals() + 40;

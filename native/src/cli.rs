@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Per-phase quorum timeout of a request.
     #[arg(long, env = "RINGKV_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// At most one tombstone purge (a layout epoch bump) per this interval, while some
+    /// member holds tombstones; 0 keeps every tombstone (default 60000).
+    #[arg(long, env = "RINGKV_PURGE_INTERVAL_MS")]
+    pub purge_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

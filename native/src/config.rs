@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub key_size_bytes_max: Option<usize>,
     pub value_size_bytes_max: Option<usize>,
     pub request_timeout_ms: Option<u64>,
+    pub purge_interval_ms: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_ca: Option<PathBuf>,
@@ -99,6 +100,8 @@ pub struct ServeConfig {
     pub auth_token: Option<String>,
     pub limits: Limits,
     pub request_timeout_ms: u64,
+    /// Tombstone purge interval (`NodeConfig::purge_interval_ms`).
+    pub purge_interval_ms: u64,
     /// `(certificate, key, peer roots)` when TLS is on.
     pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
 }
@@ -300,6 +303,10 @@ impl ServeConfig {
                 .request_timeout_ms
                 .or(file.request_timeout_ms)
                 .unwrap_or(1_000),
+            purge_interval_ms: args
+                .purge_interval_ms
+                .or(file.purge_interval_ms)
+                .unwrap_or(60_000),
         })
     }
 }

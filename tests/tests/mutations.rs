@@ -86,6 +86,11 @@ fn accepting_a_layout_without_a_quorum_is_caught() {
 
 /// Adding a mutation means adding its test above: this fails until then.
 #[test]
+fn purging_tombstones_without_confirmation_is_caught() {
+    assert_caught(Mutation::PurgeUnconfirmed);
+}
+
+#[test]
 fn every_mutation_has_a_test() {
     assert_eq!(
         Mutation::ALL,
@@ -93,7 +98,8 @@ fn every_mutation_has_a_test() {
             Mutation::SkipReadWriteBack,
             Mutation::AckPutAfterOne,
             Mutation::TagsWithoutLease,
-            Mutation::LayoutWithoutQuorum
+            Mutation::LayoutWithoutQuorum,
+            Mutation::PurgeUnconfirmed
         ]
     );
 }

@@ -95,6 +95,12 @@ pub struct NodeConfig {
     /// Tree shape per range. Must be the same on every node (mismatches are rejected
     /// as `DepthMismatch`, never mis-compared).
     pub anti_entropy_merkle: MerkleConfig,
+    /// Register tombstone purge (`node/purge/`): at most one purge change (a layout
+    /// epoch bump) per this interval, only while some member holds tombstones old
+    /// enough; a deleted key's tombstone is dropped one to two intervals after the
+    /// delete once every replica holds it. 0: never purge (tombstones are kept, and
+    /// this node never confirms, so no member purges). Default 60 s.
+    pub purge_interval_ms: u64,
     /// Fresh randomness from the host (the OS's, or the browser's `crypto`), from which a
     /// store opened for the first time makes its identity secret (`NodeSpec::identity`);
     /// unused once the store has one. All zeros (the default) still gives each store its
@@ -134,6 +140,7 @@ impl NodeConfig {
             anti_entropy_interval_ms: 500,
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
+            purge_interval_ms: 60_000,
             fresh_identity: [0; crate::ring::IDENTITY_SECRET_BYTES],
             #[cfg(feature = "mutations")]
             mutations: super::mutations::Mutations::NONE,

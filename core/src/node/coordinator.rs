@@ -147,6 +147,10 @@ impl Coordinator {
     /// than the operation's; `sets` gives a key's replica sets in that epoch (the node
     /// already adopted it). Phase 1 starts again on the new sets (nothing was written);
     /// a write caught in phase 2 may have reached replicas: `Indeterminate`.
+    ///
+    /// A write in phase 2 never continues at the new epoch, even where the change left
+    /// the key's replicas as they were (a purge change): tombstone purge relies on every
+    /// `Write` of a tag below `e << 32` carrying an epoch below `e` (`node/purge/`).
     pub fn on_stale(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -275,7 +279,7 @@ impl Coordinator {
             (Phase::Propagate { value, .. }, OpKind::Get) => Err(ClientReply::Value(value.clone())),
             (Phase::Propagate { .. }, OpKind::Put { .. }) => Err(ClientReply::Done),
             (Phase::Query { best_tag, .. }, OpKind::Put { value }) => {
-                match self.tags.issue(*best_tag, self.me, ctx.engine) {
+                match self.tags.issue(*best_tag, self.me, op.epoch, ctx.engine) {
                     Ok(tag) => Ok(Phase::Propagate {
                         tag,
                         value: value.clone(),

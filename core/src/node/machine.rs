@@ -22,6 +22,7 @@ use super::meta;
 use super::mutations::{Mutation, Mutations};
 use super::op::OpKind;
 use super::outbox::Outbox;
+use super::purge::{Purge, PurgeAction, PurgeCtx, PurgeSettings};
 use super::replica;
 use super::status::{MemberStatus, NodeCounters, NodeStatus};
 use super::tags::{TagIssuer, TAG_LEASE_COUNTERS};
@@ -56,6 +57,8 @@ pub struct Node {
     anti_entropy: AntiEntropy,
     /// The committed layout version the trees were built for.
     anti_entropy_layout_version: u64,
+    /// Tombstone purge (node/purge/).
+    purge: Purge,
 }
 
 impl std::fmt::Debug for Node {
@@ -161,6 +164,14 @@ impl Node {
             },
             now_ms,
         );
+        let purge = Purge::new(
+            id,
+            PurgeSettings {
+                interval_ms: config.purge_interval_ms,
+                resend_interval_ms: config.resend_interval_ms(),
+                mutations,
+            },
+        );
         Ok(Node {
             id,
             secret: recovered.secret,
@@ -180,6 +191,7 @@ impl Node {
             notes: recovered.notes,
             anti_entropy_layout_version: membership_committed_version,
             anti_entropy,
+            purge,
         })
     }
 
@@ -233,6 +245,7 @@ impl Node {
             self.coordinator.next_timeout_ms(),
             self.eventual.next_timeout_ms().filter(|_| !displaced),
             self.anti_entropy.next_timeout_ms().filter(|_| !displaced),
+            self.purge.next_timeout_ms().filter(|_| !displaced),
             self.membership.next_timeout_ms(),
         ];
         Some(others.into_iter().flatten().fold(gossip_ms, u64::min))
@@ -299,6 +312,7 @@ impl Node {
             notes: self.notes.clone(),
             hint_queues: self.eventual.hint_queues(),
             anti_entropy: self.anti_entropy.status(),
+            purge: self.purge.status(history),
         }
     }
 
@@ -413,9 +427,42 @@ impl Node {
             out: &mut self.outbox,
             counters: &mut self.counters,
             detector: &self.detector,
+            epoch: self.membership.epoch(),
+            purge_floor: self.membership.history().committed().purge_floor(),
         });
         if let Err(error) = result {
             self.storage_failed(error);
+        }
+        let (purge, mut ctx) = self.purge_ctx();
+        let result = purge.on_timers(&mut ctx);
+        self.after_purge(result);
+    }
+
+    /// The purge module and what it acts on.
+    fn purge_ctx(&mut self) -> (&mut Purge, PurgeCtx<'_>) {
+        (
+            &mut self.purge,
+            PurgeCtx {
+                now_ms: self.now_ms,
+                engine: self.engine.as_ref(),
+                out: &mut self.outbox,
+                history: self.membership.history(),
+                epoch_seen: self.newest_layout_version_seen,
+                detector: &self.detector,
+                anti_entropy: &mut self.anti_entropy,
+            },
+        )
+    }
+
+    fn after_purge(&mut self, result: Result<PurgeAction, String>) {
+        match result {
+            Ok(PurgeAction::Nothing) => {}
+            Ok(PurgeAction::Propose) => {
+                let (membership, mut ctx) = self.membership_ctx();
+                membership.propose_purge(&mut ctx);
+                self.after_membership(Ok(()));
+            }
+            Err(error) => self.storage_failed(error),
         }
     }
 
@@ -562,8 +609,12 @@ impl Node {
             if !admitted {
                 return;
             }
+            // Served at a newer epoch than ours: the purge scan must not take this
+            // node's layout as current until it learned that epoch (`node/purge/`).
+            self.newest_layout_version_seen = self.newest_layout_version_seen.max(epoch);
         }
         let engine = self.engine.as_ref();
+        let purge_floor = self.membership.history().committed().purge_floor();
         let answer = match message {
             PeerMessage::ReadTag { req, key, .. } => replica::on_read_tag(engine, req, &key),
             PeerMessage::Read { req, key, .. } => replica::on_read(engine, req, &key),
@@ -573,14 +624,16 @@ impl Node {
                 tag,
                 value,
                 ..
-            } => replica::on_write(engine, req, &key, tag, value).map(|(ack, change)| {
-                self.counters.writes_applied += u64::from(change.is_some());
-                // Anti-entropy hook: the write moved this key's Merkle entry.
-                if let Some(change) = &change {
-                    self.anti_entropy.on_applied(&key, change);
-                }
-                ack
-            }),
+            } => replica::on_write(engine, req, &key, tag, value, purge_floor).map(
+                |(ack, change)| {
+                    self.counters.writes_applied += u64::from(change.is_some());
+                    // Anti-entropy hook: the write moved this key's Merkle entry.
+                    if let Some(change) = &change {
+                        self.anti_entropy.on_applied(&key, change);
+                    }
+                    ack
+                },
+            ),
             PeerMessage::Gossip {
                 layout_version,
                 members,
@@ -674,6 +727,18 @@ impl Node {
                 self.track_eventual_changes();
                 return;
             }
+            message @ (PeerMessage::PurgeCheck { .. }
+            | PeerMessage::PurgeCheckReply { .. }
+            | PeerMessage::PurgeReady { .. }) => {
+                if let PeerMessage::PurgeCheck { epoch, .. } = &message {
+                    let (membership, mut ctx) = self.membership_ctx();
+                    membership.heard_epoch(&mut ctx, from, *epoch);
+                }
+                let (purge, mut ctx) = self.purge_ctx();
+                let result = purge.on_message(&mut ctx, from, message);
+                self.after_purge(result);
+                return;
+            }
             // Anti-entropy (node/ae/): root batches, exchanges, key pages, pushes.
             message @ (PeerMessage::AntiEntropy(_)
             | PeerMessage::AntiEntropyReply(_)
@@ -690,6 +755,8 @@ impl Node {
                         out: &mut self.outbox,
                         counters: &mut self.counters,
                         detector: &self.detector,
+                        epoch: self.membership.epoch(),
+                        purge_floor: self.membership.history().committed().purge_floor(),
                     },
                     from,
                     message,

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Ballot;
-use crate::ring::legacy::{HistoryV1, LayoutV1};
+use crate::ring::legacy::{HistoryV1, HistoryV2, LayoutV1, LayoutV2};
 use crate::ring::{
     IdentityDigest, LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT,
     IDENTITY_SECRET_BYTES,
@@ -49,7 +49,11 @@ enum MembersRecord {
     V2 {
         history: HistoryV1,
     },
+    /// Format 2 layouts (before the purge floor).
     V3 {
+        history: HistoryV2,
+    },
+    V4 {
         history: LayoutHistory,
     },
 }
@@ -71,7 +75,13 @@ enum PaxosRecordOnDisk {
         promised: Ballot,
         accepted: Option<(Ballot, LayoutV1)>,
     },
+    /// A format 2 layout (before the purge floor).
     V2 {
+        version: u64,
+        promised: Ballot,
+        accepted: Option<(Ballot, LayoutV2)>,
+    },
+    V3 {
         version: u64,
         promised: Ballot,
         accepted: Option<(Ballot, RingLayout)>,
@@ -150,7 +160,10 @@ pub(crate) fn recover(
         Some(MembersRecord::V2 { history }) => {
             history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
         }
-        Some(MembersRecord::V3 { history }) => history,
+        Some(MembersRecord::V3 { history }) => {
+            history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
+        }
+        Some(MembersRecord::V4 { history }) => history,
         None if config.members.is_empty() => {
             notes.push("no member list: waiting to be added to a cluster".into());
             LayoutHistory::new(RingLayout::new(config.replicas))
@@ -196,6 +209,15 @@ pub(crate) fn recover(
             "node {id} is not a member of its layout: it has left the cluster"
         ));
     }
+    // A vote in an older layout format, upgraded.
+    fn upgraded<L>(
+        accepted: Option<(Ballot, L)>,
+        upgrade: impl Fn(L) -> Result<RingLayout, String>,
+    ) -> Result<Option<(Ballot, RingLayout)>, String> {
+        accepted
+            .map(|(ballot, layout)| upgrade(layout).map(|layout| (ballot, layout)))
+            .transpose()
+    }
     let paxos = match read::<PaxosRecordOnDisk>(engine, PAXOS_KEY)? {
         None => None,
         Some(PaxosRecordOnDisk::V1 {
@@ -205,12 +227,18 @@ pub(crate) fn recover(
         }) => Some(PaxosRecord {
             version,
             promised,
-            accepted: accepted
-                .map(|(ballot, layout)| layout.upgrade().map(|layout| (ballot, layout)))
-                .transpose()
-                .map_err(|e| legacy(PAXOS_KEY, e))?,
+            accepted: upgraded(accepted, LayoutV1::upgrade).map_err(|e| legacy(PAXOS_KEY, e))?,
         }),
         Some(PaxosRecordOnDisk::V2 {
+            version,
+            promised,
+            accepted,
+        }) => Some(PaxosRecord {
+            version,
+            promised,
+            accepted: upgraded(accepted, LayoutV2::upgrade).map_err(|e| legacy(PAXOS_KEY, e))?,
+        }),
+        Some(PaxosRecordOnDisk::V3 {
             version,
             promised,
             accepted,
@@ -237,7 +265,7 @@ pub(crate) fn recover(
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V3 {
+        encode(&MembersRecord::V4 {
             history: history.clone(),
         })?,
     );
@@ -266,7 +294,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
     write_record(
         engine,
         MEMBERS_KEY,
-        &MembersRecord::V3 {
+        &MembersRecord::V4 {
             history: history.clone(),
         },
         "the layout history",
@@ -275,7 +303,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
 
 /// Durably records an acceptor's promise and vote (before it answers).
 pub(crate) fn write_paxos(engine: &dyn Engine, record: &PaxosRecord) -> Result<(), String> {
-    let record = PaxosRecordOnDisk::V2 {
+    let record = PaxosRecordOnDisk::V3 {
         version: record.version,
         promised: record.promised,
         accepted: record.accepted.clone(),
@@ -339,4 +367,117 @@ fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, NodeError> {
         key: "(encoding)".into(),
         reason: error.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde::Serialize;
+
+    use super::*;
+    use crate::ring::NodeSpec;
+    use crate::storage::blockstore::MemoryStore;
+    use crate::storage::lsm::{LsmEngine, LsmOptions};
+
+    /// A `RingLayout` as builds before the purge floor wrote it (format 2).
+    #[derive(Serialize)]
+    struct LayoutFormat2 {
+        version: u64,
+        replicas: u64,
+        vnodes_per_capacity_unit: u32,
+        nodes: Vec<NodeSpec>,
+    }
+
+    #[derive(Serialize)]
+    struct HistoryFormat2 {
+        committed: LayoutFormat2,
+        pending: Option<LayoutFormat2>,
+        synced: Vec<NodeId>,
+        committed_by: Vec<NodeId>,
+    }
+
+    /// `MembersRecord` and `PaxosRecordOnDisk` as those builds wrote them: V3 and V2
+    /// were their newest variants.
+    #[derive(Serialize)]
+    enum OldMembersRecord {
+        _V1,
+        _V2,
+        V3 { history: HistoryFormat2 },
+    }
+
+    #[derive(Serialize)]
+    enum OldPaxosRecord {
+        _V1,
+        V2 {
+            version: u64,
+            promised: Ballot,
+            accepted: Option<(Ballot, LayoutFormat2)>,
+        },
+    }
+
+    fn layout(version: u64) -> LayoutFormat2 {
+        LayoutFormat2 {
+            version,
+            replicas: 3,
+            vnodes_per_capacity_unit: 16,
+            nodes: (1..=3).map(|i| NodeSpec::new(i, "z", 1)).collect(),
+        }
+    }
+
+    #[test]
+    fn records_from_before_the_purge_floor_are_read_with_floor_zero() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let ballot = Ballot {
+            round: 4,
+            node: NodeId(2),
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            MEMBERS_KEY,
+            encode(&OldMembersRecord::V3 {
+                history: HistoryFormat2 {
+                    committed: layout(5),
+                    pending: None,
+                    synced: Vec::new(),
+                    committed_by: vec![NodeId(1), NodeId(3)],
+                },
+            })
+            .expect("encode"),
+        );
+        batch.put(
+            PAXOS_KEY,
+            encode(&OldPaxosRecord::V2 {
+                version: 6,
+                promised: ballot,
+                accepted: Some((ballot, layout(6))),
+            })
+            .expect("encode"),
+        );
+        engine.write(&batch, WriteOptions::DURABLE).expect("write");
+        let spec = NodeSpec::new(1, "z", 1);
+        let config = NodeConfig::for_member(&spec, Vec::new());
+        let recovered = recover(&engine, &config, 1 << 10, 0).expect("recover");
+        let committed = recovered.history.committed();
+        assert_eq!(committed.version(), 5);
+        assert_eq!(committed.purge_floor(), 0);
+        assert_eq!(committed.nodes().len(), 3);
+        assert_eq!(
+            recovered
+                .history
+                .committed_by()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![NodeId(1), NodeId(3)]
+        );
+        let paxos = recovered.paxos.expect("paxos record");
+        assert_eq!((paxos.version, paxos.promised), (6, ballot));
+        let (_, voted) = paxos.accepted.expect("vote");
+        assert_eq!((voted.version(), voted.purge_floor()), (6, 0));
+        // Rewritten in the current form, which reads back the same.
+        let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
+        assert_eq!(again.history, recovered.history);
+    }
 }

@@ -14,6 +14,8 @@
 //! - `membership`: layout changes (admin requests, Paxos per version, the epoch
 //!   fence, streaming moved ranges).
 //! - `ae`: anti-entropy: position index, Merkle trees, exchanges with co-replicas.
+//! - `purge`: dropping register tombstones every replica holds (confirmation rounds
+//!   and purge changes).
 //! - `backup`: paging out a replica's records for `ringkv backup`, merging copies.
 //! - `mutations`: deliberate bugs for the simulator's mutation tests (feature
 //!   `mutations` only; a no-op otherwise).
@@ -30,6 +32,7 @@ pub mod local_keys;
 pub mod machine;
 pub mod membership;
 mod meta;
+pub mod purge;
 // Deliberate bugs for the simulator's mutation tests: reachable only with the cargo
 // feature `mutations` (see the module's docs); without it a zero-sized no-op.
 #[cfg(feature = "mutations")]

@@ -52,6 +52,10 @@ mutations! {
     /// `LayoutAccepted` instead of a majority's: a later proposal's prepare majority
     /// need not meet that one vote, so two layouts can be chosen for one version.
     LayoutWithoutQuorum = "layout-without-quorum",
+    /// A replica drops every register tombstone its purge scan meets, without the
+    /// confirmation round and purge change (`node/purge/`): a replica that missed the
+    /// delete, or an older write still in flight, brings the deleted value back.
+    PurgeUnconfirmed = "purge-unconfirmed",
 }
 
 impl Mutation {

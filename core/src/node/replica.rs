@@ -63,14 +63,21 @@ pub(crate) fn on_read(
 }
 
 /// Stores `(tag, value)` iff `tag` is larger than the stored tag, durably; returns the
-/// ack and what changed (`None`: nothing was written).
+/// ack and what changed (`None`: nothing was written). A tombstone at or below
+/// `purge_floor` for a key this replica holds nothing of is acknowledged unstored: the
+/// replica purged it (`node/purge/`), and absent reads and shadows the same (a read's
+/// write-back must not bring purged tombstones back).
 pub(crate) fn on_write(
     engine: &dyn Engine,
     req: OpId,
     key: &[u8],
     tag: Tag,
     value: Option<Vec<u8>>,
+    purge_floor: u64,
 ) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
+    if value.is_none() && tag.counter <= purge_floor && read_register(engine, key)?.0 == Tag::ZERO {
+        return Ok((PeerMessage::WriteAck { req }, None));
+    }
     let change = apply_register(engine, key, tag, value)?;
     Ok((PeerMessage::WriteAck { req }, change))
 }
@@ -110,6 +117,27 @@ pub(crate) fn apply_register(
     Ok(Some(RegisterChange { old, new }))
 }
 
+/// Drops `key`'s register iff its tag is still `tag` (and, with `tombstone_only`, it is
+/// a tombstone): its `d/` record and index entry in one batch (`node/purge/`). Not
+/// synced: a drop lost in a crash is only a record kept a while longer (the next scan
+/// drops it). Returns the removed version, for the Merkle trees.
+pub(crate) fn drop_register(
+    engine: &dyn Engine,
+    key: &[u8],
+    tag: Tag,
+    tombstone_only: bool,
+) -> Result<Option<RegisterVersion>, ReplicaError> {
+    let (stored_tag, stored_value) = read_register(engine, key)?;
+    if stored_tag != tag || (tombstone_only && stored_value.is_some()) {
+        return Ok(None);
+    }
+    let mut batch = WriteBatch::new();
+    batch.delete(data_key(key));
+    batch.delete(index::index_key(crate::ring::key_position(key), key));
+    engine.write(&batch, WriteOptions::BUFFERED)?;
+    Ok(Some(RegisterVersion::of(tag, stored_value.as_deref())))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -136,7 +164,7 @@ mod tests {
             (Tag::ZERO, None)
         );
         let write = |t: Tag, v: &[u8]| {
-            on_write(&engine, req, b"k", t, Some(v.to_vec()))
+            on_write(&engine, req, b"k", t, Some(v.to_vec()), 0)
                 .expect("write")
                 .1
                 .is_some()
@@ -154,7 +182,7 @@ mod tests {
         );
         // A delete is a tombstone with its own tag.
         assert_eq!(
-            on_write(&engine, req, b"k", tag(3), None)
+            on_write(&engine, req, b"k", tag(3), None, 0)
                 .expect("delete")
                 .1,
             Some(RegisterChange {
@@ -177,7 +205,7 @@ mod tests {
         batch.put(data_key(b"k"), vec![0xff, 0xff]);
         engine.write(&batch, WriteOptions::DURABLE).expect("write");
         assert!(matches!(
-            on_write(&engine, OpId::default(), b"k", tag(9), None),
+            on_write(&engine, OpId::default(), b"k", tag(9), None, 0),
             Err(ReplicaError::CorruptRecord(_))
         ));
     }

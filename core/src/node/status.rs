@@ -39,6 +39,8 @@ pub struct NodeStatus {
     pub hint_queues: BTreeMap<NodeId, u64>,
     /// Merkle trees per range (roots, for "matching roots" views), exchange progress.
     pub anti_entropy: AntiEntropyStatus,
+    /// Tombstone purge: floor, confirmation round, tombstones held and purged.
+    pub purge: super::purge::PurgeStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,13 @@
 //! to a persisted `ceiling` may be issued; the next open starts from that ceiling, and
 //! issuing past it first persists a new ceiling. Any tag above the quorum's maximum is
 //! a valid ABD tag, so skipping counters is harmless.
+//!
+//! An operation started at layout epoch `e` also issues a counter `>= e << 32`
+//! ([`epoch_tag_base`]): a tombstone with a smaller counter was written at an earlier
+//! epoch, which is what lets a purge change drop it (`node/purge/`) without a new
+//! write ever getting a lower tag than a purged tombstone.
 
-use crate::ring::NodeId;
+use crate::ring::{epoch_tag_base, NodeId};
 use crate::storage::Engine;
 use crate::versioning::Tag;
 
@@ -45,15 +50,20 @@ impl TagIssuer {
         }
     }
 
-    /// A tag greater than `observed` and than every tag this node issued before.
+    /// A tag greater than `observed` and than every tag this node issued before, with
+    /// a counter `>= epoch_tag_base(epoch)` (`epoch`: the operation's layout epoch).
     pub fn issue(
         &mut self,
         observed: Tag,
         writer: NodeId,
+        epoch: u64,
         engine: &dyn Engine,
     ) -> Result<Tag, IssueError> {
         let base = Tag {
-            counter: observed.counter.max(self.last_issued),
+            counter: observed
+                .counter
+                .max(self.last_issued)
+                .max(epoch_tag_base(epoch).saturating_sub(1)),
             node: writer,
         };
         let tag = base.successor(writer).ok_or(IssueError::Exhausted)?;
@@ -89,15 +99,35 @@ mod tests {
         let mut issuer = TagIssuer::new(10, 12);
         let me = NodeId(1);
         // Two concurrent writes observing the same maximum get distinct tags.
-        assert_eq!(issuer.issue(tag(3, 2), me, &engine), Ok(tag(11, 1)));
-        assert_eq!(issuer.issue(tag(3, 2), me, &engine), Ok(tag(12, 1)));
+        assert_eq!(issuer.issue(tag(3, 2), me, 0, &engine), Ok(tag(11, 1)));
+        assert_eq!(issuer.issue(tag(3, 2), me, 0, &engine), Ok(tag(12, 1)));
         assert_eq!(engine.get(meta::TAG_LEASE_KEY).expect("get"), None);
         // Past the ceiling: a new lease is written first.
-        assert_eq!(issuer.issue(tag(50, 2), me, &engine), Ok(tag(51, 1)));
+        assert_eq!(issuer.issue(tag(50, 2), me, 0, &engine), Ok(tag(51, 1)));
         assert!(engine.get(meta::TAG_LEASE_KEY).expect("get").is_some());
         assert_eq!(
-            issuer.issue(tag(u64::MAX, 2), me, &engine),
+            issuer.issue(tag(u64::MAX, 2), me, 0, &engine),
             Err(IssueError::Exhausted)
         );
+    }
+
+    #[test]
+    fn an_operations_epoch_lifts_its_tag_above_every_earlier_epochs_tags() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let mut issuer = TagIssuer::new(0, 0);
+        let me = NodeId(1);
+        let base = epoch_tag_base(3);
+        assert_eq!(issuer.issue(tag(7, 2), me, 3, &engine), Ok(tag(base, 1)));
+        // An observed or issued counter above the base still wins.
+        assert_eq!(
+            issuer.issue(tag(base + 9, 2), me, 3, &engine),
+            Ok(tag(base + 10, 1))
+        );
+        assert_eq!(
+            issuer.issue(tag(0, 2), me, 2, &engine),
+            Ok(tag(base + 11, 1))
+        );
+        assert!(crate::ring::purge_floor_for(3) < base);
     }
 }

@@ -10,7 +10,7 @@ use super::error::ProtocolError;
 use super::messages::PeerMessage;
 
 /// 3: members carry an identity digest (`NodeSpec::identity`), `Layout` a `LayoutReport`.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// Largest frame either side accepts: a 1 MiB value plus an 8 KiB key and headers fit
 /// with room to spare, and a receiver never buffers more for one message.
 pub const FRAME_SIZE_BYTES_MAX: usize = 2 << 20;

@@ -173,8 +173,11 @@ pub enum PeerMessage {
     AntiEntropyKeysReply(KeyPageReply),
     /// Repair: a register the sender durably holds and the receiver lacks or holds
     /// older. Applied with `Write` semantics (iff `tag` is greater), never acknowledged:
-    /// a lost push is found again by the next exchange.
+    /// a lost push is found again by the next exchange. `epoch`: the sender's layout
+    /// epoch when it sent the push; a receiver that knows a newer one drops it (a push
+    /// sent before a purge change could otherwise bring back a purged key's older value).
     AntiEntropyPush {
+        epoch: u64,
         key: Vec<u8>,
         tag: Tag,
         value: Option<Vec<u8>>,
@@ -252,7 +255,34 @@ pub enum PeerMessage {
         key: Vec<u8>,
         state: SiblingState,
     },
+    /// Tombstone purge (`node/purge/`), checker → co-replica: "do you hold each of these
+    /// registers at this tag or newer?" Sent at layout epoch `epoch`; a receiver at an
+    /// older epoch does not answer (it pulls the layout; the checker resends).
+    /// At most [`PURGE_CHECK_ENTRIES_MAX`] entries.
+    PurgeCheck {
+        epoch: u64,
+        seq: u64,
+        entries: Vec<(Vec<u8>, Tag)>,
+    },
+    /// The offsets of the check's entries the replier does not hold at the tag or newer
+    /// (nor purged: absent with the tag at or below its purge floor).
+    PurgeCheckReply {
+        epoch: u64,
+        seq: u64,
+        missing: Vec<u32>,
+    },
+    /// The sender checked, at layout epoch `epoch`, that every co-replica holds every
+    /// register tombstone it holds that was written before `epoch`; `tombstones`: how
+    /// many tombstones it holds in all. A purge change for `epoch` needs this from
+    /// every member, and is made only if some member holds a tombstone.
+    PurgeReady {
+        epoch: u64,
+        tombstones: u64,
+    },
 }
+
+/// Entries in one `PurgeCheck`, at most.
+pub const PURGE_CHECK_ENTRIES_MAX: usize = 256;
 
 impl PeerMessage {
     /// Short name for traces and counters.
@@ -292,6 +322,9 @@ impl PeerMessage {
             PeerMessage::SyncPage(_) => "SyncPage",
             PeerMessage::SyncBehind { .. } => "SyncBehind",
             PeerMessage::Relayed { .. } => "Relayed",
+            PeerMessage::PurgeCheck { .. } => "PurgeCheck",
+            PeerMessage::PurgeCheckReply { .. } => "PurgeCheckReply",
+            PeerMessage::PurgeReady { .. } => "PurgeReady",
         }
     }
 
@@ -341,7 +374,10 @@ impl PeerMessage {
             | PeerMessage::SyncPull { .. }
             | PeerMessage::SyncPage(_)
             | PeerMessage::SyncBehind { .. }
-            | PeerMessage::Relayed { .. } => None,
+            | PeerMessage::Relayed { .. }
+            | PeerMessage::PurgeCheck { .. }
+            | PeerMessage::PurgeCheckReply { .. }
+            | PeerMessage::PurgeReady { .. } => None,
         }
     }
 }

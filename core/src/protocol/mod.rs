@@ -34,4 +34,6 @@ pub use membership::{
     cursor_digest, Ballot, LayoutReport, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX,
     SYNC_PAGE_ENTRIES_MAX,
 };
-pub use messages::{EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState};
+pub use messages::{
+    EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState, PURGE_CHECK_ENTRIES_MAX,
+};

@@ -422,6 +422,7 @@ fn eventual_variants_are_appended() {
 #[test]
 fn a_batch_larger_than_a_frame_is_split_and_single_frames_stay_plain() {
     let big = |i: u64| PeerMessage::AntiEntropyPush {
+        epoch: 1,
         key: i.to_le_bytes().to_vec(),
         tag: Tag {
             counter: i,

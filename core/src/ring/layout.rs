@@ -27,6 +27,26 @@ pub const TOKENS_TOTAL_MAX: u64 = 1 << 18;
 /// Upper bound on a layout's members (token holders or not).
 pub const NODES_MAX: usize = 4096;
 
+/// Bits of a register tag counter below the layout epoch: a coordinator issues tags of
+/// an operation started at epoch `e` with counter `>= e << EPOCH_TAG_SHIFT`
+/// (`node/tags.rs`), so a tag counter `< e << EPOCH_TAG_SHIFT` was issued at an epoch
+/// before `e`, and its `Write`s are refused by every replica that knows `e`.
+pub const EPOCH_TAG_SHIFT: u32 = 32;
+
+/// The lowest tag counter an operation at `epoch` may issue.
+pub fn epoch_tag_base(epoch: u64) -> u64 {
+    if epoch >> (u64::BITS - EPOCH_TAG_SHIFT) != 0 {
+        return u64::MAX;
+    }
+    epoch << EPOCH_TAG_SHIFT
+}
+
+/// The purge floor a purge change after layout `version` sets: every tag issued before
+/// that version (`epoch_tag_base(version) - 1`).
+pub fn purge_floor_for(version: u64) -> u64 {
+    epoch_tag_base(version).saturating_sub(1)
+}
+
 /// The cluster's ring: who is a member, with which weight and zone, and the replication
 /// factor. Immutable: changes return a new layout with `version + 1`.
 ///
@@ -46,6 +66,10 @@ pub struct RingLayout {
     nodes: BTreeMap<NodeId, NodeSpec>,
     replicas: usize,
     vnodes_per_capacity_unit: u32,
+    /// Register tombstones whose tag counter is `<=` this may be dropped (`node/purge/`):
+    /// raised only by a purge change, chosen after every member confirmed that every
+    /// replica holds them. Routing ignores it.
+    purge_floor: u64,
     /// Derived from the fields above on first use. Must be replaced (never kept) by
     /// anything that changes `nodes` or `vnodes_per_capacity_unit`.
     derived: Arc<OnceLock<Derived>>,
@@ -70,6 +94,7 @@ impl std::fmt::Debug for RingLayout {
             .field("nodes", &self.nodes)
             .field("replicas", &self.replicas)
             .field("vnodes_per_capacity_unit", &self.vnodes_per_capacity_unit)
+            .field("purge_floor", &self.purge_floor)
             .finish()
     }
 }
@@ -80,6 +105,7 @@ impl PartialEq for RingLayout {
             && self.replicas == other.replicas
             && self.vnodes_per_capacity_unit == other.vnodes_per_capacity_unit
             && self.nodes == other.nodes
+            && self.purge_floor == other.purge_floor
     }
 }
 
@@ -93,6 +119,7 @@ impl RingLayout {
             nodes: BTreeMap::new(),
             replicas: replicas.max(1),
             vnodes_per_capacity_unit: DEFAULT_VNODES_PER_CAPACITY_UNIT,
+            purge_floor: 0,
             derived: Arc::default(),
         }
     }
@@ -127,10 +154,31 @@ impl RingLayout {
             nodes: by_id,
             replicas,
             vnodes_per_capacity_unit,
+            purge_floor: 0,
             derived: Arc::default(),
         };
         layout.rebuild()?;
         Ok(layout)
+    }
+
+    /// This layout with `purge_floor` set (decoding; tests).
+    pub fn with_purge_floor_set(mut self, purge_floor: u64) -> RingLayout {
+        self.purge_floor = purge_floor;
+        self
+    }
+
+    /// The purge change after this layout: the same members, version + 1, and every
+    /// tombstone written before this version may be dropped ([`purge_floor_for`]). The
+    /// proposer must hold every member's confirmation for this version (`node/purge/`).
+    pub fn purged(&self) -> Result<RingLayout, LayoutError> {
+        let mut next = self.next_version()?;
+        next.purge_floor = purge_floor_for(self.version).max(self.purge_floor);
+        Ok(next)
+    }
+
+    /// See the field.
+    pub fn purge_floor(&self) -> u64 {
+        self.purge_floor
     }
 
     /// This layout plus `spec`, or with `spec` replacing the node of the same id (zone or
@@ -261,6 +309,7 @@ struct LayoutWire {
     replicas: u64,
     vnodes_per_capacity_unit: u32,
     nodes: Vec<NodeSpec>,
+    purge_floor: u64,
 }
 
 impl TryFrom<LayoutWire> for RingLayout {
@@ -275,6 +324,7 @@ impl TryFrom<LayoutWire> for RingLayout {
             wire.vnodes_per_capacity_unit,
             wire.nodes,
         )
+        .map(|layout| layout.with_purge_floor_set(wire.purge_floor))
     }
 }
 
@@ -285,6 +335,7 @@ impl From<RingLayout> for LayoutWire {
             replicas: layout.replicas as u64,
             vnodes_per_capacity_unit: layout.vnodes_per_capacity_unit,
             nodes: layout.nodes.into_values().collect(),
+            purge_floor: layout.purge_floor,
         }
     }
 }

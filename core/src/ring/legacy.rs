@@ -1,7 +1,8 @@
-//! Layouts as builds before member identities (`NodeSpec::identity`) wrote them: the
-//! `m/members` and `m/paxos` records of an older store decode through these types, and
-//! their members come back unbound (`identity: None`). (`Serialize` only because the
-//! record enums derive it; these forms are never written.)
+//! Layouts as older builds wrote them: format 1, before member identities
+//! (`NodeSpec::identity`; members come back unbound, `identity: None`), and format 2,
+//! before the purge floor (`RingLayout::purge_floor`; comes back 0). The `m/members`
+//! and `m/paxos` records of an older store decode through these types. (`Serialize`
+//! only because the record enums derive it; these forms are never written.)
 
 use std::collections::BTreeSet;
 
@@ -60,5 +61,52 @@ impl HistoryV1 {
             self.synced.into_iter().collect::<BTreeSet<_>>(),
         )
         .map_err(|e| e.to_string())
+    }
+}
+
+/// A `RingLayout` of format 2.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct LayoutV2 {
+    version: u64,
+    replicas: u64,
+    vnodes_per_capacity_unit: u32,
+    nodes: Vec<NodeSpec>,
+}
+
+impl LayoutV2 {
+    pub fn upgrade(self) -> Result<RingLayout, String> {
+        let replicas = usize::try_from(self.replicas).map_err(|e| e.to_string())?;
+        RingLayout::from_parts(
+            self.version,
+            replicas,
+            self.vnodes_per_capacity_unit,
+            self.nodes,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A `LayoutHistory` of format 2.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HistoryV2 {
+    committed: LayoutV2,
+    pending: Option<LayoutV2>,
+    synced: Vec<NodeId>,
+    committed_by: Vec<NodeId>,
+}
+
+impl HistoryV2 {
+    pub fn upgrade(self) -> Result<LayoutHistory, String> {
+        let pending = self.pending.map(LayoutV2::upgrade).transpose()?;
+        let committed = self.committed.upgrade()?;
+        let mut history = LayoutHistory::from_parts(committed, pending, self.synced)
+            .map_err(|e| e.to_string())?;
+        if history.pending().is_none() {
+            history = LayoutHistory::committed_by_members(
+                history.committed().clone(),
+                self.committed_by.into_iter().collect(),
+            );
+        }
+        Ok(history)
     }
 }

@@ -30,7 +30,9 @@ pub use balance::{
 };
 pub use error::LayoutError;
 pub use history::{HistoryError, LayoutHistory};
-pub use layout::{RingLayout, DEFAULT_REPLICAS, DEFAULT_VNODES_PER_CAPACITY_UNIT};
+pub use layout::{
+    epoch_tag_base, purge_floor_for, RingLayout, DEFAULT_REPLICAS, DEFAULT_VNODES_PER_CAPACITY_UNIT,
+};
 pub use node::{IdentityDigest, NodeId, NodeSpec, IDENTITY_SECRET_BYTES};
 pub use ownership::{ranges_moved, MovedRange};
 pub use range::{TokenRange, RING_SIZE_POSITIONS};

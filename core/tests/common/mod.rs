@@ -7,13 +7,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use ringkv_core::node::{
-    ClientReply, ClientRequest, Input, Node, NodeConfig, Output, PeerMessage, RequestId,
+    ClientReply, ClientRequest, Consistency, Input, Node, NodeConfig, Output, PeerMessage,
+    RequestId, Stored,
 };
 use ringkv_core::rand::SplitMix64;
 use ringkv_core::ring::{NodeId, NodeSpec};
 use ringkv_core::storage::blockstore::{BlockStore, MemoryStore};
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::Engine;
+use ringkv_core::versioning::Tag;
 
 pub type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
 
@@ -326,5 +328,48 @@ impl Cluster {
             while self.step() {}
             self.advance();
         }
+    }
+}
+
+/// Linearizable requests and direct reads of a replica's registers.
+impl Cluster {
+    /// The register replica `i` holds for `key`, read straight from its engine.
+    pub fn stored(&self, i: usize, key: &[u8]) -> Option<(Tag, Option<Vec<u8>>)> {
+        let mut engine_key = b"d/".to_vec();
+        engine_key.extend_from_slice(key);
+        let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
+        match Stored::decode(&bytes).expect("record decodes") {
+            Stored::Register { tag, value } => Some((tag, value)),
+        }
+    }
+
+    /// A linearizable put through node `at`, which must succeed.
+    pub fn put_ok(&mut self, at: usize, key: &[u8], value: &[u8]) {
+        let request = ClientRequest::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            consistency: Consistency::Linearizable,
+        };
+        assert_eq!(self.call(at, request), ClientReply::Done);
+    }
+
+    /// A linearizable delete through node `at`, which must succeed.
+    pub fn delete_ok(&mut self, at: usize, key: &[u8]) {
+        let request = ClientRequest::Delete {
+            key: key.to_vec(),
+            consistency: Consistency::Linearizable,
+        };
+        assert_eq!(self.call(at, request), ClientReply::Done);
+    }
+
+    /// A linearizable get through node `at`.
+    pub fn get_linearizable(&mut self, at: usize, key: &[u8]) -> ClientReply {
+        self.call(
+            at,
+            ClientRequest::Get {
+                key: key.to_vec(),
+                consistency: Consistency::Linearizable,
+            },
+        )
     }
 }

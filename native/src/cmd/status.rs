@@ -57,6 +57,16 @@ fn print_human(s: &Value) {
         "anti-entropy: {}/{} ranges exchanged, {} in flight, {} keys pushed",
         ae["ranges_exchanged"], ae["ranges"], ae["exchanges_in_flight"], ae["keys_pushed"]
     );
+    let p = &s["purge"];
+    println!(
+        "tombstones: {} held at the last scan ({} written before its epoch), {} purged \
+         since start; purge round at epoch {} {}",
+        p["tombstones_held"],
+        p["tombstones_purgeable"],
+        p["tombstones_purged"],
+        p["round_epoch"],
+        p["round_state"].as_str().unwrap_or("?")
+    );
     let c = &s["counters"];
     println!(
         "requests {} (ok {}, unavailable {}, indeterminate {}, overloaded {})",

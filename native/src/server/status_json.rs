@@ -110,6 +110,18 @@ pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&
             "exchanges_repaired": ae.counters.exchanges_repaired,
             "keys_pushed": ae.counters.keys_pushed,
         },
+        "purge": {
+            "purge_floor": status.purge.purge_floor,
+            "round_epoch": status.purge.round_epoch,
+            "round_state": status.purge.round_state,
+            "tombstones_held": status.purge.tombstones_held,
+            "tombstones_purgeable": status.purge.tombstones_purgeable,
+            "tombstones_purged": status.purge.tombstones_purged,
+            "foreign_dropped": status.purge.foreign_dropped,
+            "ready_members": status.purge.ready_members.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "changes_proposed": status.purge.changes_proposed,
+            "rounds_failed": status.purge.rounds_failed,
+        },
         "counters": {
             "requests": c.requests,
             "succeeded": c.succeeded,

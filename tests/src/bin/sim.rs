@@ -1,7 +1,7 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes N] [--trace] [--profile default|small|hot|membership]
+//!       [--nodes N] [--trace] [--profile default|small|hot|membership|deletes]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
@@ -78,7 +78,7 @@ fn parse() -> Result<Args, String> {
             "--profile" => {
                 let name = value("--profile")?;
                 args.profile = Some(profile(&name).ok_or(format!(
-                    "unknown --profile {name} (known: default, small, hot, membership)"
+                    "unknown --profile {name} (known: default, small, hot, membership, deletes)"
                 ))?);
             }
             "--impl" => {
@@ -117,6 +117,7 @@ fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
         "small" => ("small", SimConfig::small()),
         "hot" => ("hot", SimConfig::hot()),
         "membership" => ("membership", SimConfig::membership()),
+        "deletes" => ("deletes", SimConfig::deletes()),
         _ => return None,
     })
 }

@@ -160,6 +160,13 @@ pub trait SimNode {
     fn take_layouts(&mut self) -> Option<Vec<LayoutSeen>> {
         None
     }
+
+    /// The purge floor of this node's committed layout (register tombstones with a tag
+    /// counter at or below it are as good as absent), or `None` if the node purges
+    /// nothing: not a member of its committed layout, or no purge at all (default).
+    fn purge_floor(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One layout a node holds, for the layout check (`layouts.rs`).
@@ -206,6 +213,13 @@ pub trait Hardware {
 
     /// An opaque rendering of `index`'s stored eventual state of `key` (equal iff the
     /// same state), `None` if it stores none. Hardware without eventual mode: `None`.
+    /// The tag counter of the register tombstone `index` stores for `key`, if it stores
+    /// one. Hardware without purge: `None`.
+    fn tombstone_tag(&self, index: NodeIndex, key: &[u8]) -> Result<Option<u64>, SimError> {
+        let _ = (index, key);
+        Ok(None)
+    }
+
     fn eventual_version(&self, index: NodeIndex, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
         let _ = (index, key);
         Ok(None)

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ringkv_core::node::mutations::{Mutation, Mutations};
-use ringkv_core::node::stored::data_key;
+use ringkv_core::node::stored::{data_key, Stored};
 use ringkv_core::node::{
     AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Input as NodeInput,
     MemberState, Node, NodeConfig, OpId, Output as NodeOutput, PeerMessage,
@@ -198,6 +198,13 @@ impl SimNode for SimulatedNode {
         self.node.poll_timeout()
     }
 
+    fn purge_floor(&self) -> Option<u64> {
+        let committed = self.node.layout_history().committed();
+        committed
+            .node(self.node.id())
+            .map(|_| committed.purge_floor())
+    }
+
     fn hints_held(&self) -> u64 {
         self.node.status().hint_queues.values().sum()
     }
@@ -246,6 +253,7 @@ pub struct NodeHardware {
     replicas: usize,
     request_timeout_ms: u64,
     gossip_interval_ms: u64,
+    purge_interval_ms: u64,
     stores: Vec<FaultStore>,
     /// The running engine of each up node, to read replicas for convergence.
     engines: Vec<Option<Arc<LsmEngine>>>,
@@ -272,6 +280,7 @@ impl NodeHardware {
             replicas: config.replicas,
             request_timeout_ms: config.request_timeout_ms,
             gossip_interval_ms: config.gossip_interval_ms,
+            purge_interval_ms: config.purge_interval_ms,
             stores: (0..machines).map(|_| FaultStore::new()).collect(),
             engines: vec![None; machines],
             op_keys: HashMap::new(),
@@ -317,6 +326,7 @@ impl NodeHardware {
             config.eventual_w = w;
         }
         config.mutations = self.mutations;
+        config.purge_interval_ms = self.purge_interval_ms;
         Some(config)
     }
 }
@@ -383,6 +393,20 @@ impl Hardware for NodeHardware {
         engine.get(&data_key(key)).map_err(|e| SimError::Storage {
             node: i,
             reason: e.to_string(),
+        })
+    }
+
+    fn tombstone_tag(&self, i: NodeIndex, key: &[u8]) -> Result<Option<u64>, SimError> {
+        let Some(bytes) = self.replica_version(i, key)? else {
+            return Ok(None);
+        };
+        let stored = Stored::decode(&bytes).map_err(|e| SimError::Storage {
+            node: i,
+            reason: e.to_string(),
+        })?;
+        Ok(match stored {
+            Stored::Register { tag, value: None } => Some(tag.counter),
+            Stored::Register { .. } => None,
         })
     }
 

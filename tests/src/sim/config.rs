@@ -54,6 +54,49 @@ pub struct SimConfig {
     /// default runs; the hot profile uses it so crashes do not idle its
     /// clients.
     pub clients_see_crashes: bool,
+    /// Passed to the nodes: tombstone purge rounds (0: off).
+    pub purge_interval_ms: u64,
+    /// Every this many seeds (seed % n == 0) run delete-heavy (`delete_heavy_pct` of
+    /// requests delete) and, after the final restart, wait up to `purge_settle_ms` for
+    /// every member's tombstones of the workload keys to be purged; the count left is
+    /// reported and fails the seed. 0: never.
+    pub delete_heavy_every: u64,
+    pub delete_heavy_pct: u64,
+    pub purge_settle_ms: u64,
+}
+
+impl SimConfig {
+    /// Every seed delete-heavy, purged and checked for it (the default profile does
+    /// one in `delete_heavy_every`).
+    pub fn deletes() -> Self {
+        SimConfig {
+            delete_heavy_every: 1,
+            ..SimConfig::default()
+        }
+    }
+
+    /// The configuration seed `seed` runs with: the delete-heavy mix on every
+    /// `delete_heavy_every`-th seed.
+    pub fn for_seed(&self, seed: u64) -> SimConfig {
+        let mut config = self.clone();
+        if !self.delete_heavy(seed) {
+            return config;
+        }
+        let gets = config
+            .workload
+            .get_pct
+            .min(100 - self.delete_heavy_pct.min(100));
+        config.workload.get_pct = gets;
+        config.workload.delete_pct = self.delete_heavy_pct.min(100 - gets);
+        config
+    }
+
+    /// Whether seed `seed` is one of the delete-heavy mix (purge checked after it).
+    pub fn delete_heavy(&self, seed: u64) -> bool {
+        self.delete_heavy_every > 0
+            && self.purge_interval_ms > 0
+            && seed.is_multiple_of(self.delete_heavy_every)
+    }
 }
 
 impl Default for SimConfig {
@@ -78,6 +121,10 @@ impl Default for SimConfig {
             events_max: 20_000_000,
             trace_lines_max: 200_000,
             trace_lines_shown: 60,
+            purge_interval_ms: 1_000,
+            delete_heavy_every: 4,
+            delete_heavy_pct: 40,
+            purge_settle_ms: 6_000,
             trace_echo: false,
             clients_see_crashes: false,
         }

@@ -35,6 +35,7 @@ pub fn profile_of(mutation: Mutation) -> (&'static str, SimConfig) {
         Mutation::SkipReadWriteBack | Mutation::AckPutAfterOne | Mutation::TagsWithoutLease => {
             ("hot", SimConfig::hot())
         }
+        Mutation::PurgeUnconfirmed => ("deletes", SimConfig::deletes()),
     }
 }
 

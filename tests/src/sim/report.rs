@@ -20,6 +20,10 @@ pub struct Summary {
     pub set_unsettled: u64,
     /// Layout versions that named two layouts (`layouts.rs`).
     pub layout_conflicts: u64,
+    /// Delete-heavy seeds checked for purge, and tombstones their members still held
+    /// after the settle (0 expected).
+    pub purge_checked: u64,
+    pub tombstones_left: u64,
     pub inconclusive: u64,
     pub verify_failures: u64,
     /// Convergence times of the seeds that converged within the cap.
@@ -44,6 +48,10 @@ impl Summary {
         self.set_elements_lost += report.set_elements_lost;
         self.set_unsettled += u64::from(report.set_unsettled);
         self.layout_conflicts += report.layout_findings.len() as u64;
+        if let Some(left) = report.tombstones_left {
+            self.purge_checked += 1;
+            self.tombstones_left += left;
+        }
         self.inconclusive += report.inconclusive as u64;
         self.verify_failures += report.verify_failures as u64;
         let m = &report.membership;
@@ -101,7 +109,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -121,6 +129,8 @@ impl Summary {
             self.set_elements_lost,
             self.set_unsettled,
             self.layout_conflicts,
+            self.purge_checked,
+            self.tombstones_left,
             self.inconclusive,
             self.verify_failures,
             c.protocol_errors + self.set_counts.protocol_errors,
@@ -148,7 +158,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -160,6 +170,8 @@ impl Summary {
             self.set_counts.writes,
             self.set_unsettled,
             self.layout_conflicts,
+            self.purge_checked,
+            self.tombstones_left,
             c.indeterminate,
             c.timed_out,
             c.unavailable,

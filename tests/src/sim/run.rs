@@ -4,7 +4,7 @@
 //! elements; and, all along, that every node agrees on what each layout version is
 //! (`layouts.rs`).
 
-use super::api::{Hardware, Holders, Request, SimNode};
+use super::api::{Hardware, Holders, NodeIndex, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
 use super::layouts::LayoutFinding;
@@ -77,6 +77,9 @@ pub struct SeedReport {
     pub set_unsettled: bool,
     /// Layout versions that named two layouts on different nodes (`layouts.rs`).
     pub layout_findings: Vec<LayoutFinding>,
+    /// Delete-heavy seeds: register tombstones of the workload keys that members still
+    /// held when the purge settle ended (0 expected); `None`: not checked.
+    pub tombstones_left: Option<u64>,
     pub trace_hash: u64,
     pub events: u64,
     pub membership: MembershipCounts,
@@ -103,6 +106,7 @@ impl SeedReport {
             || self.verify_failures > 0
             || self.counts.protocol_errors > 0
             || self.set_counts.protocol_errors > 0
+            || self.tombstones_left.is_some_and(|left| left > 0)
     }
 
     /// The seed, every finding with its ops and trace, and how to rerun it.
@@ -148,6 +152,37 @@ impl SeedReport {
 /// Whether every key's replicas hold the same version (or no replica holds any). With
 /// membership changes, the replicas are the key's in the settled layout (others, e.g.
 /// a node that left, may keep old copies).
+/// Register tombstones of the workload keys held by nodes that purge (members of
+/// their committed layout).
+fn tombstones_held<H: Hardware>(world: &World<H>) -> Result<u64, SimError> {
+    let mut held = 0;
+    for i in 0..world.node_count() {
+        if world.node(i).and_then(|node| node.purge_floor()).is_none() {
+            continue;
+        }
+        for k in 0..world.config.workload.keys {
+            held += u64::from(world.hw.tombstone_tag(i, &key(k))?.is_some());
+        }
+    }
+    Ok(held)
+}
+
+/// `index`'s version of `key` as convergence sees it: a tombstone at or below the
+/// node's purge floor is purged or about to be, the same as nothing.
+fn visible_version<H: Hardware>(
+    world: &World<H>,
+    index: NodeIndex,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, SimError> {
+    let floor = world.node(index).and_then(|node| node.purge_floor());
+    if let (Some(floor), Some(tag)) = (floor, world.hw.tombstone_tag(index, key)?) {
+        if tag <= floor {
+            return Ok(None);
+        }
+    }
+    world.hw.replica_version(index, key)
+}
+
 fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
     for k in 0..world.config.workload.keys {
         let key = key(k);
@@ -164,7 +199,7 @@ fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
         };
         let mut versions = Vec::new();
         for i in nodes {
-            if let Some(v) = world.hw.replica_version(i, &key)? {
+            if let Some(v) = visible_version(world, i, &key)? {
                 versions.push(v);
             }
         }
@@ -448,6 +483,7 @@ fn finding<H: Hardware>(world: &World<H>, kind: FindingKind, v: Violation) -> Fi
 
 /// Runs seed `seed` on `hw` and checks it.
 pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
+    let config = &config.for_seed(seed);
     let mut world = World::new(hw, config.clone(), seed)?;
     world.run_until(config.workload_ms)?;
 
@@ -474,6 +510,18 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
     for i in 0..world.node_count() {
         world.crash(i);
         world.boot(i)?;
+    }
+    // Delete-heavy seeds: every member's tombstones must be purged (and the reads
+    // below then show no deleted value back).
+    let mut tombstones_left = None;
+    if config.delete_heavy(seed) {
+        let settle_from = world.now;
+        let mut left = tombstones_held(&world)?;
+        while left > 0 && world.now <= settle_from + config.purge_settle_ms {
+            world.run_until(world.now + 10)?;
+            left = tombstones_held(&world)?;
+        }
+        tombstones_left = Some(left);
     }
     let verify_failures = verify(&mut world)?;
     // Sets: once hints are handed off and every node sees its peers, every
@@ -526,6 +574,7 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
             .iter()
             .map(|c| LayoutFinding::new(c, &world.trace, config.trace_lines_shown))
             .collect(),
+        tombstones_left,
         trace_hash: world.trace.hash(),
         events: world.events(),
         membership: world.membership,

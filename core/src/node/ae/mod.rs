@@ -125,6 +125,11 @@ pub(crate) struct AeCtx<'a> {
     pub out: &'a mut Outbox,
     pub counters: &'a mut NodeCounters,
     pub detector: &'a FailureDetector,
+    /// This node's layout epoch (carried by pushes).
+    pub epoch: u64,
+    /// The committed layout's purge floor: a register tombstone at or below it is the
+    /// same as no record (`node/purge/`), in key pages and pushes alike.
+    pub purge_floor: u64,
 }
 
 #[derive(Debug)]
@@ -360,6 +365,11 @@ impl AntiEntropy {
         };
     }
 
+    /// A register tombstone was purged from this replica: its tree entry goes.
+    pub fn on_purged(&mut self, key: &[u8], version: &RegisterVersion) {
+        let _ = self.set.remove(key, version.digest());
+    }
+
     /// An eventual state changed on this replica: moves its tree entry.
     pub fn on_eventual_applied(&mut self, change: &EventualChange) {
         let new = change.new.digest();
@@ -447,7 +457,16 @@ impl AntiEntropy {
             }
             PeerMessage::AntiEntropyKeys(page) => self.answer_page(ctx, from, &page),
             PeerMessage::AntiEntropyKeysReply(reply) => self.on_page_reply(ctx, from, reply),
-            PeerMessage::AntiEntropyPush { key, tag, value } => {
+            PeerMessage::AntiEntropyPush {
+                epoch,
+                key,
+                tag,
+                value,
+            } => {
+                if epoch < ctx.epoch {
+                    ctx.counters.messages_ignored += 1;
+                    return Ok(());
+                }
                 self.on_push(ctx, from, &key, tag, value)
             }
             PeerMessage::AntiEntropyPushEventual { key, state } => {
@@ -1039,6 +1058,7 @@ impl AntiEntropy {
             page.complete,
             &mine,
             my_complete,
+            ctx.purge_floor,
         );
         let mut covered_to = covered.map(<[u8]>::to_vec);
         let mut want = Vec::new();
@@ -1090,6 +1110,13 @@ impl AntiEntropy {
         let range = self.set.tree_for_key(key).map(|tree| tree.range());
         if !range.is_some_and(|range| self.is_co_replica(&range, from)) {
             ctx.counters.messages_ignored += 1;
+            return Ok(());
+        }
+        // A purged tombstone stays purged: absent reads and shadows the same.
+        if value.is_none()
+            && tag.counter <= ctx.purge_floor
+            && replica::read_register(ctx.engine, key)?.0 == Tag::ZERO
+        {
             return Ok(());
         }
         if let Some(change) = replica::apply_register(ctx.engine, key, tag, value)? {
@@ -1204,6 +1231,7 @@ impl PushBudget {
         ctx.out.send(
             to,
             PeerMessage::AntiEntropyPush {
+                epoch: ctx.epoch,
                 key: key.to_vec(),
                 tag,
                 value,

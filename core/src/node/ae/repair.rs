@@ -98,7 +98,9 @@ fn in_span(span_arc: &TokenRange, key: &[u8], key_size_max: usize) -> Option<Pos
 /// Merges the initiator's page (`theirs`, with `their_positions` from [`check_page`])
 /// and the responder's own entries of the same spans from the same cursor (`mine`).
 /// Returns the items of the compared prefix in range order and how far it reaches
-/// (`None`: the last span's end).
+/// (`None`: the last span's end). A register tombstone at or below `purge_floor` that
+/// one side holds and the other does not is no difference: the other side purged it
+/// (`node/purge/`), and absent reads and shadows the same as such a tombstone.
 pub(crate) fn merge<'a>(
     range: &TokenRange,
     theirs: &'a [KeyVersion],
@@ -106,7 +108,9 @@ pub(crate) fn merge<'a>(
     their_complete: bool,
     mine: &'a [IndexEntry],
     my_complete: bool,
+    purge_floor: u64,
 ) -> (Vec<Item<'a>>, Option<&'a [u8]>) {
+    let purged = |version: &EntryVersion| is_purgeable(version, purge_floor);
     let their_last = if their_complete {
         None
     } else {
@@ -147,7 +151,13 @@ pub(crate) fn merge<'a>(
         };
         // (key, action, consumes the initiator's entry, consumes mine)
         let (at, action, step_theirs, step_mine) = match (order, their, my) {
+            (Ordering::Less, Some((their_entry, a)), _) if purged(&their_entry.version) => {
+                (a, Action::Same, true, false)
+            }
             (Ordering::Less, Some((_, a)), _) => (a, want(i), true, false),
+            (Ordering::Greater, _, Some((my_entry, b))) if purged(&my_entry.version) => {
+                (b, Action::Same, false, true)
+            }
             (Ordering::Greater, _, Some((_, b))) => (b, Action::Push, false, true),
             (Ordering::Equal, Some((their_entry, a)), Some((my_entry, _))) => (
                 a,
@@ -189,6 +199,11 @@ fn compare(mine: &EntryVersion, theirs: &EntryVersion, offset: usize) -> Action 
         // Kinds never mix in a page (`check_page`, and both sides scan one index).
         _ => Action::Same,
     }
+}
+
+/// A register tombstone at or below `purge_floor`: purged or about to be, everywhere.
+pub(crate) fn is_purgeable(version: &EntryVersion, purge_floor: u64) -> bool {
+    matches!(version, EntryVersion::Register { tag, tombstone: true } if tag.counter <= purge_floor)
 }
 
 fn want(offset: usize) -> Action {
@@ -327,7 +342,7 @@ mod tests {
                 version: EntryVersion::Eventual { digest },
             })
             .collect();
-        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, true, &my, true);
+        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, true, &my, true, 0);
         assert_eq!(covered, None);
         let actions: Vec<Action> = items.iter().map(|i| i.action).collect();
         assert_eq!(actions, vec![Action::Same, Action::Both(1), Action::Push]);
@@ -357,7 +372,7 @@ mod tests {
             &[k[0].clone(), k[1].clone(), k[2].clone(), k[5].clone()],
             &[5, 3, 1, 1],
         );
-        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, false, &my, true);
+        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, false, &my, true, 0);
         assert_eq!(covered, Some(k[4].as_slice()));
         let actions: Vec<(&[u8], Action)> = items.iter().map(|i| (i.key, i.action)).collect();
         assert_eq!(
@@ -371,7 +386,7 @@ mod tests {
             ]
         );
         // Both complete: everything, including k5 only the responder has.
-        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, true, &my, true);
+        let (items, covered) = merge(&TokenRange::FULL, &their, &positions, true, &my, true, 0);
         assert_eq!(covered, None);
         assert_eq!(items.last().map(|i| i.action), Some(Action::Push));
         assert_eq!(items.len(), 6);
@@ -383,6 +398,7 @@ mod tests {
             false,
             &my[..2],
             false,
+            0,
         );
         assert_eq!(covered, Some(k[1].as_slice()));
         assert_eq!(items.len(), 2);

@@ -204,14 +204,19 @@ fn self_claims(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport
 }
 
 /// Whether `next` is `committed` with exactly one member added, removed or changed and
-/// nothing else, and no bound member's identity changed: what a membership change may
-/// be. Acceptors vote for nothing else and learners adopt nothing else.
+/// nothing else, and no bound member's identity changed, or `committed`'s purge change
+/// ([`RingLayout::purged`]): what a membership change may be. Acceptors vote for
+/// nothing else and learners adopt nothing else.
 pub(crate) fn is_one_change(committed: &RingLayout, next: &RingLayout) -> bool {
     if Some(next.version()) != committed.version().checked_add(1)
         || next.replicas() != committed.replicas()
         || next.vnodes_per_capacity_unit() != committed.vnodes_per_capacity_unit()
     {
         return false;
+    }
+    // A purge change: the members as they are, the floor exactly `committed.purged()`'s.
+    if next.purge_floor() != committed.purge_floor() {
+        return committed.purged().is_ok_and(|purged| purged == *next);
     }
     let (a, b) = (committed.nodes(), next.nodes());
     let rebound = a.iter().any(|(id, spec)| {

@@ -286,6 +286,13 @@ impl Membership {
         }
     }
 
+    /// A peer's message named layout epoch `epoch`: a newer one than ours makes us pull.
+    pub fn heard_epoch(&mut self, ctx: &mut MCtx<'_>, from: NodeId, epoch: u64) {
+        if epoch > self.epoch() {
+            self.pull(ctx, from);
+        }
+    }
+
     fn pull(&mut self, ctx: &mut MCtx<'_>, from: NodeId) {
         let due = self
             .last_pull_ms
@@ -555,7 +562,7 @@ impl Membership {
                 }
             };
             self.counters.changes_failed += 1;
-            ctx.out.reply(proposal.client, ClientReply::Error(error));
+            answer_client(ctx, proposal.client, ClientReply::Error(error));
             return;
         }
         if ctx.now_ms >= proposal.next_resend_ms {
@@ -573,36 +580,55 @@ impl Membership {
         match self.desired(&request) {
             Err(error) => ctx.out.reply(client, ClientReply::Error(error)),
             Ok(None) => ctx.out.reply(client, ClientReply::Done),
-            Ok(Some(desired)) => {
-                self.counters.changes_proposed += 1;
-                self.round = self.round.saturating_add(1);
-                let proposal = Proposal {
-                    client,
-                    version: desired.version(),
-                    desired,
-                    ballot: Ballot {
-                        round: self.round,
-                        node: self.me,
-                    },
-                    acceptors: self.history.committed().nodes().keys().copied().collect(),
-                    phase: ProposalPhase::Prepare {
-                        promises: BTreeMap::new(),
-                    },
-                    deadline_ms: ctx
-                        .now_ms
-                        .saturating_add(self.settings.request_timeout_ms.saturating_mul(2)),
-                    next_resend_ms: ctx.now_ms.saturating_add(self.settings.resend_interval_ms),
-                    attempts: 0,
-                    accept_sent: false,
-                    mutations: self.settings.mutations,
-                };
-                let message = proposal.message();
-                for to in &proposal.acceptors {
-                    ctx.out.send(*to, message.clone());
-                }
-                self.proposal = Some(proposal);
-            }
+            Ok(Some(desired)) => self.propose(ctx, Some(client), desired),
         }
+    }
+
+    /// Proposes the committed layout's purge change (`RingLayout::purged`), if no change
+    /// is pending or being proposed here. The caller holds every member's confirmation
+    /// for the committed version (`node/purge/`). Whether it is chosen shows in the
+    /// history.
+    pub fn propose_purge(&mut self, ctx: &mut MCtx<'_>) -> bool {
+        let idle = self.role() == Role::Member
+            && self.history.pending().is_none()
+            && self.proposal.is_none();
+        match self.history.committed().purged() {
+            Ok(desired) if idle => {
+                self.propose(ctx, None, desired);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn propose(&mut self, ctx: &mut MCtx<'_>, client: Option<RequestId>, desired: RingLayout) {
+        self.counters.changes_proposed += 1;
+        self.round = self.round.saturating_add(1);
+        let proposal = Proposal {
+            client,
+            version: desired.version(),
+            desired,
+            ballot: Ballot {
+                round: self.round,
+                node: self.me,
+            },
+            acceptors: self.history.committed().nodes().keys().copied().collect(),
+            phase: ProposalPhase::Prepare {
+                promises: BTreeMap::new(),
+            },
+            deadline_ms: ctx
+                .now_ms
+                .saturating_add(self.settings.request_timeout_ms.saturating_mul(2)),
+            next_resend_ms: ctx.now_ms.saturating_add(self.settings.resend_interval_ms),
+            attempts: 0,
+            accept_sent: false,
+            mutations: self.settings.mutations,
+        };
+        let message = proposal.message();
+        for to in &proposal.acceptors {
+            ctx.out.send(*to, message.clone());
+        }
+        self.proposal = Some(proposal);
     }
 
     /// The layout the request asks for (`None`: already so), or why not now.
@@ -740,7 +766,7 @@ impl Membership {
                 } else {
                     ClientError::Unavailable { reason }
                 };
-                ctx.out.reply(proposal.client, ClientReply::Error(error));
+                answer_client(ctx, proposal.client, ClientReply::Error(error));
             }
             Step::Chosen(value) => {
                 self.counters.changes_chosen += 1;
@@ -782,7 +808,7 @@ impl Membership {
                 ),
             })
         };
-        ctx.out.reply(proposal.client, reply);
+        answer_client(ctx, proposal.client, reply);
         self.proposal = None;
     }
 
@@ -907,6 +933,13 @@ impl Membership {
             proposing: self.proposal.is_some(),
             counters: self.counters,
         }
+    }
+}
+
+/// Answers a proposal's client, if a client asked for it.
+fn answer_client(ctx: &mut MCtx<'_>, client: Option<RequestId>, reply: ClientReply) {
+    if let Some(client) = client {
+        ctx.out.reply(client, reply);
     }
 }
 

@@ -137,7 +137,8 @@ pub(crate) enum Step {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Proposal {
-    pub client: RequestId,
+    /// Who asked (`None`: the node itself, for a purge change).
+    pub client: Option<RequestId>,
     pub version: u64,
     /// The change the admin asked for.
     pub desired: RingLayout,
@@ -283,7 +284,7 @@ mod tests {
 
     fn proposal(desired: RingLayout, node: u64) -> Proposal {
         Proposal {
-            client: RequestId(1),
+            client: Some(RequestId(1)),
             version: 2,
             desired,
             ballot: ballot(1, node),

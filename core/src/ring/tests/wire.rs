@@ -13,6 +13,7 @@ struct ForgedLayout {
     replicas: u64,
     vnodes_per_capacity_unit: u32,
     nodes: Vec<NodeSpec>,
+    purge_floor: u64,
 }
 
 #[test]
@@ -42,6 +43,7 @@ fn forged_layouts_are_refused() {
             replicas,
             vnodes_per_capacity_unit: vnodes,
             nodes,
+            purge_floor: 0,
         };
         postcard::from_bytes::<RingLayout>(&postcard::to_allocvec(&forged).expect("encode"))
     };
