@@ -58,6 +58,9 @@ pub struct EngineStats {
     pub compactions: u64,
     pub syncs: u64,
     pub block_cache_bytes: u64,
+    /// Entries in memory not yet in the long-lived form (the LSM's active and frozen
+    /// memtables; 0 for engines without one): what [`Engine::flush`] would move.
+    pub unflushed_entries: u64,
 }
 
 impl EngineStats {

@@ -9,11 +9,16 @@
 //! maintenance thread means backpressure, never unbounded memory. A failed flush or
 //! compaction goes through [`GroupCommit`](super::group_commit::GroupCommit), which
 //! trips the node's fail-stop like a failed sync; the thread then ends.
+//!
+//! A memtable that holds writes but saw none for [`IDLE_FLUSH_MS`] is flushed: otherwise
+//! a burst smaller than a memtable (e.g. the deletes of a tombstone purge) would sit in
+//! memory and in the commit log until the next burst, and the space of what it deletes
+//! would never come back (compaction works on tables only).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringkv_core::storage::Engine;
 
@@ -23,6 +28,10 @@ const STEP_BUDGET_BYTES: u64 = 4 << 20;
 /// How long the thread sleeps when there is nothing to do. A frozen memtable waits at
 /// most this long; writers flush themselves once two are waiting.
 const IDLE_SLEEP_MS: u64 = 10;
+/// A memtable idle (no write) this long is flushed.
+const IDLE_FLUSH_MS: u64 = 5_000;
+/// How often the idle check reads the engine's counters.
+const IDLE_CHECK_MS: u64 = 500;
 
 pub struct Maintenance {
     stop: Arc<AtomicBool>,
@@ -65,17 +74,59 @@ impl Drop for Maintenance {
 }
 
 fn run(engine: &dyn Engine, stop: &AtomicBool) {
+    let mut idle = IdleFlush::default();
     while !stop.load(Ordering::Acquire) {
-        match engine.maintain(STEP_BUDGET_BYTES) {
-            Ok(true) => {}
-            Ok(false) => std::thread::park_timeout(Duration::from_millis(IDLE_SLEEP_MS)),
-            Err(error) => {
-                // The engine (and the node, through GroupCommit) has stopped; the
-                // node reports why. Nothing more to do here.
-                tracing::error!(%error, "maintenance stopped: the engine refused a flush or compaction");
-                return;
+        let result = match engine.maintain(STEP_BUDGET_BYTES) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                std::thread::park_timeout(Duration::from_millis(IDLE_SLEEP_MS));
+                idle.check(engine)
             }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            // The engine (and the node, through GroupCommit) has stopped; the node
+            // reports why. Nothing more to do here.
+            tracing::error!(%error, "maintenance stopped: the engine refused a flush or compaction");
+            return;
         }
+    }
+}
+
+/// When the engine last took a write, as seen by its byte counter.
+struct IdleFlush {
+    written_bytes: u64,
+    since: Instant,
+    checked: Instant,
+}
+
+impl Default for IdleFlush {
+    fn default() -> Self {
+        IdleFlush {
+            written_bytes: 0,
+            since: Instant::now(),
+            checked: Instant::now(),
+        }
+    }
+}
+
+impl IdleFlush {
+    fn check(&mut self, engine: &dyn Engine) -> ringkv_core::storage::Result<()> {
+        if self.checked.elapsed() < Duration::from_millis(IDLE_CHECK_MS) {
+            return Ok(());
+        }
+        self.checked = Instant::now();
+        let stats = engine.stats();
+        if stats.user_bytes_written != self.written_bytes {
+            self.written_bytes = stats.user_bytes_written;
+            self.since = Instant::now();
+        } else if stats.unflushed_entries > 0
+            && self.since.elapsed() >= Duration::from_millis(IDLE_FLUSH_MS)
+        {
+            engine.flush()?;
+            self.since = Instant::now();
+        }
+        Ok(())
     }
 }
 

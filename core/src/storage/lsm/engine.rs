@@ -516,11 +516,12 @@ impl Engine for LsmEngine {
         let state = self.read_state();
         let tables_bytes: u64 = state.version.all().map(|t| t.meta.size_bytes).sum();
         let log_bytes = lock(&self.writer).log.written_bytes();
-        let entries_approx = state.version.all().map(|t| t.meta.entry_count).sum::<u64>()
-            + std::iter::once(&state.mem)
-                .chain(state.imm.iter())
-                .map(|m| m.len() as u64)
-                .sum::<u64>();
+        let unflushed_entries = std::iter::once(&state.mem)
+            .chain(state.imm.iter())
+            .map(|m| m.len() as u64)
+            .sum::<u64>();
+        let entries_approx =
+            state.version.all().map(|t| t.meta.entry_count).sum::<u64>() + unflushed_entries;
         EngineStats {
             user_bytes_written: self.counters.user_bytes.load(Ordering::Relaxed),
             store_bytes_written: self.counters.store_bytes.load(Ordering::Relaxed),
@@ -537,6 +538,7 @@ impl Engine for LsmEngine {
             compactions: self.counters.compactions.load(Ordering::Relaxed),
             syncs: self.counters.syncs.load(Ordering::Relaxed),
             block_cache_bytes: self.cache.size_bytes(),
+            unflushed_entries,
         }
     }
 }

@@ -353,6 +353,7 @@ impl Engine for RedbEngine {
             compactions: snapshots,
             syncs,
             block_cache_bytes: self.db.cache_stats().used_bytes() as u64,
+            unflushed_entries: 0,
         }
     }
 }
