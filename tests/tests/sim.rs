@@ -127,7 +127,14 @@ fn a_seed_reproduces_byte_for_byte() {
 /// crashed, and neither voter ever told the other: the cluster never learned it and
 /// never converged (fixed: a member holding an unadopted vote for the next version
 /// sends its report every gossip round).
-const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369];
+/// 1102, 1216: a node that replicated a key in an earlier layout kept an older copy,
+/// gained the key again, and its sync read "absent" from sources that had purged the
+/// key's tombstone: the deleted value came back (fixed: a node gaining a range drops
+/// its older registers there before it pulls, `membership/sync.rs`).
+/// 4069: an earlier fix for those dropped the copies during the purge scan instead,
+/// while a coordinator with the change still pending counted the node in its joint
+/// quorum: a stale read (fixed by moving the drop to the gaining side).
+const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069];
 
 #[test]
 fn regression_seeds_pass() {

@@ -404,7 +404,10 @@ impl Node {
         }
         self.track_eventual_changes();
         let (membership, mut ctx) = self.membership_ctx();
-        membership.on_timers(&mut ctx);
+        let result = membership.on_timers(&mut ctx);
+        if let Err(error) = result {
+            self.storage_failed(error);
+        }
         if let Some(targets) = self.detector.round(self.now_ms, &mut self.rng) {
             self.counters.gossip_rounds += 1;
             let message = PeerMessage::Gossip {

@@ -117,25 +117,24 @@ pub(crate) fn apply_register(
     Ok(Some(RegisterChange { old, new }))
 }
 
-/// Drops `key`'s register iff its tag is still `tag` (and, with `tombstone_only`, it is
-/// a tombstone): its `d/` record and index entry in one batch (`node/purge/`). Not
-/// synced: a drop lost in a crash is only a record kept a while longer (the next scan
-/// drops it). Returns the removed version, for the Merkle trees.
-pub(crate) fn drop_register(
+/// Drops `key`'s register iff it is still the tombstone `tag` (`node/purge/`): its
+/// `d/` record and index entry in one batch. Not synced: a purge lost in a crash is
+/// only a tombstone kept a while longer (the next scan drops it). Returns the removed
+/// version, for the Merkle trees.
+pub(crate) fn purge_tombstone(
     engine: &dyn Engine,
     key: &[u8],
     tag: Tag,
-    tombstone_only: bool,
 ) -> Result<Option<RegisterVersion>, ReplicaError> {
     let (stored_tag, stored_value) = read_register(engine, key)?;
-    if stored_tag != tag || (tombstone_only && stored_value.is_some()) {
+    if stored_tag != tag || stored_value.is_some() {
         return Ok(None);
     }
     let mut batch = WriteBatch::new();
     batch.delete(data_key(key));
     batch.delete(index::index_key(crate::ring::key_position(key), key));
     engine.write(&batch, WriteOptions::BUFFERED)?;
-    Ok(Some(RegisterVersion::of(tag, stored_value.as_deref())))
+    Ok(Some(RegisterVersion::of(tag, None)))
 }
 
 #[cfg(test)]

@@ -117,7 +117,6 @@ pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&
             "tombstones_held": status.purge.tombstones_held,
             "tombstones_purgeable": status.purge.tombstones_purgeable,
             "tombstones_purged": status.purge.tombstones_purged,
-            "foreign_dropped": status.purge.foreign_dropped,
             "ready_members": status.purge.ready_members.iter().map(|id| id.0).collect::<Vec<_>>(),
             "changes_proposed": status.purge.changes_proposed,
             "rounds_failed": status.purge.rounds_failed,

@@ -30,7 +30,7 @@ use super::mutations::Mutations;
 use super::outbox::Outbox;
 
 use paxos::{Acceptor, Proposal, ProposalPhase, Step};
-use sync::{build_page, stream_ranges, SyncJob};
+use sync::{build_page, stream_ranges, wipe_gained, SyncJob};
 
 /// What membership steps act on.
 pub(crate) struct MCtx<'a> {
@@ -74,6 +74,8 @@ pub struct MembershipCounters {
     pub sync_entries_applied: u64,
     /// Pages this node refused: an entry over its own key or value limit.
     pub sync_pages_refused: u64,
+    /// Older registers this node dropped in ranges it gained (`sync.rs`, `wipe_gained`).
+    pub sync_stale_dropped: u64,
 }
 
 /// This node's sync for the change in progress.
@@ -459,7 +461,8 @@ impl Membership {
                 let expected = self.sync.as_ref().and_then(|job| {
                     let source = job.sources.get(&from)?;
                     let cursor = crate::protocol::cursor_digest(source.cursor.as_ref());
-                    (job.epoch == page.epoch && !source.done && cursor == page.cursor).then_some(())
+                    (job.wiped && job.epoch == page.epoch && !source.done && cursor == page.cursor)
+                        .then_some(())
                 });
                 if expected.is_some() {
                     self.counters.sync_pages_received += 1;
@@ -523,8 +526,15 @@ impl Membership {
     }
 
     /// Resends overdue pulls and proposal messages; gives up an expired proposal.
-    pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) {
+    pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
         let resend_ms = self.settings.resend_interval_ms;
+        if let Some(job) = self.sync.as_mut().filter(|job| !job.wiped) {
+            // Before the first pull (sync.rs, `wipe_gained`).
+            let dropped = wipe_gained(ctx.engine, job, self.me).map_err(|e| e.to_string())?;
+            job.wiped = true;
+            job.wiped_records = dropped;
+            self.counters.sync_stale_dropped += dropped;
+        }
         if let Some(job) = self.sync.as_mut() {
             for (id, source) in job.sources.iter_mut().filter(|(_, s)| !s.done) {
                 if ctx.now_ms >= source.next_send_ms {
@@ -540,7 +550,7 @@ impl Membership {
             }
         }
         let Some(mut proposal) = self.proposal.take() else {
-            return;
+            return Ok(());
         };
         if ctx.now_ms >= proposal.deadline_ms {
             let error = if proposal.accept_sent {
@@ -563,7 +573,7 @@ impl Membership {
             };
             self.counters.changes_failed += 1;
             answer_client(ctx, proposal.client, ClientReply::Error(error));
-            return;
+            return Ok(());
         }
         if ctx.now_ms >= proposal.next_resend_ms {
             proposal.next_resend_ms = ctx.now_ms.saturating_add(resend_ms);
@@ -573,6 +583,7 @@ impl Membership {
             }
         }
         self.proposal = Some(proposal);
+        Ok(())
     }
 
     /// An admin request: validates it and starts a proposal for the next version.

@@ -5,15 +5,26 @@
 //! old replicas until, for each of its moved ranges, the ones it has fully read (itself
 //! included, if it was an old replica too) form a majority of the old replicas. Then X
 //! is *synced*. Sources are pulled in parallel; dead ones are simply never finished.
+//!
+//! Before it pulls, X drops its own registers in the ranges it gains without being an
+//! old replica of them (`wipe_gained`): left from an earlier layout in which it
+//! replicated them, they may be older than what the sources hold, and where a source
+//! holds *nothing* because it purged a tombstone (`node/purge/`), such a copy would be
+//! taken for the latest. Only records with a tag from before the change's epoch go:
+//! a write X accepted at that epoch has a newer tag, except a read's write-back of an
+//! older value, which a majority of the old replicas also holds (joint quorums), so the
+//! pull brings it back before X counts as synced.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use crate::protocol::antientropy::EntryVersion;
 use crate::protocol::{
     cursor_digest, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
 };
-use crate::ring::{key_position, LayoutHistory, NodeId, Position, TokenRange};
-use crate::storage::{prefix_successor, Engine};
+use crate::ring::{epoch_tag_base, key_position, LayoutHistory, NodeId, Position, TokenRange};
+use crate::storage::{prefix_successor, Engine, WriteBatch, WriteOptions};
+use crate::versioning::Tag;
 
 use super::super::ae::index::{self, PageLimits};
 use super::super::eventual::stored::{EventualRecord, EVENTUAL_PREFIX};
@@ -207,6 +218,10 @@ pub(crate) struct SyncJob {
     pub needs: Vec<(TokenRange, Vec<NodeId>)>,
     pub sources: BTreeMap<NodeId, SourceStream>,
     pub entries_applied: u64,
+    /// Whether [`wipe_gained`] ran for this job; no page is pulled or applied before.
+    pub wiped: bool,
+    /// Records it dropped.
+    pub wiped_records: u64,
 }
 
 impl SyncJob {
@@ -239,6 +254,8 @@ impl SyncJob {
             needs,
             sources,
             entries_applied: 0,
+            wiped: false,
+            wiped_records: 0,
         }
     }
 
@@ -254,9 +271,67 @@ impl SyncJob {
         })
     }
 
+    /// Ranges it gains without being an old replica of them.
+    fn gained(&self, me: NodeId) -> Vec<TokenRange> {
+        self.needs
+            .iter()
+            .filter(|(_, old)| !old.contains(&me))
+            .map(|(range, _)| *range)
+            .collect()
+    }
+
     pub fn sources_done(&self) -> usize {
         self.sources.values().filter(|s| s.done).count()
     }
+}
+
+/// Drops this node's registers in the ranges `job` gains without it being an old
+/// replica, whose tag is from before the job's epoch (see the module docs), durably.
+/// Returns how many it dropped. Paged: one engine batch per page.
+pub(crate) fn wipe_gained(
+    engine: &dyn Engine,
+    job: &SyncJob,
+    me: NodeId,
+) -> Result<u64, ReplicaError> {
+    let gained = job.gained(me);
+    let base = epoch_tag_base(job.epoch);
+    let limits = PageLimits {
+        entries_max: SYNC_PAGE_ENTRIES_MAX,
+        key_bytes_max: SYNC_PAGE_BYTES_MAX,
+    };
+    let mut dropped = 0u64;
+    for range in gained {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let (entries, complete) = index::scan_spans(
+                engine,
+                index::Kind::Registers,
+                &[range],
+                after.as_deref(),
+                limits,
+            )
+            .map_err(|error| ReplicaError::Index(error.to_string()))?;
+            let mut batch = WriteBatch::new();
+            for entry in &entries {
+                let EntryVersion::Register { tag, .. } = entry.version else {
+                    continue;
+                };
+                if tag.counter < base && tag != Tag::ZERO {
+                    batch.delete(super::super::stored::data_key(&entry.key));
+                    batch.delete(index::index_key(entry.position, &entry.key));
+                    dropped += 1;
+                }
+            }
+            if !batch.is_empty() {
+                engine.write(&batch, WriteOptions::DURABLE)?;
+            }
+            match entries.last() {
+                Some(last) if !complete => after = Some(last.key.clone()),
+                _ => break,
+            }
+        }
+    }
+    Ok(dropped)
 }
 
 #[cfg(test)]

@@ -9,10 +9,7 @@
 //!   anti-entropy pushes of that time carry an older epoch: replicas that know `e`
 //!   refuse them (the epoch fence; pushes carry the sender's epoch for this).
 //! - **A confirmation round per epoch.** Once a node's committed layout is version `E`
-//!   (no change pending), it scans its register index. It drops every register of a
-//!   key it does not replicate in `E` (left from an earlier layout: were the node to
-//!   replicate the key again, its sync would read "absent" from sources that purged
-//!   the tombstone, and keep this older copy). For every tombstone with a
+//!   (no change pending), it scans its register index. For every tombstone with a
 //!   counter `< E << 32` it asks the key's other replicas whether they hold that tag or
 //!   a newer one (`PurgeCheck`; they answer only once they know `E`). When every answer
 //!   is yes it tells every member (`PurgeReady { epoch: E }`). A replica that held `T`
@@ -31,8 +28,12 @@
 //!
 //! A purged key is absent, which reads and shadows the same as the tombstone (no write
 //! below the floor is accepted any more), so anti-entropy treats "absent" and "a
-//! tombstone at or below the floor" as equal (`ae/repair.rs`). Eventual-mode
-//! tombstones (`e/` siblings) are not purged.
+//! tombstone at or below the floor" as equal (`ae/repair.rs`). A node that replicated a
+//! key in an earlier layout may still hold an older copy of it; should it gain the key
+//! again, its sync would read "absent" from sources that purged the tombstone, so a
+//! node gaining a range drops its own older records there before it pulls
+//! (`membership/sync.rs`, `wipe_gained`). Eventual-mode tombstones (`e/` siblings) are
+//! not purged.
 //!
 //! Costs: one scan of the register index per epoch and member (paged, one page in
 //! flight), one `PurgeCheck` entry per candidate tombstone and co-replica, and one
@@ -108,9 +109,6 @@ pub struct PurgeStatus {
     pub tombstones_purgeable: u64,
     /// Tombstones this replica dropped since it opened.
     pub tombstones_purged: u64,
-    /// Registers of keys this node no longer replicates (left from an earlier layout),
-    /// dropped since it opened.
-    pub foreign_dropped: u64,
     /// Members whose `PurgeReady` for the committed version this node holds.
     pub ready_members: Vec<NodeId>,
     /// Purge changes this node proposed since it opened.
@@ -165,7 +163,6 @@ pub(crate) struct Purge {
     held: u64,
     purgeable: u64,
     purged: u64,
-    dropped: u64,
     changes_proposed: u64,
     rounds_failed: u64,
 }
@@ -182,7 +179,6 @@ impl Purge {
             held: 0,
             purgeable: 0,
             purged: 0,
-            dropped: 0,
             changes_proposed: 0,
             rounds_failed: 0,
         }
@@ -311,25 +307,12 @@ impl Purge {
             let EntryVersion::Register { tag, tombstone } = entry.version else {
                 continue;
             };
-            let replicas = layout.preference_list(&entry.key);
-            if !replicas.contains(&self.me) {
-                // Left over from a layout where this node replicated the key. It must
-                // go before this node says it is ready: should the node replicate the
-                // key again, its sync would read "absent" from sources that purged the
-                // key's tombstone, and this older copy would be taken for the latest.
-                if let Some(removed) = replica::drop_register(ctx.engine, &entry.key, tag, false)
-                    .map_err(|error| error.to_string())?
-                {
-                    self.dropped += 1;
-                    ctx.anti_entropy.on_purged(&entry.key, &removed);
-                }
-                continue;
-            }
             if !tombstone {
                 continue;
             }
+            let replicas = layout.preference_list(&entry.key);
             if tag.counter <= floor {
-                if let Some(removed) = replica::drop_register(ctx.engine, &entry.key, tag, true)
+                if let Some(removed) = replica::purge_tombstone(ctx.engine, &entry.key, tag)
                     .map_err(|error| error.to_string())?
                 {
                     self.purged += 1;
@@ -548,7 +531,6 @@ impl Purge {
             tombstones_held: self.held,
             tombstones_purgeable: self.purgeable,
             tombstones_purged: self.purged,
-            foreign_dropped: self.dropped,
             ready_members: self
                 .ready
                 .iter()
