@@ -62,13 +62,7 @@ impl Cluster {
     }
 
     fn values_readable_everywhere(&mut self, keys: usize, value_of: impl Fn(usize) -> String) {
-        for at in 0..self.nodes.len() {
-            let member = self.nodes[at]
-                .as_ref()
-                .is_some_and(|n| n.status().membership.role == Role::Member);
-            if !member {
-                continue;
-            }
+        for at in self.members_up() {
             for k in 0..keys {
                 let reply = self.call(at, get(&format!("key-{k}")));
                 assert_eq!(

@@ -35,6 +35,9 @@ pub enum Command {
     Leave(LeaveArgs),
     /// Remove a node that is gone for good; its ranges are rebuilt from the others.
     Remove(RemoveArgs),
+    /// Abort the membership change in progress (a node it adds died before it synced):
+    /// the layout before it is committed again.
+    Abort(ClientArgs),
     /// Write every {"key": ..., "value": ...} line of a JSON Lines file.
     Import(ImportArgs),
     /// Print every key and value as JSON Lines.
@@ -144,6 +147,10 @@ pub struct ServeArgs {
     /// member holds tombstones; 0 keeps every tombstone (default 60000).
     #[arg(long, env = "RINGKV_PURGE_INTERVAL_MS")]
     pub purge_interval_ms: Option<u64>,
+    /// A membership change still pending this long, with a node it adds not synced and
+    /// believed dead, is aborted; 0: only by `ringkv abort` (default 600000).
+    #[arg(long, env = "RINGKV_CHANGE_TIMEOUT_MS")]
+    pub change_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +221,13 @@ pub struct LeaveArgs {
 pub struct RemoveArgs {
     /// The node to remove (`n3` or `3`). It must never be restarted with its data.
     pub id: String,
+    /// The node is down for good: rebuild its ranges from their surviving replicas even
+    /// where those are fewer than a majority of a range's replicas (every one of them
+    /// must be up; refused, naming the range, if a range would lose its last copy).
+    /// Writes only it held in eventual mode, and the hints it held, are lost. For a node
+    /// that was joining when it died, this aborts its change.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -41,6 +41,7 @@ pub struct FileConfig {
     pub value_size_bytes_max: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub purge_interval_ms: Option<u64>,
+    pub change_timeout_ms: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_ca: Option<PathBuf>,
@@ -102,6 +103,8 @@ pub struct ServeConfig {
     pub request_timeout_ms: u64,
     /// Tombstone purge interval (`NodeConfig::purge_interval_ms`).
     pub purge_interval_ms: u64,
+    /// `NodeConfig::change_timeout_ms`.
+    pub change_timeout_ms: u64,
     /// `(certificate, key, peer roots)` when TLS is on.
     pub tls: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
 }
@@ -307,6 +310,10 @@ impl ServeConfig {
                 .purge_interval_ms
                 .or(file.purge_interval_ms)
                 .unwrap_or(60_000),
+            change_timeout_ms: args
+                .change_timeout_ms
+                .or(file.change_timeout_ms)
+                .unwrap_or(600_000),
         })
     }
 }

@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Leave(args) => cmd::admin::leave(args),
         Command::Remove(args) => cmd::admin::remove(args),
+        Command::Abort(args) => cmd::admin::abort(args),
         Command::Import(args) => cmd::transfer::import(args),
         Command::Export(args) => cmd::transfer::export(args),
         Command::Backup(args) => cmd::backup::backup(args),

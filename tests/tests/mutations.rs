@@ -109,7 +109,7 @@ fn every_mutation_has_a_test() {
 fn assert_passes(config: &SimConfig) -> Summary {
     let mut summary = Summary::default();
     for seed in 0..SEEDS {
-        let report = run_seed(NodeHardware::new(config), config, seed).unwrap();
+        let report = run_seed(NodeHardware::new(&config.for_seed(seed)), config, seed).unwrap();
         assert!(!report.failed(), "{}", report.render_failure());
         assert_eq!(
             report.inconclusive, 0,

@@ -7,7 +7,7 @@ use ringkv_tests::sim::cluster::NodeHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SetFindingKind, SimConfig, Summary};
 
 fn run(config: &SimConfig, seed: u64) -> SeedReport {
-    run_seed(NodeHardware::new(config), config, seed).unwrap()
+    run_seed(NodeHardware::new(&config.for_seed(seed)), config, seed).unwrap()
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn broken_coordinator_is_caught() {
     let mut violations = 0;
     for seed in 0..5 {
         let report = run_seed(
-            BrokenHardware::new(NodeHardware::new(&config)),
+            BrokenHardware::new(NodeHardware::new(&config.for_seed(seed))),
             &config,
             seed,
         )
@@ -79,7 +79,7 @@ fn early_acknowledged_eventual_puts_show_as_lost_elements() {
     let config = SimConfig::small();
     let mut lost = 0;
     for seed in 0..8 {
-        let hw = EarlyAckHardware::new(NodeHardware::new(&config));
+        let hw = EarlyAckHardware::new(NodeHardware::new(&config.for_seed(seed)));
         let report = run_seed(hw, &config, seed).unwrap();
         assert_eq!(report.violations(), 0, "registers are not affected");
         for f in &report.set_findings {
@@ -98,7 +98,7 @@ fn wiped_disks_show_as_lost_acknowledged_writes() {
     let config = SimConfig::small();
     let (mut lost, mut lost_elements) = (0, 0);
     for seed in 0..3 {
-        let hw = NodeHardware::new(&config).wipe_on_power_loss();
+        let hw = NodeHardware::new(&config.for_seed(seed)).wipe_on_power_loss();
         let report = run_seed(hw, &config, seed).unwrap();
         lost += report.lost_acked();
         lost_elements += report.set_elements_lost;

@@ -90,8 +90,12 @@ export function makeApi(bindings, ready, stores = {}) {
       return settle(Promise.resolve().then(() => this.#live().leave(id)));
     }
 
-    remove(id) {
-      return settle(Promise.resolve().then(() => this.#live().remove(id)));
+    remove(id, options) {
+      return settle(Promise.resolve().then(() => this.#live().remove(id, options)));
+    }
+
+    abort() {
+      return settle(Promise.resolve().then(() => this.#live().abort()));
     }
 
     ring() {

@@ -261,8 +261,19 @@ export declare class Replica {
   join(spec: MemberSpec): Promise<void>;
   /** Asks node `id` (default: this replica) to leave once its ranges have moved. */
   leave(id?: number): Promise<void>;
-  /** Drops node `id`, gone for good, from the layout. */
-  remove(id: number): Promise<void>;
+  /**
+   * Drops node `id`, gone for good, from the layout; its ranges are rebuilt from their
+   * other replicas. `force: true` is needed where those are fewer than a majority of a
+   * range's replicas (all must be up; refused, naming the range, if a range would lose
+   * its last copy), and aborts the change of a joiner that died while joining.
+   */
+  remove(id: number, options?: { force?: boolean }): Promise<void>;
+  /**
+   * Aborts the membership change in progress (a node it adds died before it synced):
+   * resolves once the layout before it is committed again; rejects if it committed
+   * first, or `UNAVAILABLE` while the abort cannot be proven yet.
+   */
+  abort(): Promise<void>;
   ring(): RingView;
   preferenceList(key: Key): PreferenceList;
   on(event: 'membership', listener: (event: MembershipEvent) => void): this;

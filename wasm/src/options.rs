@@ -273,6 +273,19 @@ pub fn parse_op(opts: &JsValue) -> Result<OpOptions, Error> {
     })
 }
 
+/// `remove`'s options: `{ force?: boolean }`.
+pub fn remove_force(opts: &JsValue) -> Result<bool, Error> {
+    if !(opts.is_undefined() || opts.is_null() || opts.is_object()) {
+        return Err(invalid("remove options must be an object"));
+    }
+    match field(opts, "force") {
+        f if f.is_undefined() => Ok(false),
+        f => f
+            .as_bool()
+            .ok_or_else(|| invalid("remove option force must be a boolean")),
+    }
+}
+
 /// A key: a string (stored as its UTF-8 bytes) or a `Uint8Array`.
 pub fn key(v: &JsValue) -> Result<Vec<u8>, Error> {
     if let Some(s) = v.as_string() {

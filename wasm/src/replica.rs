@@ -633,12 +633,24 @@ impl Replica {
         self.run(id.map(|id| (ClientRequest::Admin(AdminRequest::Leave(id)), Kind::Write)))
     }
 
-    /// Removes node `id`, which is gone for good, from the layout.
-    pub fn remove(&self, id: JsValue) -> Promise {
-        self.run(
-            options::node_id(&id, "id")
-                .map(|id| (ClientRequest::Admin(AdminRequest::Remove(id)), Kind::Write)),
-        )
+    /// Removes node `id`, which is gone for good, from the layout; `{ force: true }`
+    /// rebuilds its ranges from fewer than a majority of their replicas, or aborts the
+    /// change of a joiner that died (`AdminRequest::ForceRemove`).
+    pub fn remove(&self, id: JsValue, options: JsValue) -> Promise {
+        let request = options::node_id(&id, "id").and_then(|id| {
+            let admin = if options::remove_force(&options)? {
+                AdminRequest::ForceRemove(id)
+            } else {
+                AdminRequest::Remove(id)
+            };
+            Ok((ClientRequest::Admin(admin), Kind::Write))
+        });
+        self.run(request)
+    }
+
+    /// Aborts the membership change in progress (`AdminRequest::Abort`).
+    pub fn abort(&self) -> Promise {
+        self.run(Ok((ClientRequest::Admin(AdminRequest::Abort), Kind::Write)))
     }
 
     /// The newest layout's ring: `{ version, replicas, pending, vnodes: [{ position,

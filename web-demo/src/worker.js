@@ -65,7 +65,7 @@ const methods = {
   preferenceList: (key) => replica.preferenceList(key),
   join: (spec) => replica.join(spec),
   leave: (id) => replica.leave(id),
-  remove: (id) => replica.remove(id),
+  remove: (id, options) => replica.remove(id, options),
   async close() {
     await replica.close();
     replica = null;

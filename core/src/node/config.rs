@@ -101,6 +101,11 @@ pub struct NodeConfig {
     /// delete once every replica holds it. 0: never purge (tombstones are kept, and
     /// this node never confirms, so no member purges). Default 60 s.
     pub purge_interval_ms: u64,
+    /// A membership change still pending this long after this node learned it, with a
+    /// node it adds not synced and believed dead, is fenced by this node, which aborts
+    /// it once the fences prove it can never commit (`ring/history.rs`). 0: never on
+    /// its own (an admin `Abort` still does). Default 10 minutes.
+    pub change_timeout_ms: u64,
     /// Fresh randomness from the host (the OS's, or the browser's `crypto`), from which a
     /// store opened for the first time makes its identity secret (`NodeSpec::identity`);
     /// unused once the store has one. All zeros (the default) still gives each store its
@@ -141,6 +146,7 @@ impl NodeConfig {
             anti_entropy_concurrent_max: 8,
             anti_entropy_merkle: MerkleConfig::default(),
             purge_interval_ms: 60_000,
+            change_timeout_ms: 600_000,
             fresh_identity: [0; crate::ring::IDENTITY_SECRET_BYTES],
             #[cfg(feature = "mutations")]
             mutations: super::mutations::Mutations::NONE,

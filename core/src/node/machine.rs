@@ -157,9 +157,11 @@ impl Node {
             IdentityDigest::of(&recovered.secret),
             recovered.history,
             recovered.paxos,
+            recovered.sync_served,
             MembershipSettings {
                 request_timeout_ms: config.request_timeout_ms,
                 resend_interval_ms: config.resend_interval_ms(),
+                change_timeout_ms: config.change_timeout_ms,
                 mutations,
             },
             now_ms,
@@ -302,7 +304,7 @@ impl Node {
             incarnation: self.incarnation,
             now_ms: self.now_ms,
             layout: history.committed().clone(),
-            membership: self.membership.status(),
+            membership: self.membership.status(self.now_ms),
             newest_layout_version_seen: self.newest_layout_version_seen,
             members,
             in_flight_requests: self.coordinator.in_flight() + self.eventual.in_flight(),
@@ -323,6 +325,7 @@ impl Node {
                 now_ms: self.now_ms,
                 engine: self.engine.as_ref(),
                 out: &mut self.outbox,
+                detector: &self.detector,
             },
         )
     }
@@ -450,7 +453,6 @@ impl Node {
                 engine: self.engine.as_ref(),
                 out: &mut self.outbox,
                 history: self.membership.history(),
-                epoch_seen: self.newest_layout_version_seen,
                 detector: &self.detector,
                 anti_entropy: &mut self.anti_entropy,
             },
@@ -505,8 +507,8 @@ impl Node {
         let (key, kind) = match request {
             ClientRequest::Admin(admin) => {
                 let (membership, mut ctx) = self.membership_ctx();
-                membership.on_admin(&mut ctx, id, admin);
-                self.after_membership(Ok(()));
+                let result = membership.on_admin(&mut ctx, id, admin);
+                self.after_membership(result);
                 return;
             }
             ClientRequest::Get {
@@ -612,9 +614,6 @@ impl Node {
             if !admitted {
                 return;
             }
-            // Served at a newer epoch than ours: the purge scan must not take this
-            // node's layout as current until it learned that epoch (`node/purge/`).
-            self.newest_layout_version_seen = self.newest_layout_version_seen.max(epoch);
         }
         let engine = self.engine.as_ref();
         let purge_floor = self.membership.history().committed().purge_floor();
@@ -654,7 +653,7 @@ impl Node {
             PeerMessage::Stale { req, history } => {
                 let (membership, mut ctx) = self.membership_ctx();
                 let report = crate::protocol::LayoutReport {
-                    history,
+                    history: *history,
                     vote: None,
                 };
                 let result = membership.learn_report(&mut ctx, from, report);

@@ -1,11 +1,13 @@
 //! Node metadata under `m/`: identity, membership, and the tag-counter lease, recovered
 //! on every open so a restarted node is the same member with the same ring.
 
+use std::collections::BTreeSet;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Ballot;
-use crate::ring::legacy::{HistoryV1, HistoryV2, LayoutV1, LayoutV2};
+use crate::ring::legacy::{HistoryV1, HistoryV2, HistoryV3, LayoutV1, LayoutV2};
 use crate::ring::{
     IdentityDigest, LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT,
     IDENTITY_SECRET_BYTES,
@@ -19,6 +21,7 @@ pub const IDENTITY_KEY: &[u8] = b"m/identity";
 pub const MEMBERS_KEY: &[u8] = b"m/members";
 pub const TAG_LEASE_KEY: &[u8] = b"m/tag_lease";
 pub const PAXOS_KEY: &[u8] = b"m/paxos";
+pub const SYNC_SERVED_KEY: &[u8] = b"m/sync_served";
 
 /// Version of the initial layout built from `NodeConfig::members`.
 pub const INITIAL_LAYOUT_VERSION: u64 = 1;
@@ -53,7 +56,11 @@ enum MembersRecord {
     V3 {
         history: HistoryV2,
     },
+    /// Histories before fences.
     V4 {
+        history: HistoryV3,
+    },
+    V5 {
         history: LayoutHistory,
     },
 }
@@ -88,6 +95,43 @@ enum PaxosRecordOnDisk {
     },
 }
 
+/// `m/sync_served`: the members this node sent the last page of a whole sync stream
+/// for the change of layout version `epoch`. Written before that page leaves, so a
+/// fence of that change (`LayoutHistory::fences`) never leaves out a member that may
+/// have synced from this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum SyncServedRecord {
+    V1 { epoch: u64, targets: Vec<NodeId> },
+}
+
+/// See [`SyncServedRecord`]: `(epoch, targets)`, if recorded.
+pub(crate) fn read_sync_served(
+    engine: &dyn Engine,
+) -> Result<Option<(u64, BTreeSet<NodeId>)>, NodeError> {
+    Ok(
+        read::<SyncServedRecord>(engine, SYNC_SERVED_KEY)?.map(|record| match record {
+            SyncServedRecord::V1 { epoch, targets } => (epoch, targets.into_iter().collect()),
+        }),
+    )
+}
+
+/// Durably records [`SyncServedRecord`].
+pub(crate) fn write_sync_served(
+    engine: &dyn Engine,
+    epoch: u64,
+    targets: &BTreeSet<NodeId>,
+) -> Result<(), String> {
+    write_record(
+        engine,
+        SYNC_SERVED_KEY,
+        &SyncServedRecord::V1 {
+            epoch,
+            targets: targets.iter().copied().collect(),
+        },
+        "the sync streams served",
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum TagLeaseRecord {
     /// Every tag counter this node has issued is `<= ceiling` (see `tags.rs`).
@@ -104,6 +148,8 @@ pub(crate) struct Recovered {
     pub incarnation: u64,
     pub history: LayoutHistory,
     pub paxos: Option<PaxosRecord>,
+    /// `m/sync_served` (`read_sync_served`).
+    pub sync_served: Option<(u64, BTreeSet<NodeId>)>,
     /// Every counter issued by earlier runs is `<=` this.
     pub tag_counter_floor: u64,
     /// Persisted lease ceiling for this run.
@@ -163,7 +209,10 @@ pub(crate) fn recover(
         Some(MembersRecord::V3 { history }) => {
             history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
         }
-        Some(MembersRecord::V4 { history }) => history,
+        Some(MembersRecord::V4 { history }) => {
+            history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
+        }
+        Some(MembersRecord::V5 { history }) => history,
         None if config.members.is_empty() => {
             notes.push("no member list: waiting to be added to a cluster".into());
             LayoutHistory::new(RingLayout::new(config.replicas))
@@ -265,7 +314,7 @@ pub(crate) fn recover(
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V4 {
+        encode(&MembersRecord::V5 {
             history: history.clone(),
         })?,
     );
@@ -282,6 +331,7 @@ pub(crate) fn recover(
         incarnation,
         history,
         paxos,
+        sync_served: read_sync_served(engine)?,
         tag_counter_floor,
         tag_counter_ceiling,
         notes,
@@ -294,7 +344,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
     write_record(
         engine,
         MEMBERS_KEY,
-        &MembersRecord::V4 {
+        &MembersRecord::V5 {
             history: history.clone(),
         },
         "the layout history",
@@ -477,6 +527,58 @@ mod tests {
         let (_, voted) = paxos.accepted.expect("vote");
         assert_eq!((voted.version(), voted.purge_floor()), (6, 0));
         // Rewritten in the current form, which reads back the same.
+        let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
+        assert_eq!(again.history, recovered.history);
+    }
+
+    /// `m/members` as the builds before fences wrote it (V4 was their newest).
+    #[derive(Serialize)]
+    enum MembersBeforeFences {
+        _V1,
+        _V2,
+        _V3,
+        V4 { history: HistoryFormat3 },
+    }
+
+    #[derive(Serialize)]
+    struct HistoryFormat3 {
+        committed: RingLayout,
+        pending: Option<RingLayout>,
+        synced: Vec<NodeId>,
+        committed_by: Vec<NodeId>,
+    }
+
+    #[test]
+    fn histories_from_before_fences_are_read_with_none() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let specs = |n: u64| {
+            (1..=n)
+                .map(|i| NodeSpec::new(i, "z", 1))
+                .collect::<Vec<_>>()
+        };
+        let committed = RingLayout::from_parts(5, 3, 16, specs(3)).expect("layout");
+        let pending = RingLayout::from_parts(6, 3, 16, specs(4)).expect("layout");
+        let mut batch = WriteBatch::new();
+        batch.put(
+            MEMBERS_KEY,
+            encode(&MembersBeforeFences::V4 {
+                history: HistoryFormat3 {
+                    committed: committed.clone(),
+                    pending: Some(pending.clone()),
+                    synced: vec![NodeId(4)],
+                    committed_by: Vec::new(),
+                },
+            })
+            .expect("encode"),
+        );
+        engine.write(&batch, WriteOptions::DURABLE).expect("write");
+        let config = NodeConfig::for_member(&NodeSpec::new(1, "z", 1), Vec::new());
+        let recovered = recover(&engine, &config, 1 << 10, 0).expect("recover");
+        assert_eq!(recovered.history.committed(), &committed);
+        assert_eq!(recovered.history.pending(), Some(&pending));
+        assert!(recovered.history.synced().contains(&NodeId(4)));
+        assert!(recovered.history.fences().is_empty());
         let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
         assert_eq!(again.history, recovered.history);
     }

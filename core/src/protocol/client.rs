@@ -105,6 +105,16 @@ pub enum AdminRequest {
         address: String,
         secret: Vec<u8>,
     },
+    /// Remove a member that is down, rebuilding each of its ranges from the other
+    /// replicas even where they are fewer than a majority of the range's replicas
+    /// (N = 2): every one of them must be up. Refused (naming the range) when that
+    /// would lose a range's last copy.
+    ForceRemove(crate::ring::NodeId),
+    /// Abort the membership change in progress (a node it adds died before it synced):
+    /// this member fences it, the others follow, and once the fences prove it can
+    /// never commit the layout before it is committed again (`ring/history.rs`).
+    /// `Done` once aborted; an error if it committed first.
+    Abort,
 }
 
 impl ClientRequest {

@@ -192,7 +192,7 @@ pub enum PeerMessage {
     /// A replica refused a data message of an older epoch; `history` is its own, newer.
     Stale {
         req: OpId,
-        history: LayoutHistory,
+        history: Box<LayoutHistory>,
     },
     /// The sender's layout history and Paxos vote (on a newer epoch seen, a pull, or
     /// while a change is in progress, so sync progress spreads).

@@ -131,7 +131,7 @@ fn arb_membership_message() -> impl Strategy<Value = PeerMessage> {
             }))),
         (arb_op_id(), arb_layout()).prop_map(|(req, layout)| PeerMessage::Stale {
             req,
-            history: crate::ring::LayoutHistory::new(layout),
+            history: Box::new(crate::ring::LayoutHistory::new(layout)),
         }),
         any::<u64>().prop_map(|epoch| PeerMessage::LayoutPull { epoch }),
         (any::<u64>(), arb_ballot())

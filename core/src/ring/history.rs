@@ -16,8 +16,29 @@
 //!
 //! `epoch()` (the newest version known) travels in every data message; replicas refuse
 //! older ones (`node/membership/`), which fences coordinators that still use `Lc` alone.
+//!
+//! **Abort.** A change whose new replicas cannot sync (a joiner died for good) would
+//! stay pending forever. Any member may *fence* it: from then on it neither syncs for
+//! it nor serves its pulls, and its fence names the members it had already served a
+//! whole stream to ([`LayoutHistory::mark_fenced`]); members fence as soon as they
+//! learn of another's fence. Once the fences prove that some moved range can never get
+//! a majority of its new replicas synced ([`LayoutHistory::abort_proven`]), the change
+//! is aborted: `Lc` is committed again, renumbered `Ln.version + 1`. Commit and abort
+//! are both pure functions of the history and exclude each other: a member that synced
+//! read whole streams from sources that had not fenced yet (so their fences name it),
+//! and a fenced member never syncs, so a range cannot both have a majority of its new
+//! replicas synced and have at most half of them able to sync.
+//!
+//! A joiner that died right after it was served whole streams may have synced (and
+//! told someone), so the fences alone never abort its change. An operator who knows it
+//! is gone for good says so (`ForceRemove` of the joiner): the member asked adds it to
+//! its fence's `gone`, and every member that learns of that adds it to its own fence
+//! — after which it never accepts the joiner's synced mark. Once *every* other member
+//! of both layouts holds such a fence, none of them counted the joiner synced before
+//! (a member that did may have committed, and then it has no pending change to fence),
+//! so the joiner no longer counts as able to sync.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +56,18 @@ pub enum HistoryError {
     Busy(u64),
     #[error("synced node {0} is not a member of the pending layout")]
     SyncedNotMember(NodeId),
+    #[error("fenced node {0} is not a member of either layout")]
+    FencedNotMember(NodeId),
+}
+
+/// One member's fence of the pending change (`LayoutHistory::mark_fenced`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    /// Members it had served a whole sync stream to before it fenced.
+    pub served: BTreeSet<NodeId>,
+    /// Members it holds gone for good (an operator said so): it never accepts their
+    /// synced mark. Grows as it learns of others' declarations.
+    pub gone: BTreeSet<NodeId>,
 }
 
 /// The committed layout, the pending one (if a change is in progress) and which of the
@@ -53,6 +86,11 @@ pub struct LayoutHistory {
     /// own "I synced" after it committed, for members that missed it (what they accept
     /// from it: `node/membership/confirm.rs`). Not part of equality.
     committed_by: BTreeSet<NodeId>,
+    /// Members that fenced the pending change (see the module docs). With no change
+    /// pending: the fences that aborted the change the committed layout replaced, if it
+    /// was an abort (a member's report thus still vouches for its own fence). Part of
+    /// equality.
+    fences: BTreeMap<NodeId, Fence>,
     /// Derived from `(committed, pending)`: the ranges whose replica set changes. Must be
     /// replaced whenever either layout changes.
     moved: Arc<OnceLock<Vec<MovedRange>>>,
@@ -66,6 +104,7 @@ impl std::fmt::Debug for LayoutHistory {
             .field("pending", &self.pending)
             .field("synced", &self.synced)
             .field("committed_by", &self.committed_by)
+            .field("fences", &self.fences)
             .finish()
     }
 }
@@ -75,6 +114,7 @@ impl PartialEq for LayoutHistory {
         self.committed == other.committed
             && self.pending == other.pending
             && self.synced == other.synced
+            && self.fences == other.fences
     }
 }
 
@@ -87,8 +127,18 @@ impl LayoutHistory {
             pending: None,
             synced: BTreeSet::new(),
             committed_by: BTreeSet::new(),
+            fences: BTreeMap::new(),
             moved: Arc::default(),
         }
+    }
+
+    /// This history's pending change, learned to have been aborted (from a majority's
+    /// reports): the abort layout committed, the fences known so far kept as its proof.
+    pub fn learned_aborted(&self) -> Option<Self> {
+        let aborted = self.aborted_layout()?;
+        let mut history = LayoutHistory::new(aborted);
+        history.fences = self.fences.clone();
+        Some(history)
     }
 
     /// `committed`, learned as committed; `by`: members known to have synced for it.
@@ -116,6 +166,32 @@ impl LayoutHistory {
 
     pub fn synced(&self) -> &BTreeSet<NodeId> {
         &self.synced
+    }
+
+    /// See the field.
+    pub fn fences(&self) -> &BTreeMap<NodeId, Fence> {
+        &self.fences
+    }
+
+    /// The layout an abort of the pending change commits: the committed one, numbered
+    /// after the pending one.
+    pub fn aborted_layout(&self) -> Option<RingLayout> {
+        let pending = self.pending.as_ref()?;
+        Some(self.committed.renumbered(pending.version().checked_add(1)?))
+    }
+
+    /// The member the pending change removes, if it removes one.
+    pub fn removed(&self) -> Option<NodeId> {
+        let pending = self.pending.as_ref()?;
+        let mut gone = self
+            .committed
+            .nodes()
+            .keys()
+            .filter(|id| pending.node(**id).is_none());
+        match (gone.next(), gone.next()) {
+            (Some(id), None) => Some(*id),
+            _ => None,
+        }
     }
 
     /// Ranges whose replica set differs between the committed and pending layouts
@@ -197,6 +273,7 @@ impl LayoutHistory {
         self.moved = Arc::default();
         self.pending = Some(next);
         self.synced.clear();
+        self.fences.clear();
         self.try_commit();
         Ok(())
     }
@@ -208,11 +285,101 @@ impl LayoutHistory {
             .pending
             .as_ref()
             .is_some_and(|p| p.node(node).is_some());
-        if !member || !self.synced.insert(node) {
+        let refused = self.fences.contains_key(&node)
+            || self.fences.values().any(|fence| fence.gone.contains(&node));
+        if !member || refused || !self.synced.insert(node) {
             return false;
         }
         self.try_commit();
         true
+    }
+
+    /// Records `node`'s fence of the pending change; aborts the change if that proves
+    /// it can never commit (or commits it, if it already could). Returns whether
+    /// anything changed. A fence's `served` is final; its `gone` only grows.
+    pub fn mark_fenced(&mut self, node: NodeId, fence: Fence) -> bool {
+        if self.pending.is_none() || !self.is_member(node) {
+            return false;
+        }
+        match self.fences.get_mut(&node) {
+            Some(known) => {
+                if fence.gone.is_subset(&known.gone) {
+                    return false;
+                }
+                known.gone.extend(fence.gone);
+            }
+            None => {
+                self.fences.insert(node, fence);
+            }
+        }
+        self.try_commit();
+        true
+    }
+
+    /// Members some fence holds gone for good that this history's own knowledge does
+    /// not yet put in `me`'s fence: what `me` must add to its own.
+    pub fn gone_to_adopt(&self, me: NodeId) -> BTreeSet<NodeId> {
+        let mine = self.fences.get(&me).map(|f| &f.gone);
+        self.fences
+            .values()
+            .flat_map(|fence| fence.gone.iter().copied())
+            .filter(|id| mine.is_none_or(|gone| !gone.contains(id)))
+            .collect()
+    }
+
+    /// Whether every member of both layouts but `y` holds a fence naming `y` gone.
+    fn declared_gone(&self, y: NodeId) -> bool {
+        self.members()
+            .iter()
+            .filter(|id| **id != y)
+            .all(|id| self.fences.get(id).is_some_and(|f| f.gone.contains(&y)))
+    }
+
+    /// Whether new replica `y` is synced or may still sync: not fenced, and for every
+    /// moved range it gains, the old replicas that may still serve it a whole stream
+    /// (itself, those not fenced, those whose fence names it) suffice ([`range_readable`]).
+    fn may_sync(&self, y: NodeId) -> bool {
+        if self.synced.contains(&y) {
+            return true;
+        }
+        if self.fences.contains_key(&y) || self.declared_gone(y) {
+            return false;
+        }
+        let removed = self.removed();
+        self.moved()
+            .iter()
+            .filter(|(_, _, new)| new.contains(&y))
+            .all(|(_, old, _)| {
+                range_readable(old, removed, |source| {
+                    source == y
+                        || self
+                            .fences
+                            .get(&source)
+                            .is_none_or(|fence| fence.served.contains(&y))
+                })
+            })
+    }
+
+    /// Whether the fences prove that some moved range can never have a majority of its
+    /// new replicas synced: the pending change can never commit.
+    pub fn abort_proven(&self) -> bool {
+        if self.pending.is_none() || self.fences.is_empty() {
+            return false;
+        }
+        let mut may: BTreeMap<NodeId, bool> = BTreeMap::new();
+        for (_, _, new) in self.moved() {
+            if new.is_empty() {
+                continue;
+            }
+            let possible = new
+                .iter()
+                .filter(|y| *may.entry(**y).or_insert_with(|| self.may_sync(**y)))
+                .count();
+            if possible * 2 <= new.len() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether every moved range has a majority of its new replicas synced.
@@ -232,9 +399,47 @@ impl LayoutHistory {
             if let Some(pending) = self.pending.take() {
                 self.committed = pending;
                 self.committed_by = std::mem::take(&mut self.synced);
+                self.fences.clear();
+                self.moved = Arc::default();
+            }
+        } else if self.abort_proven() {
+            if let Some(aborted) = self.aborted_layout() {
+                // Kept whole as the abort's proof for members that missed it (the
+                // joiner's own fence may be part of it).
+                self.committed = aborted;
+                self.pending = None;
+                self.synced.clear();
+                self.committed_by.clear();
                 self.moved = Arc::default();
             }
         }
+    }
+}
+
+/// Whether a new replica that fully read the old replicas `read` says yes to holds
+/// every value acknowledged on a moved range whose old replicas are `old`: a majority
+/// of them, or — for a change that removes one of them (`removed`), from at least two
+/// — every other one. Either way every majority of `old`, where an acknowledged write
+/// is, contains one that was read (after it was fenced by the change's epoch). The
+/// second form lets a dead member be removed where its replica sets are too small for
+/// a majority without it (N = 2), rebuilding its ranges from the survivors.
+pub fn range_readable(
+    old: &[NodeId],
+    removed: Option<NodeId>,
+    read: impl Fn(NodeId) -> bool,
+) -> bool {
+    if old.is_empty() {
+        return true;
+    }
+    let count = old.iter().filter(|id| read(**id)).count();
+    if count * 2 > old.len() {
+        return true;
+    }
+    match removed {
+        Some(gone) if old.len() >= 2 && old.contains(&gone) => {
+            old.iter().filter(|id| **id != gone).all(|id| read(*id))
+        }
+        _ => false,
     }
 }
 
@@ -251,6 +456,7 @@ struct HistoryWire {
     pending: Option<RingLayout>,
     synced: Vec<NodeId>,
     committed_by: Vec<NodeId>,
+    fences: Vec<(NodeId, Fence)>,
 }
 
 impl TryFrom<HistoryWire> for LayoutHistory {
@@ -263,6 +469,14 @@ impl TryFrom<HistoryWire> for LayoutHistory {
                 return Err(HistoryError::SyncedNotMember(node));
             }
             history.committed_by.insert(node);
+        }
+        for (node, fence) in wire.fences {
+            // With no change pending, the fences are an abort's proof and may name
+            // members of the aborted layout, which this history no longer holds.
+            if history.pending.is_some() && !history.is_member(node) {
+                return Err(HistoryError::FencedNotMember(node));
+            }
+            history.fences.insert(node, fence);
         }
         Ok(history)
     }
@@ -310,6 +524,7 @@ impl From<LayoutHistory> for HistoryWire {
             pending: history.pending,
             synced: history.synced.into_iter().collect(),
             committed_by: history.committed_by.into_iter().collect(),
+            fences: history.fences.into_iter().collect(),
         }
     }
 }
@@ -415,8 +630,215 @@ mod tests {
             pending: Some(layout(3, &[1, 2])),
             synced: vec![],
             committed_by: vec![],
+            fences: vec![],
         };
         let bytes = postcard::to_allocvec(&bad).expect("encode");
         assert!(postcard::from_bytes::<LayoutHistory>(&bytes).is_err());
+    }
+
+    /// The 1 → 2 join whose joiner died: the only source fences, the change aborts to
+    /// the old members numbered 3; with the joiner served a whole stream first, the
+    /// same fence cannot abort it (the joiner may have synced).
+    #[test]
+    fn fences_abort_a_change_only_when_it_can_never_commit() {
+        let mut history = LayoutHistory::new(layout(1, &[1]));
+        history.begin(layout(2, &[1, 2])).expect("begin");
+        assert!(history.mark_synced(NodeId(1)));
+        let mut served = history.clone();
+        // The joiner's own fence (it is a member of the pending layout) goes with the
+        // abort: the aborted history must still decode.
+        let mut joiner_fenced = history.clone();
+        // (A joiner that fenced never syncs: that alone aborts a 1 → 2 join.)
+        assert!(joiner_fenced.mark_fenced(NodeId(2), Fence::default()));
+        assert!(joiner_fenced.pending().is_none());
+        let bytes = postcard::to_allocvec(&joiner_fenced).expect("encode");
+        let back: LayoutHistory = postcard::from_bytes(&bytes).expect("an aborted history decodes");
+        assert_eq!(back, joiner_fenced);
+        assert!(history.mark_fenced(NodeId(1), Fence::default()));
+        assert!(history.pending().is_none());
+        assert_eq!(history.committed(), &layout(1, &[1]).renumbered(3));
+        assert_eq!(history.epoch(), 3);
+        let fence = Fence {
+            served: BTreeSet::from([NodeId(2)]),
+            gone: BTreeSet::new(),
+        };
+        assert!(served.mark_fenced(NodeId(1), fence.clone()));
+        assert_eq!(served.pending(), Some(&layout(2, &[1, 2])));
+        // The operator holds the joiner gone: with every other member's fence saying
+        // so (here n1 alone), it no longer counts as able to sync.
+        let gone = Fence {
+            gone: BTreeSet::from([NodeId(2)]),
+            ..fence.clone()
+        };
+        assert!(served.clone().mark_fenced(NodeId(1), gone.clone()));
+        let mut declared = served.clone();
+        declared.mark_fenced(NodeId(1), gone);
+        assert_eq!(declared.committed(), &layout(1, &[1]).renumbered(3));
+        // ... and its synced mark is refused once a fence holds it gone.
+        let two_replicas = |version, ids: &[u64]| {
+            RingLayout::from_parts(
+                version,
+                2,
+                16,
+                ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
+            )
+            .expect("layout")
+        };
+        let mut three = LayoutHistory::new(two_replicas(1, &[1, 2]));
+        three.begin(two_replicas(2, &[1, 2, 3])).expect("begin");
+        three.mark_synced(NodeId(1));
+        three.mark_synced(NodeId(2));
+        let holds_3_gone = Fence {
+            served: BTreeSet::from([NodeId(3)]),
+            gone: BTreeSet::from([NodeId(3)]),
+        };
+        three.mark_fenced(NodeId(1), holds_3_gone.clone());
+        assert!(!three.mark_synced(NodeId(3)));
+        assert!(three.pending().is_some(), "n2 has not declared n3 gone yet");
+        three.mark_fenced(NodeId(2), holds_3_gone);
+        assert_eq!(three.committed().version(), 3);
+        // A fenced member never counts as synced afterwards.
+        let mut fenced_first = LayoutHistory::new(layout(1, &[1, 2, 3]));
+        fenced_first.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
+        fenced_first.mark_fenced(NodeId(4), Fence::default());
+        assert!(!fenced_first.mark_synced(NodeId(4)));
+        // The fenced history round-trips.
+        let bytes = postcard::to_allocvec(&served).expect("encode");
+        let back: LayoutHistory = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back, served);
+    }
+
+    /// A dead member of an N = 2 ring: the survivors rule lets its ranges be rebuilt
+    /// from the one other replica; the majority rule alone could not.
+    #[test]
+    fn a_removal_rebuilds_from_every_other_replica() {
+        let old = [NodeId(1), NodeId(2)];
+        let read_1 = |id: NodeId| id == NodeId(1);
+        assert!(!range_readable(&old, None, read_1));
+        assert!(range_readable(&old, Some(NodeId(2)), read_1));
+        assert!(!range_readable(&old, Some(NodeId(1)), read_1));
+        // The only replica removed: nothing left to read from.
+        assert!(!range_readable(&[NodeId(2)], Some(NodeId(2)), |_| false));
+        let three = [NodeId(1), NodeId(2), NodeId(3)];
+        assert!(!range_readable(&three, Some(NodeId(3)), read_1));
+        assert!(range_readable(&three, Some(NodeId(3)), |id| id != NodeId(3)));
+    }
+
+    /// Commit and abort exclude each other, whatever each learner heard and in which
+    /// order: random runs of a change (sources serving whole streams, members syncing
+    /// only from what they were served, members fencing), whose marks two learners
+    /// take in different orders (each member's own marks in its order), never end with
+    /// one learner committed and the other aborted.
+    #[test]
+    fn commit_and_abort_exclude_each_other() {
+        use crate::rand::SplitMix64;
+        let shapes: [(&[u64], &[u64], usize); 5] = [
+            (&[1], &[1, 2], 3),
+            (&[1, 2], &[1, 2, 3], 2),
+            (&[1, 2, 3], &[1, 2, 3, 4], 3),
+            (&[1, 2, 3], &[1, 2], 2),
+            (&[1, 2, 3, 4], &[1, 2, 3], 3),
+        ];
+        let mut rng = SplitMix64::new(7);
+        let (mut aborts, mut commits) = (0, 0);
+        for case in 0..3_000 {
+            let (old_ids, new_ids, replicas) = shapes[case % shapes.len()];
+            let make = |version, ids: &[u64]| {
+                RingLayout::from_parts(
+                    version,
+                    replicas,
+                    4,
+                    ids.iter().map(|id| NodeSpec::new(*id, format!("z{id}"), 1)),
+                )
+                .expect("layout")
+            };
+            let mut truth = LayoutHistory::new(make(1, old_ids));
+            truth.begin(make(2, new_ids)).expect("begin");
+            let moved: Vec<MovedRange> = truth.moved().to_vec();
+            let removed = truth.removed();
+            let nodes: Vec<NodeId> = truth.members().into_iter().collect();
+            let mut served: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+            let mut fenced: BTreeSet<NodeId> = BTreeSet::new();
+            let mut synced: BTreeSet<NodeId> = BTreeSet::new();
+            // (node, Some(served): fence | None: synced), in the order they happened.
+            let mut marks: Vec<(NodeId, Option<BTreeSet<NodeId>>)> = Vec::new();
+            for _ in 0..rng.range(1, 24) {
+                let x = nodes[rng.below(nodes.len() as u64) as usize];
+                let y = nodes[rng.below(nodes.len() as u64) as usize];
+                // Mostly serving and syncing, so that both outcomes are common.
+                let kind = match rng.below(20) {
+                    0..=9 => 0,
+                    10..=16 => 1,
+                    _ => 2,
+                };
+                match kind {
+                    0 if !fenced.contains(&x) => {
+                        served.entry(x).or_default().insert(y);
+                    }
+                    1 if !fenced.contains(&y) && !synced.contains(&y) => {
+                        let complete = moved.iter().filter(|(_, _, new)| new.contains(&y)).all(
+                            |(_, old, _)| {
+                                range_readable(old, removed, |s| {
+                                    s == y || served.get(&s).is_some_and(|t| t.contains(&y))
+                                })
+                            },
+                        );
+                        if complete && truth.pending().and_then(|p| p.node(y)).is_some() {
+                            synced.insert(y);
+                            marks.push((y, None));
+                        }
+                    }
+                    2 if !fenced.contains(&x) => {
+                        fenced.insert(x);
+                        marks.push((x, Some(served.get(&x).cloned().unwrap_or_default())));
+                    }
+                    _ => {}
+                }
+            }
+            let learn = |order: &[(NodeId, Option<BTreeSet<NodeId>>)]| {
+                let mut h = truth.clone();
+                for (node, mark) in order {
+                    match mark {
+                        None => h.mark_synced(*node),
+                        Some(served) => h.mark_fenced(
+                            *node,
+                            Fence {
+                                served: served.clone(),
+                                gone: BTreeSet::new(),
+                            },
+                        ),
+                    };
+                }
+                h.committed().clone()
+            };
+            let first = learn(&marks);
+            // Another order: members interleaved differently, each one's marks in order.
+            let mut shuffled = marks.clone();
+            for i in (1..shuffled.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                if shuffled[i].0 != shuffled[j].0 {
+                    shuffled.swap(i, j);
+                }
+            }
+            let mut own_order = shuffled.clone();
+            for node in &nodes {
+                let mine: Vec<_> = marks.iter().filter(|(n, _)| n == node).cloned().collect();
+                for (k, slot) in own_order.iter_mut().filter(|(n, _)| n == node).enumerate() {
+                    *slot = mine[k].clone();
+                }
+            }
+            let second = learn(&own_order);
+            let versions = (first.version(), second.version());
+            assert!(
+                versions.0 == 1 || versions.1 == 1 || versions.0 == versions.1,
+                "case {case}: {marks:?} ended {versions:?}"
+            );
+            aborts += usize::from(versions.0 == 3);
+            commits += usize::from(versions.0 == 2);
+        }
+        assert!(
+            aborts > 100 && commits > 100,
+            "aborts {aborts}, commits {commits}"
+        );
     }
 }

@@ -207,6 +207,16 @@ impl RingLayout {
         Ok(next)
     }
 
+    /// This layout under another version, nothing else changed: what an aborted change
+    /// leaves committed (`LayoutHistory`, the abort takes the aborted change's version
+    /// + 1, so every node's epoch still only grows).
+    pub fn renumbered(&self, version: u64) -> RingLayout {
+        RingLayout {
+            version,
+            ..self.clone()
+        }
+    }
+
     pub fn version(&self) -> u64 {
         self.version
     }

@@ -1,6 +1,7 @@
 //! Layouts as older builds wrote them: format 1, before member identities
 //! (`NodeSpec::identity`; members come back unbound, `identity: None`), and format 2,
-//! before the purge floor (`RingLayout::purge_floor`; comes back 0). The `m/members`
+//! before the purge floor (`RingLayout::purge_floor`; comes back 0), and histories of
+//! format 3, before fences (`LayoutHistory::fences`; come back with none). The `m/members`
 //! and `m/paxos` records of an older store decode through these types. (`Serialize`
 //! only because the record enums derive it; these forms are never written.)
 
@@ -99,14 +100,40 @@ impl HistoryV2 {
     pub fn upgrade(self) -> Result<LayoutHistory, String> {
         let pending = self.pending.map(LayoutV2::upgrade).transpose()?;
         let committed = self.committed.upgrade()?;
-        let mut history = LayoutHistory::from_parts(committed, pending, self.synced)
-            .map_err(|e| e.to_string())?;
-        if history.pending().is_none() {
-            history = LayoutHistory::committed_by_members(
-                history.committed().clone(),
-                self.committed_by.into_iter().collect(),
-            );
-        }
-        Ok(history)
+        history_of(committed, pending, self.synced, self.committed_by)
+    }
+}
+
+/// A current history from the parts older formats store.
+fn history_of(
+    committed: RingLayout,
+    pending: Option<RingLayout>,
+    synced: Vec<NodeId>,
+    committed_by: Vec<NodeId>,
+) -> Result<LayoutHistory, String> {
+    let history =
+        LayoutHistory::from_parts(committed, pending, synced).map_err(|e| e.to_string())?;
+    if history.pending().is_some() {
+        return Ok(history);
+    }
+    let by = committed_by.into_iter().collect();
+    Ok(LayoutHistory::committed_by_members(
+        history.committed().clone(),
+        by,
+    ))
+}
+
+/// A `LayoutHistory` of format 3 (current layouts, no fences).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HistoryV3 {
+    committed: RingLayout,
+    pending: Option<RingLayout>,
+    synced: Vec<NodeId>,
+    committed_by: Vec<NodeId>,
+}
+
+impl HistoryV3 {
+    pub fn upgrade(self) -> Result<LayoutHistory, String> {
+        history_of(self.committed, self.pending, self.synced, self.committed_by)
     }
 }

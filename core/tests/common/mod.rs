@@ -169,6 +169,17 @@ impl Cluster {
         while self.step() {}
     }
 
+    /// Indexes of the nodes that are up and members (`Role::Member`).
+    pub fn members_up(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| {
+                self.nodes[*i]
+                    .as_ref()
+                    .is_some_and(|n| n.status().membership.role == ringkv_core::node::Role::Member)
+            })
+            .collect()
+    }
+
     pub fn node(&self, i: usize) -> &Node {
         self.nodes[i].as_ref().expect("node is up")
     }

@@ -1,4 +1,5 @@
-//! `ringkv leave` and `ringkv remove`: membership changes through any member.
+//! `ringkv leave`, `ringkv remove` and `ringkv abort`: membership changes through any
+//! member.
 
 use std::process::ExitCode;
 
@@ -24,11 +25,13 @@ async fn change(
 }
 
 fn report(args: &ClientArgs, what: &str, reply: &ClientReply) -> ExitCode {
+    let done = if what == "Abort" {
+        "aborted: the layout before the change is committed again"
+    } else {
+        "chosen; data moves in the background (see `ringkv status`)"
+    };
     let (ok, message) = match reply {
-        ClientReply::Done => (
-            true,
-            "chosen; data moves in the background (see `ringkv status`)".to_string(),
-        ),
+        ClientReply::Done => (true, done.to_string()),
         ClientReply::Error(error) => (false, error.to_string()),
         other => (false, format!("unexpected reply {other:?}")),
     };
@@ -57,6 +60,18 @@ pub fn leave(args: LeaveArgs) -> Result<ExitCode> {
 
 pub fn remove(args: RemoveArgs) -> Result<ExitCode> {
     let target = parse_node_id(&args.id)?;
-    let (what, reply) = super::block_on(change(&args.client, |_| AdminRequest::Remove(target)))??;
+    let request = move |_| {
+        if args.force {
+            AdminRequest::ForceRemove(target)
+        } else {
+            AdminRequest::Remove(target)
+        }
+    };
+    let (what, reply) = super::block_on(change(&args.client, request))??;
     Ok(report(&args.client, &what, &reply))
+}
+
+pub fn abort(args: ClientArgs) -> Result<ExitCode> {
+    let (what, reply) = super::block_on(change(&args, |_| AdminRequest::Abort))??;
+    Ok(report(&args, &what, &reply))
 }

@@ -32,10 +32,24 @@ fn print_human(s: &Value) {
     );
     let m = &s["membership"];
     if !m["pending_version"].is_null() {
+        let age_s = m["pending_age_ms"].as_u64().unwrap_or(0) / 1_000;
         println!(
-            "change to layout v{} in progress: joining {}, leaving {}, synced {}",
+            "change to layout v{} in progress for {age_s} s: joining {}, leaving {}, synced {}",
             m["pending_version"], m["joining"], m["leaving"], m["synced"]
         );
+        let fenced = m["fenced"].as_array().map_or(0, Vec::len);
+        if fenced > 0 {
+            println!(
+                "  being aborted: fenced by {} (it ends once the fences prove it can never \
+                 commit; `ringkv remove --force` a joiner that is gone for good)",
+                m["fenced"]
+            );
+        } else if age_s >= 60 {
+            println!(
+                "  stuck? a node it adds may be dead: `ringkv abort` ends it (automatic \
+                 after --change-timeout-ms with a dead joiner)"
+            );
+        }
     }
     println!(
         "{:<6} {:<22} {:<10} {:<8} {:>9} {:>8}",

@@ -161,6 +161,7 @@ fn node_config(config: &ServeConfig, start: &Start) -> NodeConfig {
     node_config.replicas = config.replicas;
     node_config.request_timeout_ms = config.request_timeout_ms;
     node_config.purge_interval_ms = config.purge_interval_ms;
+    node_config.change_timeout_ms = config.change_timeout_ms;
     node_config.key_size_bytes_max = config.limits.key_size_bytes_max;
     node_config.value_size_bytes_max = config.limits.value_size_bytes_max;
     node_config

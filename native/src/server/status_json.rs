@@ -78,6 +78,9 @@ pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&
             "leaving": status.membership.leaving.iter().map(|id| id.0).collect::<Vec<_>>(),
             "synced": status.membership.synced.iter().map(|id| id.0).collect::<Vec<_>>(),
             "moved_ranges": status.membership.moved_ranges,
+            "pending_age_ms": status.membership.pending_age_ms,
+            "fenced": status.membership.fenced.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "changes_aborted": status.membership.counters.changes_aborted,
             "sync": status.membership.sync.as_ref().map(|s| json!({
                 "epoch": s.epoch,
                 "ranges": s.ranges,

@@ -123,6 +123,8 @@ fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
 }
 
 fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
+    // The seed's own shape (`SimConfig::for_seed`): the hardware is built for it.
+    let config = &config.for_seed(seed);
     let toy = || ToyHardware::new(config.nodes, config.replicas, config.request_timeout_ms);
     let node = || ringkv_tests::sim::cluster::NodeHardware::new(config);
     if let Some(mutation) = args.mutation {

@@ -106,6 +106,9 @@ pub enum Change {
     Join(NodeIndex),
     /// Decommission this member.
     Leave(NodeIndex),
+    /// Remove this member, which is gone for good, rebuilding its ranges from the
+    /// surviving replicas.
+    ForceRemove(NodeIndex),
 }
 
 impl std::fmt::Display for Change {
@@ -113,6 +116,7 @@ impl std::fmt::Display for Change {
         match self {
             Change::Join(i) => write!(f, "join {}", Name(*i)),
             Change::Leave(i) => write!(f, "leave {}", Name(*i)),
+            Change::ForceRemove(i) => write!(f, "remove --force {}", Name(*i)),
         }
     }
 }
@@ -235,6 +239,20 @@ pub trait Hardware {
     ) -> Option<(NodeIndex, Change)> {
         let _ = (nodes, choice);
         None
+    }
+
+    /// The newest layout the up nodes hold: its members, and whether a change is still
+    /// pending. `None` if the system has no layouts.
+    fn layout_members(&self, nodes: &[Option<&Self::Node>]) -> Option<(Vec<NodeIndex>, bool)> {
+        let _ = nodes;
+        None
+    }
+
+    /// Membership changes that ended aborted, as far as the up nodes know (the most any
+    /// one of them counted).
+    fn changes_aborted(&self, nodes: &[Option<&Self::Node>]) -> u64 {
+        let _ = nodes;
+        0
     }
 
     /// Which nodes must hold the same version of `key` for convergence.

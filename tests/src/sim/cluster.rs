@@ -159,6 +159,7 @@ impl SimNode for SimulatedNode {
                 request: ClientRequest::Admin(match change {
                     Change::Join(i) => AdminRequest::Join(spec_of(i)),
                     Change::Leave(i) => AdminRequest::Leave(node_id(i)),
+                    Change::ForceRemove(i) => AdminRequest::ForceRemove(node_id(i)),
                 }),
             },
             Input::Tick => NodeInput::Tick,
@@ -254,6 +255,7 @@ pub struct NodeHardware {
     request_timeout_ms: u64,
     gossip_interval_ms: u64,
     purge_interval_ms: u64,
+    change_timeout_ms: u64,
     stores: Vec<FaultStore>,
     /// The running engine of each up node, to read replicas for convergence.
     engines: Vec<Option<Arc<LsmEngine>>>,
@@ -281,6 +283,7 @@ impl NodeHardware {
             request_timeout_ms: config.request_timeout_ms,
             gossip_interval_ms: config.gossip_interval_ms,
             purge_interval_ms: config.purge_interval_ms,
+            change_timeout_ms: config.change_timeout_ms,
             stores: (0..machines).map(|_| FaultStore::new()).collect(),
             engines: vec![None; machines],
             op_keys: HashMap::new(),
@@ -327,6 +330,7 @@ impl NodeHardware {
         }
         config.mutations = self.mutations;
         config.purge_interval_ms = self.purge_interval_ms;
+        config.change_timeout_ms = self.change_timeout_ms;
         Some(config)
     }
 }
@@ -464,6 +468,21 @@ impl Hardware for NodeHardware {
             self.ever_members.insert(i);
         }
         Some((to, change))
+    }
+
+    fn layout_members(&self, nodes: &[Option<&SimulatedNode>]) -> Option<(Vec<NodeIndex>, bool)> {
+        let history = newest_history(nodes)?;
+        let members = history.committed().nodes().keys().map(|id| index_of(*id));
+        Some((members.collect(), history.pending().is_some()))
+    }
+
+    fn changes_aborted(&self, nodes: &[Option<&SimulatedNode>]) -> u64 {
+        nodes
+            .iter()
+            .flatten()
+            .map(|n| n.node.status().membership.counters.changes_aborted)
+            .max()
+            .unwrap_or(0)
     }
 
     fn holders(&self, nodes: &[Option<&SimulatedNode>], key: &[u8]) -> Holders {

@@ -63,6 +63,17 @@ pub struct SimConfig {
     pub delete_heavy_every: u64,
     pub delete_heavy_pct: u64,
     pub purge_settle_ms: u64,
+    /// Passed to the nodes: a change pending this long with a dead joiner is fenced
+    /// (and aborted once it can never commit; `ring/history.rs`). 0: never.
+    pub change_timeout_ms: u64,
+    /// Every this many seeds (seed % n == n / 2 + 1), a machine that joins dies for good
+    /// soon after it is asked to (`Fault::LoseForever`), and the run's shape cycles
+    /// through 2 members with N = 2, 3 with N = 2 and the usual one, so that some of
+    /// those changes stall and must be aborted. After the heal, a lost machine still in
+    /// the layout is force-removed (`settle_lost`); a seed whose layout does not settle
+    /// without it within `lost_settle_ms` does not converge. 0: never.
+    pub lose_joiner_every: u64,
+    pub lost_settle_ms: u64,
 }
 
 impl SimConfig {
@@ -79,6 +90,13 @@ impl SimConfig {
     /// `delete_heavy_every`-th seed.
     pub fn for_seed(&self, seed: u64) -> SimConfig {
         let mut config = self.clone();
+        if self.loses_joiner(seed) {
+            let shapes = [(2, 2), (3, 2), (self.nodes, self.replicas)];
+            let (nodes, replicas) = shapes[(seed / self.lose_joiner_every) as usize % 3];
+            config.nodes = nodes;
+            config.replicas = replicas.min(nodes);
+            config.spare_nodes = config.spare_nodes.max(1);
+        }
         if !self.delete_heavy(seed) {
             return config;
         }
@@ -89,6 +107,13 @@ impl SimConfig {
         config.workload.get_pct = gets;
         config.workload.delete_pct = self.delete_heavy_pct.min(100 - gets);
         config
+    }
+
+    /// Whether seed `seed` loses a joining machine for good (`lose_joiner_every`).
+    pub fn loses_joiner(&self, seed: u64) -> bool {
+        self.lose_joiner_every > 0
+            && self.change_timeout_ms > 0
+            && seed % self.lose_joiner_every == self.lose_joiner_every / 2 + 1
     }
 
     /// Whether seed `seed` is one of the delete-heavy mix (purge checked after it).
@@ -125,6 +150,9 @@ impl Default for SimConfig {
             delete_heavy_every: 4,
             delete_heavy_pct: 40,
             purge_settle_ms: 6_000,
+            change_timeout_ms: 3_000,
+            lose_joiner_every: 8,
+            lost_settle_ms: 30_000,
             trace_echo: false,
             clients_see_crashes: false,
         }
@@ -192,6 +220,8 @@ impl SimConfig {
             },
             clients_see_crashes: true,
             verify_through_every_node: true,
+            // Calibrated for its mutation tests: no lost machines.
+            lose_joiner_every: 0,
             ..SimConfig::default()
         }
     }
@@ -228,6 +258,8 @@ impl SimConfig {
                 membership_racers: 3,
                 ..FaultConfig::default()
             },
+            // Calibrated for its mutation tests: no lost machines.
+            lose_joiner_every: 0,
             ..SimConfig::default()
         }
     }

@@ -19,6 +19,8 @@ pub enum Fault {
     /// (plus a random prefix of the unsynced tail).
     Crash(NodeIndex),
     Restart(NodeIndex),
+    /// Power loss, and the machine never comes back (`SimConfig::lose_joiner_every`).
+    LoseForever(NodeIndex),
     /// The node's next sync fails (EIO) and it keeps running: from then on it must say
     /// nothing (the hosts' fail-stop) until a `Crash` and `Restart` recover it from
     /// what its disk holds.
@@ -50,6 +52,7 @@ impl std::fmt::Display for Fault {
             Fault::Heal => f.write_str("heal network"),
             Fault::Crash(i) => write!(f, "crash {}", Name(*i)),
             Fault::Restart(i) => write!(f, "restart {}", Name(*i)),
+            Fault::LoseForever(i) => write!(f, "lose {} for good", Name(*i)),
             Fault::DiskFails(i) => write!(f, "disk of {} fails its next sync", Name(*i)),
             Fault::Pause { node, ms } => write!(f, "pause {} for {ms} ms", Name(*node)),
             Fault::Membership { .. } => f.write_str("membership change"),

@@ -46,7 +46,7 @@ pub fn run_mutated(
     seed: u64,
 ) -> Result<SeedReport, SimError> {
     run_seed(
-        NodeHardware::new(config).with_mutation(mutation),
+        NodeHardware::new(&config.for_seed(seed)).with_mutation(mutation),
         config,
         seed,
     )

@@ -59,6 +59,9 @@ impl Summary {
         self.membership.chosen += m.chosen;
         self.membership.refused += m.refused;
         self.membership.unknown += m.unknown;
+        self.membership.lost += m.lost;
+        self.membership.force_removed += m.force_removed;
+        self.membership.aborted += m.aborted;
         match report.converge_ms {
             Some(ms) => self.converge_ms.push(ms),
             None => {
@@ -109,7 +112,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -138,6 +141,9 @@ impl Summary {
             self.membership.chosen,
             self.membership.refused,
             self.membership.unknown,
+            self.membership.aborted,
+            self.membership.lost,
+            self.membership.force_removed,
             p50,
             max,
             self.not_converged,
@@ -158,7 +164,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -181,6 +187,9 @@ impl Summary {
             c.protocol_errors + self.set_counts.protocol_errors,
             self.membership.asked,
             self.membership.chosen,
+            self.membership.aborted,
+            self.membership.lost,
+            self.membership.force_removed,
             p50,
             max,
             self.not_converged,

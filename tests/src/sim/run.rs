@@ -4,7 +4,7 @@
 //! elements; and, all along, that every node agrees on what each layout version is
 //! (`layouts.rs`).
 
-use super::api::{Hardware, Holders, NodeIndex, Request, SimNode};
+use super::api::{Change, Hardware, Holders, NodeIndex, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
 use super::layouts::LayoutFinding;
@@ -211,6 +211,61 @@ fn converged<H: Hardware>(world: &World<H>) -> Result<bool, SimError> {
     Ok(true)
 }
 
+/// After the heal, with machines lost for good: waits for a change still pending to
+/// end (a dead joiner's is aborted after `change_timeout_ms`, unless it may have synced;
+/// then, after twice that, the operator force-removes the lost joiner, which declares
+/// it gone), then force-removes each lost machine still in the layout through a live
+/// member (asked again every two seconds while refused), until the layout has none
+/// and nothing pending, or `lost_settle_ms`. What is left unsettled shows as a seed
+/// that does not converge.
+fn settle_lost<H: Hardware>(world: &mut World<H>) -> Result<(), SimError> {
+    let lost = world.lost();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let until = world.now + world.config.lost_settle_ms;
+    let mut next_ask = world.now;
+    let patience_ms = world.config.change_timeout_ms * 2 + 2_000;
+    let mut pending_since = None;
+    while world.now <= until {
+        let nodes: Vec<Option<&H::Node>> = (0..world.node_count()).map(|i| world.node(i)).collect();
+        let Some((members, pending)) = world.hw.layout_members(&nodes) else {
+            break;
+        };
+        let in_layout: Vec<NodeIndex> = lost
+            .iter()
+            .copied()
+            .filter(|i| members.contains(i))
+            .collect();
+        if !pending && in_layout.is_empty() {
+            break;
+        }
+        let since = *pending_since.get_or_insert(world.now);
+        if !pending {
+            pending_since = None;
+        }
+        let stuck = pending && world.now >= since + patience_ms;
+        if stuck && world.now >= next_ask {
+            let live = members.iter().copied().find(|i| world.is_up(*i));
+            if let Some(to) = live {
+                for gone in &lost {
+                    world.request_change(to, Change::ForceRemove(*gone));
+                }
+            }
+            next_ask = world.now + 2_000;
+        }
+        if !pending && world.now >= next_ask {
+            let live = members.iter().copied().find(|i| world.is_up(*i));
+            if let (Some(to), Some(gone)) = (live, in_layout.first()) {
+                world.request_change(to, Change::ForceRemove(*gone));
+            }
+            next_ask = world.now + 2_000;
+        }
+        world.run_until(world.now + 50)?;
+    }
+    Ok(())
+}
+
 /// Reads every key back through a random node, retrying while the cluster settles.
 /// Returns the number of keys that could not be read.
 fn verify<H: Hardware>(world: &mut World<H>) -> Result<usize, SimError> {
@@ -219,8 +274,12 @@ fn verify<H: Hardware>(world: &mut World<H>) -> Result<usize, SimError> {
         let key = key(k);
         let mut read = false;
         for attempt in 0..world.config.verify_attempts as usize {
-            // Keys start at different nodes; a retry goes to the next node.
+            // Keys start at different nodes; a retry goes to the next node (one that
+            // is not lost for good).
             let node = (k + attempt) % world.node_count();
+            if world.is_lost(node) {
+                continue;
+            }
             let stamp = world.stamp();
             let id = world.workload.verify_read(&key, stamp);
             world.submit(node, id, Request::Get { key: key.clone() });
@@ -244,7 +303,10 @@ fn verify<H: Hardware>(world: &mut World<H>) -> Result<usize, SimError> {
     if world.config.verify_through_every_node {
         for k in 0..world.config.workload.keys {
             let key = key(k);
-            for node in 0..world.node_count() {
+            let live: Vec<usize> = (0..world.node_count())
+                .filter(|i| !world.is_lost(*i))
+                .collect();
+            for node in live {
                 read_once(world, node, &key)?;
             }
         }
@@ -268,11 +330,13 @@ fn read_once<H: Hardware>(world: &mut World<H>, node: usize, key: &[u8]) -> Resu
 /// Whether every node is up, holds no hints and believes every peer alive: an eventual
 /// read then goes to the key's owners only, and they hold everything handed off.
 fn eventual_settled<H: Hardware>(world: &World<H>) -> bool {
-    (0..world.node_count()).all(|i| {
-        world
-            .node(i)
-            .is_some_and(|n| n.hints_held() == 0 && n.members_not_alive() == 0)
-    })
+    (0..world.node_count())
+        .filter(|i| !world.is_lost(*i))
+        .all(|i| {
+            world
+                .node(i)
+                .is_some_and(|n| n.hints_held() == 0 && n.members_not_alive() == 0)
+        })
 }
 
 /// Whether every set key's replicas (in the settled layout) hold the same state:
@@ -490,6 +554,10 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
     // Heal, then measure until every key's replicas agree, once the requests still in
     // flight have finished or timed out.
     world.heal()?;
+    settle_lost(&mut world)?;
+    // Counted before the final restarts (node counters live in memory).
+    let nodes: Vec<Option<&H::Node>> = (0..world.node_count()).map(|i| world.node(i)).collect();
+    world.membership.aborted = world.hw.changes_aborted(&nodes);
     let healed_at = world.now;
     let mut converge_ms = None;
     while world.now <= healed_at + config.converge_cap_ms {
@@ -507,7 +575,10 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
 
     // Restart every node from its disk (power loss): acknowledged writes must survive,
     // and a read of every key must see them.
-    for i in 0..world.node_count() {
+    let live: Vec<NodeIndex> = (0..world.node_count())
+        .filter(|i| !world.is_lost(*i))
+        .collect();
+    for i in live {
         world.crash(i);
         world.boot(i)?;
     }

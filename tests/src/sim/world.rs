@@ -101,6 +101,11 @@ pub struct World<H: Hardware> {
     pub membership: MembershipCounts,
     /// Every layout version any node held, and conflicts (`layouts.rs`).
     pub layouts: LayoutBook,
+    /// Machines lost for good (`Fault::LoseForever`): never booted again.
+    lost: std::collections::BTreeSet<NodeIndex>,
+    /// This seed loses the next joiner (`SimConfig::lose_joiner_every`); cleared once
+    /// planned.
+    lose_next_joiner: bool,
 }
 
 /// What became of the membership changes the run asked for.
@@ -113,6 +118,11 @@ pub struct MembershipCounts {
     pub refused: u64,
     /// `Indeterminate`, or no answer.
     pub unknown: u64,
+    /// Machines lost for good, and forced removals of them that were chosen.
+    pub lost: u64,
+    pub force_removed: u64,
+    /// Changes that ended aborted (the most any node counted).
+    pub aborted: u64,
 }
 
 /// Admin request ids: far above the workload's, so the two never collide.
@@ -179,6 +189,8 @@ impl<H: Hardware> World<H> {
             requests_at: std::collections::BTreeMap::new(),
             membership: MembershipCounts::default(),
             layouts: LayoutBook::default(),
+            lost: std::collections::BTreeSet::new(),
+            lose_next_joiner: config.loses_joiner(seed),
             hw,
             config,
         };
@@ -265,6 +277,16 @@ impl<H: Hardware> World<H> {
         self.slots[i].node.is_some()
     }
 
+    /// Whether machine `i` was lost for good.
+    pub fn is_lost(&self, i: NodeIndex) -> bool {
+        self.lost.contains(&i)
+    }
+
+    /// Machines lost for good.
+    pub fn lost(&self) -> Vec<NodeIndex> {
+        self.lost.iter().copied().collect()
+    }
+
     /// Ends all faults: heals the network, resumes paused nodes, power-cycles
     /// fail-stopped ones and boots crashed ones; faults still scheduled are skipped.
     pub fn heal(&mut self) -> Result<(), SimError> {
@@ -282,7 +304,7 @@ impl<H: Hardware> World<H> {
             if self.slots[i].disk_failed {
                 self.crash(i);
             }
-            if !self.is_up(i) {
+            if !self.is_up(i) && !self.is_lost(i) {
                 self.boot(i)?;
             }
         }
@@ -488,7 +510,16 @@ impl<H: Hardware> World<H> {
             Event::Reply { from, id, reply } if self.admin.contains_key(&id) => {
                 let change = self.admin.remove(&id);
                 match reply {
-                    Reply::Done => self.membership.chosen += 1,
+                    Reply::Done => {
+                        self.membership.chosen += 1;
+                        if let (Some(Change::Join(joiner)), true) = (change, self.lose_next_joiner)
+                        {
+                            self.lose_chosen_joiner(joiner, id);
+                        }
+                        if matches!(change, Some(Change::ForceRemove(_))) {
+                            self.membership.force_removed += 1;
+                        }
+                    }
                     Reply::Indeterminate => self.membership.unknown += 1,
                     _ => self.membership.refused += 1,
                 }
@@ -652,7 +683,15 @@ impl<H: Hardware> World<H> {
             Fault::Partition(p) => self.network.apply(&p),
             Fault::Heal => self.network.heal(),
             Fault::Crash(i) if i < self.slots.len() => self.crash(i),
-            Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) => self.boot(i)?,
+            Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) && !self.is_lost(i) => {
+                self.boot(i)?
+            }
+            Fault::LoseForever(i) if i < self.slots.len() => {
+                self.crash(i);
+                self.lost.insert(i);
+                self.membership.lost += 1;
+                self.record(Scope::Global, format!("{} is lost for good", Name(i)));
+            }
             Fault::DiskFails(i) if i < self.slots.len() && self.is_up(i) => {
                 self.slots[i].disk_failed = true;
                 self.hw.fail_disk(i);
@@ -674,6 +713,7 @@ impl<H: Hardware> World<H> {
                 });
             }
             Fault::Crash(_)
+            | Fault::LoseForever(_)
             | Fault::Restart(_)
             | Fault::DiskFails(_)
             | Fault::Pause { .. }
@@ -700,6 +740,26 @@ impl<H: Hardware> World<H> {
             self.record(Scope::Global, "no membership change possible now".into());
             return;
         };
+        self.request_change(to, change);
+    }
+
+    /// A join was chosen in a seed that loses its joiner: the machine is lost for good
+    /// soon, as often during its sync (within 100 ms) as after it (up to 1.5 s).
+    fn lose_chosen_joiner(&mut self, joiner: NodeIndex, id: RequestId) {
+        self.lose_next_joiner = false;
+        let h = SplitMix64::new(id ^ self.config.lose_joiner_every).next_u64();
+        let delay_ms = if h & (1 << 40) == 0 {
+            h % 100
+        } else {
+            h % 1_500
+        };
+        let at = self.now + delay_ms;
+        self.queue
+            .push(at, Event::Fault(Fault::LoseForever(joiner)));
+    }
+
+    /// Asks member `to` for `change` (its answer is counted in `membership`).
+    pub fn request_change(&mut self, to: NodeIndex, change: Change) {
         self.membership.asked += 1;
         let id = ADMIN_ID_BASE + self.membership.asked;
         self.admin.insert(id, change);

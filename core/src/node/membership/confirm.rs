@@ -15,6 +15,9 @@
 //! 3. **A member `y` synced** only on `y`'s own report (pending L with `y` in its
 //!    synced set): a member vouches for itself only. The commit of L then follows from
 //!    the synced set as before (`LayoutHistory::mark_synced`).
+//! 4. **A member's fence of L** likewise only on its own report (pending L, or L
+//!    already aborted by it: committed = the abort layout, its fence still held). The
+//!    abort then follows from the fences (`LayoutHistory::mark_fenced`).
 //!
 //! So one member, a modified browser replica say, can make no node adopt a layout: it
 //! takes a majority of a layout's members to report the same thing, which is the
@@ -25,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::protocol::{Ballot, LayoutReport};
+use crate::ring::history::Fence;
 use crate::ring::{LayoutHistory, NodeId, RingLayout};
 
 /// Steps one confirmation may take (each adopts a newer layout or a synced member).
@@ -42,6 +46,14 @@ pub(crate) fn confirm(
     let mut changed = false;
     for _ in 0..STEPS_MAX {
         if let Some(committed) = confirmed_committed(&next, reports) {
+            if next.aborted_layout().as_ref() == Some(&committed) {
+                // The pending change was aborted: this node's fences go along.
+                if let Some(aborted) = next.learned_aborted() {
+                    next = aborted;
+                    changed = true;
+                    continue;
+                }
+            }
             // What this node knows of its own sync for that change goes along.
             let mine = next.pending() == Some(&committed) && next.synced().contains(&me);
             let by = if mine {
@@ -63,6 +75,10 @@ pub(crate) fn confirm(
             }
         }
         if self_claims(&mut next, reports) {
+            changed = true;
+            continue;
+        }
+        if self_fences(&mut next, reports) {
             changed = true;
             continue;
         }
@@ -199,6 +215,37 @@ fn self_claims(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport
     let mut marked = false;
     for id in claims {
         marked |= next.mark_synced(id);
+    }
+    marked
+}
+
+/// Step 4: members that report their own fence of the pending change: still pending
+/// it, or already aborted with their fence among those that aborted it.
+fn self_fences(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport>) -> bool {
+    let (Some(pending), Some(aborted)) = (next.pending().cloned(), next.aborted_layout()) else {
+        return false;
+    };
+    let committed = next.committed().clone();
+    let fences: Vec<(NodeId, Fence)> = reports
+        .iter()
+        .filter_map(|(id, report)| {
+            let history = &report.history;
+            let same = (history.committed() == &committed && history.pending() == Some(&pending))
+                || (history.committed() == &aborted && history.pending().is_none());
+            let fence = history.fences().get(id).filter(|_| same)?;
+            let new = next
+                .fences()
+                .get(id)
+                .is_none_or(|known| !fence.gone.is_subset(&known.gone));
+            new.then(|| (*id, fence.clone()))
+        })
+        .collect();
+    let mut marked = false;
+    for (id, fence) in fences {
+        marked |= next.mark_fenced(id, fence);
+        if next.pending().is_none() {
+            break;
+        }
     }
     marked
 }

@@ -14,7 +14,7 @@ mod confirm;
 mod paxos;
 mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +22,11 @@ use crate::protocol::{
     AdminRequest, Ballot, ClientError, ClientReply, LayoutReport, OpId, PeerMessage, RequestId,
     SyncPage,
 };
+use crate::ring::history::Fence;
 use crate::ring::{IdentityDigest, LayoutHistory, NodeId, NodeSpec, RingLayout};
 use crate::storage::Engine;
 
+use super::gossip::FailureDetector;
 use super::meta::{self, PaxosRecord};
 use super::mutations::Mutations;
 use super::outbox::Outbox;
@@ -37,12 +39,16 @@ pub(crate) struct MCtx<'a> {
     pub now_ms: u64,
     pub engine: &'a dyn Engine,
     pub out: &'a mut Outbox,
+    /// Who is believed dead: removals and aborts ask.
+    pub detector: &'a FailureDetector,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MembershipSettings {
     pub request_timeout_ms: u64,
     pub resend_interval_ms: u64,
+    /// `NodeConfig::change_timeout_ms`.
+    pub change_timeout_ms: u64,
     /// Deliberate bugs for the mutation tests (`node/mutations.rs`; none otherwise).
     pub mutations: Mutations,
 }
@@ -76,6 +82,9 @@ pub struct MembershipCounters {
     pub sync_pages_refused: u64,
     /// Older registers this node dropped in ranges it gained (`sync.rs`, `wipe_gained`).
     pub sync_stale_dropped: u64,
+    /// Changes this node fenced, and changes that ended aborted here.
+    pub changes_fenced: u64,
+    pub changes_aborted: u64,
 }
 
 /// This node's sync for the change in progress.
@@ -102,6 +111,12 @@ pub struct MembershipStatus {
     /// Members of the pending layout that hold their new ranges.
     pub synced: Vec<NodeId>,
     pub moved_ranges: usize,
+    /// How long the change has been pending, as far as this node knows (since it
+    /// learned it, this run).
+    pub pending_age_ms: Option<u64>,
+    /// Members that fenced the pending change (it aborts once their fences prove it
+    /// can never commit; `ring/history.rs`).
+    pub fenced: Vec<NodeId>,
     pub sync: Option<SyncStatus>,
     pub proposing: bool,
     pub counters: MembershipCounters,
@@ -143,6 +158,20 @@ pub(crate) struct Membership {
     /// Set when the history changed; the node takes it to update its other parts.
     changed: bool,
     counters: MembershipCounters,
+    /// The pending change's version and when this node learned it.
+    pending_since: Option<(u64, u64)>,
+    /// When `fence_if_stuck` looks next (`change_timeout_ms` after `pending_since`, then
+    /// every resend interval while the change waits on live nodes).
+    stuck_check_ms: Option<u64>,
+    /// Members this node sent the last page of a whole sync stream for the change of
+    /// this epoch (persisted first: `meta::SyncServedRecord`).
+    served: (u64, BTreeSet<NodeId>),
+    /// An admin `Abort` waiting for the change of this version to end: client, version,
+    /// deadline, and the request to go on with once it is aborted (a `ForceRemove` of
+    /// a member the change waited for).
+    abort_client: Option<(RequestId, u64, u64, Option<AdminRequest>)>,
+    /// The last change this node saw end: its version and whether it was aborted.
+    last_outcome: Option<(u64, bool)>,
 }
 
 impl Membership {
@@ -151,6 +180,7 @@ impl Membership {
         identity: IdentityDigest,
         history: LayoutHistory,
         paxos: Option<PaxosRecord>,
+        served: Option<(u64, BTreeSet<NodeId>)>,
         settings: MembershipSettings,
         now_ms: u64,
     ) -> Self {
@@ -169,9 +199,150 @@ impl Membership {
             last_pull_ms: None,
             changed: false,
             counters: MembershipCounters::default(),
+            pending_since: None,
+            stuck_check_ms: None,
+            served: served.unwrap_or_default(),
+            abort_client: None,
+            last_outcome: None,
         };
+        // A change pending at open is timed from now (`pending_age_ms` is this run's).
+        let before = LayoutHistory::new(membership.history.committed().clone());
+        membership.note_change(now_ms, &before);
         membership.refresh_sync(now_ms);
         membership
+    }
+
+    /// Whether this node fenced the pending change.
+    fn fenced(&self) -> bool {
+        self.history.pending().is_some() && self.history.fences().contains_key(&self.me)
+    }
+
+    /// Fences the pending change (see `ring/history.rs`), holding `gone` gone for
+    /// good: durably, then tells every member. Aborts it here if that proves it can
+    /// never commit. A second call only adds to `gone`.
+    fn fence(&mut self, ctx: &mut MCtx<'_>, gone: BTreeSet<NodeId>) -> Result<(), String> {
+        if self.history.pending().is_none() || self.role() != Role::Member {
+            return Ok(());
+        }
+        let epoch = self.epoch();
+        let served = if self.served.0 == epoch {
+            self.served.1.clone()
+        } else {
+            BTreeSet::new()
+        };
+        let first = !self.fenced();
+        let mut next = self.history.clone();
+        if next.mark_fenced(self.me, Fence { served, gone }) {
+            self.counters.changes_fenced += u64::from(first);
+            self.adopt(ctx, next)?;
+            self.broadcast(ctx);
+        }
+        Ok(())
+    }
+
+    /// Another member fenced the pending change: this one fences too, so that the
+    /// change ends (committed, if it already could, or aborted) instead of waiting on
+    /// pulls that fenced sources no longer serve; and it takes up every member another
+    /// fence holds gone for good.
+    fn follow_fences(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
+        if self.history.pending().is_none() {
+            return Ok(());
+        }
+        let others = self.history.fences().keys().any(|id| *id != self.me);
+        let gone = self.history.gone_to_adopt(self.me);
+        if (others && !self.fenced()) || !gone.is_empty() {
+            self.fence(ctx, gone)?;
+        }
+        Ok(())
+    }
+
+    /// The pending change has waited `change_timeout_ms` here with a node that gains
+    /// ranges in it unsynced and believed dead: fence it.
+    fn fence_if_stuck(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
+        let (Some(pending), Some(check_ms)) = (self.history.pending(), self.stuck_check_ms) else {
+            return Ok(());
+        };
+        if ctx.now_ms < check_ms || self.fenced() {
+            return Ok(());
+        }
+        self.stuck_check_ms = Some(ctx.now_ms.saturating_add(self.settings.resend_interval_ms));
+        let waiting_on_dead = pending.nodes().keys().any(|id| {
+            !self.history.synced().contains(id)
+                && !ctx.detector.believed_alive(*id, ctx.now_ms)
+                && self
+                    .history
+                    .moved()
+                    .iter()
+                    .any(|(_, _, new)| new.contains(id))
+        });
+        if waiting_on_dead {
+            self.fence(ctx, BTreeSet::new())?;
+        }
+        Ok(())
+    }
+
+    /// How the change to `version` ended, if this node saw it end: `true` aborted.
+    fn outcome_of(&self, version: u64) -> Option<bool> {
+        match self.last_outcome {
+            Some((v, aborted)) if v == version => Some(aborted),
+            _ => None,
+        }
+    }
+
+    /// Remembers how a pending change ended between `before` and the current history.
+    fn note_outcome(&mut self, before: &LayoutHistory) {
+        let Some(pending) = before.pending() else {
+            return;
+        };
+        if self.history.pending().is_some() && self.history.epoch() == pending.version() {
+            return;
+        }
+        let committed = self.history.committed();
+        let aborted = before.aborted_layout().as_ref() == Some(committed);
+        if aborted {
+            self.counters.changes_aborted += 1;
+        }
+        self.last_outcome = Some((pending.version(), aborted));
+    }
+
+    /// Answers an admin `Abort` once its change ended, or its deadline passed.
+    fn resolve_abort(&mut self, ctx: &mut MCtx<'_>) {
+        let Some((client, version, deadline_ms, _)) = self.abort_client else {
+            return;
+        };
+        let reply = if let Some(aborted) = self.outcome_of(version) {
+            if aborted {
+                let then = self.abort_client.take().and_then(|(_, _, _, then)| then);
+                match then.map(|request| self.desired(ctx, &request)) {
+                    None | Some(Ok(None)) => ClientReply::Done,
+                    Some(Err(error)) => ClientReply::Error(error),
+                    Some(Ok(Some(desired))) => {
+                        return self.propose(ctx, Some(client), desired);
+                    }
+                }
+            } else {
+                ClientReply::Error(ClientError::Unsupported {
+                    reason: format!(
+                        "the change to layout version {version} committed before the abort \
+                         took hold: nothing was aborted"
+                    ),
+                })
+            }
+        } else if ctx.now_ms >= deadline_ms {
+            ClientReply::Error(ClientError::Unavailable {
+                reason: format!(
+                    "the change to layout version {version} is fenced by {} but not \
+                     aborted yet: the fences do not prove yet that it can never commit \
+                     (members that may still sync, or sources that have not fenced, are \
+                     unreachable); it aborts or commits once they answer",
+                    names(self.history.fences().keys())
+                ),
+            })
+        } else {
+            return;
+        };
+        self.abort_client = None;
+        ctx.out.reply(client, reply);
     }
 
     pub fn history(&self) -> &LayoutHistory {
@@ -232,7 +403,12 @@ impl Membership {
                 .map(|s| s.next_send_ms)
                 .min()
         });
-        [proposal, sync].into_iter().flatten().min()
+        let stuck = self.stuck_check_ms.filter(|_| !self.fenced());
+        let abort = self
+            .abort_client
+            .as_ref()
+            .map(|(_, _, deadline_ms, _)| *deadline_ms);
+        [proposal, sync, stuck, abort].into_iter().flatten().min()
     }
 
     /// The epoch fence for a data message of `req` carrying `epoch` from `from`: `false`
@@ -245,7 +421,7 @@ impl Membership {
                 from,
                 PeerMessage::Stale {
                     req,
-                    history: self.history.clone(),
+                    history: Box::new(self.history.clone()),
                 },
             );
             return false;
@@ -334,6 +510,7 @@ impl Membership {
             });
         self.reports.insert(from, report);
         self.confirm(ctx)?;
+        self.follow_fences(ctx)?;
         if newer
             && self
                 .reports
@@ -398,7 +575,8 @@ impl Membership {
     /// Makes `next` this node's history: durably first, then everything that follows.
     fn adopt(&mut self, ctx: &mut MCtx<'_>, next: LayoutHistory) -> Result<(), String> {
         meta::write_history(ctx.engine, &next)?;
-        self.history = next;
+        let before = std::mem::replace(&mut self.history, next);
+        self.note_change(ctx.now_ms, &before);
         self.changed = true;
         if self.history.committed().version() > 0 {
             // Bounded by the members from now on.
@@ -406,9 +584,28 @@ impl Membership {
             self.reports.retain(|id, _| history.is_member(*id));
         }
         self.resolve_proposal(ctx);
+        self.resolve_abort(ctx);
         self.refresh_sync(ctx.now_ms);
         // A finished sync may already be due (nothing to pull).
         self.check_sync_done(ctx)
+    }
+
+    /// Bookkeeping after the history moved on from `before`: when the pending change
+    /// began here, how the previous one ended.
+    fn note_change(&mut self, now_ms: u64, before: &LayoutHistory) {
+        self.note_outcome(before);
+        self.pending_since = match (self.history.pending(), self.pending_since) {
+            (Some(p), Some((v, since))) if v == p.version() => Some((v, since)),
+            (Some(p), _) => {
+                let timeout_ms = self.settings.change_timeout_ms;
+                self.stuck_check_ms = (timeout_ms > 0).then(|| now_ms.saturating_add(timeout_ms));
+                Some((p.version(), now_ms))
+            }
+            (None, _) => {
+                self.stuck_check_ms = None;
+                None
+            }
+        };
     }
 
     // Guards would hide the acceptor checks' side effects (they answer the sender).
@@ -527,6 +724,8 @@ impl Membership {
 
     /// Resends overdue pulls and proposal messages; gives up an expired proposal.
     pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
+        self.fence_if_stuck(ctx)?;
+        self.resolve_abort(ctx);
         let resend_ms = self.settings.resend_interval_ms;
         if let Some(job) = self.sync.as_mut().filter(|job| !job.wiped) {
             // Before the first pull (sync.rs, `wipe_gained`).
@@ -587,12 +786,89 @@ impl Membership {
     }
 
     /// An admin request: validates it and starts a proposal for the next version.
-    pub fn on_admin(&mut self, ctx: &mut MCtx<'_>, client: RequestId, request: AdminRequest) {
-        match self.desired(&request) {
+    pub fn on_admin(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        client: RequestId,
+        request: AdminRequest,
+    ) -> Result<(), String> {
+        if let AdminRequest::Abort = request {
+            return self.on_abort(ctx, client, BTreeSet::new(), None);
+        }
+        if let AdminRequest::ForceRemove(id) = request {
+            // A member of the pending change that has not synced, gone for good: the
+            // change is aborted (`ring/history.rs`, "gone"); a joiner is then out, a
+            // member of the layout before is removed next.
+            let waited_for = self
+                .history
+                .pending()
+                .is_some_and(|pending| pending.node(id).is_some())
+                && !self.history.synced().contains(&id);
+            if waited_for {
+                let then = self
+                    .history
+                    .committed()
+                    .node(id)
+                    .is_some()
+                    .then_some(AdminRequest::ForceRemove(id));
+                return self.on_abort(ctx, client, BTreeSet::from([id]), then);
+            }
+        }
+        match self.desired(ctx, &request) {
             Err(error) => ctx.out.reply(client, ClientReply::Error(error)),
             Ok(None) => ctx.out.reply(client, ClientReply::Done),
             Ok(Some(desired)) => self.propose(ctx, Some(client), desired),
         }
+        Ok(())
+    }
+
+    /// An admin `Abort`: fences the pending change; answered once it ended (`Done`:
+    /// aborted) or after twice the request timeout.
+    fn on_abort(
+        &mut self,
+        ctx: &mut MCtx<'_>,
+        client: RequestId,
+        gone: BTreeSet<NodeId>,
+        then: Option<AdminRequest>,
+    ) -> Result<(), String> {
+        let refuse = |reason: String| ClientReply::Error(ClientError::Unsupported { reason });
+        if self.role() != Role::Member {
+            let reply = ClientReply::Error(ClientError::Unavailable {
+                reason: "this node is not a member of a cluster".into(),
+            });
+            ctx.out.reply(client, reply);
+            return Ok(());
+        }
+        let Some(version) = self.history.pending().map(RingLayout::version) else {
+            let reason = "no membership change is in progress: nothing to abort".into();
+            ctx.out.reply(client, refuse(reason));
+            return Ok(());
+        };
+        if let Some((earlier, _, _, _)) = self.abort_client.take() {
+            ctx.out.reply(
+                earlier,
+                ClientReply::Error(ClientError::Unavailable {
+                    reason: "superseded by a later abort request".into(),
+                }),
+            );
+        }
+        let deadline_ms = ctx
+            .now_ms
+            .saturating_add(self.settings.request_timeout_ms.saturating_mul(2));
+        self.abort_client = Some((client, version, deadline_ms, then));
+        if let Err(error) = self.fence(ctx, gone) {
+            if let Some((client, _, _, _)) = self.abort_client.take() {
+                ctx.out.reply(
+                    client,
+                    ClientReply::Error(ClientError::Unavailable {
+                        reason: format!("could not persist the fence: {error}"),
+                    }),
+                );
+            }
+            return Err(error);
+        }
+        self.resolve_abort(ctx);
+        Ok(())
     }
 
     /// Proposes the committed layout's purge change (`RingLayout::purged`), if no change
@@ -643,7 +919,11 @@ impl Membership {
     }
 
     /// The layout the request asks for (`None`: already so), or why not now.
-    fn desired(&self, request: &AdminRequest) -> Result<Option<RingLayout>, ClientError> {
+    fn desired(
+        &self,
+        ctx: &MCtx<'_>,
+        request: &AdminRequest,
+    ) -> Result<Option<RingLayout>, ClientError> {
         let unavailable = |reason: String| ClientError::Unavailable { reason };
         match self.role() {
             Role::Joining => {
@@ -672,7 +952,16 @@ impl Membership {
         let unsupported = |reason: String| ClientError::Unsupported { reason };
         let next = match request {
             AdminRequest::Join(spec) => committed.with_node(joined_spec(committed, spec)?),
-            AdminRequest::Leave(id) | AdminRequest::Remove(id) => committed.without_node(*id),
+            AdminRequest::Leave(id) => committed.without_node(*id),
+            AdminRequest::Remove(id) => {
+                self.removable(ctx, *id, false)?;
+                committed.without_node(*id)
+            }
+            AdminRequest::ForceRemove(id) => {
+                self.removable(ctx, *id, true)?;
+                committed.without_node(*id)
+            }
+            AdminRequest::Abort => return Ok(None),
             AdminRequest::Rehome {
                 id,
                 address,
@@ -699,6 +988,62 @@ impl Membership {
             });
         }
         Ok(Some(next))
+    }
+
+    /// Whether removing `id` now can complete without losing an acknowledged write,
+    /// judged by who this node believes alive. A live member streams its own ranges
+    /// out. For a dead one, each of its ranges must be rebuilt from the other replicas
+    /// (`range_readable`): from a majority of the range's replicas alive, or — only
+    /// with `force` — from every other replica, all alive, when they are fewer (N = 2).
+    /// Refused, naming the range, when a range would have no live copy left or would
+    /// wait for another dead replica.
+    fn removable(&self, ctx: &MCtx<'_>, id: NodeId, force: bool) -> Result<(), ClientError> {
+        let committed = self.history.committed();
+        let alive = |n: NodeId| n == self.me || ctx.detector.believed_alive(n, ctx.now_ms);
+        if committed.node(id).is_none() || alive(id) {
+            return Ok(());
+        }
+        let refuse = |reason: String| Err(ClientError::Unsupported { reason });
+        for (range, owners) in committed.segments() {
+            if !owners.contains(&id) {
+                continue;
+            }
+            let others: Vec<NodeId> = owners.iter().copied().filter(|n| *n != id).collect();
+            let down: Vec<NodeId> = others.iter().copied().filter(|n| !alive(*n)).collect();
+            let live = others.len() - down.len();
+            if live == 0 {
+                let why = if others.is_empty() {
+                    format!("{id} is its only replica")
+                } else {
+                    format!("its other replicas {} are down too", names(down.iter()))
+                };
+                return refuse(format!(
+                    "removing {id} would lose the last copy of range {range}: {why}; bring \
+                     one of them back first"
+                ));
+            }
+            let majority = live * 2 > owners.len();
+            if !majority && !down.is_empty() {
+                return refuse(format!(
+                    "{id} is down and range {range} has only {} of its replicas up; its \
+                     replica {} is down too: the removal would wait for it — bring it back \
+                     first",
+                    names(others.iter().filter(|n| alive(**n))),
+                    names(down.iter()),
+                ));
+            }
+            if !majority && !force {
+                return refuse(format!(
+                    "{id} is down and range {range} (replicas {}) would be rebuilt from \
+                     fewer than a majority of its replicas ({} up): that needs --force \
+                     (writes only {id} held in eventual mode, and the hints it held, are \
+                     lost)",
+                    names(owners.iter()),
+                    names(others.iter()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether this node can vote on `version` now; if not, tells `from` what it knows.
@@ -841,12 +1186,25 @@ impl Membership {
             );
             return Ok(());
         }
-        if mine > epoch || self.history.pending().is_none() {
+        if mine > epoch || self.history.pending().is_none() || self.fenced() {
+            // A fenced source serves no more streams: its fence names every member it
+            // served a whole one to, and nothing may be added to that.
             ctx.out.send(from, self.report());
             return Ok(());
         }
         let ranges = stream_ranges(&self.history, self.me, from);
         let page = build_page(ctx.engine, epoch, &ranges, cursor).map_err(|e| e.to_string())?;
+        if page.next.is_none() && !(self.served.0 == epoch && self.served.1.contains(&from)) {
+            // The last page may complete `from`'s sync: recorded before it leaves.
+            let mut served = if self.served.0 == epoch {
+                self.served.1.clone()
+            } else {
+                BTreeSet::new()
+            };
+            served.insert(from);
+            meta::write_sync_served(ctx.engine, epoch, &served)?;
+            self.served = (epoch, served);
+        }
         self.counters.sync_pages_served += 1;
         ctx.out.send(from, PeerMessage::SyncPage(page));
         Ok(())
@@ -859,6 +1217,7 @@ impl Membership {
             .pending()
             .is_some_and(|p| p.node(self.me).is_some())
             && !self.history.synced().contains(&self.me)
+            && !self.fenced()
             && self.role() == Role::Member;
         if !wanted {
             self.sync = None;
@@ -893,15 +1252,17 @@ impl Membership {
             // by the next page or resend, not forgotten.
             meta::write_history(ctx.engine, &next)?;
             self.sync = None;
-            self.history = next;
+            let before = std::mem::replace(&mut self.history, next);
+            self.note_change(ctx.now_ms, &before);
             self.changed = true;
             self.resolve_proposal(ctx);
+            self.resolve_abort(ctx);
             self.broadcast(ctx);
         }
         Ok(())
     }
 
-    pub fn status(&self) -> MembershipStatus {
+    pub fn status(&self, now_ms: u64) -> MembershipStatus {
         let committed = self.history.committed();
         let (joining, leaving) = match self.history.pending() {
             None => (Vec::new(), Vec::new()),
@@ -929,6 +1290,11 @@ impl Membership {
             leaving,
             synced: self.history.synced().iter().copied().collect(),
             moved_ranges: self.history.moved().len(),
+            pending_age_ms: self
+                .pending_since
+                .filter(|_| self.history.pending().is_some())
+                .map(|(_, since)| now_ms.saturating_sub(since)),
+            fenced: self.history.fences().keys().copied().collect(),
             sync: self.sync.as_ref().map(|job| SyncStatus {
                 epoch: job.epoch,
                 ranges: job.needs.len(),
@@ -945,6 +1311,11 @@ impl Membership {
             counters: self.counters,
         }
     }
+}
+
+/// `n1, n2` for messages.
+fn names<'a>(ids: impl Iterator<Item = &'a NodeId>) -> String {
+    ids.map(NodeId::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Answers a proposal's client, if a client asked for it.

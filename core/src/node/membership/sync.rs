@@ -3,8 +3,9 @@
 //! A new replica X of a moved range needs every value acknowledged on the old layout:
 //! such a value is on a majority of the range's old replicas, so X pulls the range from
 //! old replicas until, for each of its moved ranges, the ones it has fully read (itself
-//! included, if it was an old replica too) form a majority of the old replicas. Then X
-//! is *synced*. Sources are pulled in parallel; dead ones are simply never finished.
+//! included, if it was an old replica too) form a majority of the old replicas — or,
+//! in a change that removes a member, every old replica but that one (`range_readable`:
+//! how a dead member of an N = 2 ring is removed). Then X is *synced*. Sources are pulled in parallel; dead ones are simply never finished.
 //!
 //! Before it pulls, X drops its own registers in the ranges it gains without being an
 //! old replica of them (`wipe_gained`): left from an earlier layout in which it
@@ -22,6 +23,7 @@ use crate::protocol::antientropy::EntryVersion;
 use crate::protocol::{
     cursor_digest, SyncCursor, SyncEntry, SyncPage, SYNC_PAGE_BYTES_MAX, SYNC_PAGE_ENTRIES_MAX,
 };
+use crate::ring::history::range_readable;
 use crate::ring::{epoch_tag_base, key_position, LayoutHistory, NodeId, Position, TokenRange};
 use crate::storage::{prefix_successor, Engine, WriteBatch, WriteOptions};
 use crate::versioning::Tag;
@@ -222,6 +224,8 @@ pub(crate) struct SyncJob {
     pub wiped: bool,
     /// Records it dropped.
     pub wiped_records: u64,
+    /// The member the change removes, if any (`range_readable`).
+    pub removed: Option<NodeId>,
 }
 
 impl SyncJob {
@@ -256,18 +260,18 @@ impl SyncJob {
             entries_applied: 0,
             wiped: false,
             wiped_records: 0,
+            removed: history.removed(),
         }
     }
 
-    /// Every needed range has a majority of its old replicas fully read (this node
-    /// counts if it was one of them: it holds what it holds).
+    /// Every needed range has enough of its old replicas fully read
+    /// ([`range_readable`]: a majority, or all but the member the change removes); this
+    /// node counts if it was one of them: it holds what it holds.
     pub fn complete(&self, me: NodeId) -> bool {
         self.needs.iter().all(|(_, old)| {
-            let read = old
-                .iter()
-                .filter(|id| **id == me || self.sources.get(id).is_some_and(|s| s.done))
-                .count();
-            old.is_empty() || read > old.len() / 2
+            range_readable(old, self.removed, |id| {
+                id == me || self.sources.get(&id).is_some_and(|s| s.done)
+            })
         })
     }
 

@@ -79,9 +79,6 @@ pub(crate) struct PurgeCtx<'a> {
     pub engine: &'a dyn Engine,
     pub out: &'a mut Outbox,
     pub history: &'a LayoutHistory,
-    /// The newest layout epoch this node has heard of (it may have served data
-    /// messages of it before learning the layout).
-    pub epoch_seen: u64,
     pub detector: &'a FailureDetector,
     pub anti_entropy: &'a mut AntiEntropy,
 }
@@ -280,11 +277,6 @@ impl Purge {
         } else {
             ctx.history.committed().purge_floor()
         };
-        if ctx.epoch_seen > ctx.history.epoch() {
-            // This node may have stored writes of that newer layout, in which it may
-            // replicate keys it does not in its own: wait until it learned it.
-            return Ok(());
-        }
         let Some(round) = self.round.as_mut() else {
             return Ok(());
         };
