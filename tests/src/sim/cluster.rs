@@ -252,6 +252,8 @@ pub struct NodeHardware {
     /// node must not come back with its old data).
     ever_members: std::collections::BTreeSet<NodeIndex>,
     replicas: usize,
+    /// A leave never takes the layout below this many members (`SimConfig::members_min`).
+    members_min: usize,
     request_timeout_ms: u64,
     gossip_interval_ms: u64,
     purge_interval_ms: u64,
@@ -280,6 +282,7 @@ impl NodeHardware {
             machines,
             ever_members: (0..config.nodes).collect(),
             replicas: config.replicas,
+            members_min: config.replicas.max(config.members_min),
             request_timeout_ms: config.request_timeout_ms,
             gossip_interval_ms: config.gossip_interval_ms,
             purge_interval_ms: config.purge_interval_ms,
@@ -446,10 +449,10 @@ impl Hardware for NodeHardware {
             .filter(|i| !self.ever_members.contains(i))
             .collect();
         let change = if !joinable.is_empty()
-            && (!choice.is_multiple_of(3) || members.len() <= self.replicas)
+            && (!choice.is_multiple_of(3) || members.len() <= self.members_min)
         {
             Change::Join(joinable[(choice / 3) as usize % joinable.len()])
-        } else if members.len() > self.replicas {
+        } else if members.len() > self.members_min {
             Change::Leave(members[(choice / 3) as usize % members.len()])
         } else {
             return None;

@@ -74,6 +74,12 @@ pub struct SimConfig {
     /// without it within `lost_settle_ms` does not converge. 0: never.
     pub lose_joiner_every: u64,
     pub lost_settle_ms: u64,
+    /// A leave never takes the layout below this many members (nor below `replicas`).
+    /// Seeds that lose a machine keep at least 3, so that losing one never costs the
+    /// layout's majority: a 2-member layout that loses one can change nothing more (its
+    /// Paxos needs both), as in any majority-based system, which is not what those
+    /// seeds test.
+    pub members_min: usize,
 }
 
 impl SimConfig {
@@ -96,6 +102,7 @@ impl SimConfig {
             config.nodes = nodes;
             config.replicas = replicas.min(nodes);
             config.spare_nodes = config.spare_nodes.max(1);
+            config.members_min = 3;
         }
         if !self.delete_heavy(seed) {
             return config;
@@ -153,6 +160,7 @@ impl Default for SimConfig {
             change_timeout_ms: 3_000,
             lose_joiner_every: 8,
             lost_settle_ms: 30_000,
+            members_min: 0,
             trace_echo: false,
             clients_see_crashes: false,
         }

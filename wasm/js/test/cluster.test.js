@@ -187,6 +187,16 @@ test('a wasm replica joins a native cluster through the relay and shares its rin
       await replica.put(live, 'still-here');
       assert.equal(text(await replica.get(live)), 'still-here');
     });
+
+    await t.test('remove({ force }) and abort() through the package', async () => {
+      await assert.rejects(replica.remove(3, { force: 'yes' }), InvalidArgumentError);
+      await assert.rejects(replica.abort(), /nothing to abort/);
+      // n3 is down, and so is n2, which shares ranges with it: even forced, the
+      // removal is refused, naming a range, instead of waiting for n2.
+      await until('n2 believed down', () =>
+        replica.status().members.some((m) => m.id === 2 && m.state === 'dead'), 30000);
+      await assert.rejects(replica.remove(3, { force: true }), /range .* down too/);
+    });
   } catch (e) {
     console.error(await cluster.logs());
     throw e;
