@@ -134,7 +134,13 @@ fn a_seed_reproduces_byte_for_byte() {
 /// 4069: an earlier fix for those dropped the copies during the purge scan instead,
 /// while a coordinator with the change still pending counted the node in its joint
 /// quorum: a stale read (fixed by moving the drop to the gaining side).
-const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069];
+/// 1221 (a lost-joiner seed): `leave n2` was chosen by n2, n4 and n6, and n6 was lost
+/// for good: the two voters left could not convince the others by reports (a majority
+/// of five is three), and answered a new proposer's prepare with "already decided",
+/// so nobody else ever learned the change and it never committed (fixed: a member
+/// holding a change pending still answers as an acceptor, and re-proposes it while an
+/// up member reports an older epoch).
+const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069, 1221];
 
 #[test]
 fn regression_seeds_pass() {

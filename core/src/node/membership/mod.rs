@@ -172,6 +172,8 @@ pub(crate) struct Membership {
     abort_client: Option<(RequestId, u64, u64, Option<AdminRequest>)>,
     /// The last change this node saw end: its version and whether it was aborted.
     last_outcome: Option<(u64, bool)>,
+    /// When `spread_pending` last proposed.
+    last_spread_ms: Option<u64>,
 }
 
 impl Membership {
@@ -204,6 +206,7 @@ impl Membership {
             served: served.unwrap_or_default(),
             abort_client: None,
             last_outcome: None,
+            last_spread_ms: None,
         };
         // A change pending at open is timed from now (`pending_age_ms` is this run's).
         let before = LayoutHistory::new(membership.history.committed().clone());
@@ -722,9 +725,40 @@ impl Membership {
         source.refused = Some(format!("from {from}: {reason}"));
     }
 
+    /// While a change is pending here and a member of the committed layout reports an
+    /// older epoch, proposes the pending layout again (at most once per four request
+    /// timeouts): Paxos re-chooses the same layout (it is chosen) with a majority that
+    /// now includes members that did not know it, whose votes then teach them.
+    fn spread_pending(&mut self, ctx: &mut MCtx<'_>) {
+        let Some(pending) = self.history.pending() else {
+            return;
+        };
+        let due = self.last_spread_ms.is_none_or(|last| {
+            ctx.now_ms >= last.saturating_add(self.settings.request_timeout_ms.saturating_mul(4))
+        });
+        if !due || self.proposal.is_some() || self.role() != Role::Member {
+            return;
+        }
+        let version = pending.version();
+        // Only members up to hear it (a dead one's last report stays old).
+        let unaware = self.history.committed().nodes().keys().any(|id| {
+            ctx.detector.believed_alive(*id, ctx.now_ms)
+                && self
+                    .reports
+                    .get(id)
+                    .is_some_and(|report| report.history.epoch() < version)
+        });
+        if unaware {
+            self.last_spread_ms = Some(ctx.now_ms);
+            let pending = pending.clone();
+            self.propose(ctx, None, pending);
+        }
+    }
+
     /// Resends overdue pulls and proposal messages; gives up an expired proposal.
     pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
         self.fence_if_stuck(ctx)?;
+        self.spread_pending(ctx);
         self.resolve_abort(ctx);
         let resend_ms = self.settings.resend_interval_ms;
         if let Some(job) = self.sync.as_mut().filter(|job| !job.wiped) {
@@ -1052,7 +1086,15 @@ impl Membership {
         if committed == 0 || self.role() == Role::Displaced {
             return false;
         }
-        if version <= self.epoch() {
+        // A change this node holds pending (chosen, not committed) it still answers as
+        // an acceptor, with its vote: a proposer that does not know the change then
+        // learns it by Paxos, where reports cannot teach it (too few of the voters that
+        // know it are left to make a majority; simulator seed 1221).
+        let pending_here = self
+            .history
+            .pending()
+            .is_some_and(|p| p.version() == version);
+        if version <= self.epoch() && !pending_here {
             // Already decided here: the proposer learns the outcome.
             ctx.out.send(from, self.report());
             return false;
