@@ -215,6 +215,14 @@ impl Membership {
         membership
     }
 
+    /// Members this node served a whole sync stream to for the change of `epoch`.
+    fn served_at(&self, epoch: u64) -> BTreeSet<NodeId> {
+        match &self.served {
+            (at, targets) if *at == epoch => targets.clone(),
+            _ => BTreeSet::new(),
+        }
+    }
+
     /// Whether this node fenced the pending change.
     fn fenced(&self) -> bool {
         self.history.pending().is_some() && self.history.fences().contains_key(&self.me)
@@ -227,12 +235,7 @@ impl Membership {
         if self.history.pending().is_none() || self.role() != Role::Member {
             return Ok(());
         }
-        let epoch = self.epoch();
-        let served = if self.served.0 == epoch {
-            self.served.1.clone()
-        } else {
-            BTreeSet::new()
-        };
+        let served = self.served_at(self.epoch());
         let first = !self.fenced();
         let mut next = self.history.clone();
         if next.mark_fenced(self.me, Fence { served, gone }) {
@@ -1236,13 +1239,9 @@ impl Membership {
         }
         let ranges = stream_ranges(&self.history, self.me, from);
         let page = build_page(ctx.engine, epoch, &ranges, cursor).map_err(|e| e.to_string())?;
-        if page.next.is_none() && !(self.served.0 == epoch && self.served.1.contains(&from)) {
+        if page.next.is_none() && !self.served_at(epoch).contains(&from) {
             // The last page may complete `from`'s sync: recorded before it leaves.
-            let mut served = if self.served.0 == epoch {
-                self.served.1.clone()
-            } else {
-                BTreeSet::new()
-            };
+            let mut served = self.served_at(epoch);
             served.insert(from);
             meta::write_sync_served(ctx.engine, epoch, &served)?;
             self.served = (epoch, served);

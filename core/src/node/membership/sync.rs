@@ -5,7 +5,8 @@
 //! old replicas until, for each of its moved ranges, the ones it has fully read (itself
 //! included, if it was an old replica too) form a majority of the old replicas — or,
 //! in a change that removes a member, every old replica but that one (`range_readable`:
-//! how a dead member of an N = 2 ring is removed). Then X is *synced*. Sources are pulled in parallel; dead ones are simply never finished.
+//! how a dead member of an N = 2 ring is removed). Then X is *synced*. Sources are
+//! pulled in parallel; dead ones are simply never finished.
 //!
 //! Before it pulls, X drops its own registers in the ranges it gains without being an
 //! old replica of them (`wipe_gained`): left from an earlier layout in which it
