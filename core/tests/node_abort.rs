@@ -39,16 +39,6 @@ fn no_pages_to_the_joiner(joiner: NodeId, _: NodeId, to: NodeId, message: &PeerM
     to == joiner && matches!(message, PeerMessage::SyncPage(_))
 }
 
-/// The joiner's reports never leave it: nobody learns whether it synced.
-fn no_reports_from_the_joiner(
-    joiner: NodeId,
-    from: NodeId,
-    _: NodeId,
-    message: &PeerMessage,
-) -> bool {
-    from == joiner && matches!(message, PeerMessage::Layout(_))
-}
-
 fn admin(request: AdminRequest) -> ClientRequest {
     ClientRequest::Admin(request)
 }
@@ -284,27 +274,58 @@ fn a_removal_that_would_lose_the_last_copy_is_refused() {
     assert_eq!(cluster.node(0).status().layout.version(), 1);
 }
 
+/// The joiner's reports reach n1 alone: n1 hears it synced, nobody else does.
+fn reports_from_the_joiner_to_n1_only(
+    joiner: NodeId,
+    from: NodeId,
+    to: NodeId,
+    message: &PeerMessage,
+) -> bool {
+    from == joiner && to != NodeId(1) && matches!(message, PeerMessage::Layout(_))
+}
+
+impl Cluster {
+    /// A 3-member N = 2 cluster whose joiner synced, told n1 alone, and died for good.
+    /// Returns the joiner's id.
+    fn joiner_told_one_member_and_died(&mut self) -> NodeId {
+        self.run_for(300);
+        self.write_keys(3);
+        let joiner = self.join_dropping(reports_from_the_joiner_to_n1_only, 2_000);
+        let status = self.node(0).status().membership;
+        // n1 holds the joiner's claim but one holder of three does not count: it has
+        // not committed alone (the others could never have learned that).
+        assert_eq!(self.pending_at(0), Some(2), "{status:?}");
+        assert!(
+            status.synced.len() >= 2,
+            "the old members synced: {status:?}"
+        );
+        self.crash(joiner);
+        self.filter = None;
+        nid(joiner)
+    }
+}
+
 #[test]
-fn a_joiner_that_may_have_synced_is_declared_gone_by_force_removal() {
+fn a_joiner_that_told_one_member_it_synced_is_aborted() {
     let mut cluster = Cluster::with(3, two_replicas);
-    cluster.run_for(300);
-    cluster.write_keys(3);
-    let joiner = cluster.join_dropping(no_reports_from_the_joiner, 2_000);
-    let joiner_id = nid(joiner);
-    cluster.crash(joiner);
-    cluster.filter = None;
-    // Every source served it whole streams: it may have synced, so fences alone never
-    // abort the change.
-    let reply = cluster.call(0, admin(AdminRequest::Abort));
-    assert!(
-        matches!(reply, ClientReply::Error(ClientError::Unavailable { .. })),
-        "{reply:?}"
-    );
-    cluster.run_for(5_000);
-    assert!(cluster.pending_at(1).is_some());
-    // The operator knows it is gone for good.
+    cluster.joiner_told_one_member_and_died();
+    cluster.run_for(2_000);
+    assert_eq!(cluster.pending_at(1), Some(2));
+    // n2 and n3 fence holding no claim of the joiner's: it can never be counted.
     assert_eq!(
-        cluster.call(1, admin(AdminRequest::ForceRemove(joiner_id))),
+        cluster.call(1, admin(AdminRequest::Abort)),
+        ClientReply::Done
+    );
+    cluster.until_settled(3, 3);
+    cluster.every_key_served();
+}
+
+#[test]
+fn a_joiner_declared_gone_by_force_removal_is_aborted() {
+    let mut cluster = Cluster::with(3, two_replicas);
+    let joiner_id = cluster.joiner_told_one_member_and_died();
+    assert_eq!(
+        cluster.call(0, admin(AdminRequest::ForceRemove(joiner_id))),
         ClientReply::Done
     );
     cluster.until_settled(3, 3);

@@ -140,7 +140,17 @@ fn a_seed_reproduces_byte_for_byte() {
 /// so nobody else ever learned the change and it never committed (fixed: a member
 /// holding a change pending still answers as an acceptor, and re-proposes it while an
 /// up member reports an older epoch).
-const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069, 1221];
+/// 7085, 7853 (lost-joiner seeds): the joiner synced, told one member and was lost;
+/// that member committed on the claim alone, and the others could neither learn the
+/// commit nor abort (fixed: a claim counts once a majority of the old members hold it,
+/// and fences exclude the claims of dead members they never held, so the others'
+/// fences abort the change).
+/// 184 (delete-heavy): a coordinator that was an old replica of a key wrote a tombstone
+/// to itself at an epoch the new replicas already refused; no replica ever held it, and
+/// its purge check of that copy could never succeed, so no purge change came and 15
+/// tombstones stayed (fixed: a node checks only keys it replicates; its other copies go
+/// at the next purge change's floor).
+const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069, 1221, 7085, 7853, 184];
 
 #[test]
 fn regression_seeds_pass() {

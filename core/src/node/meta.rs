@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Ballot;
-use crate::ring::legacy::{HistoryV1, HistoryV2, HistoryV3, LayoutV1, LayoutV2};
+use crate::ring::legacy::{HistoryV1, HistoryV2, HistoryV3, HistoryV4, LayoutV1, LayoutV2};
 use crate::ring::{
     IdentityDigest, LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT,
     IDENTITY_SECRET_BYTES,
@@ -60,7 +60,11 @@ enum MembersRecord {
     V4 {
         history: HistoryV3,
     },
+    /// Histories before claims.
     V5 {
+        history: HistoryV4,
+    },
+    V6 {
         history: LayoutHistory,
     },
 }
@@ -212,7 +216,10 @@ pub(crate) fn recover(
         Some(MembersRecord::V4 { history }) => {
             history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
         }
-        Some(MembersRecord::V5 { history }) => history,
+        Some(MembersRecord::V5 { history }) => {
+            history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
+        }
+        Some(MembersRecord::V6 { history }) => history,
         None if config.members.is_empty() => {
             notes.push("no member list: waiting to be added to a cluster".into());
             LayoutHistory::new(RingLayout::new(config.replicas))
@@ -314,7 +321,7 @@ pub(crate) fn recover(
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V5 {
+        encode(&MembersRecord::V6 {
             history: history.clone(),
         })?,
     );
@@ -344,7 +351,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
     write_record(
         engine,
         MEMBERS_KEY,
-        &MembersRecord::V5 {
+        &MembersRecord::V6 {
             history: history.clone(),
         },
         "the layout history",
@@ -546,6 +553,82 @@ mod tests {
         pending: Option<RingLayout>,
         synced: Vec<NodeId>,
         committed_by: Vec<NodeId>,
+    }
+
+    /// `m/members` as the builds before claims wrote it (V5 was their newest).
+    #[derive(Serialize)]
+    enum MembersBeforeClaims {
+        _V1,
+        _V2,
+        _V3,
+        _V4,
+        V5 { history: HistoryFormat4 },
+    }
+
+    #[derive(Serialize)]
+    struct HistoryFormat4 {
+        committed: RingLayout,
+        pending: Option<RingLayout>,
+        synced: Vec<NodeId>,
+        committed_by: Vec<NodeId>,
+        fences: Vec<(NodeId, FenceFormat1)>,
+    }
+
+    #[derive(Serialize)]
+    struct FenceFormat1 {
+        served: BTreeSet<NodeId>,
+        gone: BTreeSet<NodeId>,
+    }
+
+    /// Their synced members come back held too; their fences exclude no claim but
+    /// their own member's, unless it had synced.
+    #[test]
+    fn histories_from_before_claims_are_read_with_conservative_fences() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let specs = |n: u64| {
+            (1..=n)
+                .map(|i| NodeSpec::new(i, "z", 1))
+                .collect::<Vec<_>>()
+        };
+        let committed = RingLayout::from_parts(5, 3, 16, specs(3)).expect("layout");
+        let pending = RingLayout::from_parts(6, 3, 16, specs(4)).expect("layout");
+        let fence = |served: &[u64]| FenceFormat1 {
+            served: served.iter().map(|id| NodeId(*id)).collect(),
+            gone: BTreeSet::new(),
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            MEMBERS_KEY,
+            encode(&MembersBeforeClaims::V5 {
+                history: HistoryFormat4 {
+                    committed: committed.clone(),
+                    pending: Some(pending.clone()),
+                    synced: vec![NodeId(2)],
+                    committed_by: Vec::new(),
+                    fences: vec![(NodeId(2), fence(&[4])), (NodeId(4), fence(&[]))],
+                },
+            })
+            .expect("encode"),
+        );
+        engine.write(&batch, WriteOptions::DURABLE).expect("write");
+        let config = NodeConfig::for_member(&NodeSpec::new(1, "z", 1), Vec::new());
+        let recovered = recover(&engine, &config, 1 << 10, 0).expect("recover");
+        let history = &recovered.history;
+        assert_eq!(history.pending(), Some(&pending));
+        assert!(history.synced().contains(&NodeId(2)));
+        assert!(history.claims().contains(&NodeId(2)));
+        assert!(history.fences()[&NodeId(2)].excludes.is_empty());
+        assert_eq!(
+            history.fences()[&NodeId(2)].served,
+            BTreeSet::from([NodeId(4)])
+        );
+        assert_eq!(
+            history.fences()[&NodeId(4)].excludes,
+            BTreeSet::from([NodeId(4)])
+        );
+        let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
+        assert_eq!(again.history, recovered.history);
     }
 
     #[test]

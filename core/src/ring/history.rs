@@ -7,12 +7,20 @@
 //!   in `Ln` ([`LayoutHistory::replica_sets`]), so they intersect both the operations
 //!   that still run on `Lc` alone and those that already run on `Ln` alone;
 //! - every node that gains a range in `Ln` pulls it from a majority of its `Lc` replicas
-//!   and then joins `synced`.
+//!   and then *claims* it is synced.
 //!
+//! **Claims and synced members.** A node *holds* a member's claim once it heard it from
+//! that member itself (`claims`); the claim is *established*, and the member joins
+//! `synced`, once a majority of `Lc`'s *other* members hold it
+//! ([`LayoutHistory::stabilize`]).
 //! `Ln` is committed (and `Lc` forgotten) once, for every range whose replica set
 //! changes, a majority of its `Ln` replicas is in `synced`: from then on every value
 //! acknowledged on `Lc` is held by a majority of `Ln`. The commit is a pure function of
 //! the history, so every node reaches it from the same gossip without another round.
+//! Counting a claim only once a majority holds it is what lets the rest learn a commit:
+//! a claim that one member heard before the claimant died would let that member commit
+//! alone, and the others could then neither learn the commit (it takes a majority of
+//! `Lc` reporting it) nor abort (the witness has no change left to fence).
 //!
 //! `epoch()` (the newest version known) travels in every data message; replicas refuse
 //! older ones (`node/membership/`), which fences coordinators that still use `Lc` alone.
@@ -24,10 +32,17 @@
 //! learn of another's fence. Once the fences prove that some moved range can never get
 //! a majority of its new replicas synced ([`LayoutHistory::abort_proven`]), the change
 //! is aborted: `Lc` is committed again, renumbered `Ln.version + 1`. Commit and abort
-//! are both pure functions of the history and exclude each other: a member that synced
-//! read whole streams from sources that had not fenced yet (so their fences name it),
-//! and a fenced member never syncs, so a range cannot both have a majority of its new
-//! replicas synced and have at most half of them able to sync.
+//! are both pure functions of the history and exclude each other. The proofs that a
+//! member `y` can never be synced:
+//! - *it cannot sync*: a member that synced read whole streams from sources that had
+//!   not fenced yet (so their fences name it), and a fenced member never syncs;
+//! - *its claim cannot be established*: a fence also names claims its member never held
+//!   and promises never to hold (`excludes`: its own if it fenced unsynced, and those of
+//!   members it believes dead or holds gone), so once at least half of `Lc`'s members
+//!   other than `y` exclude `y`'s claim, no majority of them ever holds it. This is what aborts a
+//!   change whose joiner told one member it synced and died. Only dead members' claims
+//!   are excluded: excluding a live member's would leave its claim, with one more
+//!   member lost, neither held by a majority nor excluded by half.
 //!
 //! A joiner that died right after it was served whole streams may have synced (and
 //! told someone), so the fences alone never abort its change. An operator who knows it
@@ -68,23 +83,31 @@ pub struct Fence {
     /// Members it holds gone for good (an operator said so): it never accepts their
     /// synced mark. Grows as it learns of others' declarations.
     pub gone: BTreeSet<NodeId>,
+    /// Claims it never held and never will: its own if it fenced unsynced (it never
+    /// syncs afterwards), and those of members it believed dead or holds gone. Grows.
+    pub excludes: BTreeSet<NodeId>,
 }
 
 /// The committed layout, the pending one (if a change is in progress) and which of the
 /// pending layout's members hold their new ranges.
 ///
-/// Equality compares `(committed, pending, synced)`; the moved ranges are derived from
-/// the two layouts on first use (never while decoding) and shared by clones.
+/// Equality compares `(committed, pending, synced, claims, fences)`; the moved ranges are
+/// derived from the two layouts on first use (never while decoding) and shared by clones.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "HistoryWire", into = "HistoryWire")]
 pub struct LayoutHistory {
     committed: RingLayout,
     pending: Option<RingLayout>,
+    /// Members of the pending layout whose claim to be synced is established: a majority
+    /// of the committed layout's members hold it. What the commit counts.
     synced: BTreeSet<NodeId>,
-    /// The synced members that completed the commit of `committed`, as far as this node
-    /// knows (at least itself, if it synced). A member's report thus still carries its
-    /// own "I synced" after it committed, for members that missed it (what they accept
-    /// from it: `node/membership/confirm.rs`). Not part of equality.
+    /// The claims to be synced this node holds, each heard from its claimant itself (or
+    /// established). What other nodes count when establishing a claim.
+    claims: BTreeSet<NodeId>,
+    /// The claims this node held when it completed the commit of `committed`, as far as
+    /// it knows (at least its own, if it synced). A member's report thus still carries
+    /// them after it committed, for members that missed them (what they accept from it:
+    /// `node/membership/confirm.rs`). Not part of equality.
     committed_by: BTreeSet<NodeId>,
     /// Members that fenced the pending change (see the module docs). With no change
     /// pending: the fences that aborted the change the committed layout replaced, if it
@@ -103,6 +126,7 @@ impl std::fmt::Debug for LayoutHistory {
             .field("committed", &self.committed)
             .field("pending", &self.pending)
             .field("synced", &self.synced)
+            .field("claims", &self.claims)
             .field("committed_by", &self.committed_by)
             .field("fences", &self.fences)
             .finish()
@@ -114,6 +138,7 @@ impl PartialEq for LayoutHistory {
         self.committed == other.committed
             && self.pending == other.pending
             && self.synced == other.synced
+            && self.claims == other.claims
             && self.fences == other.fences
     }
 }
@@ -126,6 +151,7 @@ impl LayoutHistory {
             committed,
             pending: None,
             synced: BTreeSet::new(),
+            claims: BTreeSet::new(),
             committed_by: BTreeSet::new(),
             fences: BTreeMap::new(),
             moved: Arc::default(),
@@ -164,8 +190,14 @@ impl LayoutHistory {
         self.pending.as_ref()
     }
 
+    /// See the field.
     pub fn synced(&self) -> &BTreeSet<NodeId> {
         &self.synced
+    }
+
+    /// See the field.
+    pub fn claims(&self) -> &BTreeSet<NodeId> {
+        &self.claims
     }
 
     /// See the field.
@@ -273,40 +305,146 @@ impl LayoutHistory {
         self.moved = Arc::default();
         self.pending = Some(next);
         self.synced.clear();
+        self.claims.clear();
         self.fences.clear();
         self.try_commit();
         Ok(())
     }
 
-    /// Records that `node` holds its ranges of the pending layout; commits if that
-    /// completes the change. Returns whether anything changed.
-    pub fn mark_synced(&mut self, node: NodeId) -> bool {
+    /// Whether `node` is a member of the pending layout that did not fence before it
+    /// synced (a fenced member never syncs afterwards).
+    fn may_claim(&self, node: NodeId) -> bool {
         let member = self
             .pending
             .as_ref()
             .is_some_and(|p| p.node(node).is_some());
-        let refused = self.fences.contains_key(&node)
-            || self.fences.values().any(|fence| fence.gone.contains(&node));
-        if !member || refused || !self.synced.insert(node) {
+        let fenced_unsynced = self
+            .fences
+            .get(&node)
+            .is_some_and(|fence| fence.excludes.contains(&node));
+        member && !fenced_unsynced
+    }
+
+    /// Whether this node may still hold or count `node`'s claim: it may claim, and no
+    /// fence known here holds it gone.
+    fn claim_allowed(&self, node: NodeId) -> bool {
+        self.may_claim(node) && !self.fences.values().any(|fence| fence.gone.contains(&node))
+    }
+
+    /// This node (`me`) holds `node`'s claim to be synced (heard from `node` itself, or
+    /// its own after its sync). Refused once `me`'s fence excludes it. Returns whether
+    /// anything changed.
+    pub fn hold_claim(&mut self, me: NodeId, node: NodeId) -> bool {
+        let excluded = self
+            .fences
+            .get(&me)
+            .is_some_and(|fence| fence.excludes.contains(&node));
+        if excluded || !self.claim_allowed(node) {
+            return false;
+        }
+        self.claims.insert(node)
+    }
+
+    /// Records that `node`'s claim is established (a majority of the committed layout's
+    /// members hold it: [`Self::stabilize`]); commits if that completes the change.
+    /// Returns whether anything changed.
+    pub fn mark_synced(&mut self, node: NodeId) -> bool {
+        if !self.claim_allowed(node) || !self.synced.insert(node) {
             return false;
         }
         self.try_commit();
         true
     }
 
+    /// The members whose holding of `y`'s claim counts: the committed layout's members
+    /// other than `y` and than the member the change removes (all of them for a joiner
+    /// in a join), or `y` alone if none is left. Not `y` itself: were it counted, a
+    /// claim held by a bare majority that includes `y` would, once `y` is lost for good,
+    /// be held by a minority of the survivors — members that committed on it, and
+    /// others that could never learn of it. Not the removed member: it is usually dead.
+    fn claim_voters(&self, y: NodeId) -> Vec<NodeId> {
+        let removed = self.removed();
+        let others: Vec<NodeId> = self
+            .committed
+            .nodes()
+            .keys()
+            .copied()
+            .filter(|id| *id != y && Some(*id) != removed)
+            .collect();
+        if others.is_empty() {
+            vec![y]
+        } else {
+            others
+        }
+    }
+
+    /// Marks synced every member `y` of the pending layout whose claim a majority of its
+    /// [`Self::claim_voters`] hold: `me` by this history's `claims`, any other `h` by
+    /// `holds(h, y)` (from `h`'s own report). Returns whether anything changed.
+    pub fn stabilize(&mut self, me: NodeId, holds: impl Fn(NodeId, NodeId) -> bool) -> bool {
+        let Some(pending) = &self.pending else {
+            return false;
+        };
+        let established: Vec<NodeId> = pending
+            .nodes()
+            .keys()
+            .copied()
+            .filter(|y| !self.synced.contains(y))
+            .filter(|y| {
+                let voters = self.claim_voters(*y);
+                let holders = voters
+                    .iter()
+                    .filter(|h| {
+                        if **h == me {
+                            self.claims.contains(y)
+                        } else {
+                            holds(**h, *y)
+                        }
+                    })
+                    .count();
+                holders * 2 > voters.len()
+            })
+            .collect();
+        let mut changed = false;
+        for y in established {
+            changed |= self.mark_synced(y);
+            if self.pending.is_none() {
+                break;
+            }
+        }
+        changed
+    }
+
+    /// Whether at least half of `y`'s claim voters exclude its claim: no majority of
+    /// them can ever hold it, so it is never established.
+    fn claim_excluded(&self, y: NodeId) -> bool {
+        let voters = self.claim_voters(y);
+        let excluding = voters
+            .iter()
+            .filter(|h| {
+                self.fences
+                    .get(h)
+                    .is_some_and(|fence| fence.excludes.contains(&y))
+            })
+            .count();
+        excluding * 2 >= voters.len()
+    }
+
     /// Records `node`'s fence of the pending change; aborts the change if that proves
     /// it can never commit (or commits it, if it already could). Returns whether
-    /// anything changed. A fence's `served` is final; its `gone` only grows.
+    /// anything changed. A fence's `served` is final; its `gone` and `excludes` only
+    /// grow.
     pub fn mark_fenced(&mut self, node: NodeId, fence: Fence) -> bool {
         if self.pending.is_none() || !self.is_member(node) {
             return false;
         }
         match self.fences.get_mut(&node) {
             Some(known) => {
-                if fence.gone.is_subset(&known.gone) {
+                if fence.gone.is_subset(&known.gone) && fence.excludes.is_subset(&known.excludes) {
                     return false;
                 }
                 known.gone.extend(fence.gone);
+                known.excludes.extend(fence.excludes);
             }
             None => {
                 self.fences.insert(node, fence);
@@ -314,6 +452,14 @@ impl LayoutHistory {
         }
         self.try_commit();
         true
+    }
+
+    /// Members some fence holds gone for good.
+    pub fn gone(&self) -> BTreeSet<NodeId> {
+        self.fences
+            .values()
+            .flat_map(|fence| fence.gone.iter().copied())
+            .collect()
     }
 
     /// Members some fence holds gone for good that this history's own knowledge does
@@ -335,15 +481,20 @@ impl LayoutHistory {
             .all(|id| self.fences.get(id).is_some_and(|f| f.gone.contains(&y)))
     }
 
-    /// Whether new replica `y` is synced or may still sync: not fenced, and for every
-    /// moved range it gains, the old replicas that may still serve it a whole stream
-    /// (itself, those not fenced, those whose fence names it) suffice ([`range_readable`]).
+    /// Whether new replica `y` is synced or may still be: it did not fence unsynced,
+    /// no majority of fences rules its claim out, and — unless this node holds its
+    /// claim (it synced) — for every moved range it gains, the old replicas that may
+    /// still serve it a whole stream (itself, those not fenced, those whose fence names
+    /// it) suffice ([`range_readable`]).
     fn may_sync(&self, y: NodeId) -> bool {
         if self.synced.contains(&y) {
             return true;
         }
-        if self.fences.contains_key(&y) || self.declared_gone(y) {
+        if !self.may_claim(y) || self.declared_gone(y) || self.claim_excluded(y) {
             return false;
+        }
+        if self.claims.contains(&y) {
+            return true;
         }
         let removed = self.removed();
         self.moved()
@@ -398,7 +549,8 @@ impl LayoutHistory {
         if self.sync_complete() {
             if let Some(pending) = self.pending.take() {
                 self.committed = pending;
-                self.committed_by = std::mem::take(&mut self.synced);
+                self.committed_by = std::mem::take(&mut self.claims);
+                self.synced.clear();
                 self.fences.clear();
                 self.moved = Arc::default();
             }
@@ -409,6 +561,7 @@ impl LayoutHistory {
                 self.committed = aborted;
                 self.pending = None;
                 self.synced.clear();
+                self.claims.clear();
                 self.committed_by.clear();
                 self.moved = Arc::default();
             }
@@ -457,6 +610,7 @@ struct HistoryWire {
     synced: Vec<NodeId>,
     committed_by: Vec<NodeId>,
     fences: Vec<(NodeId, Fence)>,
+    claims: Vec<NodeId>,
 }
 
 impl TryFrom<HistoryWire> for LayoutHistory {
@@ -469,6 +623,18 @@ impl TryFrom<HistoryWire> for LayoutHistory {
                 return Err(HistoryError::SyncedNotMember(node));
             }
             history.committed_by.insert(node);
+        }
+        // `from_parts` (shared with the formats before claims) holds what is synced.
+        history.claims.clear();
+        for node in wire.claims {
+            if history
+                .pending
+                .as_ref()
+                .is_none_or(|p| p.node(node).is_none())
+            {
+                return Err(HistoryError::SyncedNotMember(node));
+            }
+            history.claims.insert(node);
         }
         for (node, fence) in wire.fences {
             // With no change pending, the fences are an abort's proof and may name
@@ -483,8 +649,15 @@ impl TryFrom<HistoryWire> for LayoutHistory {
 }
 
 impl LayoutHistory {
+    /// This history with `fences` as its fences (an older record's, converted).
+    pub(crate) fn with_fences(mut self, fences: BTreeMap<NodeId, Fence>) -> Self {
+        self.fences = fences;
+        self
+    }
+
     /// A history from its parts (decoded from a peer or a record), checked: the pending
-    /// layout follows the committed one, synced nodes are its members. Derives nothing.
+    /// layout follows the committed one, synced nodes are its members (and held as
+    /// claims: formats before claims counted the claims they held). Derives nothing.
     pub fn from_parts(
         committed: RingLayout,
         pending: Option<RingLayout>,
@@ -512,6 +685,7 @@ impl LayoutHistory {
                 return Err(HistoryError::SyncedNotMember(node));
             }
             history.synced.insert(node);
+            history.claims.insert(node);
         }
         Ok(history)
     }
@@ -525,6 +699,7 @@ impl From<LayoutHistory> for HistoryWire {
             synced: history.synced.into_iter().collect(),
             committed_by: history.committed_by.into_iter().collect(),
             fences: history.fences.into_iter().collect(),
+            claims: history.claims.into_iter().collect(),
         }
     }
 }
@@ -575,11 +750,13 @@ mod tests {
         let mut marked = BTreeSet::new();
         for id in [4, 1, 2, 3] {
             if history.pending().is_some() {
+                assert!(history.hold_claim(NodeId(1), NodeId(id)));
                 assert!(history.mark_synced(NodeId(id)));
                 marked.insert(NodeId(id));
             }
         }
         assert_eq!(history.committed().version(), 2);
+        // The claims held at the commit, which its report keeps vouching for.
         assert_eq!(history.committed_by(), &marked);
         let bytes = postcard::to_allocvec(&history).expect("encode");
         let back: LayoutHistory = postcard::from_bytes(&bytes).expect("decode");
@@ -622,23 +799,37 @@ mod tests {
         let mut history = LayoutHistory::new(layout(1, &[1, 2, 3]));
         history.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
         history.mark_synced(NodeId(4));
+        history.hold_claim(NodeId(1), NodeId(3));
         let bytes = postcard::to_allocvec(&history).expect("encode");
         let back: LayoutHistory = postcard::from_bytes(&bytes).expect("decode");
         assert_eq!(back, history);
+        assert_eq!(back.claims(), &BTreeSet::from([NodeId(3)]));
         let bad = HistoryWire {
             committed: layout(1, &[1, 2, 3]),
             pending: Some(layout(3, &[1, 2])),
             synced: vec![],
             committed_by: vec![],
             fences: vec![],
+            claims: vec![],
         };
         let bytes = postcard::to_allocvec(&bad).expect("encode");
+        assert!(postcard::from_bytes::<LayoutHistory>(&bytes).is_err());
+        let claim_of_a_stranger = HistoryWire {
+            committed: layout(1, &[1, 2, 3]),
+            pending: Some(layout(2, &[1, 2, 3, 4])),
+            synced: vec![],
+            committed_by: vec![],
+            fences: vec![],
+            claims: vec![NodeId(9)],
+        };
+        let bytes = postcard::to_allocvec(&claim_of_a_stranger).expect("encode");
         assert!(postcard::from_bytes::<LayoutHistory>(&bytes).is_err());
     }
 
     /// The 1 → 2 join whose joiner died: the only source fences, the change aborts to
-    /// the old members numbered 3; with the joiner served a whole stream first, the
-    /// same fence cannot abort it (the joiner may have synced).
+    /// the old members numbered 3; with the joiner served a whole stream first, the same
+    /// fence cannot abort it (the joiner may have synced) unless it excludes the
+    /// joiner's claim.
     #[test]
     fn fences_abort_a_change_only_when_it_can_never_commit() {
         let mut history = LayoutHistory::new(layout(1, &[1]));
@@ -648,8 +839,12 @@ mod tests {
         // The joiner's own fence (it is a member of the pending layout) goes with the
         // abort: the aborted history must still decode.
         let mut joiner_fenced = history.clone();
-        // (A joiner that fenced never syncs: that alone aborts a 1 → 2 join.)
-        assert!(joiner_fenced.mark_fenced(NodeId(2), Fence::default()));
+        // (A joiner that fenced unsynced never syncs: that alone aborts a 1 → 2 join.)
+        let own = Fence {
+            excludes: BTreeSet::from([NodeId(2)]),
+            ..Fence::default()
+        };
+        assert!(joiner_fenced.mark_fenced(NodeId(2), own));
         assert!(joiner_fenced.pending().is_none());
         let bytes = postcard::to_allocvec(&joiner_fenced).expect("encode");
         let back: LayoutHistory = postcard::from_bytes(&bytes).expect("an aborted history decodes");
@@ -661,7 +856,19 @@ mod tests {
         let fence = Fence {
             served: BTreeSet::from([NodeId(2)]),
             gone: BTreeSet::new(),
+            excludes: BTreeSet::new(),
         };
+        // Served, but its claim excluded (n1 believed it dead, unheard): n1 never holds
+        // it, so nobody can count n2 synced (it takes n1, the majority of {n1}).
+        let mut unheld = served.clone();
+        assert!(unheld.mark_fenced(
+            NodeId(1),
+            Fence {
+                excludes: BTreeSet::from([NodeId(2)]),
+                ..fence.clone()
+            }
+        ));
+        assert!(unheld.pending().is_none());
         assert!(served.mark_fenced(NodeId(1), fence.clone()));
         assert_eq!(served.pending(), Some(&layout(2, &[1, 2])));
         // The operator holds the joiner gone: with every other member's fence saying
@@ -691,6 +898,7 @@ mod tests {
         let holds_3_gone = Fence {
             served: BTreeSet::from([NodeId(3)]),
             gone: BTreeSet::from([NodeId(3)]),
+            excludes: BTreeSet::new(),
         };
         three.mark_fenced(NodeId(1), holds_3_gone.clone());
         assert!(!three.mark_synced(NodeId(3)));
@@ -700,7 +908,11 @@ mod tests {
         // A fenced member never counts as synced afterwards.
         let mut fenced_first = LayoutHistory::new(layout(1, &[1, 2, 3]));
         fenced_first.begin(layout(2, &[1, 2, 3, 4])).expect("begin");
-        fenced_first.mark_fenced(NodeId(4), Fence::default());
+        let own = Fence {
+            excludes: BTreeSet::from([NodeId(4)]),
+            ..Fence::default()
+        };
+        fenced_first.mark_fenced(NodeId(4), own);
         assert!(!fenced_first.mark_synced(NodeId(4)));
         // The fenced history round-trips.
         let bytes = postcard::to_allocvec(&served).expect("encode");
@@ -724,11 +936,74 @@ mod tests {
         assert!(range_readable(&three, Some(NodeId(3)), |id| id != NodeId(3)));
     }
 
+    /// A joiner that synced and told one member of two before it died: that member
+    /// alone cannot establish its claim (nor commit), and the other's fence, holding no
+    /// such claim, proves it never will be: the change aborts.
+    #[test]
+    fn a_claim_one_member_of_two_holds_is_not_counted_and_is_aborted() {
+        let two_replicas = |version, ids: &[u64]| {
+            RingLayout::from_parts(
+                version,
+                2,
+                16,
+                ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
+            )
+            .expect("layout")
+        };
+        let mut witness = LayoutHistory::new(two_replicas(1, &[1, 2]));
+        witness.begin(two_replicas(2, &[1, 2, 3])).expect("begin");
+        let mut other = witness.clone();
+        for id in [1, 2] {
+            witness.hold_claim(NodeId(1), NodeId(id));
+        }
+        assert!(witness.hold_claim(NodeId(1), NodeId(3)));
+        // n2 holds n1's and its own claim, not n3's.
+        let n2_holds = |_: NodeId, y: NodeId| y != NodeId(3);
+        assert!(witness.stabilize(NodeId(1), n2_holds));
+        assert_eq!(witness.synced(), &BTreeSet::from([NodeId(1), NodeId(2)]));
+        assert!(
+            witness.pending().is_some(),
+            "n3's claim counted on one holder"
+        );
+        // n2 fences excluding the claim of n3, dead and unheard: it can never be
+        // established.
+        let fence = Fence {
+            served: BTreeSet::from([NodeId(1), NodeId(3)]),
+            gone: BTreeSet::new(),
+            excludes: BTreeSet::from([NodeId(3)]),
+        };
+        assert!(witness.mark_fenced(NodeId(2), fence.clone()));
+        assert_eq!(witness.committed().version(), 3, "aborted");
+        // n2 itself never holds the claim it excluded; its fence aborts there too.
+        other.hold_claim(NodeId(2), NodeId(1));
+        other.hold_claim(NodeId(2), NodeId(2));
+        assert!(other.mark_fenced(NodeId(2), fence));
+        assert!(!other.hold_claim(NodeId(2), NodeId(3)));
+        assert_eq!(other.committed().version(), 3);
+        // Held by both, n3's claim is established and the change commits.
+        let mut both = LayoutHistory::new(two_replicas(1, &[1, 2]));
+        both.begin(two_replicas(2, &[1, 2, 3])).expect("begin");
+        for id in [1, 2, 3] {
+            both.hold_claim(NodeId(1), NodeId(id));
+        }
+        assert!(both.stabilize(NodeId(1), |_, _| true));
+        assert_eq!(both.committed().version(), 2);
+        assert_eq!(both.committed_by().len(), 3);
+    }
+
     /// Commit and abort exclude each other, whatever each learner heard and in which
     /// order: random runs of a change (sources serving whole streams, members syncing
-    /// only from what they were served, members fencing), whose marks two learners
-    /// take in different orders (each member's own marks in its order), never end with
-    /// one learner committed and the other aborted.
+    /// only from what they were served, members holding the claims of those that
+    /// synced, members fencing), whose marks two learners take in different orders
+    /// (each member's own marks in its order), never end with one learner committed and
+    /// the other aborted.
+    #[derive(Debug, Clone)]
+    enum Mark {
+        /// Its member holds this claim.
+        Holds(NodeId),
+        Fence(Fence),
+    }
+
     #[test]
     fn commit_and_abort_exclude_each_other() {
         use crate::rand::SplitMix64;
@@ -758,17 +1033,25 @@ mod tests {
             let removed = truth.removed();
             let nodes: Vec<NodeId> = truth.members().into_iter().collect();
             let mut served: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+            let mut held: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+            let mut excluded: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+            let mut served_then: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+            let pending_nodes: Vec<NodeId> = truth
+                .pending()
+                .map(|p| p.nodes().keys().copied().collect())
+                .unwrap_or_default();
             let mut fenced: BTreeSet<NodeId> = BTreeSet::new();
             let mut synced: BTreeSet<NodeId> = BTreeSet::new();
-            // (node, Some(served): fence | None: synced), in the order they happened.
-            let mut marks: Vec<(NodeId, Option<BTreeSet<NodeId>>)> = Vec::new();
-            for _ in 0..rng.range(1, 24) {
+            // (node, mark) in the order they happened.
+            let mut marks: Vec<(NodeId, Mark)> = Vec::new();
+            for _ in 0..rng.range(1, 40) {
                 let x = nodes[rng.below(nodes.len() as u64) as usize];
                 let y = nodes[rng.below(nodes.len() as u64) as usize];
-                // Mostly serving and syncing, so that both outcomes are common.
-                let kind = match rng.below(20) {
-                    0..=9 => 0,
-                    10..=16 => 1,
+                // Mostly serving, syncing and holding, so that both outcomes are common.
+                let kind = match rng.below(24) {
+                    0..=8 => 0,
+                    9..=14 => 1,
+                    15..=21 => 3,
                     _ => 2,
                 };
                 match kind {
@@ -785,29 +1068,62 @@ mod tests {
                         );
                         if complete && truth.pending().and_then(|p| p.node(y)).is_some() {
                             synced.insert(y);
-                            marks.push((y, None));
+                            held.entry(y).or_default().insert(y);
+                            marks.push((y, Mark::Holds(y)));
                         }
                     }
-                    2 if !fenced.contains(&x) => {
-                        fenced.insert(x);
-                        marks.push((x, Some(served.get(&x).cloned().unwrap_or_default())));
+                    // `x` hears the claims of those that synced from each of them,
+                    // except those it excluded.
+                    3 => {
+                        let refused = excluded.get(&x).cloned().unwrap_or_default();
+                        for y in synced.difference(&refused) {
+                            if held.entry(x).or_default().insert(*y) {
+                                marks.push((x, Mark::Holds(*y)));
+                            }
+                        }
+                    }
+                    // `x` fences (again): its own claim excluded if it had not synced,
+                    // and some it does not hold.
+                    2 => {
+                        let mine = held.entry(x).or_default().clone();
+                        let excludes = excluded.entry(x).or_default();
+                        if fenced.insert(x) {
+                            served_then.insert(x, served.get(&x).cloned().unwrap_or_default());
+                            if !synced.contains(&x) {
+                                excludes.insert(x);
+                            }
+                        }
+                        for p in &pending_nodes {
+                            if !mine.contains(p) && rng.below(3) == 0 {
+                                excludes.insert(*p);
+                            }
+                        }
+                        marks.push((
+                            x,
+                            Mark::Fence(Fence {
+                                served: served_then.get(&x).cloned().unwrap_or_default(),
+                                gone: BTreeSet::new(),
+                                excludes: excludes.clone(),
+                            }),
+                        ));
                     }
                     _ => {}
                 }
             }
-            let learn = |order: &[(NodeId, Option<BTreeSet<NodeId>>)]| {
+            let learn = |order: &[(NodeId, Mark)]| {
                 let mut h = truth.clone();
+                let mut holders: BTreeSet<(NodeId, NodeId)> = BTreeSet::new();
                 for (node, mark) in order {
                     match mark {
-                        None => h.mark_synced(*node),
-                        Some(served) => h.mark_fenced(
-                            *node,
-                            Fence {
-                                served: served.clone(),
-                                gone: BTreeSet::new(),
-                            },
-                        ),
-                    };
+                        Mark::Holds(y) => {
+                            holders.insert((*node, *y));
+                        }
+                        Mark::Fence(fence) => {
+                            h.mark_fenced(*node, fence.clone());
+                        }
+                    }
+                    // The learner is no member: it holds no claim of its own.
+                    h.stabilize(NodeId(99), |x, y| holders.contains(&(x, y)));
                 }
                 h.committed().clone()
             };

@@ -1,11 +1,14 @@
 //! Layouts as older builds wrote them: format 1, before member identities
 //! (`NodeSpec::identity`; members come back unbound, `identity: None`), and format 2,
-//! before the purge floor (`RingLayout::purge_floor`; comes back 0), and histories of
-//! format 3, before fences (`LayoutHistory::fences`; come back with none). The `m/members`
+//! before the purge floor (`RingLayout::purge_floor`; comes back 0), histories of
+//! format 3, before fences (`LayoutHistory::fences`; come back with none), and of format
+//! 4, before claims (`LayoutHistory::claims`: the synced members are held). The `m/members`
 //! and `m/paxos` records of an older store decode through these types. (`Serialize`
 //! only because the record enums derive it; these forms are never written.)
 
 use std::collections::BTreeSet;
+
+use super::history::Fence;
 
 use serde::{Deserialize, Serialize};
 
@@ -135,5 +138,49 @@ pub(crate) struct HistoryV3 {
 impl HistoryV3 {
     pub fn upgrade(self) -> Result<LayoutHistory, String> {
         history_of(self.committed, self.pending, self.synced, self.committed_by)
+    }
+}
+
+/// A `Fence` of format 4 (before `excludes`).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FenceV1 {
+    served: BTreeSet<NodeId>,
+    gone: BTreeSet<NodeId>,
+}
+
+/// A `LayoutHistory` of format 4 (fences, no claims).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HistoryV4 {
+    committed: RingLayout,
+    pending: Option<RingLayout>,
+    synced: Vec<NodeId>,
+    committed_by: Vec<NodeId>,
+    fences: Vec<(NodeId, FenceV1)>,
+}
+
+impl HistoryV4 {
+    /// A format 4 fence meant that its member never syncs afterwards, unless it had; it
+    /// comes back excluding that member's own claim if it is not synced here, and no
+    /// other (so it rules out nothing it did not before).
+    pub fn upgrade(self) -> Result<LayoutHistory, String> {
+        let synced: BTreeSet<NodeId> = self.synced.iter().copied().collect();
+        let fences = self
+            .fences
+            .into_iter()
+            .map(|(id, fence)| {
+                let mut excludes = BTreeSet::new();
+                if !synced.contains(&id) {
+                    excludes.insert(id);
+                }
+                let fence = Fence {
+                    served: fence.served,
+                    gone: fence.gone,
+                    excludes,
+                };
+                (id, fence)
+            })
+            .collect();
+        let history = history_of(self.committed, self.pending, self.synced, self.committed_by)?;
+        Ok(history.with_fences(fences))
     }
 }

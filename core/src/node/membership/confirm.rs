@@ -12,9 +12,11 @@
 //!    committed layout's members report L pending, or voted for L in one Paxos ballot:
 //!    a majority of same-ballot votes is exactly "chosen", and a member that adopted L
 //!    did so on the same evidence. Its own vote counts.
-//! 3. **A member `y` synced** only on `y`'s own report (pending L with `y` in its
-//!    synced set): a member vouches for itself only. The commit of L then follows from
-//!    the synced set as before (`LayoutHistory::mark_synced`).
+//! 3. **A member `y`'s claim to be synced** only on `y`'s own report (pending L with
+//!    `y` among its claims): a member vouches for itself only. The claim is then
+//!    *established* (`y` synced) once a majority of the committed layout's members
+//!    report holding it, this node included (`LayoutHistory::stabilize`), and the
+//!    commit of L follows from the synced set (`LayoutHistory::mark_synced`).
 //! 4. **A member's fence of L** likewise only on its own report (pending L, or L
 //!    already aborted by it: committed = the abort layout, its fence still held). The
 //!    abort then follows from the fences (`LayoutHistory::mark_fenced`).
@@ -55,7 +57,7 @@ pub(crate) fn confirm(
                 }
             }
             // What this node knows of its own sync for that change goes along.
-            let mine = next.pending() == Some(&committed) && next.synced().contains(&me);
+            let mine = next.pending() == Some(&committed) && next.claims().contains(&me);
             let by = if mine {
                 BTreeSet::from([me])
             } else {
@@ -74,7 +76,11 @@ pub(crate) fn confirm(
                 }
             }
         }
-        if self_claims(&mut next, reports) {
+        if self_claims(&mut next, me, reports) {
+            changed = true;
+            continue;
+        }
+        if established(&mut next, me, reports) {
             changed = true;
             continue;
         }
@@ -190,9 +196,28 @@ fn confirmed_pending(
     None
 }
 
-/// Step 3: members of the pending layout that report themselves synced: still pending
-/// it, or already committed with their own sync among those that completed it.
-fn self_claims(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport>) -> bool {
+/// Whether `report` (from a member) holds `y`'s claim to be synced for the change from
+/// `committed` to `pending`: still pending it with the claim held, or already committed
+/// with the claim among those it held then.
+fn holds_claim(
+    report: &LayoutReport,
+    committed: &RingLayout,
+    pending: &RingLayout,
+    y: NodeId,
+) -> bool {
+    let history = &report.history;
+    let pending_it = history.committed() == committed
+        && history.pending() == Some(pending)
+        && history.claims().contains(&y);
+    pending_it || (history.committed() == pending && history.committed_by().contains(&y))
+}
+
+/// Step 3: members of the pending layout that report their own claim to be synced.
+fn self_claims(
+    next: &mut LayoutHistory,
+    me: NodeId,
+    reports: &BTreeMap<NodeId, LayoutReport>,
+) -> bool {
     let Some(pending) = next.pending().cloned() else {
         return false;
     };
@@ -200,23 +225,33 @@ fn self_claims(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport
     let claims: Vec<NodeId> = reports
         .iter()
         .filter(|(id, report)| {
-            let history = &report.history;
-            let pending_it = history.committed() == &committed
-                && history.pending() == Some(&pending)
-                && history.synced().contains(id);
-            let committed_it =
-                history.committed() == &pending && history.committed_by().contains(id);
             pending.node(**id).is_some()
-                && (pending_it || committed_it)
-                && !next.synced().contains(id)
+                && !next.claims().contains(id)
+                && holds_claim(report, &committed, &pending, **id)
         })
         .map(|(id, _)| *id)
         .collect();
     let mut marked = false;
     for id in claims {
-        marked |= next.mark_synced(id);
+        marked |= next.hold_claim(me, id);
     }
     marked
+}
+
+/// Step 3, continued: claims a majority of the committed layout's members hold.
+fn established(
+    next: &mut LayoutHistory,
+    me: NodeId,
+    reports: &BTreeMap<NodeId, LayoutReport>,
+) -> bool {
+    let (Some(pending), committed) = (next.pending().cloned(), next.committed().clone()) else {
+        return false;
+    };
+    next.stabilize(me, |h, y| {
+        reports
+            .get(&h)
+            .is_some_and(|report| holds_claim(report, &committed, &pending, y))
+    })
 }
 
 /// Step 4: members that report their own fence of the pending change: still pending
@@ -233,10 +268,9 @@ fn self_fences(next: &mut LayoutHistory, reports: &BTreeMap<NodeId, LayoutReport
             let same = (history.committed() == &committed && history.pending() == Some(&pending))
                 || (history.committed() == &aborted && history.pending().is_none());
             let fence = history.fences().get(id).filter(|_| same)?;
-            let new = next
-                .fences()
-                .get(id)
-                .is_none_or(|known| !fence.gone.is_subset(&known.gone));
+            let new = next.fences().get(id).is_none_or(|known| {
+                !fence.gone.is_subset(&known.gone) || !fence.excludes.is_subset(&known.excludes)
+            });
             new.then(|| (*id, fence.clone()))
         })
         .collect();

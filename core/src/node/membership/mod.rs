@@ -230,15 +230,45 @@ impl Membership {
 
     /// Fences the pending change (see `ring/history.rs`), holding `gone` gone for
     /// good: durably, then tells every member. Aborts it here if that proves it can
-    /// never commit. A second call only adds to `gone`.
+    /// never commit. A second call adds to `gone` and to the claims excluded.
+    ///
+    /// The fence excludes the claims this node does not hold of itself (if unsynced: it
+    /// stops syncing) and of members it holds gone or believes dead. A live member's
+    /// claim is never excluded: it may still reach everyone, and excluding it could
+    /// leave it neither held by a majority nor excluded by half once another member is
+    /// lost.
     fn fence(&mut self, ctx: &mut MCtx<'_>, gone: BTreeSet<NodeId>) -> Result<(), String> {
-        if self.history.pending().is_none() || self.role() != Role::Member {
+        let Some(pending) = self.history.pending() else {
+            return Ok(());
+        };
+        if self.role() != Role::Member {
             return Ok(());
         }
+        let known_gone = self.history.gone();
+        let excludes: BTreeSet<NodeId> = pending
+            .nodes()
+            .keys()
+            .copied()
+            .filter(|id| {
+                !self.history.claims().contains(id)
+                    && !self.history.synced().contains(id)
+                    && (*id == self.me
+                        || gone.contains(id)
+                        || known_gone.contains(id)
+                        || !ctx.detector.believed_alive(*id, ctx.now_ms))
+            })
+            .collect();
         let served = self.served_at(self.epoch());
         let first = !self.fenced();
         let mut next = self.history.clone();
-        if next.mark_fenced(self.me, Fence { served, gone }) {
+        if next.mark_fenced(
+            self.me,
+            Fence {
+                served,
+                gone,
+                excludes,
+            },
+        ) {
             self.counters.changes_fenced += u64::from(first);
             self.adopt(ctx, next)?;
             self.broadcast(ctx);
@@ -263,12 +293,14 @@ impl Membership {
     }
 
     /// The pending change has waited `change_timeout_ms` here with a node that gains
-    /// ranges in it unsynced and believed dead: fence it.
+    /// ranges in it not counted synced (unsynced, or its claim not yet held by a
+    /// majority: it cannot tell more members) and believed dead: fence it (and, each
+    /// resend interval after, exclude the claims of members that died since).
     fn fence_if_stuck(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
         let (Some(pending), Some(check_ms)) = (self.history.pending(), self.stuck_check_ms) else {
             return Ok(());
         };
-        if ctx.now_ms < check_ms || self.fenced() {
+        if ctx.now_ms < check_ms {
             return Ok(());
         }
         self.stuck_check_ms = Some(ctx.now_ms.saturating_add(self.settings.resend_interval_ms));
@@ -281,7 +313,8 @@ impl Membership {
                     .iter()
                     .any(|(_, _, new)| new.contains(id))
         });
-        if waiting_on_dead {
+        // Once fenced, members that died since have their claims excluded too.
+        if waiting_on_dead || self.fenced() {
             self.fence(ctx, BTreeSet::new())?;
         }
         Ok(())
@@ -1257,7 +1290,7 @@ impl Membership {
             .history
             .pending()
             .is_some_and(|p| p.node(self.me).is_some())
-            && !self.history.synced().contains(&self.me)
+            && !self.history.claims().contains(&self.me)
             && !self.fenced()
             && self.role() == Role::Member;
         if !wanted {
@@ -1288,7 +1321,7 @@ impl Membership {
             return Ok(());
         }
         let mut next = self.history.clone();
-        if next.mark_synced(self.me) {
+        if next.hold_claim(self.me, self.me) {
             // The job stays until the history is durable: a failed write is retried
             // by the next page or resend, not forgotten.
             meta::write_history(ctx.engine, &next)?;
@@ -1299,6 +1332,8 @@ impl Membership {
             self.resolve_proposal(ctx);
             self.resolve_abort(ctx);
             self.broadcast(ctx);
+            // Held by a majority already (this node alone, in a layout of one).
+            self.confirm(ctx)?;
         }
         Ok(())
     }

@@ -313,7 +313,12 @@ impl Purge {
                 continue;
             }
             round.held += 1;
-            if tag.counter < base {
+            // A copy left from a layout where this node replicated the key (or its own
+            // write as an old replica that no replica took) is no replica's: nothing
+            // reads it, and it is dropped before this node gains the key again
+            // (`wipe_gained`). Checked, it could never be confirmed; counted, it gets
+            // the next purge change, whose floor drops it.
+            if tag.counter < base && replicas.contains(&self.me) {
                 round.purgeable += 1;
                 for replica in replicas {
                     if replica != self.me {

@@ -98,19 +98,23 @@ fn members_vouch_for_their_own_sync_only_and_the_commit_follows() {
     let claiming = |ids: &[u64]| {
         let mut history = mine.clone();
         for id in ids {
-            history.mark_synced(NodeId(*id));
+            history.hold_claim(NodeId(ids[0]), NodeId(*id));
         }
         report(&history)
     };
-    // n2 says n2 and n4 synced: only its own claim counts.
+    // n2 says n2 and n4 synced: only its own claim is taken (held here), and it counts
+    // only once held by a majority of the other old members {n1, n3}: not yet.
     let mut reports = BTreeMap::from([(NodeId(2), claiming(&[2, 4]))]);
     let after = confirm(&mine, ME, None, &reports).expect("n2's own claim");
     assert_eq!(
-        after.synced().iter().copied().collect::<Vec<_>>(),
+        after.claims().iter().copied().collect::<Vec<_>>(),
         [NodeId(2)]
     );
-    // Each member's own claim: the change commits once the synced set completes it.
-    reports.insert(NodeId(3), claiming(&[3]));
+    assert!(after.synced().is_empty(), "{after:?}");
+    // Each member's own claim, held by enough others: the change commits once the
+    // synced set completes it.
+    reports.insert(NodeId(2), claiming(&[2, 3, 4]));
+    reports.insert(NodeId(3), claiming(&[3, 2]));
     reports.insert(NodeId(4), claiming(&[4]));
     let after = confirm(&mine, ME, None, &reports).expect("claims");
     assert_eq!(after.committed(), &next, "{after:?}");
@@ -162,10 +166,11 @@ fn a_member_that_committed_still_vouches_for_its_own_sync() {
     let committed = layout(1, &[1, 2, 3]);
     let next = layout(2, &[1, 2, 3, 4]);
     let mut mine = pending(&committed, &next);
-    mine.mark_synced(NodeId(1));
+    mine.hold_claim(ME, ME);
     let mut done = pending(&committed, &next);
     for id in [1, 2, 3, 4] {
         if done.pending().is_some() {
+            done.hold_claim(NodeId(2), NodeId(id));
             done.mark_synced(NodeId(id));
         }
     }
