@@ -143,3 +143,86 @@ fn with_purge_off_tombstones_are_kept() {
     assert_eq!(status.purge.round_state, "off");
     assert_eq!(status.membership.epoch, 1, "no purge change was made");
 }
+
+/// A node holding a tombstone of a key it does not replicate — a copy left from an
+/// earlier layout, or its own write as an old replica that no replica took — must not
+/// hold every purge back: checking that copy could never succeed (simulator seed 184).
+/// It checks only keys it replicates, and the next purge change's floor drops the copy.
+#[test]
+fn a_tombstone_no_replica_holds_does_not_hold_the_purge_back() {
+    use ringkv_core::node::OpId;
+    use ringkv_core::ring::epoch_tag_base;
+    use ringkv_core::versioning::Tag;
+
+    let mut cluster = Cluster::with(4, |config| {
+        config.anti_entropy_interval_ms = INTERVAL_MS;
+        config.purge_interval_ms = PURGE_INTERVAL_MS;
+    });
+    cluster.run_for(500);
+    for k in 0..10 {
+        cluster.put_ok(k % 4, &key(k), b"v");
+    }
+    for k in 0..5 {
+        cluster.delete_ok(k % 4, &key(k));
+    }
+    // A key node 4 does not replicate (N = 3 of 4), and a tombstone of it on node 4
+    // alone, at the current epoch, as a coordinator that was an old replica writes it.
+    let history = cluster.node(0).layout_history().clone();
+    let stray = (100..)
+        .map(key)
+        .find(|k| !history.committed().preference_list(k).contains(&nid(3)))
+        .expect("a key node 4 does not replicate");
+    let epoch = history.epoch();
+    let tag = Tag {
+        counter: epoch_tag_base(epoch) + 1,
+        node: nid(3),
+    };
+    cluster.inject(
+        nid(3),
+        3,
+        PeerMessage::Write {
+            req: OpId {
+                coordinator: nid(3),
+                incarnation: 99,
+                seq: 0,
+            },
+            epoch,
+            key: stray.clone(),
+            tag,
+            value: None,
+        },
+    );
+    cluster.run_for(50);
+    assert_eq!(
+        cluster.stored(3, &stray),
+        Some((tag, None)),
+        "the stray copy"
+    );
+    let left = |cluster: &Cluster| {
+        let deleted = (0..4)
+            .flat_map(|i| (0..5).map(move |k| (i, k)))
+            .filter(|(i, k)| cluster.stored(*i, &key(*k)).is_some())
+            .count();
+        deleted + usize::from(cluster.stored(3, &stray).is_some())
+    };
+    let mut waited_ms = 0;
+    while left(&cluster) > 0 {
+        assert!(
+            waited_ms < 20_000,
+            "{} tombstones left; {:#?}",
+            left(&cluster),
+            (0..4)
+                .map(|i| cluster.node(i).status().purge)
+                .collect::<Vec<_>>()
+        );
+        cluster.run_for(INTERVAL_MS);
+        waited_ms += INTERVAL_MS;
+    }
+    println!("every tombstone purged, the stray one included, after {waited_ms} ms");
+    for k in 5..10 {
+        assert_eq!(
+            cluster.get_linearizable(k % 4, &key(k)),
+            ClientReply::Value(Some(b"v".to_vec()))
+        );
+    }
+}
