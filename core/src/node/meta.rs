@@ -555,6 +555,21 @@ mod tests {
         committed_by: Vec<NodeId>,
     }
 
+    /// An empty store and a change from 3 members (v5) to 4 (v6), for the records of
+    /// older builds.
+    fn legacy_change() -> (LsmEngine, RingLayout, RingLayout) {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let specs = |n: u64| {
+            (1..=n)
+                .map(|i| NodeSpec::new(i, "z", 1))
+                .collect::<Vec<_>>()
+        };
+        let committed = RingLayout::from_parts(5, 3, 16, specs(3)).expect("layout");
+        let pending = RingLayout::from_parts(6, 3, 16, specs(4)).expect("layout");
+        (engine, committed, pending)
+    }
+
     /// `m/members` as the builds before claims wrote it (V5 was their newest).
     #[derive(Serialize)]
     enum MembersBeforeClaims {
@@ -584,15 +599,7 @@ mod tests {
     /// their own member's, unless it had synced.
     #[test]
     fn histories_from_before_claims_are_read_with_conservative_fences() {
-        let engine =
-            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
-        let specs = |n: u64| {
-            (1..=n)
-                .map(|i| NodeSpec::new(i, "z", 1))
-                .collect::<Vec<_>>()
-        };
-        let committed = RingLayout::from_parts(5, 3, 16, specs(3)).expect("layout");
-        let pending = RingLayout::from_parts(6, 3, 16, specs(4)).expect("layout");
+        let (engine, committed, pending) = legacy_change();
         let fence = |served: &[u64]| FenceFormat1 {
             served: served.iter().map(|id| NodeId(*id)).collect(),
             gone: BTreeSet::new(),
@@ -633,15 +640,7 @@ mod tests {
 
     #[test]
     fn histories_from_before_fences_are_read_with_none() {
-        let engine =
-            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
-        let specs = |n: u64| {
-            (1..=n)
-                .map(|i| NodeSpec::new(i, "z", 1))
-                .collect::<Vec<_>>()
-        };
-        let committed = RingLayout::from_parts(5, 3, 16, specs(3)).expect("layout");
-        let pending = RingLayout::from_parts(6, 3, 16, specs(4)).expect("layout");
+        let (engine, committed, pending) = legacy_change();
         let mut batch = WriteBatch::new();
         batch.put(
             MEMBERS_KEY,

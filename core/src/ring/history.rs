@@ -465,12 +465,11 @@ impl LayoutHistory {
     /// Members some fence holds gone for good that this history's own knowledge does
     /// not yet put in `me`'s fence: what `me` must add to its own.
     pub fn gone_to_adopt(&self, me: NodeId) -> BTreeSet<NodeId> {
-        let mine = self.fences.get(&me).map(|f| &f.gone);
-        self.fences
-            .values()
-            .flat_map(|fence| fence.gone.iter().copied())
-            .filter(|id| mine.is_none_or(|gone| !gone.contains(id)))
-            .collect()
+        let mut gone = self.gone();
+        if let Some(mine) = self.fences.get(&me) {
+            gone.retain(|id| !mine.gone.contains(id));
+        }
+        gone
     }
 
     /// Whether every member of both layouts but `y` holds a fence naming `y` gone.
@@ -710,9 +709,17 @@ mod tests {
     use crate::ring::NodeSpec;
 
     fn layout(version: u64, ids: &[u64]) -> RingLayout {
+        layout_of(version, 3, ids)
+    }
+
+    fn two_replicas(version: u64, ids: &[u64]) -> RingLayout {
+        layout_of(version, 2, ids)
+    }
+
+    fn layout_of(version: u64, replicas: usize, ids: &[u64]) -> RingLayout {
         RingLayout::from_parts(
             version,
-            3,
+            replicas,
             16,
             ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
         )
@@ -882,15 +889,6 @@ mod tests {
         declared.mark_fenced(NodeId(1), gone);
         assert_eq!(declared.committed(), &layout(1, &[1]).renumbered(3));
         // ... and its synced mark is refused once a fence holds it gone.
-        let two_replicas = |version, ids: &[u64]| {
-            RingLayout::from_parts(
-                version,
-                2,
-                16,
-                ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
-            )
-            .expect("layout")
-        };
         let mut three = LayoutHistory::new(two_replicas(1, &[1, 2]));
         three.begin(two_replicas(2, &[1, 2, 3])).expect("begin");
         three.mark_synced(NodeId(1));
@@ -941,15 +939,6 @@ mod tests {
     /// such claim, proves it never will be: the change aborts.
     #[test]
     fn a_claim_one_member_of_two_holds_is_not_counted_and_is_aborted() {
-        let two_replicas = |version, ids: &[u64]| {
-            RingLayout::from_parts(
-                version,
-                2,
-                16,
-                ids.iter().map(|id| NodeSpec::new(*id, "z", 1)),
-            )
-            .expect("layout")
-        };
         let mut witness = LayoutHistory::new(two_replicas(1, &[1, 2]));
         witness.begin(two_replicas(2, &[1, 2, 3])).expect("begin");
         let mut other = witness.clone();
