@@ -515,7 +515,15 @@ fn a_replica_cannot_rewrite_the_ring() {
         }
         // A replica that is a member, as itself.
         let mut replica = join_replica(&host, REPLICA, 4).await;
-        let joined: Vec<u64> = cluster.nodes.iter().map(layout_version).collect();
+        // The join is done once the member answering it committed; the others commit
+        // it as the claims reach them. Wait for that first, so that what follows
+        // compares only the forgeries' effect.
+        let settle_deadline = Instant::now() + Duration::from_secs(10);
+        let mut joined: Vec<u64> = cluster.nodes.iter().map(layout_version).collect();
+        while joined.iter().any(|v| *v != joined[0]) && Instant::now() < settle_deadline {
+            replica.run_for(100).await;
+            joined = cluster.nodes.iter().map(layout_version).collect();
+        }
         for to in [1, 2, 3] {
             send_as_replica(&mut replica.ws, NodeId(to), &forged(2_000)).await;
         }
