@@ -60,6 +60,31 @@ pub struct ScaleArgs {
     /// redis-benchmark pipeline depth.
     #[arg(long, default_value_t = 16)]
     pub pipeline: u32,
+    /// Connections to each node: the offered load grows with the cluster, as it does
+    /// when an operator adds nodes to absorb more clients.
+    #[arg(long, default_value_t = 16, conflicts_with = "total_clients")]
+    pub clients_per_node: u32,
+    /// Instead: this many connections in all, split over the nodes (a fixed load: each
+    /// node sees fewer clients as the cluster grows).
+    #[arg(long)]
+    pub total_clients: Option<u32>,
+}
+
+impl ScaleArgs {
+    /// Connections to each node of an `n`-node cluster.
+    pub fn clients_per_node(&self, n: usize) -> u32 {
+        match self.total_clients {
+            Some(total) => (total / (n.max(1) as u32)).max(1),
+            None => self.clients_per_node.max(1),
+        }
+    }
+
+    pub fn load_description(&self) -> String {
+        match self.total_clients {
+            Some(total) => format!("{total} clients in all, split over the nodes"),
+            None => format!("{} clients per node", self.clients_per_node),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

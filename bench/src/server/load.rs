@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::cpu::total_cpu_s;
 
-/// Connections in all, split over the nodes.
+/// Connections in all for `server`, split over the nodes.
 pub const CLIENTS: u32 = 50;
 pub const VALUE_BYTES: u32 = 100;
 pub const KEYSPACE: u32 = 100_000;
@@ -39,13 +39,20 @@ pub struct Target<'a> {
     pub pids: &'a [u32],
 }
 
-/// Runs `test` (`set` or `get`) against every port of `target` at once.
-pub fn run(target: &Target, test: &str, pipeline: u32, requests: u32) -> Result<Row> {
+/// Runs `test` (`set` or `get`) against every port of `target` at once, with
+/// `clients_per_node` connections to each node.
+pub fn run(
+    target: &Target,
+    test: &str,
+    pipeline: u32,
+    requests: u32,
+    clients_per_node: u32,
+) -> Result<Row> {
     let n = target.ports.len() as u32;
     if n == 0 {
         bail!("{} has no nodes", target.name);
     }
-    let clients = (CLIENTS / n).max(1);
+    let clients = clients_per_node.max(1);
     let per_node = (requests / n).max(clients * pipeline);
     let cpu_before = total_cpu_s(target.pids)?;
     let started = Instant::now();

@@ -48,10 +48,17 @@ fn need_redis_tools() -> Result<()> {
     Ok(())
 }
 
-/// SET then GET (GET reads what SET wrote) at `pipeline`.
-fn set_get(target: &Target, pipeline: u32, requests: u32, rows: &mut Vec<Row>) -> Result<()> {
+/// SET then GET (GET reads what SET wrote) at `pipeline`, `clients_per_node`
+/// connections to each node.
+fn set_get(
+    target: &Target,
+    pipeline: u32,
+    requests: u32,
+    clients_per_node: u32,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     for test in ["set", "get"] {
-        let row = load::run(target, test, pipeline, requests)?;
+        let row = load::run(target, test, pipeline, requests, clients_per_node)?;
         eprintln!(
             "  {:<16} {} P{:<2} {:>9.0} ops/s  {:>6.1} µs CPU/op",
             row.target, row.test, row.pipeline, row.ops_per_s, row.cpu_us_per_op
@@ -86,7 +93,7 @@ fn redis_target(
         pids: &pids,
     };
     for pipeline in [1, 16] {
-        set_get(&target, pipeline, requests(quick, pipeline), rows)?;
+        set_get(&target, pipeline, requests(quick, pipeline), CLIENTS, rows)?;
     }
     Ok(())
 }
@@ -119,7 +126,14 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             pids: &pids,
         };
         for pipeline in [1, 16] {
-            set_get(&target, pipeline, requests(args.quick, pipeline), &mut rows)?;
+            let clients_per_node = (CLIENTS / n as u32).max(1);
+            set_get(
+                &target,
+                pipeline,
+                requests(args.quick, pipeline),
+                clients_per_node,
+                &mut rows,
+            )?;
         }
     }
     let ratio = |r: &Row, base: &str| {
@@ -177,9 +191,10 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
     let pipeline = args.pipeline;
     let requests_per_node = if args.quick { 20_000 } else { 100_000 };
     eprintln!(
-        "ringkv-bench scale: {} CPU per node (cgroup v1 quota), {CLIENTS} clients spread over \
-         the nodes, pipeline {pipeline}, {VALUE_BYTES}-byte values; data in {}",
+        "ringkv-bench scale: {} CPU per node (cgroup v1 quota), {}, pipeline {pipeline}, \
+         {VALUE_BYTES}-byte values; data in {}",
         args.cpus,
+        args.load_description(),
         tmp.path().display()
     );
     let mut rows = Vec::new();
@@ -205,8 +220,14 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
             // redis-benchmark stops at the first error reply (an overloaded cluster
             // answers INDETERMINATE past its request timeout); that size's row says so
             // and the larger sizes still run.
-            if let Err(error) = set_get(&target, pipeline, requests_per_node * n as u32, &mut rows)
-            {
+            let clients_per_node = args.clients_per_node(n);
+            if let Err(error) = set_get(
+                &target,
+                pipeline,
+                requests_per_node * n as u32,
+                clients_per_node,
+                &mut rows,
+            ) {
                 let reason = format!("{error:#}")
                     .lines()
                     .next()
@@ -230,6 +251,7 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
             println!(
                 "{}",
                 json!({ "target": r.target, "nodes": r.nodes, "cpus_per_node": args.cpus,
+                        "clients": args.clients_per_node(r.nodes) as usize * r.nodes,
                         "test": r.test, "pipeline": r.pipeline, "ops_per_s": r.ops_per_s,
                         "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                         "cpu_us_per_op": r.cpu_us_per_op,
@@ -244,12 +266,13 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
         }
         return Ok(());
     }
-    println!("nodes test       ops/s  × smallest   p50 ms   p99 ms  CPU µs/op");
+    println!("nodes clients test       ops/s  × smallest   p50 ms   p99 ms  CPU µs/op");
     for r in &rows {
         let ratio = base(r).map(|(_, x)| format!("{x:.2}")).unwrap_or_default();
+        let clients = args.clients_per_node(r.nodes) as usize * r.nodes;
         println!(
-            "{:>5} {:<4} {:>11.0} {:>11} {:>8.3} {:>8.3} {:>10.1}",
-            r.nodes, r.test, r.ops_per_s, ratio, r.p50_ms, r.p99_ms, r.cpu_us_per_op
+            "{:>5} {:>7} {:<4} {:>11.0} {:>11} {:>8.3} {:>8.3} {:>10.1}",
+            r.nodes, clients, r.test, r.ops_per_s, ratio, r.p50_ms, r.p99_ms, r.cpu_us_per_op
         );
     }
     for (n, reason) in &failures {

@@ -43,8 +43,17 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// The `ringkv` binary next to this one, built first (same profile) so a bench never
-/// measures a stale build.
+/// measures a stale build; or `RINGKV_BENCH_BIN` if set (A/B runs of two builds).
 pub fn ringkv_binary() -> Result<PathBuf> {
+    // A given binary instead (A/B runs of two builds with the same bench).
+    if let Some(path) = std::env::var_os("RINGKV_BENCH_BIN") {
+        let path = PathBuf::from(path);
+        if !path.exists() {
+            bail!("RINGKV_BENCH_BIN={} does not exist", path.display());
+        }
+        eprintln!("using ringkv binary {}", path.display());
+        return Ok(path);
+    }
     let exe = std::env::current_exe().context("locating this binary")?;
     let dir = exe.parent().context("binary directory")?;
     let ringkv = dir.join("ringkv");
