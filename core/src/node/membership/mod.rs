@@ -1413,13 +1413,28 @@ pub(crate) fn displaced_reason(me: NodeId) -> String {
 /// The spec a `Join` asks for, checked against the member of the same id, if any: a
 /// member bound to an identity keeps it (a join without one, e.g. a zone change from
 /// the CLI, inherits it) and its address (moving it needs its secret: `Rehome`); an
-/// unbound member stays unbound.
+/// unbound member stays unbound. A member keeps its process too (a join naming none
+/// inherits it): its store lives in that process, so a spec that moved it elsewhere
+/// would let placement put a second replica of a key beside it.
 fn joined_spec(committed: &RingLayout, spec: &NodeSpec) -> Result<NodeSpec, ClientError> {
     let Some(existing) = committed.node(spec.id) else {
         return Ok(spec.clone());
     };
     let refuse = |reason: String| Err(ClientError::Unsupported { reason });
     let id = spec.id;
+    if spec.process.is_some() && spec.process != existing.process {
+        let from = existing
+            .process
+            .map_or_else(|| "its own".to_string(), |p| p.to_string());
+        return refuse(format!(
+            "member {id} runs in process {from}: a member never moves to another process \
+             (remove {id}, then join under a new id)"
+        ));
+    }
+    let spec = &NodeSpec {
+        process: existing.process,
+        ..spec.clone()
+    };
     match (existing.identity, spec.identity) {
         (Some(bound), Some(asked)) if bound != asked => refuse(format!(
             "member {id} is bound to another store (identity {bound}, this one {asked}): \
