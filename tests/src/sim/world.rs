@@ -106,6 +106,10 @@ pub struct World<H: Hardware> {
     /// This seed loses the next joiner (`SimConfig::lose_joiner_every`); cleared once
     /// planned.
     lose_next_joiner: bool,
+    /// Processes of two or more shards (`SimConfig::processes`; empty in every other
+    /// mix), and how often one lost power as a whole.
+    pub shard_processes: Vec<Vec<NodeIndex>>,
+    pub process_crashes: u64,
 }
 
 /// What became of the membership changes the run asked for.
@@ -191,6 +195,12 @@ impl<H: Hardware> World<H> {
             layouts: LayoutBook::default(),
             lost: std::collections::BTreeSet::new(),
             lose_next_joiner: config.loses_joiner(seed),
+            shard_processes: config
+                .process_groups(machines)
+                .into_iter()
+                .filter(|p| p.len() > 1)
+                .collect(),
+            process_crashes: 0,
             hw,
             config,
         };
@@ -201,8 +211,21 @@ impl<H: Hardware> World<H> {
         for i in 0..machines {
             world.boot(i)?;
         }
+        // Faults hit whole processes (every machine its own but in the shard mix).
+        let processes = world.config.process_groups(machines);
+        if processes.len() < machines {
+            let shown: Vec<String> = processes
+                .iter()
+                .map(|p| {
+                    let names: Vec<String> = p.iter().map(|&i| Name(i).to_string()).collect();
+                    format!("{{{}}}", names.join(" "))
+                })
+                .collect();
+            let text = format!("processes {}", shown.join(" "));
+            world.trace.record(0, Scope::Global, text);
+        }
         let faults = schedule(
-            machines,
+            &processes,
             world.config.workload_ms,
             &world.config.faults,
             &mut rng_faults,
@@ -682,7 +705,13 @@ impl<H: Hardware> World<H> {
         match fault {
             Fault::Partition(p) => self.network.apply(&p),
             Fault::Heal => self.network.heal(),
-            Fault::Crash(i) if i < self.slots.len() => self.crash(i),
+            Fault::Crash(i) if i < self.slots.len() => {
+                // A process's shards crash at one instant, its first shard first.
+                if self.shard_processes.iter().any(|p| p.first() == Some(&i)) {
+                    self.process_crashes += 1;
+                }
+                self.crash(i)
+            }
             Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) && !self.is_lost(i) => {
                 self.boot(i)?
             }
