@@ -85,8 +85,8 @@ pub struct SimConfig {
     /// grouped into processes of 1–3 shards (`processes`, drawn from the seed). Each
     /// shard is a ring member of its own, naming its process (`NodeSpec::process`); a
     /// process crashes, restarts and pauses as a whole and partitions never split one
-    /// (`faults.rs`). Lost-joiner seeds are left out: they lose one machine for good,
-    /// not a process. 0: never.
+    /// (`faults.rs`). Lost-joiner seeds are left out (their shapes are 2–5 members);
+    /// one shard seed in four loses a whole process instead (`loses_process`). 0: never.
     pub shards_every: u64,
     pub shard_members: usize,
     pub shard_spares: usize,
@@ -125,6 +125,9 @@ impl SimConfig {
             config.spare_nodes = self.shard_spares;
             config.replicas = self.replicas.min(self.shard_members);
             config.processes = draw_processes(self.shard_members + self.shard_spares, seed);
+            if self.loses_process(seed) {
+                config.members_min = 3;
+            }
         }
         if self.loses_joiner(seed) {
             let shapes = [(2, 2), (3, 2), (self.nodes, self.replicas)];
@@ -172,6 +175,18 @@ impl SimConfig {
         self.shards_every > 0
             && seed % self.shards_every == self.shards_every / 2
             && !self.loses_joiner(seed)
+    }
+
+    /// Whether shard seed `seed` loses the process of its first chosen joiner for good,
+    /// every shard of it at one instant (one shard seed in four; only with
+    /// `lose_joiner_every` and `change_timeout_ms` on): the lost members are then
+    /// force-removed one by one (`settle_lost`), each removal rebuilding the member's
+    /// ranges from replicas in other processes.
+    pub fn loses_process(&self, seed: u64) -> bool {
+        self.sharded(seed)
+            && self.lose_joiner_every > 0
+            && self.change_timeout_ms > 0
+            && (seed / self.shards_every) % 4 == 1
     }
 
     /// The processes of a run over `machines` machines: lists of machine indices, each
@@ -423,6 +438,10 @@ mod tests {
                 );
             }
         }
+        // One shard seed in four loses a process instead.
+        let losing: Vec<u64> = (0..64).filter(|s| config.loses_process(*s)).collect();
+        assert_eq!(losing, vec![6, 22, 38, 54]);
+        assert_eq!(config.for_seed(6).members_min, 3);
         // Lost-joiner seeds (seed % 8 == 5) never run shards.
         assert!(!SimConfig::shards().sharded(5) && SimConfig::shards().sharded(4));
     }

@@ -194,7 +194,7 @@ impl<H: Hardware> World<H> {
             membership: MembershipCounts::default(),
             layouts: LayoutBook::default(),
             lost: std::collections::BTreeSet::new(),
-            lose_next_joiner: config.loses_joiner(seed),
+            lose_next_joiner: config.loses_joiner(seed) || config.loses_process(seed),
             shard_processes: config
                 .process_groups(machines)
                 .into_iter()
@@ -772,8 +772,9 @@ impl<H: Hardware> World<H> {
         self.request_change(to, change);
     }
 
-    /// A join was chosen in a seed that loses its joiner: the machine is lost for good
-    /// soon, as often during its sync (within 100 ms) as after it (up to 1.5 s).
+    /// A join was chosen in a seed that loses its joiner: the machine (in the shard mix,
+    /// its process) is lost for good soon, as often during its sync (within 100 ms) as
+    /// after it (up to 1.5 s).
     fn lose_chosen_joiner(&mut self, joiner: NodeIndex, id: RequestId) {
         self.lose_next_joiner = false;
         let h = SplitMix64::new(id ^ self.config.lose_joiner_every).next_u64();
@@ -783,8 +784,18 @@ impl<H: Hardware> World<H> {
             h % 1_500
         };
         let at = self.now + delay_ms;
-        self.queue
-            .push(at, Event::Fault(Fault::LoseForever(joiner)));
+        // In the shard mix the joiner's whole process goes, every shard at once
+        // (members and spares alike); elsewhere it is the joiner alone.
+        let process = self
+            .shard_processes
+            .iter()
+            .find(|p| p.contains(&joiner))
+            .cloned()
+            .unwrap_or_else(|| vec![joiner]);
+        for machine in process {
+            self.queue
+                .push(at, Event::Fault(Fault::LoseForever(machine)));
+        }
     }
 
     /// Asks member `to` for `change` (its answer is counted in `membership`).
