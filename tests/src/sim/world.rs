@@ -110,6 +110,9 @@ pub struct World<H: Hardware> {
     /// mix), and how often one lost power as a whole.
     pub shard_processes: Vec<Vec<NodeIndex>>,
     pub process_crashes: u64,
+    /// A process of several members is being lost for good: the operator asks for no
+    /// other change until `settle_lost` removes them (`SimConfig::loses_process`).
+    membership_held: bool,
 }
 
 /// What became of the membership changes the run asked for.
@@ -201,6 +204,7 @@ impl<H: Hardware> World<H> {
                 .filter(|p| p.len() > 1)
                 .collect(),
             process_crashes: 0,
+            membership_held: false,
             hw,
             config,
         };
@@ -764,6 +768,11 @@ impl<H: Hardware> World<H> {
 
     /// Asks a member for a membership change, if the hardware has one to make now.
     fn ask_change(&mut self, choice: u64) {
+        if self.membership_held {
+            let text = "no membership change: a lost process's members are removed first";
+            self.record(Scope::Global, text.into());
+            return;
+        }
         let nodes: Vec<Option<&H::Node>> = self.slots.iter().map(|s| s.node.as_ref()).collect();
         let Some((to, change)) = self.hw.plan_change(&nodes, choice) else {
             self.record(Scope::Global, "no membership change possible now".into());
@@ -792,6 +801,9 @@ impl<H: Hardware> World<H> {
             .find(|p| p.contains(&joiner))
             .cloned()
             .unwrap_or_else(|| vec![joiner]);
+        if process.len() > 1 {
+            self.membership_held = true;
+        }
         for machine in process {
             self.queue
                 .push(at, Event::Fault(Fault::LoseForever(machine)));
