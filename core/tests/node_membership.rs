@@ -342,3 +342,39 @@ fn a_store_that_lost_its_data_is_not_the_member() {
     // The rest still serve every key.
     cluster.values_readable_everywhere(30, |_| "v2".into());
 }
+
+/// A shard joins into a process; a later join of the same member naming no process
+/// (a zone or capacity change from an operator who does not know it) keeps its process,
+/// and one naming another process is refused: its store lives where it runs, and a
+/// spec placing it elsewhere would let one process hold two replicas of a key.
+#[test]
+fn a_member_keeps_its_process() {
+    use ringkv_core::ring::ProcessId;
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(300);
+    let joiner = cluster.add_joiner();
+    let shard = cluster.specs[joiner].clone().in_process(ProcessId(7));
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Join(shard.clone()))),
+        ClientReply::Done
+    );
+    cluster.until_committed(2, 20_000);
+    let mut resized = cluster.specs[joiner].clone();
+    resized.capacity = 2;
+    assert_eq!(resized.process, None);
+    assert_eq!(
+        cluster.call(0, ClientRequest::Admin(AdminRequest::Join(resized))),
+        ClientReply::Done
+    );
+    cluster.until_committed(3, 20_000);
+    let layout = cluster.node(0).status().layout;
+    let member = layout.node(shard.id).expect("member");
+    assert_eq!((member.capacity, member.process), (2, Some(ProcessId(7))));
+    let moved = shard.clone().in_process(ProcessId(8));
+    let reply = cluster.call(0, ClientRequest::Admin(AdminRequest::Join(moved)));
+    assert!(
+        matches!(&reply, ClientReply::Error(ClientError::Unsupported { reason }) if reason.contains("never moves to another process")),
+        "{reply:?}"
+    );
+    assert_eq!(cluster.node(0).status().layout.version(), 3);
+}

@@ -45,6 +45,9 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     assert_eq!(summary.not_converged, 0);
     // Nodes join and leave mid-run: most runs make at least one membership change.
     assert!(summary.membership.chosen > 300, "{}", summary.text());
+    // One seed in four runs shards: processes of several members that crash whole.
+    assert_eq!(summary.shard_seeds, 75, "{}", summary.text());
+    assert!(summary.process_crashes > 75, "{}", summary.text());
     // Faults hit minorities and majorities: both answers and refusals happen.
     assert!(c.ok > c.issued / 2, "{}", summary.text());
     assert!(c.unavailable > 0, "{}", summary.text());
@@ -154,7 +157,11 @@ const REGRESSION_SEEDS: &[u64] = &[21169, 8851, 9369, 1102, 1216, 4069, 1221, 70
 
 #[test]
 fn regression_seeds_pass() {
-    let config = SimConfig::default();
+    // In the mixes they were found in (before the shard mix took every fourth seed).
+    let config = SimConfig {
+        shards_every: 0,
+        ..SimConfig::default()
+    };
     for &seed in REGRESSION_SEEDS {
         let report = run(&config, seed);
         assert!(!report.failed(), "{}", report.render_failure());
@@ -165,4 +172,53 @@ fn regression_seeds_pass() {
             "seed {seed}: a change left unknown"
         );
     }
+}
+
+/// Shard-mix seeds that once failed, run in the default mix (where they were found).
+/// 694: a purge change was chosen by a bare majority (n1, n2, n6, n8 of 7); its
+/// proposer n1 committed at once, so no member held it pending, and n8's process was
+/// lost for good 8 ms later. The live voters were one short of the majority of reports
+/// that confirms a change and the others had no vote to report: every later change,
+/// forced removals included, waited forever (fixed: a member holding an unlearned vote
+/// for `change_timeout_ms` proposes that layout again, `membership/mod.rs`).
+const SHARD_REGRESSION_SEEDS: &[u64] = &[694];
+
+#[test]
+fn shard_regression_seeds_pass() {
+    let config = SimConfig::default();
+    for &seed in SHARD_REGRESSION_SEEDS {
+        assert!(config.sharded(seed), "seed {seed} is in the shard mix");
+        let report = run(&config, seed);
+        assert!(!report.failed(), "{}", report.render_failure());
+        assert_eq!(report.set_elements_lost, 0, "seed {seed}");
+        assert!(report.converge_ms.is_some(), "seed {seed} did not converge");
+    }
+}
+
+/// The shard mix: several ring members per process, each process crashing, restarting
+/// and pausing as a whole (and, in one shard seed in four, lost for good). The ring never puts two replicas of a key in one process,
+/// so a process's power loss costs each key at most one replica, and nothing
+/// acknowledged is lost.
+#[test]
+fn shard_seeds_lose_whole_processes_and_no_acknowledged_write() {
+    let config = SimConfig::small();
+    let mut summary = Summary::default();
+    for seed in (2..40).step_by(4) {
+        assert!(config.sharded(seed));
+        let seeded = config.for_seed(seed);
+        let processes = seeded.process_groups(seeded.nodes + seeded.spare_nodes);
+        assert!(processes.iter().any(|p| p.len() > 1), "seed {seed}");
+        let report = run(&config, seed);
+        assert!(!report.failed(), "{}", report.render_failure());
+        assert!(report.converge_ms.is_some(), "seed {seed} did not converge");
+        assert_eq!(report.set_elements_lost, 0, "seed {seed}");
+        summary.add(&report);
+    }
+    assert_eq!(summary.shard_seeds, 10, "{}", summary.text());
+    assert!(summary.process_crashes >= 10, "{}", summary.text());
+    // Seeds 6, 22 and 38 lose a joiner's whole process for good; its members are
+    // force-removed one by one and the layout settles without them.
+    assert!(summary.membership.lost >= 3, "{}", summary.text());
+    assert!(summary.membership.force_removed >= 1, "{}", summary.text());
+    assert_eq!((summary.violations, summary.lost_acked), (0, 0));
 }

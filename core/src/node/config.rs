@@ -2,7 +2,7 @@
 
 use crate::antientropy::MerkleConfig;
 use crate::protocol::FRAME_SIZE_BYTES_MAX;
-use crate::ring::{NodeId, NodeSpec, DEFAULT_REPLICAS};
+use crate::ring::{NodeId, NodeSpec, ProcessId, DEFAULT_REPLICAS};
 
 use super::error::NodeError;
 
@@ -37,6 +37,9 @@ pub struct NodeConfig {
     pub zone: String,
     /// This node's weight in capacity units; must match its entry in `members`.
     pub capacity: u32,
+    /// The process this node runs in beside other shards (`NodeSpec::process`); must
+    /// match its entry in `members`. `None`: a process of its own.
+    pub process: Option<ProcessId>,
     /// Replication factor N.
     pub replicas: usize,
     /// The full initial member list, this node included; every node of a new cluster is
@@ -125,6 +128,7 @@ impl NodeConfig {
             id,
             zone: zone.into(),
             capacity,
+            process: None,
             replicas: DEFAULT_REPLICAS,
             members,
             request_timeout_ms: 1000,
@@ -155,7 +159,10 @@ impl NodeConfig {
 
     /// The configuration of member `spec` of `members`.
     pub fn for_member(spec: &NodeSpec, members: Vec<NodeSpec>) -> Self {
-        NodeConfig::new(spec.id, spec.zone.clone(), spec.capacity, members)
+        NodeConfig {
+            process: spec.process,
+            ..NodeConfig::new(spec.id, spec.zone.clone(), spec.capacity, members)
+        }
     }
 
     /// Checks everything that does not depend on persisted state.
@@ -174,11 +181,15 @@ impl NodeConfig {
             // Empty: a node waiting to be added by `AdminRequest::Join`.
             None if self.members.is_empty() => {}
             None => return fail(format!("members does not include this node ({})", self.id)),
-            Some(spec) if spec.zone != self.zone || spec.capacity != self.capacity => {
+            Some(spec)
+                if spec.zone != self.zone
+                    || spec.capacity != self.capacity
+                    || spec.process != self.process =>
+            {
                 return fail(format!(
-                    "this node's entry in members (zone {:?}, capacity {}) differs from \
-                     zone {:?}, capacity {}",
-                    spec.zone, spec.capacity, self.zone, self.capacity
+                    "this node's entry in members (zone {:?}, capacity {}, process {:?}) \
+                     differs from zone {:?}, capacity {}, process {:?}",
+                    spec.zone, spec.capacity, spec.process, self.zone, self.capacity, self.process
                 ))
             }
             Some(_) => {}

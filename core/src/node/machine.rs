@@ -201,12 +201,16 @@ impl Node {
         self.id
     }
 
-    /// The spec this node asks to join a cluster with (`AdminRequest::Join`): its zone
-    /// and capacity, `address`, and its store's identity.
+    /// The spec this node asks to join a cluster with (`AdminRequest::Join`): its zone,
+    /// capacity and process, `address`, and its store's identity.
     pub fn join_spec(&self, address: impl Into<String>) -> NodeSpec {
-        NodeSpec::new(self.id.0, self.config.zone.clone(), self.config.capacity)
+        let spec = NodeSpec::new(self.id.0, self.config.zone.clone(), self.config.capacity)
             .with_address(address)
-            .with_identity(IdentityDigest::of(&self.secret))
+            .with_identity(IdentityDigest::of(&self.secret));
+        NodeSpec {
+            process: self.config.process,
+            ..spec
+        }
     }
 
     /// This store's identity secret: shown only to prove the identity (a relay host at

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Ballot;
-use crate::ring::legacy::{HistoryV1, HistoryV2, HistoryV3, HistoryV4, LayoutV1, LayoutV2};
+use crate::ring::legacy::{
+    HistoryV1, HistoryV2, HistoryV3, HistoryV4, HistoryV5, LayoutV1, LayoutV2, LayoutV3,
+};
 use crate::ring::{
     IdentityDigest, LayoutHistory, NodeId, RingLayout, DEFAULT_VNODES_PER_CAPACITY_UNIT,
     IDENTITY_SECRET_BYTES,
@@ -41,8 +43,8 @@ enum IdentityRecord {
     },
 }
 
-/// `m/members`. Variants only append; V1 and V2 hold layouts in the format before
-/// member identities (`ring::legacy`) and are read, never written.
+/// `m/members`. Variants only append; V1–V6 hold older formats (`ring::legacy`) and are
+/// read, never written (rewritten as V7 on open).
 #[derive(Serialize, Deserialize)]
 enum MembersRecord {
     /// A static member list (written by builds without membership changes).
@@ -64,7 +66,11 @@ enum MembersRecord {
     V5 {
         history: HistoryV4,
     },
+    /// Histories of layouts before processes (every member its own process).
     V6 {
+        history: HistoryV5,
+    },
+    V7 {
         history: LayoutHistory,
     },
 }
@@ -77,8 +83,8 @@ pub(crate) struct PaxosRecord {
     pub accepted: Option<(Ballot, RingLayout)>,
 }
 
-/// `m/paxos` as stored; V1 (a layout in the format before member identities) is read,
-/// never written.
+/// `m/paxos` as stored; V1–V3 (layouts of older formats: before member identities,
+/// the purge floor, processes) are read, never written.
 #[derive(Serialize, Deserialize)]
 enum PaxosRecordOnDisk {
     V1 {
@@ -92,7 +98,13 @@ enum PaxosRecordOnDisk {
         promised: Ballot,
         accepted: Option<(Ballot, LayoutV2)>,
     },
+    /// A format 3 layout (before processes).
     V3 {
+        version: u64,
+        promised: Ballot,
+        accepted: Option<(Ballot, LayoutV3)>,
+    },
+    V4 {
         version: u64,
         promised: Ballot,
         accepted: Option<(Ballot, RingLayout)>,
@@ -219,7 +231,10 @@ pub(crate) fn recover(
         Some(MembersRecord::V5 { history }) => {
             history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
         }
-        Some(MembersRecord::V6 { history }) => history,
+        Some(MembersRecord::V6 { history }) => {
+            history.upgrade().map_err(|e| legacy(MEMBERS_KEY, e))?
+        }
+        Some(MembersRecord::V7 { history }) => history,
         None if config.members.is_empty() => {
             notes.push("no member list: waiting to be added to a cluster".into());
             LayoutHistory::new(RingLayout::new(config.replicas))
@@ -301,6 +316,15 @@ pub(crate) fn recover(
         }) => Some(PaxosRecord {
             version,
             promised,
+            accepted: upgraded(accepted, LayoutV3::upgrade).map_err(|e| legacy(PAXOS_KEY, e))?,
+        }),
+        Some(PaxosRecordOnDisk::V4 {
+            version,
+            promised,
+            accepted,
+        }) => Some(PaxosRecord {
+            version,
+            promised,
             accepted,
         }),
     };
@@ -321,7 +345,7 @@ pub(crate) fn recover(
     );
     batch.put(
         MEMBERS_KEY,
-        encode(&MembersRecord::V6 {
+        encode(&MembersRecord::V7 {
             history: history.clone(),
         })?,
     );
@@ -351,7 +375,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
     write_record(
         engine,
         MEMBERS_KEY,
-        &MembersRecord::V6 {
+        &MembersRecord::V7 {
             history: history.clone(),
         },
         "the layout history",
@@ -360,7 +384,7 @@ pub(crate) fn write_history(engine: &dyn Engine, history: &LayoutHistory) -> Res
 
 /// Durably records an acceptor's promise and vote (before it answers).
 pub(crate) fn write_paxos(engine: &dyn Engine, record: &PaxosRecord) -> Result<(), String> {
-    let record = PaxosRecordOnDisk::V3 {
+    let record = PaxosRecordOnDisk::V4 {
         version: record.version,
         promised: record.promised,
         accepted: record.accepted.clone(),
@@ -437,13 +461,58 @@ mod tests {
     use crate::storage::blockstore::MemoryStore;
     use crate::storage::lsm::{LsmEngine, LsmOptions};
 
+    /// A `NodeSpec` as builds before processes wrote it.
+    #[derive(Serialize)]
+    struct SpecFormat2 {
+        id: NodeId,
+        zone: String,
+        capacity: u32,
+        address: String,
+        identity: Option<IdentityDigest>,
+    }
+
+    impl SpecFormat2 {
+        fn of(spec: &NodeSpec) -> Self {
+            assert_eq!(spec.process, None, "no processes before format 3");
+            SpecFormat2 {
+                id: spec.id,
+                zone: spec.zone.clone(),
+                capacity: spec.capacity,
+                address: spec.address.clone(),
+                identity: spec.identity,
+            }
+        }
+    }
+
     /// A `RingLayout` as builds before the purge floor wrote it (format 2).
     #[derive(Serialize)]
     struct LayoutFormat2 {
         version: u64,
         replicas: u64,
         vnodes_per_capacity_unit: u32,
-        nodes: Vec<NodeSpec>,
+        nodes: Vec<SpecFormat2>,
+    }
+
+    /// A `RingLayout` as builds before processes wrote it (format 3).
+    #[derive(Serialize)]
+    struct LayoutFormat3 {
+        version: u64,
+        replicas: u64,
+        vnodes_per_capacity_unit: u32,
+        nodes: Vec<SpecFormat2>,
+        purge_floor: u64,
+    }
+
+    impl LayoutFormat3 {
+        fn of(layout: &RingLayout) -> Self {
+            LayoutFormat3 {
+                version: layout.version(),
+                replicas: layout.replicas() as u64,
+                vnodes_per_capacity_unit: layout.vnodes_per_capacity_unit(),
+                nodes: layout.nodes().values().map(SpecFormat2::of).collect(),
+                purge_floor: layout.purge_floor(),
+            }
+        }
     }
 
     #[derive(Serialize)]
@@ -478,7 +547,9 @@ mod tests {
             version,
             replicas: 3,
             vnodes_per_capacity_unit: 16,
-            nodes: (1..=3).map(|i| NodeSpec::new(i, "z", 1)).collect(),
+            nodes: (1..=3)
+                .map(|i| SpecFormat2::of(&NodeSpec::new(i, "z", 1)))
+                .collect(),
         }
     }
 
@@ -549,8 +620,8 @@ mod tests {
 
     #[derive(Serialize)]
     struct HistoryFormat3 {
-        committed: RingLayout,
-        pending: Option<RingLayout>,
+        committed: LayoutFormat3,
+        pending: Option<LayoutFormat3>,
         synced: Vec<NodeId>,
         committed_by: Vec<NodeId>,
     }
@@ -582,8 +653,8 @@ mod tests {
 
     #[derive(Serialize)]
     struct HistoryFormat4 {
-        committed: RingLayout,
-        pending: Option<RingLayout>,
+        committed: LayoutFormat3,
+        pending: Option<LayoutFormat3>,
         synced: Vec<NodeId>,
         committed_by: Vec<NodeId>,
         fences: Vec<(NodeId, FenceFormat1)>,
@@ -609,8 +680,8 @@ mod tests {
             MEMBERS_KEY,
             encode(&MembersBeforeClaims::V5 {
                 history: HistoryFormat4 {
-                    committed: committed.clone(),
-                    pending: Some(pending.clone()),
+                    committed: LayoutFormat3::of(&committed),
+                    pending: Some(LayoutFormat3::of(&pending)),
                     synced: vec![NodeId(2)],
                     committed_by: Vec::new(),
                     fences: vec![(NodeId(2), fence(&[4])), (NodeId(4), fence(&[]))],
@@ -646,8 +717,8 @@ mod tests {
             MEMBERS_KEY,
             encode(&MembersBeforeFences::V4 {
                 history: HistoryFormat3 {
-                    committed: committed.clone(),
-                    pending: Some(pending.clone()),
+                    committed: LayoutFormat3::of(&committed),
+                    pending: Some(LayoutFormat3::of(&pending)),
                     synced: vec![NodeId(4)],
                     committed_by: Vec::new(),
                 },
@@ -663,5 +734,113 @@ mod tests {
         assert!(recovered.history.fences().is_empty());
         let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
         assert_eq!(again.history, recovered.history);
+    }
+
+    /// `m/members` and `m/paxos` as the builds before processes wrote them (V6 and V3
+    /// were their newest).
+    #[derive(Serialize)]
+    enum MembersBeforeProcesses {
+        _V1,
+        _V2,
+        _V3,
+        _V4,
+        _V5,
+        V6 { history: Box<HistoryFormat5> },
+    }
+
+    #[derive(Serialize)]
+    enum PaxosBeforeProcesses {
+        _V1,
+        _V2,
+        V3 {
+            version: u64,
+            promised: Ballot,
+            accepted: Option<(Ballot, LayoutFormat3)>,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct HistoryFormat5 {
+        committed: LayoutFormat3,
+        pending: Option<LayoutFormat3>,
+        synced: Vec<NodeId>,
+        committed_by: Vec<NodeId>,
+        fences: Vec<(NodeId, crate::ring::history::Fence)>,
+        claims: Vec<NodeId>,
+    }
+
+    /// Every member comes back its own process, with everything else as written: the
+    /// ring places every key where the older build did.
+    #[test]
+    fn records_from_before_processes_are_read_with_each_member_its_own_process() {
+        let (engine, committed, pending) = legacy_change();
+        let identity = IdentityDigest::of(b"secret of n2");
+        let bound = |layout: &RingLayout| {
+            let spec = layout.node(NodeId(2)).expect("n2").clone();
+            layout
+                .with_node(spec.with_identity(identity))
+                .expect("layout")
+                .renumbered(layout.version())
+                .with_purge_floor_set(7)
+        };
+        let (committed, pending) = (bound(&committed), bound(&pending));
+        let ballot = Ballot {
+            round: 2,
+            node: NodeId(3),
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            MEMBERS_KEY,
+            encode(&MembersBeforeProcesses::V6 {
+                history: Box::new(HistoryFormat5 {
+                    committed: LayoutFormat3::of(&committed),
+                    pending: Some(LayoutFormat3::of(&pending)),
+                    synced: vec![NodeId(4)],
+                    committed_by: Vec::new(),
+                    fences: Vec::new(),
+                    claims: vec![NodeId(4), NodeId(1)],
+                }),
+            })
+            .expect("encode"),
+        );
+        batch.put(
+            PAXOS_KEY,
+            encode(&PaxosBeforeProcesses::V3 {
+                version: 7,
+                promised: ballot,
+                accepted: Some((ballot, LayoutFormat3::of(&pending))),
+            })
+            .expect("encode"),
+        );
+        engine.write(&batch, WriteOptions::DURABLE).expect("write");
+        let config = NodeConfig::for_member(&NodeSpec::new(1, "z", 1), Vec::new());
+        let recovered = recover(&engine, &config, 1 << 10, 0).expect("recover");
+        let history = &recovered.history;
+        assert_eq!(history.committed(), &committed);
+        assert_eq!(history.pending(), Some(&pending));
+        assert!(history.synced().contains(&NodeId(4)));
+        assert_eq!(
+            history.claims().iter().copied().collect::<Vec<_>>(),
+            vec![NodeId(1), NodeId(4)]
+        );
+        for layout in [history.committed(), &pending] {
+            assert_eq!(layout.purge_floor(), 7);
+            assert_eq!(
+                layout.node(NodeId(2)).and_then(|s| s.identity),
+                Some(identity)
+            );
+            assert!(layout.nodes().values().all(|spec| spec.process.is_none()));
+            assert_eq!(layout.domain_count(), layout.nodes().len());
+        }
+        let paxos = recovered.paxos.expect("paxos record");
+        assert_eq!((paxos.version, paxos.promised), (7, ballot));
+        assert_eq!(paxos.accepted.map(|(_, layout)| layout), Some(pending));
+        // Rewritten in the current form (V7), which reads back the same.
+        let again = recover(&engine, &config, 1 << 10, 0).expect("recover again");
+        assert_eq!(again.history, recovered.history);
+        assert!(matches!(
+            read::<MembersRecord>(&engine, MEMBERS_KEY),
+            Ok(Some(MembersRecord::V7 { .. }))
+        ));
     }
 }

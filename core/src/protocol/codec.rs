@@ -13,7 +13,8 @@ use super::messages::PeerMessage;
 /// 4: layouts carry a purge floor, anti-entropy pushes an epoch. 5: histories carry
 /// fences (`LayoutHistory::fences`). 6: histories carry the claims a node holds apart
 /// from the established ones (`LayoutHistory::claims`), fences the claims held.
-pub const FORMAT_VERSION: u16 = 6;
+/// 7: members carry their process (`NodeSpec::process`, the shard layout).
+pub const FORMAT_VERSION: u16 = 7;
 /// Largest frame either side accepts: a 1 MiB value plus an 8 KiB key and headers fit
 /// with room to spare, and a receiver never buffers more for one message.
 pub const FRAME_SIZE_BYTES_MAX: usize = 2 << 20;

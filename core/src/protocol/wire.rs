@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// 2: members carry an identity digest; `ReplicaUp::Hello` an identity secret.
-pub const CLIENT_PROTOCOL_VERSION: u8 = 2;
+/// 3: members carry their process (`NodeSpec::process`: `Join`, `Layout`).
+pub const CLIENT_PROTOCOL_VERSION: u8 = 3;
 
 /// Client → server. Variants are only appended (postcard encodes the index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -140,7 +140,7 @@ pub fn key_movement(old: &RingLayout, new: &RingLayout, sample_keys: usize) -> M
         }
     }
     let keys = sample_keys.max(1) as f64;
-    let replicas = new.replicas().min(new.token_holder_count()).max(1) as f64;
+    let replicas = new.replicas_per_key().max(1) as f64;
     let primary_ideal = capacity_share_shift(old, new);
     MovementReport {
         sample_keys,

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::node::NodeId;
+use super::node::{NodeId, ProcessId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LayoutError {
@@ -20,4 +20,14 @@ pub enum LayoutError {
     TooManyNodes,
     #[error("layout version counter exhausted")]
     VersionExhausted,
+    /// A process runs on one machine, so its shards share one zone; placement relies on
+    /// it (a process's zone is any of its members').
+    #[error("process {process} would span zones {first:?} ({first_member}) and {second:?} ({second_member}): the shards of a process share its zone")]
+    ProcessSpansZones {
+        process: ProcessId,
+        first: String,
+        first_member: NodeId,
+        second: String,
+        second_member: NodeId,
+    },
 }

@@ -602,14 +602,33 @@ fn same_set(a: &[NodeId], b: &[NodeId]) -> bool {
 /// Serialized form: the invariants are re-checked on decode and `moved` is derived on
 /// first use, so a peer cannot hand over an inconsistent history and decoding costs
 /// time proportional to the bytes.
+/// Generic over the layout so that a history of an older layout format
+/// (`legacy::HistoryV5`) decodes through the same shape.
 #[derive(Serialize, Deserialize)]
-struct HistoryWire {
-    committed: RingLayout,
-    pending: Option<RingLayout>,
+pub(crate) struct HistoryWire<L = RingLayout> {
+    committed: L,
+    pending: Option<L>,
     synced: Vec<NodeId>,
     committed_by: Vec<NodeId>,
     fences: Vec<(NodeId, Fence)>,
     claims: Vec<NodeId>,
+}
+
+impl<L> HistoryWire<L> {
+    /// The same history with its layouts converted by `upgrade`.
+    pub(crate) fn try_map_layouts<E>(
+        self,
+        upgrade: impl Fn(L) -> Result<RingLayout, E>,
+    ) -> Result<HistoryWire, E> {
+        Ok(HistoryWire {
+            committed: upgrade(self.committed)?,
+            pending: self.pending.map(&upgrade).transpose()?,
+            synced: self.synced,
+            committed_by: self.committed_by,
+            fences: self.fences,
+            claims: self.claims,
+        })
+    }
 }
 
 impl TryFrom<HistoryWire> for LayoutHistory {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use super::error::LayoutError;
-use super::node::{NodeId, NodeSpec};
+use super::node::{Domain, NodeId, NodeSpec, ProcessId};
 use super::token::{token_position, Position};
 
 /// Replication factor N unless configured otherwise.
@@ -83,6 +83,9 @@ struct Derived {
     tokens: Vec<(Position, NodeId)>,
     /// Distinct zones among nodes that hold at least one token.
     zone_count: usize,
+    /// Distinct failure domains (processes, `NodeSpec::domain`) among nodes that hold
+    /// at least one token: the most replicas a key can have.
+    domain_count: usize,
 }
 
 // The defining fields only: the derived ring is large, and whether it was computed yet
@@ -247,6 +250,18 @@ impl RingLayout {
         self.derived().zone_count
     }
 
+    /// Distinct failure domains (processes) among nodes that hold tokens. Equals
+    /// [`RingLayout::token_holder_count`] when every member is its own process.
+    pub fn domain_count(&self) -> usize {
+        self.derived().domain_count
+    }
+
+    /// How many replicas every key has: N, or fewer when fewer processes hold tokens
+    /// (a process never holds two replicas of a key).
+    pub fn replicas_per_key(&self) -> usize {
+        self.replicas.min(self.domain_count())
+    }
+
     fn derived(&self) -> &Derived {
         self.derived.get_or_init(|| {
             // Within the limits `rebuild` checked: at most TOKENS_TOTAL_MAX tokens.
@@ -257,17 +272,20 @@ impl RingLayout {
                 .sum();
             let mut tokens = Vec::with_capacity(total);
             let mut zones = BTreeSet::new();
+            let mut domains = BTreeSet::new();
             for spec in self.nodes.values() {
                 let count = spec.capacity.saturating_mul(self.vnodes_per_capacity_unit);
                 tokens.extend((0..count).map(|index| (token_position(spec.id, index), spec.id)));
                 if count > 0 {
                     zones.insert(spec.zone.as_str());
+                    domains.insert(spec.domain());
                 }
             }
             tokens.sort_unstable();
             Derived {
                 tokens,
                 zone_count: zones.len(),
+                domain_count: domains.len(),
             }
         })
     }
@@ -288,11 +306,26 @@ impl RingLayout {
         })
     }
 
-    /// Enforces the token limits and drops the derived ring (recomputed on first use).
+    /// Enforces the token limits and one zone per process, and drops the derived ring
+    /// (recomputed on first use).
     fn rebuild(&mut self) -> Result<(), LayoutError> {
         let per_unit = u64::from(self.vnodes_per_capacity_unit);
         let mut total: u64 = 0;
+        // The first member seen of each process: the others must share its zone.
+        let mut process_zones: BTreeMap<ProcessId, &NodeSpec> = BTreeMap::new();
         for spec in self.nodes.values() {
+            if let Domain::Process(process) = spec.domain() {
+                let first = *process_zones.entry(process).or_insert(spec);
+                if first.zone != spec.zone {
+                    return Err(LayoutError::ProcessSpansZones {
+                        process,
+                        first: first.zone.clone(),
+                        first_member: first.id,
+                        second: spec.zone.clone(),
+                        second_member: spec.id,
+                    });
+                }
+            }
             let count = u64::from(spec.capacity) * per_unit;
             if count > TOKENS_PER_NODE_MAX {
                 return Err(LayoutError::TooManyTokens {

@@ -5,8 +5,9 @@
 //! figures: `docs/ring.md`.
 //!
 //! - [`token`]: key → position and (node, vnode) → position, fixed SipHash-2-4.
-//! - [`layout`]: members, capacities, zones, N; tokens derived.
-//! - [`preference`]: the zone-aware clockwise walk giving a key's N replicas.
+//! - [`layout`]: members, capacities, zones, processes, N; tokens derived.
+//! - [`preference`]: the zone- and process-aware clockwise walk giving a key's N
+//!   replicas (never two in one process).
 //! - [`ownership`]: ranges per node, per replica set, and what moves between layouts.
 //! - [`history`]: the committed layout and the change in flight (joint quorums).
 //! - [`balance`]: load spread and key movement, measured on a key sample.
@@ -33,7 +34,7 @@ pub use history::{HistoryError, LayoutHistory};
 pub use layout::{
     epoch_tag_base, purge_floor_for, RingLayout, DEFAULT_REPLICAS, DEFAULT_VNODES_PER_CAPACITY_UNIT,
 };
-pub use node::{IdentityDigest, NodeId, NodeSpec, IDENTITY_SECRET_BYTES};
+pub use node::{Domain, IdentityDigest, NodeId, NodeSpec, ProcessId, IDENTITY_SECRET_BYTES};
 pub use ownership::{ranges_moved, MovedRange};
 pub use range::{TokenRange, RING_SIZE_POSITIONS};
 pub use token::{key_position, token_position, Position};

@@ -36,6 +36,36 @@ pub struct NodeSpec {
     /// a relay host admits the member only with the secret. `None`: not bound (members
     /// of a static `--member` list).
     pub identity: Option<IdentityDigest>,
+    /// The OS process this member runs in, shared by every shard of that process. A
+    /// process is one failure domain (a crash takes all its shards down at once), so no
+    /// key ever has two replicas in one process (`preference.rs`: a hard rule, unlike
+    /// zones). `None`: the member is a process of its own. Every member of a process
+    /// must be in the same zone (a process runs on one machine); layouts that break
+    /// this are refused ([`super::LayoutError::ProcessSpansZones`]).
+    pub process: Option<ProcessId>,
+}
+
+/// Names an OS process hosting one or more ring members ("shards"). Its own number
+/// space: `ProcessId(7)` and `NodeId(7)` are unrelated.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct ProcessId(pub u64);
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// A member's failure domain for placement: its process, or the member alone when it
+/// names none. Two members share a domain iff they name the same [`ProcessId`] (a
+/// member without one shares its domain with no other member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Domain {
+    Process(ProcessId),
+    Alone(NodeId),
 }
 
 impl NodeSpec {
@@ -46,6 +76,21 @@ impl NodeSpec {
             capacity,
             address: String::new(),
             identity: None,
+            process: None,
+        }
+    }
+
+    /// This spec as a shard of process `process`.
+    pub fn in_process(mut self, process: ProcessId) -> Self {
+        self.process = Some(process);
+        self
+    }
+
+    /// The failure domain placement keeps a key's replicas apart by.
+    pub fn domain(&self) -> Domain {
+        match self.process {
+            Some(process) => Domain::Process(process),
+            None => Domain::Alone(self.id),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Preference lists: which N physical nodes hold a key.
 
 use super::layout::RingLayout;
-use super::node::NodeId;
+use super::node::{Domain, NodeId};
 use super::token::{key_position, Position};
 
 impl RingLayout {
@@ -14,16 +14,26 @@ impl RingLayout {
     /// The replicas of ring position `position`.
     ///
     /// Walk clockwise from the first token at or after `position` (wrapping), taking each
-    /// physical node the first time it is met:
-    /// 1. while fewer than `min(N, zone_count)` zones are used, a node whose zone is
-    ///    unused is *picked*; any other node is *skipped* (remembered in walk order);
-    /// 2. once zones run out, the list is completed with skipped and then further nodes,
-    ///    in walk order.
+    /// process (failure domain, [`NodeSpec::domain`]) the first time one of its members
+    /// is met, through that member; later members of a process already met are passed
+    /// over, so **no two replicas share a process** (a hard rule):
+    /// 1. while fewer than `min(wanted, zone_count)` zones are used, a member whose zone
+    ///    is unused is *picked*; any other is *skipped* (remembered in walk order);
+    /// 2. once zones run out, the list is completed with skipped and then further
+    ///    members, in walk order.
     ///
-    /// Result: picks (distinct zones, clockwise) then fillers (clockwise). So with at
-    /// least N zones the N replicas are in N distinct zones; the primary is always the
-    /// owner of the key's successor token, whatever the zones. Fewer than N token-holding
-    /// nodes: all of them. Empty ring: empty list.
+    /// `wanted` is `min(N, domain_count)` ([`RingLayout::replicas_per_key`]). Result:
+    /// picks (distinct zones, clockwise) then fillers (clockwise), all in distinct
+    /// processes. With at least N zones the N replicas are in N distinct zones (the
+    /// members of a process share its zone, `LayoutError::ProcessSpansZones`, so every
+    /// zone holds a process to pick); the primary is always the owner of the key's
+    /// successor token, whatever the zones. Fewer than N token-holding processes: one
+    /// member of each, as fewer than N token-holding nodes has always meant all of them
+    /// (the key has fewer replicas, and quorums are majorities of those). Empty ring:
+    /// empty list. When every member is its own process this is exactly the walk of
+    /// builds before processes (`ring/tests/preference.rs` pins it).
+    ///
+    /// [`NodeSpec::domain`]: super::node::NodeSpec::domain
     pub fn owners_at(&self, position: Position) -> Vec<NodeId> {
         let start = self
             .tokens()
@@ -36,24 +46,29 @@ impl RingLayout {
     /// preference list, which is what the range functions rely on.
     pub(crate) fn walk_from(&self, start: usize) -> Vec<NodeId> {
         let tokens = self.tokens();
-        let wanted = self.replicas().min(self.token_holder_count());
+        let wanted = self.replicas_per_key();
         let zones_wanted = wanted.min(self.zone_count());
         let mut picked: Vec<NodeId> = Vec::with_capacity(wanted);
         let mut picked_zones: Vec<&str> = Vec::with_capacity(zones_wanted);
         let mut skipped: Vec<NodeId> = Vec::new();
+        // Processes of `picked` and `skipped`: a member's domain is met iff it or
+        // another member of its process was picked or skipped.
+        let mut met: Vec<Domain> = Vec::with_capacity(wanted);
         if tokens.is_empty() || wanted == 0 {
             return picked;
         }
         for step in 0..tokens.len() {
             let (_, node) = tokens[(start + step) % tokens.len()];
-            if picked.contains(&node) || skipped.contains(&node) {
-                continue;
-            }
             // Tokens only name members; a missing spec would be a broken invariant, and
             // skipping it is the harmless choice.
             let Some(spec) = self.node(node) else {
                 continue;
             };
+            let domain = spec.domain();
+            if met.contains(&domain) {
+                continue;
+            }
+            met.push(domain);
             let zone = spec.zone.as_str();
             if picked_zones.len() < zones_wanted && !picked_zones.contains(&zone) {
                 picked.push(node);

@@ -1,7 +1,7 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes N] [--trace] [--profile default|small|hot|membership|deletes]
+//!       [--nodes N] [--trace] [--profile default|small|hot|membership|deletes|shards]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
@@ -10,7 +10,8 @@
 //! Profiles (`--small`, `--hot`, `--membership` are short for `--profile NAME`): the
 //! default, `small` (shorter), `hot` and `membership` (the mutation tests' sharp
 //! profiles, `SimConfig::hot` and `SimConfig::membership`); `--nodes` overrides the
-//! profile's member count.
+//! profile's member count (not the shard mix's: `SimConfig::shard_members`). `shards`:
+//! every seed in the shard mix (`SimConfig::shards`).
 //!
 //! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
 //! `ack-put-after-one`, `tags-without-lease`, `layout-without-quorum`;
@@ -78,7 +79,7 @@ fn parse() -> Result<Args, String> {
             "--profile" => {
                 let name = value("--profile")?;
                 args.profile = Some(profile(&name).ok_or(format!(
-                    "unknown --profile {name} (known: default, small, hot, membership, deletes)"
+                    "unknown --profile {name} (known: default, small, hot, membership, deletes, shards)"
                 ))?);
             }
             "--impl" => {
@@ -118,15 +119,18 @@ fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
         "hot" => ("hot", SimConfig::hot()),
         "membership" => ("membership", SimConfig::membership()),
         "deletes" => ("deletes", SimConfig::deletes()),
+        "shards" => ("shards", SimConfig::shards()),
         _ => return None,
     })
 }
 
 fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
-    // The seed's own shape (`SimConfig::for_seed`): the hardware is built for it.
-    let config = &config.for_seed(seed);
-    let toy = || ToyHardware::new(config.nodes, config.replicas, config.request_timeout_ms);
-    let node = || ringkv_tests::sim::cluster::NodeHardware::new(config);
+    // The seed's own shape (`SimConfig::for_hardware`): the hardware is built for it.
+    // The toy places no replicas by process, so it never runs the shard mix.
+    let plain = config.for_hardware(seed, false);
+    let toy = || ToyHardware::new(plain.nodes, plain.replicas, plain.request_timeout_ms);
+    let shaped = config.for_hardware(seed, true);
+    let node = || ringkv_tests::sim::cluster::NodeHardware::new(&shaped);
     if let Some(mutation) = args.mutation {
         return run_seed(node().with_mutation(mutation), config, seed);
     }

@@ -278,4 +278,11 @@ pub trait Hardware {
     fn supports_eventual(&self) -> bool {
         false
     }
+
+    /// Whether the nodes place replicas by process (`SimConfig::processes`): only such
+    /// hardware runs the shard mix; other hardware runs those seeds in the mix they
+    /// would have without it (`SimConfig::for_hardware`).
+    fn supports_processes(&self) -> bool {
+        false
+    }
 }

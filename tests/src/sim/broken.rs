@@ -241,4 +241,8 @@ where
     fn supports_eventual(&self) -> bool {
         self.inner.supports_eventual()
     }
+
+    fn supports_processes(&self) -> bool {
+        self.inner.supports_processes()
+    }
 }

@@ -4,7 +4,10 @@
 //! disk (`Fault::DiskFails`) fails the node's next sync while it keeps running; the
 //! host then fail-stops it as the native host does (`fail_stop.rs`).
 //!
-//! Node `i` of the simulator is `NodeId(i + 1)`, in zone `z{i % 3}`, capacity 1.
+//! Node `i` of the simulator is `NodeId(i + 1)`, capacity 1. Every machine is its own
+//! process in zone `z{i % 3}`, except in the shard mix (`SimConfig::processes`): there
+//! the machines of process `k` (of two or more) name `ProcessId(k + 1)` and share zone
+//! `z{k % 3}`; a process of one names none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use ringkv_core::node::{
     MemberState, Node, NodeConfig, OpId, Output as NodeOutput, PeerMessage,
     RequestId as NodeRequestId, Role,
 };
-use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec, RingLayout};
+use ringkv_core::ring::{LayoutHistory, NodeId, NodeSpec, ProcessId, RingLayout};
 use ringkv_core::storage::blockstore::FaultStore;
 use ringkv_core::storage::lsm::{LsmEngine, LsmOptions};
 use ringkv_core::storage::{BlockStore, Engine};
@@ -34,9 +37,23 @@ fn node_id(i: NodeIndex) -> NodeId {
     NodeId(i as u64 + 1)
 }
 
-/// Machine `i`'s ring entry: zone `z{i % 3}`, capacity 1.
-fn spec_of(i: NodeIndex) -> NodeSpec {
-    NodeSpec::new(node_id(i).0, format!("z{}", i % ZONES), 1)
+/// Every machine's ring entry (capacity 1), machines grouped into `processes`.
+fn specs_of(processes: &[Vec<NodeIndex>], machines: usize) -> Vec<NodeSpec> {
+    let mut specs: Vec<NodeSpec> = (0..machines)
+        .map(|i| NodeSpec::new(node_id(i).0, format!("z{}", i % ZONES), 1))
+        .collect();
+    for (k, shards) in processes.iter().enumerate() {
+        for &i in shards {
+            let Some(spec) = specs.get_mut(i) else {
+                continue;
+            };
+            spec.zone = format!("z{}", k % ZONES);
+            if shards.len() > 1 {
+                spec.process = Some(ProcessId(k as u64 + 1));
+            }
+        }
+    }
+    specs
 }
 
 /// The most advanced layout history among the up nodes: the cluster's view.
@@ -60,8 +77,11 @@ fn index_of(id: NodeId) -> NodeIndex {
 fn layout_seen(layout: &RingLayout) -> LayoutSeen {
     let members: Vec<String> = layout
         .nodes()
-        .keys()
-        .map(|id| format!("n{}", id.0))
+        .values()
+        .map(|spec| match spec.process {
+            Some(process) => format!("n{}@{process}", spec.id.0),
+            None => format!("n{}", spec.id.0),
+        })
         .collect();
     LayoutSeen {
         version: layout.version(),
@@ -78,6 +98,8 @@ pub struct SimulatedNode {
     fail_stop: FailStop,
     /// The history last given to the layout check (`take_layouts`).
     layouts_taken: Option<LayoutHistory>,
+    /// Every machine's ring entry, for the joins this node is asked to make.
+    specs: Arc<[NodeSpec]>,
 }
 
 impl SimulatedNode {
@@ -157,7 +179,11 @@ impl SimNode for SimulatedNode {
             Input::Admin { id, change } => NodeInput::Client {
                 id: NodeRequestId(id),
                 request: ClientRequest::Admin(match change {
-                    Change::Join(i) => AdminRequest::Join(spec_of(i)),
+                    Change::Join(i) => match self.specs.get(i) {
+                        Some(spec) => AdminRequest::Join(spec.clone()),
+                        // Not a machine of this cluster: a join of nobody, refused.
+                        None => AdminRequest::Join(NodeSpec::new(node_id(i).0, "", 0)),
+                    },
                     Change::Leave(i) => AdminRequest::Leave(node_id(i)),
                     Change::ForceRemove(i) => AdminRequest::ForceRemove(node_id(i)),
                 }),
@@ -247,6 +273,8 @@ impl SimNode for SimulatedNode {
 pub struct NodeHardware {
     /// The initial members (machines `0..members.len()`); the rest start as joiners.
     members: Vec<NodeSpec>,
+    /// Every machine's ring entry (members first, then the spare machines).
+    specs: Arc<[NodeSpec]>,
     machines: usize,
     /// Machines that have ever been in a layout: never asked to join again (a removed
     /// node must not come back with its old data).
@@ -275,10 +303,12 @@ pub struct NodeHardware {
 
 impl NodeHardware {
     pub fn new(config: &SimConfig) -> Self {
-        let members = (0..config.nodes).map(spec_of).collect();
         let machines = config.nodes + config.spare_nodes;
+        let specs = specs_of(&config.process_groups(machines), machines);
+        let members = specs.iter().take(config.nodes).cloned().collect();
         NodeHardware {
             members,
+            specs: specs.into(),
             machines,
             ever_members: (0..config.nodes).collect(),
             replicas: config.replicas,
@@ -323,7 +353,7 @@ impl NodeHardware {
         } else {
             Vec::new()
         };
-        let mut config = NodeConfig::for_member(&spec_of(i), members);
+        let mut config = NodeConfig::for_member(self.specs.get(i)?, members);
         config.replicas = self.replicas;
         config.request_timeout_ms = self.request_timeout_ms;
         config.gossip_interval_ms = self.gossip_interval_ms;
@@ -371,6 +401,7 @@ impl Hardware for NodeHardware {
             engine,
             fail_stop: FailStop::default(),
             layouts_taken: None,
+            specs: self.specs.clone(),
         })
     }
 
@@ -531,6 +562,10 @@ impl Hardware for NodeHardware {
     }
 
     fn supports_eventual(&self) -> bool {
+        true
+    }
+
+    fn supports_processes(&self) -> bool {
         true
     }
 }

@@ -80,6 +80,20 @@ pub struct SimConfig {
     /// Paxos needs both), as in any majority-based system, which is not what those
     /// seeds test.
     pub members_min: usize,
+    /// Every this many seeds (seed % n == n / 2, unless the seed loses a joiner) run
+    /// the shard mix: `shard_members` members and `shard_spares` spare machines,
+    /// grouped into processes of 1–3 shards (`processes`, drawn from the seed). Each
+    /// shard is a ring member of its own, naming its process (`NodeSpec::process`); a
+    /// process crashes, restarts and pauses as a whole and partitions never split one
+    /// (`faults.rs`). Lost-joiner seeds are left out (their shapes are 2–5 members);
+    /// one shard seed in four loses a whole process instead (`loses_process`). 0: never.
+    pub shards_every: u64,
+    pub shard_members: usize,
+    pub shard_spares: usize,
+    /// Machines grouped into processes, in order: process k is the next `processes[k]`
+    /// machines. Empty: every machine its own process, naming none in its spec (every
+    /// mix but the shard mix; `for_seed` fills it for shard seeds).
+    pub processes: Vec<usize>,
 }
 
 impl SimConfig {
@@ -88,6 +102,16 @@ impl SimConfig {
     pub fn deletes() -> Self {
         SimConfig {
             delete_heavy_every: 1,
+            // Calibrated for the purge mutation's test: the shapes it was measured on.
+            shards_every: 0,
+            ..SimConfig::default()
+        }
+    }
+
+    /// Every seed in the shard mix (`shards_every`), but the lost-joiner ones.
+    pub fn shards() -> Self {
+        SimConfig {
+            shards_every: 1,
             ..SimConfig::default()
         }
     }
@@ -96,6 +120,16 @@ impl SimConfig {
     /// `delete_heavy_every`-th seed.
     pub fn for_seed(&self, seed: u64) -> SimConfig {
         let mut config = self.clone();
+        if self.sharded(seed) {
+            config.nodes = self.shard_members;
+            config.spare_nodes = self.shard_spares;
+            config.replicas = self.replicas.min(self.shard_members);
+            config.processes = draw_processes(self.shard_members + self.shard_spares, seed);
+            if self.loses_process(seed) {
+                // Losing up to 3 members at once: see `loses_process`.
+                config.members_min = 6;
+            }
+        }
         if self.loses_joiner(seed) {
             let shapes = [(2, 2), (3, 2), (self.nodes, self.replicas)];
             let (nodes, replicas) = shapes[(seed / self.lose_joiner_every) as usize % 3];
@@ -123,12 +157,88 @@ impl SimConfig {
             && seed % self.lose_joiner_every == self.lose_joiner_every / 2 + 1
     }
 
+    /// The configuration seed `seed` runs with on hardware that does or does not place
+    /// replicas by process (`Hardware::supports_processes`): without it, never the
+    /// shard mix.
+    pub fn for_hardware(&self, seed: u64, processes: bool) -> SimConfig {
+        if processes {
+            return self.for_seed(seed);
+        }
+        SimConfig {
+            shards_every: 0,
+            ..self.clone()
+        }
+        .for_seed(seed)
+    }
+
+    /// Whether seed `seed` runs the shard mix (`shards_every`).
+    pub fn sharded(&self, seed: u64) -> bool {
+        self.shards_every > 0
+            && seed % self.shards_every == self.shards_every / 2
+            && !self.loses_joiner(seed)
+    }
+
+    /// Whether shard seed `seed` loses the process of its first chosen joiner for good,
+    /// every shard of it at one instant (one shard seed in four; only with
+    /// `lose_joiner_every` and `change_timeout_ms` on): the lost members are then
+    /// force-removed one by one (`settle_lost`), each removal rebuilding the member's
+    /// ranges from replicas in other processes.
+    ///
+    /// What is sound to ask then is narrower than the rest of the mix, because of a
+    /// limit of the membership protocol (ARCHITECTURE.md, "Aborting a change"): a
+    /// member counts as synced only once a majority of its claim voters (the committed
+    /// layout's other members) hold its claim, and a live member's claim is never
+    /// excluded, so a change pending while half of a live member's voters are dead
+    /// can neither commit nor abort (seeds 70 and 214 of the first 300: a join or leave
+    /// asked after a 3-shard process of 7 members was lost stayed pending for good).
+    /// So from the moment the loss is decided the operator asks for no other change
+    /// until the lost members are removed (`World`'s membership hold), and leaves never
+    /// take the layout below 6 members: the joiner's own change, pending with at most 2
+    /// of its process's members of at least 6 dead, and each forced removal (voters:
+    /// the others but the removed member) keep a live majority of voters.
+    pub fn loses_process(&self, seed: u64) -> bool {
+        self.sharded(seed)
+            && self.lose_joiner_every > 0
+            && self.change_timeout_ms > 0
+            && (seed / self.shards_every) % 4 == 1
+    }
+
+    /// The processes of a run over `machines` machines: lists of machine indices, each
+    /// machine in exactly one (see `processes`).
+    pub fn process_groups(&self, machines: usize) -> Vec<Vec<usize>> {
+        let mut groups = Vec::new();
+        let mut next = 0;
+        for &size in &self.processes {
+            let end = (next + size.max(1)).min(machines);
+            if next < end {
+                groups.push((next..end).collect());
+            }
+            next = end;
+        }
+        groups.extend((next..machines).map(|i| vec![i]));
+        groups
+    }
+
     /// Whether seed `seed` is one of the delete-heavy mix (purge checked after it).
     pub fn delete_heavy(&self, seed: u64) -> bool {
         self.delete_heavy_every > 0
             && self.purge_interval_ms > 0
             && seed.is_multiple_of(self.delete_heavy_every)
     }
+}
+
+/// Process sizes of 1–3 covering `machines`, drawn from `seed` alone (a stream of its
+/// own, so nothing else in the run shifts).
+fn draw_processes(machines: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ringkv_core::rand::SplitMix64::new(seed ^ 0x5348_4152_4453);
+    let mut sizes = Vec::new();
+    let mut left = machines;
+    while left > 0 {
+        let size = (1 + rng.below(3) as usize).min(left);
+        sizes.push(size);
+        left -= size;
+    }
+    sizes
 }
 
 impl Default for SimConfig {
@@ -161,6 +271,10 @@ impl Default for SimConfig {
             lose_joiner_every: 8,
             lost_settle_ms: 30_000,
             members_min: 0,
+            shards_every: 4,
+            shard_members: 7,
+            shard_spares: 2,
+            processes: Vec::new(),
             trace_echo: false,
             clients_see_crashes: false,
         }
@@ -228,8 +342,9 @@ impl SimConfig {
             },
             clients_see_crashes: true,
             verify_through_every_node: true,
-            // Calibrated for its mutation tests: no lost machines.
+            // Calibrated for its mutation tests: no lost machines, no shards.
             lose_joiner_every: 0,
+            shards_every: 0,
             ..SimConfig::default()
         }
     }
@@ -266,8 +381,9 @@ impl SimConfig {
                 membership_racers: 3,
                 ..FaultConfig::default()
             },
-            // Calibrated for its mutation tests: no lost machines.
+            // Calibrated for its mutation tests: no lost machines, no shards.
             lose_joiner_every: 0,
+            shards_every: 0,
             ..SimConfig::default()
         }
     }
@@ -296,5 +412,51 @@ impl SimConfig {
             return fail("client_timeout_ms must exceed two request timeouts");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shard_mix_takes_one_seed_in_four_and_groups_every_machine() {
+        let config = SimConfig::default();
+        for seed in 0..64 {
+            let seeded = config.for_seed(seed);
+            let machines = seeded.nodes + seeded.spare_nodes;
+            let groups = seeded.process_groups(machines);
+            let mut all: Vec<usize> = groups.iter().flatten().copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..machines).collect::<Vec<_>>(), "seed {seed}");
+            if config.sharded(seed) {
+                assert_eq!(seed % 4, 2);
+                assert_eq!((seeded.nodes, seeded.spare_nodes), (7, 2));
+                assert!(groups.iter().all(|g| (1..=3).contains(&g.len())));
+                assert_eq!(seeded, config.for_seed(seed), "drawn from the seed alone");
+                // Hardware without processes runs the seed as it always did.
+                let plain = config.for_hardware(seed, false);
+                assert!(plain.processes.is_empty());
+                assert_eq!(plain.nodes, config.nodes);
+            } else {
+                assert!(seeded.processes.is_empty(), "seed {seed}");
+                assert!(groups.iter().all(|g| g.len() == 1));
+                let plain = config.for_hardware(seed, false);
+                assert_eq!(plain.shards_every, 0);
+                assert_eq!(
+                    SimConfig {
+                        shards_every: 0,
+                        ..seeded
+                    },
+                    plain
+                );
+            }
+        }
+        // One shard seed in four loses a process instead.
+        let losing: Vec<u64> = (0..64).filter(|s| config.loses_process(*s)).collect();
+        assert_eq!(losing, vec![6, 22, 38, 54]);
+        assert_eq!(config.for_seed(6).members_min, 6);
+        // Lost-joiner seeds (seed % 8 == 5) never run shards.
+        assert!(!SimConfig::shards().sharded(5) && SimConfig::shards().sharded(4));
     }
 }

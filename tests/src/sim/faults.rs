@@ -5,6 +5,13 @@
 //! the power cut) and how many nodes it hurts: usually a minority (the cluster must keep
 //! serving), sometimes a majority (it must refuse, `Unavailable`, without losing or
 //! inventing writes). Everything is undone at the epoch's end.
+//!
+//! Faults hit *processes*: a process is one or more machines (ring members, "shards")
+//! that share one failure domain. A process crashes, restarts and pauses as a whole,
+//! every shard at the same instant, and partitions never split one (its shards talk
+//! within the process). When every process is one machine (every mix but the shard
+//! mix) the schedule is exactly the per-machine one it always was: the same draws, in
+//! the same order.
 
 use ringkv_core::rand::SplitMix64;
 
@@ -111,6 +118,50 @@ impl Default for FaultConfig {
     }
 }
 
+/// Every machine of `n` its own process.
+pub fn singletons(n: usize) -> Vec<Vec<NodeIndex>> {
+    (0..n).map(|i| vec![i]).collect()
+}
+
+/// The machines of the processes `units` (indices into `processes`), in order.
+fn machines_of(processes: &[Vec<NodeIndex>], units: &[usize]) -> Vec<NodeIndex> {
+    units
+        .iter()
+        .flat_map(|&u| processes.get(u).into_iter().flatten().copied())
+        .collect()
+}
+
+/// `partition` over process indices, as the partition of their machines.
+fn expand(processes: &[Vec<NodeIndex>], partition: Partition) -> Partition {
+    let all = |units: Vec<usize>| machines_of(processes, &units);
+    match partition {
+        Partition::Groups(groups) => Partition::Groups(groups.into_iter().map(all).collect()),
+        Partition::Bridge {
+            left,
+            bridge,
+            right,
+        } => {
+            // A bridge process of several shards: its first shard is named; the others
+            // are on neither side, so they too reach both (only left-right links are
+            // cut).
+            let first = processes
+                .get(bridge)
+                .and_then(|shards| shards.first())
+                .copied()
+                .unwrap_or_default();
+            Partition::Bridge {
+                left: all(left),
+                bridge: first,
+                right: all(right),
+            }
+        }
+        Partition::OneWay { from, to } => Partition::OneWay {
+            from: all(from),
+            to: all(to),
+        },
+    }
+}
+
 /// `k` distinct nodes out of `n`, in random order.
 fn sample(n: usize, k: usize, rng: &mut SplitMix64) -> Vec<NodeIndex> {
     let mut all: Vec<NodeIndex> = (0..n).collect();
@@ -159,15 +210,19 @@ fn partition_of(n: usize, faulty: &[NodeIndex], rng: &mut SplitMix64) -> Partiti
     }
 }
 
-/// The faults of a run of `duration_ms` over `n` nodes, as `(time, fault)` sorted by
-/// time. Every fault is undone by the end of its epoch, at most `epoch_ms_max` after
-/// `duration_ms`.
+/// The faults of a run of `duration_ms` over the machines of `processes` (each a
+/// non-empty list of machines; [`singletons`] when every machine is its own), as
+/// `(time, fault)` sorted by time. Majorities and minorities count processes. Every
+/// fault is undone by the end of its epoch, at most `epoch_ms_max` after `duration_ms`.
 pub fn schedule(
-    n: usize,
+    processes: &[Vec<NodeIndex>],
     duration_ms: u64,
     config: &FaultConfig,
     rng: &mut SplitMix64,
 ) -> Vec<(u64, Fault)> {
+    let n = processes.len();
+    let machines = processes.iter().map(Vec::len).sum::<usize>();
+    let shards = |unit: usize| processes.get(unit).cloned().unwrap_or_default();
     let mut out = Vec::new();
     let mut t = config.warmup_ms;
     while t < duration_ms && n > 1 {
@@ -184,33 +239,48 @@ pub fn schedule(
         if !rng.chance(config.calm_pct) {
             match rng.below(4) {
                 0 => {
-                    out.push((t, Fault::Partition(partition_of(n, &faulty, rng))));
+                    let partition = expand(processes, partition_of(n, &faulty, rng));
+                    out.push((t, Fault::Partition(partition)));
                     out.push((end, Fault::Heal));
                 }
                 1 => {
+                    // A process's shards lose power together; a failed disk is one
+                    // shard's (its first), the others then crash with it.
                     for &f in &faulty {
+                        let shards = shards(f);
                         if rng.chance(config.disk_failure_pct) {
-                            out.push((t + offset(rng), Fault::DiskFails(f)));
-                            out.push((end, Fault::Crash(f)));
+                            let at = t + offset(rng);
+                            if let Some(&first) = shards.first() {
+                                out.push((at, Fault::DiskFails(first)));
+                            }
+                            out.extend(shards.iter().map(|&s| (end, Fault::Crash(s))));
                         } else {
-                            out.push((t + offset(rng), Fault::Crash(f)));
+                            let at = t + offset(rng);
+                            out.extend(shards.iter().map(|&s| (at, Fault::Crash(s))));
                         }
-                        out.push((end, Fault::Restart(f)));
+                        out.extend(shards.iter().map(|&s| (end, Fault::Restart(s))));
                     }
                 }
                 2 => {
                     for &f in &faulty {
                         let ms = rng.range(len / 2, len);
-                        out.push((t + offset(rng), Fault::Pause { node: f, ms }));
+                        let at = t + offset(rng);
+                        out.extend(
+                            shards(f)
+                                .into_iter()
+                                .map(|node| (at, Fault::Pause { node, ms })),
+                        );
                     }
                 }
                 _ => {
                     // One crash plus a partition of (some of) the others.
-                    let crashed = faulty[0];
-                    out.push((t + offset(rng), Fault::Crash(crashed)));
-                    out.push((end, Fault::Restart(crashed)));
+                    let crashed = shards(faulty[0]);
+                    let at = t + offset(rng);
+                    out.extend(crashed.iter().map(|&s| (at, Fault::Crash(s))));
+                    out.extend(crashed.iter().map(|&s| (end, Fault::Restart(s))));
                     let cut = sample(n, 1, rng);
-                    out.push((t, Fault::Partition(partition_of(n, &cut, rng))));
+                    let partition = expand(processes, partition_of(n, &cut, rng));
+                    out.push((t, Fault::Partition(partition)));
                     out.push((end, Fault::Heal));
                 }
             }
@@ -232,7 +302,7 @@ pub fn schedule(
     for _ in 0..config.mid_send_crashes {
         if duration_ms > config.warmup_ms {
             let at = rng.range(config.warmup_ms, duration_ms);
-            let node = rng.below(n as u64) as usize;
+            let node = rng.below(machines as u64) as usize;
             let (lo, hi) = config.mid_send_downtime_ms;
             let downtime_ms = rng.range(lo, hi);
             let choice = rng.next_u64();
@@ -258,8 +328,8 @@ mod tests {
     #[test]
     fn schedules_are_deterministic_balanced_and_undone() {
         let config = FaultConfig::default();
-        let a = schedule(5, 20_000, &config, &mut SplitMix64::new(3));
-        let b = schedule(5, 20_000, &config, &mut SplitMix64::new(3));
+        let a = schedule(&singletons(5), 20_000, &config, &mut SplitMix64::new(3));
+        let b = schedule(&singletons(5), 20_000, &config, &mut SplitMix64::new(3));
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
         let crashes = a
@@ -296,13 +366,13 @@ mod tests {
     #[test]
     fn mid_send_crashes_are_drawn_after_everything_else() {
         let config = FaultConfig::default();
-        let plain = schedule(5, 8_000, &config, &mut SplitMix64::new(7));
+        let plain = schedule(&singletons(5), 8_000, &config, &mut SplitMix64::new(7));
         let sharp = FaultConfig {
             mid_send_crashes: 10,
             mid_send_downtime_ms: (1, 3),
             ..config
         };
-        let with = schedule(5, 8_000, &sharp, &mut SplitMix64::new(7));
+        let with = schedule(&singletons(5), 8_000, &sharp, &mut SplitMix64::new(7));
         // Runs without them keep their schedule: the other faults are drawn first.
         let others: Vec<_> = with
             .iter()
@@ -323,6 +393,70 @@ mod tests {
         assert!(mid.iter().all(|&(t, node, down)| (300..=8_000).contains(&t)
             && node < 5
             && (1..=3).contains(&down)));
+    }
+
+    /// Processes of several shards: each crashes, restarts and pauses as a whole, at one
+    /// instant, and no partition separates two shards of one process.
+    #[test]
+    fn process_faults_take_every_shard_at_once() {
+        let processes = vec![vec![0, 1, 2], vec![3], vec![4, 5], vec![6, 7, 8], vec![9]];
+        let process_of = |node: NodeIndex| processes.iter().position(|p| p.contains(&node));
+        let config = FaultConfig::default();
+        let (mut crashes, mut pauses, mut partitions) = (0, 0, 0);
+        for seed in 0..20 {
+            let faults = schedule(&processes, 20_000, &config, &mut SplitMix64::new(seed));
+            for (at, fault) in &faults {
+                let whole = |node: &NodeIndex, same: &dyn Fn(&Fault, NodeIndex) -> bool| {
+                    let p = process_of(*node).expect("a process");
+                    processes[p]
+                        .iter()
+                        .all(|&s| faults.iter().any(|(t, other)| t == at && same(other, s)))
+                };
+                match fault {
+                    Fault::Crash(node) => {
+                        crashes += 1;
+                        assert!(whole(node, &|f, s| *f == Fault::Crash(s)), "{faults:?}");
+                    }
+                    Fault::Restart(node) => {
+                        assert!(whole(node, &|f, s| *f == Fault::Restart(s)), "{faults:?}");
+                    }
+                    Fault::Pause { node, ms } => {
+                        pauses += 1;
+                        let ms = *ms;
+                        assert!(whole(node, &|f, s| *f == Fault::Pause { node: s, ms }));
+                    }
+                    Fault::Partition(partition) => {
+                        partitions += 1;
+                        let sides: Vec<Vec<NodeIndex>> = match partition {
+                            Partition::Groups(groups) => groups.clone(),
+                            Partition::Bridge {
+                                left,
+                                bridge,
+                                right,
+                            } => {
+                                let p = process_of(*bridge).expect("a process");
+                                assert!(processes[p]
+                                    .iter()
+                                    .all(|s| !left.contains(s) && !right.contains(s)));
+                                vec![left.clone(), right.clone()]
+                            }
+                            Partition::OneWay { from, to } => vec![from.clone(), to.clone()],
+                        };
+                        for side in &sides {
+                            for node in side {
+                                let p = process_of(*node).expect("a process");
+                                assert!(
+                                    processes[p].iter().all(|s| side.contains(s)),
+                                    "{partition:?}"
+                                );
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(crashes > 0 && pauses > 0 && partitions > 0);
     }
 
     #[test]

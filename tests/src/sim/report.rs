@@ -35,6 +35,10 @@ pub struct Summary {
     pub failed_seeds: Vec<u64>,
     pub errors: Vec<(u64, SimError)>,
     pub membership: MembershipCounts,
+    /// Seeds of the shard mix (processes of several shards) and the whole-process
+    /// power losses they ran.
+    pub shard_seeds: u64,
+    pub process_crashes: u64,
 }
 
 impl Summary {
@@ -62,6 +66,8 @@ impl Summary {
         self.membership.lost += m.lost;
         self.membership.force_removed += m.force_removed;
         self.membership.aborted += m.aborted;
+        self.shard_seeds += u64::from(report.shard_processes > 0);
+        self.process_crashes += report.process_crashes;
         match report.converge_ms {
             Some(ms) => self.converge_ms.push(ms),
             None => {
@@ -112,7 +118,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nshard seeds: {}, whole-process crashes: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -144,6 +150,8 @@ impl Summary {
             self.membership.aborted,
             self.membership.lost,
             self.membership.force_removed,
+            self.shard_seeds,
+            self.process_crashes,
             p50,
             max,
             self.not_converged,
@@ -164,7 +172,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"shard_seeds\":{},\"process_crashes\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -190,6 +198,8 @@ impl Summary {
             self.membership.aborted,
             self.membership.lost,
             self.membership.force_removed,
+            self.shard_seeds,
+            self.process_crashes,
             p50,
             max,
             self.not_converged,

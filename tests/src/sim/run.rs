@@ -83,6 +83,10 @@ pub struct SeedReport {
     pub trace_hash: u64,
     pub events: u64,
     pub membership: MembershipCounts,
+    /// Processes of two or more shards in this seed (0 outside the shard mix), and
+    /// their whole-process power losses (`SimConfig::shards_every`).
+    pub shard_processes: usize,
+    pub process_crashes: u64,
 }
 
 impl SeedReport {
@@ -547,7 +551,7 @@ fn finding<H: Hardware>(world: &World<H>, kind: FindingKind, v: Violation) -> Fi
 
 /// Runs seed `seed` on `hw` and checks it.
 pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<SeedReport, SimError> {
-    let config = &config.for_seed(seed);
+    let config = &config.for_hardware(seed, hw.supports_processes());
     let mut world = World::new(hw, config.clone(), seed)?;
     world.run_until(config.workload_ms)?;
 
@@ -649,5 +653,7 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         trace_hash: world.trace.hash(),
         events: world.events(),
         membership: world.membership,
+        shard_processes: world.shard_processes.len(),
+        process_crashes: world.process_crashes,
     })
 }

@@ -106,6 +106,13 @@ pub struct World<H: Hardware> {
     /// This seed loses the next joiner (`SimConfig::lose_joiner_every`); cleared once
     /// planned.
     lose_next_joiner: bool,
+    /// Processes of two or more shards (`SimConfig::processes`; empty in every other
+    /// mix), and how often one lost power as a whole.
+    pub shard_processes: Vec<Vec<NodeIndex>>,
+    pub process_crashes: u64,
+    /// A process of several members is being lost for good: the operator asks for no
+    /// other change until `settle_lost` removes them (`SimConfig::loses_process`).
+    membership_held: bool,
 }
 
 /// What became of the membership changes the run asked for.
@@ -190,7 +197,14 @@ impl<H: Hardware> World<H> {
             membership: MembershipCounts::default(),
             layouts: LayoutBook::default(),
             lost: std::collections::BTreeSet::new(),
-            lose_next_joiner: config.loses_joiner(seed),
+            lose_next_joiner: config.loses_joiner(seed) || config.loses_process(seed),
+            shard_processes: config
+                .process_groups(machines)
+                .into_iter()
+                .filter(|p| p.len() > 1)
+                .collect(),
+            process_crashes: 0,
+            membership_held: false,
             hw,
             config,
         };
@@ -201,8 +215,21 @@ impl<H: Hardware> World<H> {
         for i in 0..machines {
             world.boot(i)?;
         }
+        // Faults hit whole processes (every machine its own but in the shard mix).
+        let processes = world.config.process_groups(machines);
+        if processes.len() < machines {
+            let shown: Vec<String> = processes
+                .iter()
+                .map(|p| {
+                    let names: Vec<String> = p.iter().map(|&i| Name(i).to_string()).collect();
+                    format!("{{{}}}", names.join(" "))
+                })
+                .collect();
+            let text = format!("processes {}", shown.join(" "));
+            world.trace.record(0, Scope::Global, text);
+        }
         let faults = schedule(
-            machines,
+            &processes,
             world.config.workload_ms,
             &world.config.faults,
             &mut rng_faults,
@@ -682,7 +709,13 @@ impl<H: Hardware> World<H> {
         match fault {
             Fault::Partition(p) => self.network.apply(&p),
             Fault::Heal => self.network.heal(),
-            Fault::Crash(i) if i < self.slots.len() => self.crash(i),
+            Fault::Crash(i) if i < self.slots.len() => {
+                // A process's shards crash at one instant, its first shard first.
+                if self.shard_processes.iter().any(|p| p.first() == Some(&i)) {
+                    self.process_crashes += 1;
+                }
+                self.crash(i)
+            }
             Fault::Restart(i) if i < self.slots.len() && !self.is_up(i) && !self.is_lost(i) => {
                 self.boot(i)?
             }
@@ -735,6 +768,11 @@ impl<H: Hardware> World<H> {
 
     /// Asks a member for a membership change, if the hardware has one to make now.
     fn ask_change(&mut self, choice: u64) {
+        if self.membership_held {
+            let text = "no membership change: a lost process's members are removed first";
+            self.record(Scope::Global, text.into());
+            return;
+        }
         let nodes: Vec<Option<&H::Node>> = self.slots.iter().map(|s| s.node.as_ref()).collect();
         let Some((to, change)) = self.hw.plan_change(&nodes, choice) else {
             self.record(Scope::Global, "no membership change possible now".into());
@@ -743,8 +781,9 @@ impl<H: Hardware> World<H> {
         self.request_change(to, change);
     }
 
-    /// A join was chosen in a seed that loses its joiner: the machine is lost for good
-    /// soon, as often during its sync (within 100 ms) as after it (up to 1.5 s).
+    /// A join was chosen in a seed that loses its joiner: the machine (in the shard mix,
+    /// its process) is lost for good soon, as often during its sync (within 100 ms) as
+    /// after it (up to 1.5 s).
     fn lose_chosen_joiner(&mut self, joiner: NodeIndex, id: RequestId) {
         self.lose_next_joiner = false;
         let h = SplitMix64::new(id ^ self.config.lose_joiner_every).next_u64();
@@ -754,8 +793,21 @@ impl<H: Hardware> World<H> {
             h % 1_500
         };
         let at = self.now + delay_ms;
-        self.queue
-            .push(at, Event::Fault(Fault::LoseForever(joiner)));
+        // In the shard mix the joiner's whole process goes, every shard at once
+        // (members and spares alike); elsewhere it is the joiner alone.
+        let process = self
+            .shard_processes
+            .iter()
+            .find(|p| p.contains(&joiner))
+            .cloned()
+            .unwrap_or_else(|| vec![joiner]);
+        if process.len() > 1 {
+            self.membership_held = true;
+        }
+        for machine in process {
+            self.queue
+                .push(at, Event::Fault(Fault::LoseForever(machine)));
+        }
     }
 
     /// Asks member `to` for `change` (its answer is counted in `membership`).

@@ -4,6 +4,8 @@
 //! Preference-list nodes believed alive come first (in preference order). Each one
 //! believed dead is replaced by a *fallback*: the next node believed alive that the ring
 //! walk from the key's position meets and that is not in the preference list. A
+//! fallback never shares a process (`NodeSpec::process`) with another node of the set,
+//! so each ack is from a distinct failure domain, as on the preference list. A
 //! fallback stands in for one specific owner (`hint_for`): it keeps a durable hint for
 //! that owner and hands it off once gossip shows the owner alive again.
 //!
@@ -12,7 +14,7 @@
 //! same layout, but liveness is each coordinator's own view, so two coordinators may
 //! pick different fallbacks: harmless, since states only ever merge.
 
-use crate::ring::{key_position, NodeId, RingLayout};
+use crate::ring::{key_position, NodeId, NodeSpec, RingLayout};
 
 /// One node of a key's sloppy quorum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,16 @@ pub(crate) fn sloppy_targets(
         if preference.contains(node) || !alive(*node) {
             continue;
         }
+        // Never a second holder of the write in one process: a stand-in that shares a
+        // target's process would fall with it, and the write would count an ack twice
+        // for one failure domain (W acks must mean W processes).
+        let domain = layout.node(*node).map(NodeSpec::domain);
+        let shares_process = targets
+            .iter()
+            .any(|target| layout.node(target.node).map(NodeSpec::domain) == domain);
+        if domain.is_none() || shares_process {
+            continue;
+        }
         targets.push(Target {
             node: *node,
             hint_for: Some(*owner),
@@ -77,7 +89,7 @@ pub(crate) fn sloppy_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::NodeSpec;
+    use crate::ring::ProcessId;
 
     fn layout(n: u64) -> RingLayout {
         RingLayout::from_parts(
@@ -128,6 +140,34 @@ mod tests {
                 .find(|node| !preference.contains(node));
             assert_eq!(Some(targets[1].node), first_other);
         }
+    }
+
+    /// Three processes of two shards each: a dead owner's stand-in is never in the
+    /// process of a live target (the fallback walk would otherwise often meet a shard
+    /// of an owner's process first).
+    #[test]
+    fn fallbacks_never_share_a_live_target_process() {
+        let specs = (1..=6u64).map(|i| {
+            let process = i.div_ceil(2);
+            NodeSpec::new(i, format!("z{process}"), 1).in_process(ProcessId(process))
+        });
+        let ring = RingLayout::from_parts(1, 2, 64, specs).expect("layout");
+        let domain = |node: NodeId| ring.node(node).map(NodeSpec::domain);
+        let mut fallbacks = 0;
+        for index in 0..200u32 {
+            let key = index.to_le_bytes();
+            let preference = ring.preference_list(&key);
+            let dead = preference[1];
+            let targets = sloppy_targets(&ring, &key, |node| node != dead);
+            assert_eq!(targets.len(), 2, "{targets:?}");
+            assert_ne!(
+                domain(targets[0].node),
+                domain(targets[1].node),
+                "{targets:?}"
+            );
+            fallbacks += usize::from(targets[1].hint_for == Some(dead));
+        }
+        assert_eq!(fallbacks, 200);
     }
 
     #[test]

@@ -174,6 +174,9 @@ pub(crate) struct Membership {
     last_outcome: Option<(u64, bool)>,
     /// When `spread_pending` last proposed.
     last_spread_ms: Option<u64>,
+    /// Since when this node holds a vote whose outcome it has not learned, with no
+    /// proposal of its own running (`repropose_unlearned_vote`).
+    unlearned_vote_since_ms: Option<u64>,
 }
 
 impl Membership {
@@ -207,6 +210,7 @@ impl Membership {
             abort_client: None,
             last_outcome: None,
             last_spread_ms: None,
+            unlearned_vote_since_ms: None,
         };
         // A change pending at open is timed from now (`pending_age_ms` is this run's).
         let before = LayoutHistory::new(membership.history.committed().clone());
@@ -795,6 +799,7 @@ impl Membership {
     pub fn on_timers(&mut self, ctx: &mut MCtx<'_>) -> Result<(), String> {
         self.fence_if_stuck(ctx)?;
         self.spread_pending(ctx);
+        self.repropose_unlearned_vote(ctx);
         self.resolve_abort(ctx);
         let resend_ms = self.settings.resend_interval_ms;
         if let Some(job) = self.sync.as_mut().filter(|job| !job.wiped) {
@@ -853,6 +858,46 @@ impl Membership {
         }
         self.proposal = Some(proposal);
         Ok(())
+    }
+
+    /// A vote for version committed + 1 that stays unlearned for `change_timeout_ms`
+    /// (plus this member's rank times the resend interval, so that voters do not duel):
+    /// proposes the voted layout again, as a member holding a pending change does.
+    ///
+    /// Why: a change can be chosen by a bare majority whose proposer committed at once
+    /// (so no member holds it pending) and one of whose voters was then lost. The live
+    /// voters are then one short of the majority of reports that confirms it, and the
+    /// members that did not vote cannot learn it; every later change waits forever. A
+    /// new Paxos round over the live members finds the vote in its promises and drives
+    /// that same layout to a majority of votes, which the others then confirm (seed
+    /// 694 of the shard mix). Safe whatever was chosen: a proposer adopts the
+    /// highest-ballot vote its promises carry (`paxos.rs`), so a round can only choose
+    /// again what may have been chosen.
+    fn repropose_unlearned_vote(&mut self, ctx: &mut MCtx<'_>) {
+        if self.proposal.is_some() || !self.holds_unlearned_vote() {
+            self.unlearned_vote_since_ms = None;
+            return;
+        }
+        let since_ms = *self.unlearned_vote_since_ms.get_or_insert(ctx.now_ms);
+        let rank = self
+            .history
+            .committed()
+            .nodes()
+            .keys()
+            .position(|id| *id == self.me)
+            .unwrap_or(0) as u64;
+        let due_ms = since_ms
+            .saturating_add(self.settings.change_timeout_ms)
+            .saturating_add(rank.saturating_mul(self.settings.resend_interval_ms));
+        if ctx.now_ms < due_ms {
+            return;
+        }
+        let Some((_, voted)) = self.acceptor.accepted.clone() else {
+            return;
+        };
+        // The next attempt, if this one does not end it, after another full wait.
+        self.unlearned_vote_since_ms = Some(ctx.now_ms);
+        self.propose(ctx, None, voted);
     }
 
     /// An admin request: validates it and starts a proposal for the next version.
@@ -1413,13 +1458,28 @@ pub(crate) fn displaced_reason(me: NodeId) -> String {
 /// The spec a `Join` asks for, checked against the member of the same id, if any: a
 /// member bound to an identity keeps it (a join without one, e.g. a zone change from
 /// the CLI, inherits it) and its address (moving it needs its secret: `Rehome`); an
-/// unbound member stays unbound.
+/// unbound member stays unbound. A member keeps its process too (a join naming none
+/// inherits it): its store lives in that process, so a spec that moved it elsewhere
+/// would let placement put a second replica of a key beside it.
 fn joined_spec(committed: &RingLayout, spec: &NodeSpec) -> Result<NodeSpec, ClientError> {
     let Some(existing) = committed.node(spec.id) else {
         return Ok(spec.clone());
     };
     let refuse = |reason: String| Err(ClientError::Unsupported { reason });
     let id = spec.id;
+    if spec.process.is_some() && spec.process != existing.process {
+        let from = existing
+            .process
+            .map_or_else(|| "its own".to_string(), |p| p.to_string());
+        return refuse(format!(
+            "member {id} runs in process {from}: a member never moves to another process \
+             (remove {id}, then join under a new id)"
+        ));
+    }
+    let spec = &NodeSpec {
+        process: existing.process,
+        ..spec.clone()
+    };
     match (existing.identity, spec.identity) {
         (Some(bound), Some(asked)) if bound != asked => refuse(format!(
             "member {id} is bound to another store (identity {bound}, this one {asked}): \

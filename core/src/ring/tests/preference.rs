@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use super::super::balance::sample_key;
-use super::super::{key_position, NodeId, NodeSpec, RingLayout};
+use super::super::{key_position, Domain, LayoutError, NodeId, NodeSpec, ProcessId, RingLayout};
 use super::{equal_layout, layout_of};
 
 fn zones_of(layout: &RingLayout, owners: &[NodeId]) -> BTreeSet<String> {
@@ -131,4 +131,84 @@ fn single_node_single_zone_and_n_one() {
         n1 = n1.with_node(NodeSpec::new(id, "same", 1)).expect("valid");
     }
     assert_eq!(n1.preference_list(b"x").len(), 1);
+}
+
+/// `count` processes of `shards` members each (ids `1..`), process `p` in zone `z{p}`.
+fn sharded(count: u64, shards: u64) -> RingLayout {
+    layout_of((0..count * shards).map(|i| {
+        let process = i / shards;
+        NodeSpec::new(i + 1, format!("z{process}"), 1).in_process(ProcessId(process))
+    }))
+}
+
+fn processes_of(layout: &RingLayout, owners: &[NodeId]) -> BTreeSet<Domain> {
+    owners
+        .iter()
+        .filter_map(|node| layout.node(*node))
+        .map(NodeSpec::domain)
+        .collect()
+}
+
+#[test]
+fn replicas_go_to_distinct_processes() {
+    let layout = sharded(4, 3);
+    assert_eq!((layout.domain_count(), layout.replicas_per_key()), (4, 3));
+    let mut primaries = BTreeSet::new();
+    for index in 0..2_000 {
+        let owners = layout.preference_list(&sample_key(index));
+        assert_eq!(owners.len(), 3);
+        assert_eq!(processes_of(&layout, &owners).len(), 3, "{owners:?}");
+        primaries.insert(owners[0]);
+    }
+    // Every shard still leads some keys: a process's shards split its share.
+    assert_eq!(primaries.len(), 12);
+}
+
+#[test]
+fn fewer_processes_than_replicas_gives_one_shard_of_each() {
+    // Two processes of three shards: N = 3 cannot be met without two replicas in one
+    // process, so every key has 2 (as a 2-node layout has always had).
+    let layout = sharded(2, 3);
+    assert_eq!(layout.replicas_per_key(), 2);
+    for index in 0..500 {
+        let owners = layout.preference_list(&sample_key(index));
+        assert_eq!(owners.len(), 2);
+        assert_eq!(processes_of(&layout, &owners).len(), 2, "{owners:?}");
+    }
+    // One process: one replica, however many shards it runs.
+    assert_eq!(sharded(1, 4).preference_list(b"k").len(), 1);
+}
+
+#[test]
+fn a_process_never_spans_zones() {
+    let layout = sharded(2, 2);
+    let stray = NodeSpec::new(9, "elsewhere", 1).in_process(ProcessId(1));
+    assert!(matches!(
+        layout.with_node(stray),
+        Err(LayoutError::ProcessSpansZones {
+            process: ProcessId(1),
+            ..
+        })
+    ));
+    // The same zone is fine, and so is a member of its own process anywhere.
+    assert!(layout
+        .with_node(NodeSpec::new(9, "z1", 1).in_process(ProcessId(1)))
+        .is_ok());
+    assert!(layout.with_node(NodeSpec::new(9, "elsewhere", 1)).is_ok());
+}
+
+#[test]
+fn process_ids_and_node_ids_do_not_collide() {
+    // Member 1 alone and members of process 1 are distinct domains.
+    let layout = layout_of([
+        NodeSpec::new(1, "a", 1),
+        NodeSpec::new(2, "b", 1).in_process(ProcessId(1)),
+        NodeSpec::new(3, "b", 1).in_process(ProcessId(1)),
+    ]);
+    assert_eq!(layout.domain_count(), 2);
+    for index in 0..200 {
+        let owners = layout.preference_list(&sample_key(index));
+        assert_eq!(owners.len(), 2);
+        assert!(owners.contains(&NodeId(1)), "{owners:?}");
+    }
 }

@@ -57,6 +57,13 @@ fn forged_layouts_are_refused() {
         vec![NodeSpec::new(1, "a", 1), NodeSpec::new(1, "b", 1)]
     )
     .is_err());
+    // A process spread over two zones (its shards share one machine).
+    let shard = |id, zone| NodeSpec::new(id, zone, 1).in_process(super::super::ProcessId(4));
+    assert!(forge(3, 8, vec![shard(1, "a"), shard(2, "a")]).is_ok());
+    assert!(matches!(
+        forge(3, 8, vec![shard(1, "a"), shard(2, "b")]),
+        Err(postcard::Error::SerdeDeCustom)
+    ));
     // Same checks as the constructor.
     let direct = RingLayout::from_parts(1, 3, 8, [NodeSpec::new(1, "a", u32::MAX)]);
     assert!(matches!(direct, Err(LayoutError::TooManyTokens { .. })));
