@@ -81,6 +81,39 @@ fn build(specs: &[NodeSpec], replicas: usize, vnodes: u32) -> RingLayout {
     RingLayout::from_parts(0, replicas, vnodes, specs.iter().cloned()).expect("within limits")
 }
 
+/// `ranges_moved(old, new)` names exactly the positions whose owner set changed, each in
+/// one range, with the old and new owners there.
+fn check_ranges_moved(
+    before: &[NodeSpec],
+    after: &[NodeSpec],
+    replicas: usize,
+    positions: Vec<u64>,
+) -> Result<(), TestCaseError> {
+    let (old, new) = (build(before, replicas, 4), build(after, replicas, 4));
+    let moved = ranges_moved(&old, &new);
+    let tokens = old.tokens().iter().chain(new.tokens()).map(|(p, _)| *p);
+    for position in positions.into_iter().chain(tokens) {
+        let set = |layout: &RingLayout| {
+            layout
+                .owners_at(position)
+                .into_iter()
+                .collect::<BTreeSet<NodeId>>()
+        };
+        let changed = set(&old) != set(&new);
+        let hits: Vec<_> = moved
+            .iter()
+            .filter(|(range, _, _)| range.contains(position))
+            .collect();
+        prop_assert!(hits.len() <= 1);
+        prop_assert_eq!(changed, hits.len() == 1);
+        if let Some((_, old_owners, new_owners)) = hits.first() {
+            prop_assert_eq!(old_owners, &old.owners_at(position));
+            prop_assert_eq!(new_owners, &new.owners_at(position));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -126,20 +159,7 @@ proptest! {
     fn ranges_moved_matches_pointwise_owners(
         before in arb_specs(), after in arb_specs(), replicas in 1usize..4, positions in prop::collection::vec(any::<u64>(), 32),
     ) {
-        let (old, new) = (build(&before, replicas, 4), build(&after, replicas, 4));
-        let moved = ranges_moved(&old, &new);
-        let probes = positions.into_iter().chain(old.tokens().iter().chain(new.tokens()).map(|(p, _)| *p));
-        for position in probes {
-            let set = |layout: &RingLayout| layout.owners_at(position).into_iter().collect::<BTreeSet<NodeId>>();
-            let changed = set(&old) != set(&new);
-            let hits: Vec<_> = moved.iter().filter(|(range, _, _)| range.contains(position)).collect();
-            prop_assert!(hits.len() <= 1);
-            prop_assert_eq!(changed, hits.len() == 1);
-            if let Some((_, old_owners, new_owners)) = hits.first() {
-                prop_assert_eq!(old_owners, &old.owners_at(position));
-                prop_assert_eq!(new_owners, &new.owners_at(position));
-            }
-        }
+        check_ranges_moved(&before, &after, replicas, positions)?;
     }
 
     #[test]
@@ -188,15 +208,7 @@ proptest! {
     fn sharded_ranges_moved_matches_pointwise_owners(
         before in arb_sharded_specs(), after in arb_sharded_specs(), replicas in 1usize..4, positions in prop::collection::vec(any::<u64>(), 32),
     ) {
-        let (old, new) = (build(&before, replicas, 4), build(&after, replicas, 4));
-        let moved = ranges_moved(&old, &new);
-        let probes = positions.into_iter().chain(old.tokens().iter().chain(new.tokens()).map(|(p, _)| *p));
-        for position in probes {
-            let set = |layout: &RingLayout| layout.owners_at(position).into_iter().collect::<BTreeSet<NodeId>>();
-            let hits: Vec<_> = moved.iter().filter(|(range, _, _)| range.contains(position)).collect();
-            prop_assert!(hits.len() <= 1);
-            prop_assert_eq!(set(&old) != set(&new), hits.len() == 1);
-        }
+        check_ranges_moved(&before, &after, replicas, positions)?;
     }
 
     #[test]
