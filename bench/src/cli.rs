@@ -54,9 +54,15 @@ pub struct ScaleArgs {
     /// Cluster sizes to run, in order.
     #[arg(long, value_delimiter = ',', default_values_t = [3, 6, 9])]
     pub nodes: Vec<usize>,
-    /// CPU quota of each node process (cgroup v1 CFS quota), in CPUs.
+    /// CPU quota of each node process (cgroup v1 CFS quota), in CPUs, per shard: a
+    /// process of S shards gets S times this.
     #[arg(long, default_value_t = 0.2)]
     pub cpus: f64,
+    /// Shards per process (`ringkv serve --shards`), comma separated: every cluster size
+    /// runs once per count, e.g. `--nodes 3 --shards 1,2` compares 1 and 2 shards at
+    /// 1x and 2x the quota.
+    #[arg(long, value_delimiter = ',', default_values_t = [1])]
+    pub shards: Vec<u32>,
     /// redis-benchmark pipeline depth.
     #[arg(long, default_value_t = 16)]
     pub pipeline: u32,
@@ -68,6 +74,9 @@ pub struct ScaleArgs {
     /// node sees fewer clients as the cluster grows).
     #[arg(long)]
     pub total_clients: Option<u32>,
+    /// Also write the run as an SVG chart here (ops/s against nodes; p50/p99 latency).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 impl ScaleArgs {

@@ -9,6 +9,7 @@
 mod cli;
 mod engines;
 mod plot;
+mod plot_scale;
 mod report;
 mod server;
 mod sysinfo;

@@ -37,7 +37,7 @@ fn phase_of(row: &Value) -> (String, String) {
     (s("workload"), s("distribution"))
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

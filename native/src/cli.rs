@@ -109,6 +109,12 @@ pub struct ServeArgs {
     pub capacity: Option<u32>,
     #[arg(long, env = "RINGKV_REPLICAS")]
     pub replicas: Option<usize>,
+    /// Ring members this process runs, each on its own thread with its own engine
+    /// (`server/shards.rs`): shard 0 is --node-id, shard S is node-id + S x 1000000.
+    /// `auto`: one per available core. Fixed for the life of the data directory
+    /// (default 1).
+    #[arg(long, env = "RINGKV_SHARDS")]
+    pub shards: Option<String>,
     #[arg(long, env = "RINGKV_ENGINE")]
     pub engine: Option<EngineKind>,
     /// Shared secret peers prove they hold (HMAC challenge-response; never sent).
@@ -167,6 +173,9 @@ pub struct DevClusterArgs {
     pub peer_port: u16,
     #[arg(long, default_value_t = 8001)]
     pub http_port: u16,
+    /// Ring members per node process (`serve --shards`); fixed once the data exists.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub shards: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

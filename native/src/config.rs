@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::cli::{EngineKind, ServeArgs};
 use crate::error::{Error, Result};
+use crate::server::shards::{SHARDS_MAX, SHARD_ID_STRIDE};
 
 /// The TOML file: the same names as the flags, with underscores.
 #[derive(Debug, Default, Deserialize)]
@@ -30,6 +31,7 @@ pub struct FileConfig {
     pub zone: Option<String>,
     pub capacity: Option<u32>,
     pub replicas: Option<usize>,
+    pub shards: Option<String>,
     pub engine: Option<EngineKind>,
     pub cluster_secret: Option<String>,
     pub auth_token: Option<String>,
@@ -95,6 +97,8 @@ pub struct ServeConfig {
     pub zone: String,
     pub capacity: u32,
     pub replicas: usize,
+    /// Ring members this process runs (`server/shards.rs`).
+    pub shards: u32,
     pub engine: EngineKind,
     /// `None`: this node accepts no peer (single-node cluster without a secret).
     pub cluster_secret: Option<Vec<u8>>,
@@ -225,12 +229,34 @@ impl ServeConfig {
         if ids.len() != members.len() {
             return Err(Error::Config("--member lists a node id twice".into()));
         }
+        let shards = match args.shards.or(file.shards) {
+            None => 1,
+            Some(text) => parse_shards(&text)?,
+        };
+        if shards > 1 && node_id.0 >= SHARD_ID_STRIDE {
+            return Err(Error::Config(format!(
+                "with --shards, node ids must be below {SHARD_ID_STRIDE} (shard S of n is \
+                 n + S x {SHARD_ID_STRIDE}); {node_id} is not"
+            )));
+        }
+        if let Some(member) = members
+            .iter()
+            .find(|m| m.id.0 >= SHARD_ID_STRIDE && shards > 1)
+        {
+            return Err(Error::Config(format!(
+                "with --shards, --member ids must be below {SHARD_ID_STRIDE}; {} is not",
+                member.id
+            )));
+        }
         let cluster_secret = args.cluster_secret.or(file.cluster_secret);
-        if (members.len() > 1 || !seeds.is_empty() || seeds_dns.is_some())
+        // Shards of one process are peers too: they talk over the peer protocol.
+        if (members.len() > 1 || shards > 1 || !seeds.is_empty() || seeds_dns.is_some())
             && cluster_secret.as_ref().is_none_or(|s| s.len() < 16)
         {
             return Err(Error::Config(
-                "a cluster of several nodes needs --cluster-secret (at least 16 bytes)".into(),
+                "a cluster of several nodes (or --shards above 1) needs --cluster-secret (at \
+                 least 16 bytes)"
+                    .into(),
             ));
         }
         let limits = Limits {
@@ -298,6 +324,7 @@ impl ServeConfig {
             capacity: own.capacity,
             members,
             replicas: args.replicas.or(file.replicas).unwrap_or(3),
+            shards,
             engine: args.engine.or(file.engine).unwrap_or(EngineKind::Lsm),
             cluster_secret: cluster_secret.map(String::into_bytes),
             auth_token: args.auth_token.or(file.auth_token),
@@ -316,6 +343,25 @@ impl ServeConfig {
                 .unwrap_or(600_000),
         })
     }
+}
+
+/// `--shards`: a count in 1..=SHARDS_MAX, or `auto` (the available cores).
+fn parse_shards(text: &str) -> Result<u32> {
+    let count = if text == "auto" {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+            .min(SHARDS_MAX)
+    } else {
+        text.parse::<u32>()
+            .map_err(|_| Error::Config(format!("--shards {text:?}: expected a count or auto")))?
+    };
+    if count == 0 || count > SHARDS_MAX {
+        return Err(Error::Config(format!(
+            "--shards {count}: expected 1 to {SHARDS_MAX}"
+        )));
+    }
+    Ok(count)
 }
 
 fn non_empty(list: Vec<String>) -> Option<Vec<String>> {
@@ -500,6 +546,38 @@ mod tests {
             "0123456789abcdef"
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn shards_flag_is_bounded_and_needs_a_secret_and_small_ids() {
+        let base = ["ringkv", "serve", "--node-id", "n2", "--data-dir", "/tmp/x"];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            resolve(&args)
+        };
+        let secret = ["--cluster-secret", "0123456789abcdef"];
+        assert_eq!(with(&[]).expect("default").shards, 1);
+        let two = with(&["--shards", "2", secret[0], secret[1]]).expect("two shards");
+        assert_eq!(two.shards, 2);
+        let auto = with(&["--shards", "auto", secret[0], secret[1]]).expect("auto");
+        assert!((1..=SHARDS_MAX).contains(&auto.shards));
+        for bad in ["0", "65", "-1", "many"] {
+            assert!(
+                with(&["--shards", bad, secret[0], secret[1]]).is_err(),
+                "--shards {bad}"
+            );
+        }
+        // Shards of one process talk over the peer protocol: a secret is required.
+        let error = with(&["--shards", "2"]).expect_err("no secret");
+        assert!(error.to_string().contains("--cluster-secret"), "{error}");
+        // Shard ids are base + S x stride: a base id at or above the stride is refused.
+        let mut big = base.to_vec();
+        big[3] = "n1000000";
+        big.extend_from_slice(&["--shards", "2", secret[0], secret[1]]);
+        assert!(resolve(&big).is_err());
+        big.truncate(6);
+        assert!(resolve(&big).is_ok(), "one shard keeps any id");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! seeds, later leaves). Afterwards: every key's history must be linearizable (checked with
 //! the simulator's checker), every acknowledged write-once key readable, and a node cut
 //! off from all others must have answered UNAVAILABLE.
+//!
+//! The same run with processes of two shards (`ringkv serve --shards 2`: ten ring
+//! members in five processes, a joiner of two): kills, pauses and partitions hit whole
+//! processes, so all shards of one go down at once, and no key may have two replicas
+//! in one process for the run to stay linearizable and lose nothing.
 
 mod common;
 
@@ -87,14 +92,37 @@ async fn proxy(listener: TcpListener, from: usize, to: usize, target: String, fa
     }
 }
 
+/// Member id of shard `shard` of process `n{process}` (`native/src/server/shards.rs`).
+fn shard_id(process: usize, shard: u32) -> u64 {
+    process as u64 + u64::from(shard) * 1_000_000
+}
+
 #[test]
 #[ignore = "about 15 s; scripts/test runs it in its own step with --nocapture so its figures print"]
 fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
+    run(1);
+}
+
+#[test]
+#[ignore = "about 20 s; scripts/test runs it in its own step with --nocapture so its figures print"]
+fn five_two_shard_processes_under_kills_pauses_and_partitions_stay_linearizable() {
+    run(2);
+}
+
+/// The chaos run with `shards` ring members per process.
+fn run(shards: u32) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(7);
-    println!("chaos seed {seed}");
+    println!("chaos seed {seed}, {shards} shard(s) per process");
+    let extra: Vec<String> = if shards > 1 {
+        vec!["--shards".into(), shards.to_string()]
+    } else {
+        Vec::new()
+    };
+    let extra_flags: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let members = |processes: usize| processes * shards as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -123,11 +151,12 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
     }
     let mut cluster = Cluster::launch(
         &ports[..NODES],
-        &[],
+        &extra_flags,
         &|i, j| Some(format!("127.0.0.1:{}", proxy_ports[&(i, j)])),
         false,
         PLANNED,
     );
+    cluster.joiner_extra = extra.clone();
     let resp: Vec<String> = cluster.nodes.iter().map(|n| n.resp.clone()).collect();
     let seeds: Vec<String> = cluster.nodes.iter().map(|n| n.ws.clone()).collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -169,16 +198,37 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
                 let joiner = cluster.add_joiner(NODES, ports[NODES], &seeds, PLANNED, &|j| {
                     Some(format!("127.0.0.1:{}", proxy_ports[&(NODES, j)]))
                 });
-                joiner.wait_member_of(PLANNED);
-                cluster.nodes[0].wait_member_of(PLANNED);
+                joiner.wait_member_of(members(PLANNED));
+                cluster.nodes[0].wait_member_of(members(PLANNED));
             }
             "leave" => {
-                let out = std::process::Command::new(common::ringkv_bin())
-                    .args(["leave", &format!("n{}", PLANNED), "--node", &seeds[0]])
-                    .output()
-                    .expect("ringkv leave");
-                assert!(out.status.success(), "leave: {out:?}");
-                cluster.nodes[0].wait_member_of(NODES);
+                // Every shard of the process leaves, one change each: a change is
+                // refused (safe to retry) while the one before it still moves data.
+                for shard in 0..shards {
+                    let started = Instant::now();
+                    loop {
+                        let out = std::process::Command::new(common::ringkv_bin())
+                            .args([
+                                "leave",
+                                &format!("n{}", shard_id(PLANNED, shard)),
+                                "--node",
+                                &seeds[0],
+                            ])
+                            .output()
+                            .expect("ringkv leave");
+                        if out.status.success() {
+                            break;
+                        }
+                        let said = String::from_utf8_lossy(&out.stdout);
+                        assert!(
+                            said.contains("safe to retry")
+                                && started.elapsed() < Duration::from_secs(60),
+                            "leave: {out:?}"
+                        );
+                        thread::sleep(Duration::from_millis(200));
+                    }
+                }
+                cluster.nodes[0].wait_member_of(members(NODES));
                 cluster.nodes[NODES].kill9();
             }
             "pause" => {
@@ -240,7 +290,7 @@ fn five_nodes_under_kills_pauses_and_partitions_stay_linearizable() {
     }
     let end = finish_run(&resp, start, REGISTER_KEYS, &mut ops, &acked_once);
     println!(
-        "chaos: {} operations ({} ok, {} unavailable, {} indeterminate/timed out), \
+        "chaos ({shards} shard(s) per process): {} operations ({} ok, {} unavailable, {} indeterminate/timed out), \
          faults injected {:?}, minority checks {}, keys checked {}, violations = {}, \
          undecided = {}, acknowledged write-once keys {}, acknowledged writes lost = {}",
         ops.len(),

@@ -101,10 +101,14 @@ pub fn run(
 /// The p50 and p99 of one benchmark process's CSV.
 fn parse(out: &Output, target: &str) -> Result<(f64, f64)> {
     if !out.status.success() {
-        bail!(
-            "redis-benchmark against {target}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // redis-benchmark warns first (it cannot read a server's CONFIG); the error
+        // reply that stopped it is the line worth reporting.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let reason = stderr
+            .lines()
+            .find(|line| !line.trim().is_empty() && !line.starts_with("WARNING"))
+            .unwrap_or(stderr.trim());
+        bail!("redis-benchmark against {target}: {reason}");
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();

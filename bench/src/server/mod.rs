@@ -9,7 +9,9 @@
 //!
 //! `scale`: clusters of 3, 6 and 9 ringkv processes, each confined to the same CPU
 //! quota by a cgroup (a process stands in for a machine), clients spread over all
-//! nodes; aggregate SET/GET throughput and its ratio to 3 nodes.
+//! nodes; aggregate SET/GET throughput and its ratio to 3 nodes. `--shards 1,2` runs
+//! every size with processes of 1 and of 2 shards (`ringkv serve --shards`), the quota
+//! scaled with the shard count, so shards within a process are compared the same way.
 //!
 //! `cluster` (only with `--features etcd`): a 3-member etcd cluster and a 3-node ringkv
 //! cluster, one after the other, under the same tokio load generator (etcd over gRPC
@@ -26,14 +28,14 @@ mod cpu;
 mod driver;
 #[cfg(feature = "etcd")]
 mod etcd;
-mod load;
+pub mod load;
 mod procs;
 #[cfg(feature = "etcd")]
 mod resp;
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 
 use crate::cli::{ClusterArgs, ScaleArgs, ServerArgs};
@@ -191,98 +193,130 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
     let pipeline = args.pipeline;
     let requests_per_node = if args.quick { 20_000 } else { 100_000 };
     eprintln!(
-        "ringkv-bench scale: {} CPU per node (cgroup v1 quota), {}, pipeline {pipeline}, \
-         {VALUE_BYTES}-byte values; data in {}",
+        "ringkv-bench scale: {} CPU per shard (cgroup v1 quota per process), {}, pipeline \
+         {pipeline}, {VALUE_BYTES}-byte values; data in {}",
         args.cpus,
         args.load_description(),
         tmp.path().display()
     );
-    let mut rows = Vec::new();
-    let mut failures: Vec<(usize, String)> = Vec::new();
-    for &n in &args.nodes {
-        let groups = (0..n)
-            .map(|i| {
-                CpuGroup::create(
-                    &format!("ringkv-bench-{}-n{i}", std::process::id()),
-                    args.cpus,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let name = format!("ringkv-{n}-nodes");
-        {
-            let cluster = Cluster::start(&binary, &tmp.path().join(&name), n, &groups)?;
-            let (ports, pids) = (cluster.resp_ports(), cluster.pids());
-            let target = Target {
-                name: &name,
-                ports: &ports,
-                pids: &pids,
+    // (shards per process, row) and (nodes, shards, why) of sizes that failed.
+    let mut rows: Vec<(u32, Row)> = Vec::new();
+    let mut failures: Vec<(usize, u32, String)> = Vec::new();
+    for &shards in &args.shards {
+        let cpus = args.cpus * f64::from(shards.max(1));
+        for &n in &args.nodes {
+            let groups = (0..n)
+                .map(|i| {
+                    CpuGroup::create(&format!("ringkv-bench-{}-n{i}", std::process::id()), cpus)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let name = if shards > 1 {
+                format!("ringkv-{n}-nodes-{shards}-shards")
+            } else {
+                format!("ringkv-{n}-nodes")
             };
-            // redis-benchmark stops at the first error reply (an overloaded cluster
-            // answers INDETERMINATE past its request timeout); that size's row says so
-            // and the larger sizes still run.
-            let clients_per_node = args.clients_per_node(n);
-            if let Err(error) = set_get(
-                &target,
-                pipeline,
-                requests_per_node * n as u32,
-                clients_per_node,
-                &mut rows,
-            ) {
-                let reason = format!("{error:#}")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                eprintln!("  {name}: failed: {reason}");
-                failures.push((n, reason));
-            }
-        } // the cluster stops before its cgroups are removed
-        drop(groups);
+            let mut taken = Vec::new();
+            {
+                let cluster =
+                    Cluster::start_sharded(&binary, &tmp.path().join(&name), n, shards, &groups)?;
+                let (ports, pids) = (cluster.resp_ports(), cluster.pids());
+                let target = Target {
+                    name: &name,
+                    ports: &ports,
+                    pids: &pids,
+                };
+                // redis-benchmark stops at the first error reply (an overloaded cluster
+                // answers INDETERMINATE past its request timeout); that size's row says
+                // so and the larger sizes still run.
+                let clients_per_node = args.clients_per_node(n);
+                if let Err(error) = set_get(
+                    &target,
+                    pipeline,
+                    requests_per_node * n as u32,
+                    clients_per_node,
+                    &mut taken,
+                ) {
+                    let reason = format!("{error:#}")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    eprintln!("  {name}: failed: {reason}");
+                    failures.push((n, shards, reason));
+                }
+            } // the cluster stops before its cgroups are removed
+            drop(groups);
+            rows.extend(taken.into_iter().map(|row| (shards, row)));
+        }
     }
+    // Each row against the smallest cluster of the fewest shards, same test.
     let base = |r: &Row| {
         rows.iter()
-            .filter(|o| o.test == r.test)
-            .min_by_key(|o| o.nodes)
-            .filter(|o| o.ops_per_s > 0.0)
-            .map(|o| (o.nodes, r.ops_per_s / o.ops_per_s))
+            .filter(|(_, o)| o.test == r.test)
+            .min_by_key(|(s, o)| (*s, o.nodes))
+            .filter(|(_, o)| o.ops_per_s > 0.0)
+            .map(|(_, o)| r.ops_per_s / o.ops_per_s)
     };
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "ringkv-bench scale: {} CPU per shard, {}, pipeline {pipeline}",
+            args.cpus,
+            args.load_description()
+        );
+        crate::plot_scale::write_svg(&rows, &title, path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
     if args.json {
-        for r in &rows {
+        for (shards, r) in &rows {
             println!(
                 "{}",
-                json!({ "target": r.target, "nodes": r.nodes, "cpus_per_node": args.cpus,
+                json!({ "target": r.target, "nodes": r.nodes, "shards": shards,
+                        "cpus_per_node": args.cpus * f64::from(*shards),
                         "clients": args.clients_per_node(r.nodes) as usize * r.nodes,
                         "test": r.test, "pipeline": r.pipeline, "ops_per_s": r.ops_per_s,
                         "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                         "cpu_us_per_op": r.cpu_us_per_op,
-                        "ratio_to_smallest": base(r).map(|b| b.1) })
+                        "ratio_to_smallest": base(r) })
             );
         }
-        for (n, reason) in &failures {
+        for (n, shards, reason) in &failures {
             println!(
                 "{}",
-                json!({ "nodes": n, "cpus_per_node": args.cpus, "failed": reason })
+                json!({ "nodes": n, "shards": shards,
+                        "cpus_per_node": args.cpus * f64::from(*shards), "failed": reason })
             );
         }
         return Ok(());
     }
-    println!("nodes clients test       ops/s  × smallest   p50 ms   p99 ms  CPU µs/op");
-    for r in &rows {
-        let ratio = base(r).map(|(_, x)| format!("{x:.2}")).unwrap_or_default();
+    println!(
+        "nodes shards  CPUs clients test       ops/s  × smallest   p50 ms   p99 ms  CPU µs/op"
+    );
+    for (shards, r) in &rows {
+        let ratio = base(r).map(|x| format!("{x:.2}")).unwrap_or_default();
         let clients = args.clients_per_node(r.nodes) as usize * r.nodes;
         println!(
-            "{:>5} {:>7} {:<4} {:>11.0} {:>11} {:>8.3} {:>8.3} {:>10.1}",
-            r.nodes, clients, r.test, r.ops_per_s, ratio, r.p50_ms, r.p99_ms, r.cpu_us_per_op
+            "{:>5} {:>6} {:>5.2} {:>7} {:<4} {:>11.0} {:>11} {:>8.3} {:>8.3} {:>10.1}",
+            r.nodes,
+            shards,
+            args.cpus * f64::from(*shards),
+            clients,
+            r.test,
+            r.ops_per_s,
+            ratio,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_us_per_op
         );
     }
-    for (n, reason) in &failures {
-        println!("{n:>5} failed: {reason}");
+    for (n, shards, reason) in &failures {
+        println!("{n:>5} {shards:>6} failed: {reason}");
     }
     println!(
-        "each node one process confined to {} CPU; N = 3; the node a client reaches \
-         coordinates (no forwarding to a replica yet). Shards: not measured — a ringkv \
-         process runs one node thread (no --shards yet).",
-        args.cpus
+        "each node one process (of the given shards, each a ring member on its own \
+         thread) confined to the CPUs shown; N = 3; the node a client reaches coordinates, \
+         through the shard that is a replica of the key when it has one (no forwarding \
+         to another process yet)."
     );
     Ok(())
 }

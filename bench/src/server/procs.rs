@@ -150,6 +150,17 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(binary: &Path, dir: &Path, n: usize, groups: &[CpuGroup]) -> Result<Self> {
+        Self::start_sharded(binary, dir, n, 1, groups)
+    }
+
+    /// `n` processes of `shards` ring members each (`ringkv serve --shards`).
+    pub fn start_sharded(
+        binary: &Path,
+        dir: &Path,
+        n: usize,
+        shards: u32,
+        groups: &[CpuGroup],
+    ) -> Result<Self> {
         let ports: Vec<NodePorts> = (0..n)
             .map(|_| {
                 Ok(NodePorts {
@@ -177,8 +188,11 @@ impl Cluster {
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            if n > 1 {
+            if n > 1 || shards > 1 {
                 command.args(["--member", &members.join(","), "--cluster-secret", SECRET]);
+            }
+            if shards > 1 {
+                command.args(["--shards", &shards.to_string()]);
             }
             let proc = Proc(command.spawn().context("starting ringkv")?);
             if let Some(group) = groups.get(i) {

@@ -147,7 +147,7 @@ async fn connect_members(
             });
             continue;
         }
-        match Client::connect(&address, options).await {
+        match Client::connect_to(&address, Some(id), options).await {
             Ok(client) if client.node == id => connected.push((id, address, client)),
             Ok(client) => missed.push(MemberMissed {
                 id,

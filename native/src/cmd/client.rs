@@ -43,6 +43,21 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(address: &str, options: &ConnectOptions) -> Result<Client> {
+        Self::connect_to(address, None, options).await
+    }
+
+    /// Connects to member `node` at `address`: in a process of several shards, that
+    /// shard serves the session (its status, key scans, backup pages); check
+    /// `Client::node` for whom `address` actually reached.
+    pub async fn connect_to(
+        address: &str,
+        node: Option<u64>,
+        options: &ConnectOptions,
+    ) -> Result<Client> {
+        let path = match node {
+            Some(id) => format!("ws://{address}/client?to={id}"),
+            None => format!("ws://{address}/client"),
+        };
         let tcp = TcpStream::connect(address)
             .await
             .map_err(|e| Error::Connection(format!("{address}: {e}")))?;
@@ -53,7 +68,7 @@ impl Client {
         };
         let token = options.token.clone();
         let (ws, _) = tokio_tungstenite::client_async_with_config(
-            format!("ws://{address}/client"),
+            path,
             stream,
             Some(ws::config(ringkv_core::protocol::FRAME_SIZE_BYTES_MAX)),
         )

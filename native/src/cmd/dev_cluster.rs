@@ -43,6 +43,7 @@ pub fn run(args: DevClusterArgs) -> Result<ExitCode> {
             .arg("--data-dir")
             .arg(args.data_dir.join(format!("n{i}")))
             .args(["--seed", &seeds.join(",")])
+            .args(["--shards", &args.shards.to_string()])
             .env("RINGKV_CLUSTER_SECRET", &secret)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -153,18 +153,20 @@ pub fn export(args: ClientArgs) -> Result<ExitCode> {
         let options = ConnectOptions::from_args(&args)?;
         let mut client = Client::connect(&args.node, &options).await?;
         let status = client.status().await?;
-        let mut addresses: Vec<String> = status["members"]
+        // (member id, address): shards of one process share an address, and the id
+        // picks the shard whose keys are listed.
+        let mut addresses: Vec<(Option<u64>, String)> = status["members"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|m| m["address"].as_str().map(str::to_owned))
+            .filter_map(|m| Some((m["id"].as_u64(), m["address"].as_str()?.to_owned())))
             .collect();
         if addresses.is_empty() {
-            addresses.push(args.node.clone());
+            addresses.push((None, args.node.clone()));
         }
         let mut keys = BTreeSet::new();
-        for address in &addresses {
-            let mut node = match Client::connect(address, &options).await {
+        for (id, address) in &addresses {
+            let mut node = match Client::connect_to(address, *id, &options).await {
                 Ok(node) => node,
                 Err(error) => {
                     eprintln!("warning: {address}: {error}; its keys are exported only if other replicas hold them");

@@ -126,7 +126,9 @@ impl Link {
                 Some(tls) => tls.connect(tcp, &address).await?,
                 None => Conn::Plain(tcp),
             };
-            let mut request = format!("ws://{address}/peer")
+            // `to` picks the shard of a multi-shard process (`server/shards.rs`); a
+            // process of one shard ignores it.
+            let mut request = format!("ws://{address}/peer?to={}", self.to.0)
                 .into_client_request()
                 .map_err(|e| format!("websocket {address}: {e}"))?;
             let headers = request.headers_mut();

@@ -81,7 +81,7 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
         "GET" if argc == 2 => {
             let request = get_request(&args[1]);
             later(ctx, move |ctx| async move {
-                reply::value(&exec::execute(&ctx.node, &ctx.metrics, request).await)
+                reply::value(&exec::execute(ctx.route(&request), &ctx.metrics, request).await)
             })
         }
         "SET" if argc == 3 => {
@@ -91,7 +91,7 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
                 consistency: Consistency::Linearizable,
             };
             later(ctx, move |ctx| async move {
-                reply::done(&exec::execute(&ctx.node, &ctx.metrics, request).await)
+                reply::done(&exec::execute(ctx.route(&request), &ctx.metrics, request).await)
             })
         }
         "SET" if argc > 3 => Action::Now(reply::error(
@@ -181,7 +181,7 @@ where
 async fn run_all(ctx: &Arc<Context>, requests: Vec<ClientRequest>) -> Vec<ClientReply> {
     let limit = ctx.limits.max_in_flight_per_connection.max(1);
     stream::iter(requests)
-        .map(|request| exec::execute(&ctx.node, &ctx.metrics, request))
+        .map(|request| exec::execute(ctx.route(&request), &ctx.metrics, request))
         .buffered(limit)
         .collect()
         .await

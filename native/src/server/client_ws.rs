@@ -128,7 +128,7 @@ fn dispatch(frame: ClientFrame, ctx: &Arc<Context>) -> Option<Pending> {
     Some(match frame {
         ClientFrame::Hello { .. } => return None,
         ClientFrame::Request { id, request } => Box::pin(async move {
-            let reply = exec::execute(&ctx.node, &ctx.metrics, request).await;
+            let reply = exec::execute(ctx.route(&request), &ctx.metrics, request).await;
             ServerFrame::Reply { id, reply }
         }),
         ClientFrame::Status { id } => Box::pin(async move {

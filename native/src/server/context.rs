@@ -9,11 +9,15 @@ use crate::peer::route::Routes;
 
 use super::metrics::Metrics;
 use super::node_host::NodeHandle;
+use super::shards::Shards;
 use super::shutdown::Shutdown;
 use super::tls::Tls;
 
 pub struct Context {
+    /// This shard (the process's only one without `--shards`).
     pub node: NodeHandle,
+    /// Every shard of the process: client requests go where `Shards::route` says.
+    pub shards: Arc<Shards>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub auth_token: Option<String>,
@@ -27,6 +31,11 @@ pub struct Context {
 }
 
 impl Context {
+    /// The shard that coordinates `request` (`shards.rs`).
+    pub fn route(&self, request: &ringkv_core::node::ClientRequest) -> &NodeHandle {
+        self.shards.route(request)
+    }
+
     /// Whether `presented` is the configured client token (always true without one).
     pub fn token_ok(&self, presented: Option<&[u8]>) -> bool {
         match (&self.auth_token, presented) {

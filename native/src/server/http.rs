@@ -71,7 +71,7 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
     match path {
         b"/health" => {
             let answers = ctx.node.status().await.is_ok();
-            match ctx.node.storage_failure() {
+            match ctx.shards.storage_failure() {
                 Some(error) => plain(
                     503,
                     "Service Unavailable",
@@ -119,7 +119,7 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
             Ok(Ok(status)) => {
                 let checks = health::readiness(
                     &status,
-                    ctx.node.storage_failure(),
+                    ctx.shards.storage_failure().as_deref(),
                     ctx.shutdown.is_triggered(),
                 );
                 let body = health::render_readiness(&status, &checks);
@@ -142,7 +142,11 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
         },
         b"/status" => match ctx.node.status().await {
             Ok(status) => {
-                let json = status_json::render(&status, &ctx.book, ctx.node.storage_failure());
+                let json = status_json::render(
+                    &status,
+                    &ctx.book,
+                    ctx.shards.storage_failure().as_deref(),
+                );
                 plain(200, "OK", "application/json", format!("{json:#}\n"))
             }
             Err(_) => plain(
@@ -160,7 +164,7 @@ async fn respond(head: &[u8], ctx: &Context) -> Vec<u8> {
                     "OK",
                     "text/plain; version=0.0.4",
                     ctx.metrics
-                        .render(&status, &engine, ctx.node.storage_failure().is_some()),
+                        .render(&status, &engine, ctx.shards.storage_failure().is_some()),
                 )
             }
             Err(_) => plain(

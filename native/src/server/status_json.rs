@@ -44,6 +44,9 @@ pub fn render(status: &NodeStatus, book: &AddressBook, storage_failure: Option<&
                 "address": if member.spec.address.is_empty() { book.address(id) } else { Some(member.spec.address.clone()) },
                 "zone": member.spec.zone,
                 "capacity": member.spec.capacity,
+                // The process whose shards share this member's failure domain (`null`:
+                // a process of its own).
+                "process": member.spec.process.map(|p| p.0),
                 "state": match member.state {
                     MemberState::Alive => "alive",
                     MemberState::Suspect => "suspect",

@@ -1,6 +1,13 @@
 //! The WebSocket listener (`--listen`): upgrades `/peer`, `/client` and `/replica`, refuses other
 //! paths with 404 before upgrading, and bounds the whole handshake (upgrade plus the
 //! first authentication exchange) by the handshake timeout.
+//!
+//! One listener serves every shard of the process (`shards.rs`): `/peer?to=ID` and
+//! `/client?to=ID` are served by shard `ID` (a peer's handshake then names that shard;
+//! a client's status, key scans and backup pages are that shard's), anything else by
+//! shard 0. An unknown `ID` goes to shard 0, whose handshake refuses a peer that meant
+//! another node (`AuthError::WrongNode`) and whose `Welcome` tells a client which node
+//! it reached.
 
 use std::sync::Arc;
 
@@ -27,55 +34,60 @@ pub const REJECT: &[u8] =
 
 // The callback type is fixed by tungstenite; its error is an HTTP response.
 #[allow(clippy::result_large_err)]
-pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
+pub async fn handle(stream: TcpStream, shards: Arc<[Arc<Context>]>) {
+    let mut ctx = shards[0].clone();
     let mut endpoint = None;
+    let mut target: Option<u64> = None;
     // (their version, the node they claim to be) of a peer refused for its version.
     let mut refused_version: Option<(String, String)> = None;
-    let callback = |request: &Request, mut response: Response| match request.uri().path() {
-        "/peer" => {
-            endpoint = Some(Endpoint::Peer);
-            let ours = FORMAT_VERSION.to_string();
-            let header = |name: &str| {
-                request.headers().get(name).map(|v| {
-                    String::from_utf8_lossy(v.as_bytes())
-                        .chars()
-                        .take(32)
-                        .collect::<String>()
-                })
-            };
-            match header(PROTOCOL_HEADER) {
-                Some(theirs) if theirs != ours => {
-                    let node = header(NODE_HEADER).unwrap_or_else(|| "(unnamed)".into());
-                    let mut refusal = ErrorResponse::new(Some(format!(
-                        "this node speaks peer protocol version {ours}, not {theirs}"
-                    )));
-                    *refusal.status_mut() = StatusCode::UPGRADE_REQUIRED;
-                    if let Ok(value) = HeaderValue::from_str(&ours) {
-                        refusal.headers_mut().insert(PROTOCOL_HEADER, value);
+    let callback = |request: &Request, mut response: Response| {
+        target = request.uri().query().and_then(target_of);
+        match request.uri().path() {
+            "/peer" => {
+                endpoint = Some(Endpoint::Peer);
+                let ours = FORMAT_VERSION.to_string();
+                let header = |name: &str| {
+                    request.headers().get(name).map(|v| {
+                        String::from_utf8_lossy(v.as_bytes())
+                            .chars()
+                            .take(32)
+                            .collect::<String>()
+                    })
+                };
+                match header(PROTOCOL_HEADER) {
+                    Some(theirs) if theirs != ours => {
+                        let node = header(NODE_HEADER).unwrap_or_else(|| "(unnamed)".into());
+                        let mut refusal = ErrorResponse::new(Some(format!(
+                            "this node speaks peer protocol version {ours}, not {theirs}"
+                        )));
+                        *refusal.status_mut() = StatusCode::UPGRADE_REQUIRED;
+                        if let Ok(value) = HeaderValue::from_str(&ours) {
+                            refusal.headers_mut().insert(PROTOCOL_HEADER, value);
+                        }
+                        refused_version = Some((theirs, node));
+                        Err(refusal)
                     }
-                    refused_version = Some((theirs, node));
-                    Err(refusal)
-                }
-                _ => {
-                    if let Ok(value) = HeaderValue::from_str(&ours) {
-                        response.headers_mut().insert(PROTOCOL_HEADER, value);
+                    _ => {
+                        if let Ok(value) = HeaderValue::from_str(&ours) {
+                            response.headers_mut().insert(PROTOCOL_HEADER, value);
+                        }
+                        Ok(response)
                     }
-                    Ok(response)
                 }
             }
-        }
-        "/client" => {
-            endpoint = Some(Endpoint::Client);
-            Ok(response)
-        }
-        "/replica" => {
-            endpoint = Some(Endpoint::Replica);
-            Ok(response)
-        }
-        _ => {
-            let mut refusal = ErrorResponse::new(Some("use /peer, /client or /replica".into()));
-            *refusal.status_mut() = StatusCode::NOT_FOUND;
-            Err(refusal)
+            "/client" => {
+                endpoint = Some(Endpoint::Client);
+                Ok(response)
+            }
+            "/replica" => {
+                endpoint = Some(Endpoint::Replica);
+                Ok(response)
+            }
+            _ => {
+                let mut refusal = ErrorResponse::new(Some("use /peer, /client or /replica".into()));
+                *refusal.status_mut() = StatusCode::NOT_FOUND;
+                Err(refusal)
+            }
         }
     };
     let Some(stream) = tls::accept(ctx.tls.as_ref(), stream, ctx.limits.handshake_timeout).await
@@ -97,6 +109,11 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
             return;
         }
     };
+    if endpoint != Some(Endpoint::Replica) {
+        if let Some(shard) = target.and_then(|id| shards.iter().find(|s| s.node.id().0 == id)) {
+            ctx = shard.clone();
+        }
+    }
     match endpoint {
         Some(Endpoint::Peer) => {
             let auth = inbound::handshake(&mut ws, ctx.peer_auth.as_ref(), &ctx.metrics);
@@ -129,5 +146,26 @@ pub async fn handle(stream: TcpStream, ctx: Arc<Context>) {
         Some(Endpoint::Client) => client_ws::serve(ws, ctx).await,
         Some(Endpoint::Replica) => super::replica_ws::serve(ws, ctx).await,
         None => {}
+    }
+}
+
+/// The `to=ID` of a query string (`ID` a plain number, as `NodeId.0`).
+fn target_of(query: &str) -> Option<u64> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("to="))
+        .and_then(|id| id.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_of;
+
+    #[test]
+    fn target_is_read_from_the_query() {
+        assert_eq!(target_of("to=1000002"), Some(1_000_002));
+        assert_eq!(target_of("x=1&to=7"), Some(7));
+        assert_eq!(target_of("to=n7"), None);
+        assert_eq!(target_of(""), None);
     }
 }

@@ -200,6 +200,8 @@ impl Drop for NodeProc {
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     pub dir: tempfile::TempDir,
+    /// Flags every node `add_joiner` starts gets besides the shared ones.
+    pub joiner_extra: Vec<String>,
 }
 
 /// Ports of one node: peer/client WebSocket, RESP, HTTP.
@@ -286,7 +288,11 @@ impl Cluster {
         for node in &mut nodes {
             node.wait_healthy();
         }
-        Cluster { nodes, dir }
+        Cluster {
+            nodes,
+            dir,
+            joiner_extra: Vec::new(),
+        }
     }
 }
 
@@ -328,6 +334,7 @@ impl Cluster {
         let mut args = serve_args(id, &ports, &node_dir);
         args.push("--seed".into());
         args.push(seeds.join(","));
+        args.extend(self.joiner_extra.iter().cloned());
         for j in (0..planned).filter(|j| *j != index) {
             if let Some(at) = address(j) {
                 args.push("--peer-address".into());
