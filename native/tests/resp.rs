@@ -1,7 +1,10 @@
 //! RESP against a real single-node `ringkv serve`: round-trips of every supported
-//! command, pipelining, AUTH, and redis-cli / redis-benchmark when installed.
+//! command, pipelining, AUTH, and redis-cli / redis-benchmark when installed; SCAN and
+//! KEYS on a 3-node cluster.
 
 mod common;
+
+use std::collections::BTreeSet;
 
 use common::{encode, Cluster, Value};
 
@@ -119,6 +122,119 @@ fn auth_token_is_required_when_configured() {
     }
     assert_eq!(e.call(&["AUTH", "guess"]).error_prefix(), Some("WRONGPASS"));
     assert_eq!(e.read(), None);
+}
+
+/// One `SCAN` reply: its cursor and keys, checking Redis's reply shape on the way.
+fn scan_reply(reply: Value) -> (u64, Vec<String>) {
+    let Value::Array(parts) = reply else {
+        panic!("SCAN answers an array: {reply:?}");
+    };
+    let [Value::Bulk(Some(cursor)), Value::Array(keys)] = parts.as_slice() else {
+        panic!("SCAN answers [cursor, [keys]]: {parts:?}");
+    };
+    let cursor = String::from_utf8_lossy(cursor)
+        .parse()
+        .expect("a decimal cursor");
+    let keys = keys
+        .iter()
+        .map(|key| match key {
+            Value::Bulk(Some(key)) => String::from_utf8_lossy(key).into_owned(),
+            other => panic!("a key is a bulk string: {other:?}"),
+        })
+        .collect();
+    (cursor, keys)
+}
+
+#[test]
+fn scan_and_keys_list_the_cluster() {
+    let cluster = Cluster::start(3, &[]);
+    let mut first = cluster.nodes[0].resp();
+    for i in 0..120 {
+        let (key, group) = (format!("user:{i}"), if i % 4 == 0 { "a" } else { "b" });
+        assert_eq!(first.call(&["SET", &key, group]), Value::ok());
+    }
+    for i in (0..120).step_by(10) {
+        assert_eq!(first.call(&["DEL", &format!("user:{i}")]), Value::Int(1));
+    }
+    let live: BTreeSet<String> = (0..120)
+        .filter(|i| i % 10 != 0)
+        .map(|i| format!("user:{i}"))
+        .collect();
+    // A full SCAN through another node, small pages: every live key, each once.
+    let mut second = cluster.nodes[1].resp();
+    let mut seen = Vec::new();
+    let mut cursor = 0u64;
+    for _ in 0..10_000 {
+        let (next, keys) = scan_reply(second.call(&["SCAN", &cursor.to_string(), "COUNT", "7"]));
+        seen.extend(keys);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(cursor, 0, "the scan ended");
+    assert_eq!(seen.len(), live.len(), "each key once");
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), live);
+    // MATCH filters; TYPE string is everything, another type nothing.
+    let mut third = cluster.nodes[2].resp();
+    let mut matched = BTreeSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let reply = third.call(&[
+            "SCAN",
+            &cursor.to_string(),
+            "MATCH",
+            "user:1?",
+            "TYPE",
+            "string",
+        ]);
+        let (next, keys) = scan_reply(reply);
+        matched.extend(keys);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let want: BTreeSet<String> = (11..20).map(|i| format!("user:{i}")).collect();
+    assert_eq!(matched, want);
+    let (_, none) = scan_reply(third.call(&["SCAN", "0", "TYPE", "hash", "COUNT", "1000"]));
+    assert!(none.is_empty());
+    // KEYS.
+    let Value::Array(all) = third.call(&["KEYS", "*"]) else {
+        panic!("KEYS answers an array");
+    };
+    assert_eq!(all.len(), live.len());
+    let Value::Array(some) = third.call(&["KEYS", "user:[1-2]"]) else {
+        panic!("KEYS answers an array");
+    };
+    assert_eq!(some.len(), 2, "user:1 and user:2");
+    // Bad arguments are errors, not panics or guesses.
+    for args in [
+        &["SCAN", "abc"][..],
+        &["SCAN", "-1"],
+        &["SCAN", "0", "COUNT", "0"],
+        &["SCAN", "0", "COUNT"],
+        &["SCAN", "0", "BOGUS", "1"],
+    ] {
+        assert!(
+            matches!(third.call(args), Value::Error(_)),
+            "{args:?} is refused"
+        );
+    }
+    // redis-cli's own SCAN loop (a real client's cursor handling) sees the same keys.
+    if have("redis-cli") {
+        let port = cluster.nodes[0].resp.rsplit(':').next().expect("port");
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", port, "--scan", "--pattern", "user:*"])
+            .output()
+            .expect("redis-cli");
+        assert!(out.status.success(), "{out:?}");
+        let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(listed, live, "redis-cli --scan");
+    }
 }
 
 fn have(tool: &str) -> bool {

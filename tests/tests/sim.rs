@@ -160,6 +160,7 @@ fn regression_seeds_pass() {
     // In the mixes they were found in (before the shard mix took every fourth seed).
     let config = SimConfig {
         shards_every: 0,
+        scans_every: 0,
         ..SimConfig::default()
     };
     for &seed in REGRESSION_SEEDS {

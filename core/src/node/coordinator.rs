@@ -13,6 +13,8 @@
 //! Each phase has `request_timeout_ms`; messages to replicas that have not answered are
 //! resent every `resend_interval_ms` (loss is expected; replicas are idempotent).
 
+mod scan;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::protocol::{ClientError, ClientReply, OpId, PeerMessage, RequestId};
@@ -30,6 +32,9 @@ use super::outbox::Outbox;
 use super::status::NodeCounters;
 use super::tags::{IssueError, TagIssuer};
 use super::timers::TimerQueue;
+
+pub(crate) use scan::ScanEnv;
+pub use scan::SCAN_COUNT_MAX;
 
 /// What coordinator steps act on besides the coordinator itself.
 pub(crate) struct Ctx<'a> {
@@ -55,6 +60,8 @@ pub(crate) struct Coordinator {
     tags: TagIssuer,
     /// In-flight operations by `OpId::seq`.
     ops: BTreeMap<u64, Op>,
+    /// In-flight scan pages by `OpId::seq` (`scan.rs`; one sequence with `ops`).
+    scans: BTreeMap<u64, scan::ScanOp>,
     /// One wake-up per in-flight operation: its phase deadline or next resend.
     timers: TimerQueue<u64>,
     /// Deliberate bugs (test builds only; otherwise zero-sized and always off).
@@ -75,6 +82,7 @@ impl Coordinator {
             settings,
             tags,
             ops: BTreeMap::new(),
+            scans: BTreeMap::new(),
             timers: TimerQueue::default(),
             mutations: Mutations::NONE,
         }
@@ -87,7 +95,18 @@ impl Coordinator {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.scans.len()
+    }
+
+    /// A new operation id: never reused within this incarnation (`OpId`).
+    fn fresh_id(&mut self) -> OpId {
+        let id = OpId {
+            coordinator: self.me,
+            incarnation: self.incarnation,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        id
     }
 
     pub fn next_timeout_ms(&self) -> Option<u64> {
@@ -132,12 +151,7 @@ impl Coordinator {
                 return;
             }
         }
-        let id = OpId {
-            coordinator: self.me,
-            incarnation: self.incarnation,
-            seq: self.next_seq,
-        };
-        self.next_seq += 1;
+        let id = self.fresh_id();
         let mut op = Op::new(id, client, key, kind, sets, epoch);
         self.begin_phase(ctx, &mut op);
         self.ops.insert(id.seq, op);
@@ -175,12 +189,7 @@ impl Coordinator {
                 // the replica synced, in flight or duplicated) must never count toward
                 // the new replica sets' quorums.
                 self.timers.cancel(req.seq);
-                op.id = OpId {
-                    coordinator: self.me,
-                    incarnation: self.incarnation,
-                    seq: self.next_seq,
-                };
-                self.next_seq += 1;
+                op.id = self.fresh_id();
                 op.restart(sets(&op.key), epoch);
                 // Same deadline: a request still answers within two phase timeouts.
                 let message = op.phase_message();
@@ -241,6 +250,7 @@ impl Coordinator {
     pub fn on_timers(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(seq) = self.timers.pop_due(ctx.now_ms) {
             let Some(mut op) = self.ops.remove(&seq) else {
+                self.on_scan_timer(ctx, seq);
                 continue;
             };
             if ctx.now_ms >= op.phase_deadline_ms {
@@ -368,9 +378,10 @@ impl Coordinator {
     fn finish(&mut self, ctx: &mut Ctx<'_>, op: &Op, reply: ClientReply) {
         self.timers.cancel(op.id.seq);
         match &reply {
-            ClientReply::Value(_) | ClientReply::Done | ClientReply::Siblings { .. } => {
-                ctx.counters.succeeded += 1
-            }
+            ClientReply::Value(_)
+            | ClientReply::Done
+            | ClientReply::Siblings { .. }
+            | ClientReply::Keys { .. } => ctx.counters.succeeded += 1,
             ClientReply::Error(ClientError::Indeterminate { .. }) => {
                 ctx.counters.indeterminate += 1
             }

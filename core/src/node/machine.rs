@@ -12,7 +12,7 @@ use crate::storage::Engine;
 
 use super::ae::{AeCtx, AeSettings, AntiEntropy};
 use super::config::NodeConfig;
-use super::coordinator::{Coordinator, CoordinatorSettings, Ctx};
+use super::coordinator::{Coordinator, CoordinatorSettings, Ctx, ScanEnv};
 use super::error::NodeError;
 use super::eventual::{EvCtx, Eventual};
 use super::gossip::{FailureDetector, GossipTimings};
@@ -361,6 +361,23 @@ impl Node {
         }
     }
 
+    /// Runs a scan step of the coordinator with the layouts and liveness it needs.
+    fn scan_step(&mut self, step: impl FnOnce(&mut Coordinator, &mut Ctx<'_>, &ScanEnv<'_>)) {
+        let (detector, now_ms) = (&self.detector, self.now_ms);
+        let believed_alive = |node: NodeId| detector.believed_alive(node, now_ms);
+        let env = ScanEnv {
+            history: self.membership.history(),
+            believed_alive: &believed_alive,
+        };
+        let mut ctx = Ctx {
+            now_ms,
+            out: &mut self.outbox,
+            engine: self.engine.as_ref(),
+            counters: &mut self.counters,
+        };
+        step(&mut self.coordinator, &mut ctx, &env);
+    }
+
     fn ctx(&mut self) -> (&mut Coordinator, Ctx<'_>) {
         (
             &mut self.coordinator,
@@ -509,6 +526,12 @@ impl Node {
             }
         }
         let (key, kind) = match request {
+            ClientRequest::Scan { cursor, count } => {
+                self.scan_step(|coordinator, ctx, env| {
+                    coordinator.start_scan(ctx, env, id, cursor, count);
+                });
+                return;
+            }
             ClientRequest::Admin(admin) => {
                 let (membership, mut ctx) = self.membership_ctx();
                 let result = membership.on_admin(&mut ctx, id, admin);
@@ -662,11 +685,18 @@ impl Node {
                 };
                 let result = membership.learn_report(&mut ctx, from, report);
                 self.after_membership(result);
-                let history = self.membership.history().clone();
-                let (coordinator, mut ctx) = self.ctx();
-                coordinator.on_stale(&mut ctx, req, history.epoch(), |key| {
-                    history.replica_sets(key)
+                let epoch = self.membership.history().epoch();
+                let mut was_scan = false;
+                self.scan_step(|coordinator, ctx, env| {
+                    was_scan = coordinator.on_scan_stale(ctx, env, req, epoch);
                 });
+                if !was_scan {
+                    let history = self.membership.history().clone();
+                    let (coordinator, mut ctx) = self.ctx();
+                    coordinator.on_stale(&mut ctx, req, history.epoch(), |key| {
+                        history.replica_sets(key)
+                    });
+                }
                 return;
             }
             message @ (PeerMessage::LayoutPrepare { .. }
@@ -708,6 +738,24 @@ impl Node {
             // A host envelope that reached the node: not for it.
             PeerMessage::Relayed { .. } => {
                 self.counters.messages_ignored += 1;
+                return;
+            }
+            PeerMessage::ScanRange {
+                req,
+                from: first,
+                to,
+                limit,
+                ..
+            } => {
+                if first > to {
+                    self.counters.messages_ignored += 1;
+                    return;
+                }
+                replica::on_scan_range(engine, req, first, to, limit)
+            }
+            reply @ PeerMessage::ScanRangeAck { .. } => {
+                let (coordinator, mut ctx) = self.ctx();
+                coordinator.on_scan_reply(&mut ctx, from, reply);
                 return;
             }
             reply @ (PeerMessage::ReadTagAck { .. }

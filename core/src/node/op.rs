@@ -178,23 +178,10 @@ impl Op {
 
     /// "a of n replicas answered, q needed" for error messages, per set.
     pub fn describe_progress(&self) -> String {
-        let answered = |id: &NodeId| match &self.phase {
+        describe_sets(&self.sets, |id| match &self.phase {
             Phase::Query { answered, .. } => answered.contains_key(id),
             Phase::Propagate { acked, .. } => acked.contains(id),
-        };
-        let parts: Vec<String> = self
-            .sets
-            .iter()
-            .map(|set| {
-                format!(
-                    "{} of {} replicas, {} needed",
-                    set.iter().filter(|id| answered(id)).count(),
-                    set.len(),
-                    quorum_of(set.len())
-                )
-            })
-            .collect();
-        parts.join("; and of the new layout's: ")
+        })
     }
 
     /// Starts phase 1 again on new replica sets (a replica knew a newer layout).
@@ -225,6 +212,22 @@ fn union(sets: &[Vec<NodeId>]) -> Vec<NodeId> {
 /// Majority of `replicas`: any two such sets of one preference list intersect.
 pub(crate) fn quorum_of(replicas: usize) -> usize {
     replicas / 2 + 1
+}
+
+/// "a of n replicas, q needed" per replica set, for error messages.
+pub(crate) fn describe_sets(sets: &[Vec<NodeId>], answered: impl Fn(&NodeId) -> bool) -> String {
+    let parts: Vec<String> = sets
+        .iter()
+        .map(|set| {
+            format!(
+                "{} of {} replicas, {} needed",
+                set.iter().filter(|id| answered(id)).count(),
+                set.len(),
+                quorum_of(set.len())
+            )
+        })
+        .collect();
+    parts.join("; and of the new layout's: ")
 }
 
 #[cfg(test)]

@@ -12,11 +12,13 @@
 
 use thiserror::Error;
 
-use crate::protocol::{OpId, PeerMessage};
+use crate::protocol::antientropy::EntryVersion;
+use crate::protocol::{OpId, PeerMessage, ScanEntry};
 use crate::storage::{Engine, StorageError, WriteBatch, WriteOptions};
 use crate::versioning::Tag;
 
 use super::ae::{index, RegisterVersion};
+use super::coordinator::SCAN_COUNT_MAX;
 use super::stored::{data_key, Stored};
 
 #[derive(Debug, Error)]
@@ -61,6 +63,44 @@ pub(crate) fn on_read(
     let (tag, value) = read_register(engine, key)?;
     Ok(PeerMessage::ReadAck { req, tag, value })
 }
+
+/// A SCAN page: this replica's registers at ring positions `from ..= to` (`from <= to`,
+/// checked by the caller), at most `limit` but never splitting a position
+/// (`index::scan_positions`).
+pub(crate) fn on_scan_range(
+    engine: &dyn Engine,
+    req: OpId,
+    from: u64,
+    to: u64,
+    limit: u32,
+) -> Result<PeerMessage, ReplicaError> {
+    let limits = index::PageLimits {
+        entries_max: limit.clamp(1, SCAN_COUNT_MAX) as usize,
+        key_bytes_max: SCAN_REPLY_KEY_BYTES_MAX,
+    };
+    let (entries, complete) = index::scan_positions(engine, from, to, limits)
+        .map_err(|error| ReplicaError::Index(error.to_string()))?;
+    let entries = entries
+        .into_iter()
+        .filter_map(|entry| match entry.version {
+            EntryVersion::Register { tag, tombstone } => Some(ScanEntry {
+                key: entry.key,
+                tag,
+                tombstone,
+            }),
+            EntryVersion::Eventual { .. } => None,
+        })
+        .collect();
+    Ok(PeerMessage::ScanRangeAck {
+        req,
+        entries,
+        complete,
+    })
+}
+
+/// Key bytes in one scan answer (the first position always goes whole): well inside a
+/// frame with the tags and framing.
+const SCAN_REPLY_KEY_BYTES_MAX: usize = 512 << 10;
 
 /// Stores `(tag, value)` iff `tag` is larger than the stored tag, durably; returns the
 /// ack and what changed (`None`: nothing was written). A tombstone at or below

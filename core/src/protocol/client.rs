@@ -82,6 +82,14 @@ pub enum ClientRequest {
     /// reachable, another change in progress or chosen instead: retry);
     /// `Indeterminate` if it may still be chosen.
     Admin(AdminRequest),
+    /// One page of a scan of the linearizable keyspace in ring order
+    /// (`node/coordinator/scan.rs`): keys at ring positions from `cursor` on, about
+    /// `count` of them (a page may hold fewer, even none, and a few more to finish a
+    /// position). Answered by [`ClientReply::Keys`], whose `cursor` continues the scan;
+    /// `0` starts it and a returned `0` ends it. A key present for the whole scan is
+    /// returned at least once; a key deleted before the scan began never. Each page
+    /// reads a majority of its arc's replicas.
+    Scan { cursor: u64, count: u32 },
 }
 
 /// Membership changes. One at a time cluster-wide: a change is refused while the
@@ -125,7 +133,7 @@ impl ClientRequest {
             | ClientRequest::Delete { key, .. }
             | ClientRequest::PutEventual { key, .. }
             | ClientRequest::DeleteEventual { key, .. } => key,
-            ClientRequest::Admin(_) => &[],
+            ClientRequest::Admin(_) | ClientRequest::Scan { .. } => &[],
         }
     }
 
@@ -137,7 +145,7 @@ impl ClientRequest {
             ClientRequest::PutEventual { .. } | ClientRequest::DeleteEventual { .. } => {
                 Consistency::Eventual
             }
-            ClientRequest::Admin(_) => Consistency::Linearizable,
+            ClientRequest::Admin(_) | ClientRequest::Scan { .. } => Consistency::Linearizable,
         }
     }
 
@@ -167,6 +175,12 @@ pub enum ClientReply {
     Siblings {
         values: Vec<Option<Vec<u8>>>,
         context: Vec<u8>,
+    },
+    /// A scan page ([`ClientRequest::Scan`]): its keys in ring order, and the cursor
+    /// of the next page (`0`: the scan is complete).
+    Keys {
+        keys: Vec<Vec<u8>>,
+        cursor: u64,
     },
 }
 

@@ -279,6 +279,33 @@ pub enum PeerMessage {
         epoch: u64,
         tombstones: u64,
     },
+    /// A SCAN page (`node/coordinator/scan.rs`), coordinator → a replica of the arc
+    /// `from ..= to`: "your registers at those ring positions, in position order, at
+    /// most `limit` (more only to finish the last position)". Sent at layout epoch
+    /// `epoch` (a replica that knows a newer one answers [`PeerMessage::Stale`]).
+    ScanRange {
+        req: OpId,
+        epoch: u64,
+        from: u64,
+        to: u64,
+        limit: u32,
+    },
+    /// The replica's entries; `complete`: they reach `to`. Otherwise they end with
+    /// every key of their last position.
+    ScanRangeAck {
+        req: OpId,
+        entries: Vec<ScanEntry>,
+        complete: bool,
+    },
+}
+
+/// One register a replica holds, as a scan sees it: its tag decides between replicas,
+/// and a tombstone hides the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanEntry {
+    pub key: Vec<u8>,
+    pub tag: Tag,
+    pub tombstone: bool,
 }
 
 /// Entries in one `PurgeCheck`, at most.
@@ -325,6 +352,8 @@ impl PeerMessage {
             PeerMessage::PurgeCheck { .. } => "PurgeCheck",
             PeerMessage::PurgeCheckReply { .. } => "PurgeCheckReply",
             PeerMessage::PurgeReady { .. } => "PurgeReady",
+            PeerMessage::ScanRange { .. } => "ScanRange",
+            PeerMessage::ScanRangeAck { .. } => "ScanRangeAck",
         }
     }
 
@@ -333,7 +362,8 @@ impl PeerMessage {
         match self {
             PeerMessage::ReadTag { req, epoch, .. }
             | PeerMessage::Read { req, epoch, .. }
-            | PeerMessage::Write { req, epoch, .. } => Some((*req, *epoch)),
+            | PeerMessage::Write { req, epoch, .. }
+            | PeerMessage::ScanRange { req, epoch, .. } => Some((*req, *epoch)),
             _ => None,
         }
     }
@@ -354,6 +384,8 @@ impl PeerMessage {
             | PeerMessage::EventualMerge { req, .. }
             | PeerMessage::EventualMergeAck { req }
             | PeerMessage::EventualRefused { req, .. }
+            | PeerMessage::ScanRange { req, .. }
+            | PeerMessage::ScanRangeAck { req, .. }
             | PeerMessage::Stale { req, .. } => Some(*req),
             PeerMessage::Gossip { .. }
             | PeerMessage::AntiEntropy(_)

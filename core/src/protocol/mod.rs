@@ -35,5 +35,6 @@ pub use membership::{
     SYNC_PAGE_ENTRIES_MAX,
 };
 pub use messages::{
-    EventualRefusal, GossipEntry, OpId, PeerMessage, SiblingState, PURGE_CHECK_ENTRIES_MAX,
+    EventualRefusal, GossipEntry, OpId, PeerMessage, ScanEntry, SiblingState,
+    PURGE_CHECK_ENTRIES_MAX,
 };

@@ -62,6 +62,7 @@ use thiserror::Error;
 use super::layout::RingLayout;
 use super::node::NodeId;
 use super::ownership::{ranges_moved, MovedRange};
+use super::token::Position;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HistoryError {
@@ -284,6 +285,34 @@ impl LayoutHistory {
                 }
             }
         }
+    }
+
+    /// What a scan page starting at ring position `position` reads: the last position of
+    /// the arc from `position` on that has the same replicas in every layout in play
+    /// (the first token at or after `position` in each; `u64::MAX` past the last one,
+    /// where positions wrap to the first token's replicas), and those replica sets, as
+    /// [`LayoutHistory::replica_sets`] gives them for a key at `position`.
+    pub fn scan_arc(&self, position: Position) -> (Position, Vec<Vec<NodeId>>) {
+        let end_of = |layout: &RingLayout| {
+            let tokens = layout.tokens();
+            let next = tokens.partition_point(|(token, _)| *token < position);
+            tokens.get(next).map_or(Position::MAX, |(token, _)| *token)
+        };
+        let old = self.committed.owners_at(position);
+        let mut end = end_of(&self.committed);
+        let sets = match &self.pending {
+            None => vec![old],
+            Some(pending) => {
+                end = end.min(end_of(pending));
+                let new = pending.owners_at(position);
+                if same_set(&old, &new) {
+                    vec![old]
+                } else {
+                    vec![old, new]
+                }
+            }
+        };
+        (end, sets)
     }
 
     /// Starts the change to `next` (chosen for version `committed + 1`). Beginning the

@@ -80,6 +80,11 @@ fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        // Not an answer to a single-key command.
+        ClientReply::Keys { .. } => {
+            eprintln!("error: unexpected reply to {key:?}");
+            ExitCode::from(2)
+        }
     }
 }
 

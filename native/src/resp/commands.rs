@@ -2,7 +2,8 @@
 //! multi-key commands run their keys concurrently, at most `max_in_flight_per_connection`
 //! at once, and are **not atomic** (MSET writes each key separately; DEL and EXISTS read
 //! each key first). DBSIZE is approximate: the live keys this node replicates, scaled
-//! by members / replicas.
+//! by members / replicas. SCAN and KEYS read the cluster's scan pages (`scan.rs`): exact
+//! for keys present (or deleted) for the whole scan.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt};
 use ringkv_core::node::{ClientReply, ClientRequest, Consistency};
 
-use super::reply;
+use super::{reply, scan};
 use crate::server::context::Context;
 use crate::server::exec;
 
@@ -78,6 +79,14 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
             reply::bulk(Some(info(&ctx).await.as_bytes()))
         }),
         "DBSIZE" if argc == 1 => dbsize(ctx),
+        "SCAN" if argc >= 2 => match scan::parse(&args) {
+            Ok(parsed) => later(ctx, move |ctx| scan::page(ctx, parsed)),
+            Err(error) => Action::Now(error),
+        },
+        "KEYS" if argc == 2 => {
+            let pattern = args[1].clone();
+            later(ctx, move |ctx| scan::keys(ctx, pattern))
+        }
         "GET" if argc == 2 => {
             let request = get_request(&args[1]);
             later(ctx, move |ctx| async move {
@@ -278,7 +287,7 @@ fn command(args: &[Vec<u8>]) -> Action {
     let sub = args.get(1).map(|a| upper(a)).unwrap_or_default();
     Action::Now(match sub.as_str() {
         "" | "DOCS" | "INFO" => reply::array(&[]),
-        "COUNT" => reply::integer(15),
+        "COUNT" => reply::integer(17),
         _ => reply::error("ERR unsupported COMMAND subcommand"),
     })
 }

@@ -8,5 +8,7 @@
 
 pub mod commands;
 pub mod conn;
+pub mod glob;
 pub mod parse;
 pub mod reply;
+pub mod scan;

@@ -70,7 +70,9 @@ pub fn value(reply: &ClientReply) -> Vec<u8> {
     match reply {
         ClientReply::Value(value) => bulk(value.as_deref()),
         ClientReply::Error(error) => cluster_error(error),
-        ClientReply::Done | ClientReply::Siblings { .. } => error("ERR unexpected reply"),
+        ClientReply::Done | ClientReply::Siblings { .. } | ClientReply::Keys { .. } => {
+            error("ERR unexpected reply")
+        }
     }
 }
 
@@ -79,6 +81,8 @@ pub fn done(reply: &ClientReply) -> Vec<u8> {
     match reply {
         ClientReply::Done => ok(),
         ClientReply::Error(error) => cluster_error(error),
-        ClientReply::Value(_) | ClientReply::Siblings { .. } => error("ERR unexpected reply"),
+        ClientReply::Value(_) | ClientReply::Siblings { .. } | ClientReply::Keys { .. } => {
+            error("ERR unexpected reply")
+        }
     }
 }

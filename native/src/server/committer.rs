@@ -138,7 +138,7 @@ fn release_group(
         );
         for (sender, reply) in turn.replies {
             let reply = match reply {
-                ClientReply::Value(_) | ClientReply::Siblings { .. } => {
+                ClientReply::Value(_) | ClientReply::Siblings { .. } | ClientReply::Keys { .. } => {
                     metrics.inc(&metrics.outputs_withheld);
                     ClientReply::Error(fail_stop.lost(true))
                 }

@@ -15,16 +15,18 @@ pub enum Op {
     Put,
     Delete,
     Admin,
+    Scan,
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::Get, Op::Put, Op::Delete, Op::Admin];
+    const ALL: [Op; 5] = [Op::Get, Op::Put, Op::Delete, Op::Admin, Op::Scan];
     fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
             Op::Put => "put",
             Op::Delete => "delete",
             Op::Admin => "admin",
+            Op::Scan => "scan",
         }
     }
     pub fn of(request: &ClientRequest) -> Op {
@@ -33,6 +35,7 @@ impl Op {
             ClientRequest::Put { .. } | ClientRequest::PutEventual { .. } => Op::Put,
             ClientRequest::Delete { .. } | ClientRequest::DeleteEventual { .. } => Op::Delete,
             ClientRequest::Admin(_) => Op::Admin,
+            ClientRequest::Scan { .. } => Op::Scan,
         }
     }
 }
@@ -69,7 +72,10 @@ impl Outcome {
     }
     pub fn of(reply: &ClientReply) -> Outcome {
         match reply {
-            ClientReply::Value(_) | ClientReply::Done | ClientReply::Siblings { .. } => Outcome::Ok,
+            ClientReply::Value(_)
+            | ClientReply::Done
+            | ClientReply::Siblings { .. }
+            | ClientReply::Keys { .. } => Outcome::Ok,
             ClientReply::Error(error) => match error {
                 ClientError::Unavailable { .. } => Outcome::Unavailable,
                 ClientError::Indeterminate { .. } => Outcome::Indeterminate,
@@ -124,7 +130,7 @@ pub struct Metrics {
     pub group_commit_sync_us: AtomicU64,
     /// Peer messages and successful replies withheld after a storage failure.
     pub outputs_withheld: AtomicU64,
-    requests: [[Histogram; 6]; 4],
+    requests: [[Histogram; Outcome::ALL.len()]; Op::ALL.len()],
 }
 
 impl Metrics {

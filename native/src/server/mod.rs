@@ -54,6 +54,9 @@ use metrics::Metrics;
 use node_host::Clock;
 use shards::Shards;
 
+/// Smallest block cache a shard gets when the process's budget is split among shards.
+const BLOCK_CACHE_PER_SHARD_MIN_BYTES: u64 = 16 << 20;
+
 /// Connections the HTTP listener serves at once (scrapes and health checks).
 const HTTP_CONNECTIONS_MAX: usize = 64;
 
@@ -98,9 +101,16 @@ fn open_engine(config: &ServeConfig, data_dir: &std::path::Path) -> Result<Arc<d
         EngineKind::Lsm => {
             let store = Arc::new(FileStore::open(mine)?);
             // Flushes and compactions run on the maintenance thread (maintenance.rs).
+            let defaults = LsmOptions::default();
+            // The shards of a process share its block-cache budget: N shards must not
+            // take N times the memory of one.
+            let block_cache_capacity_bytes = (defaults.block_cache_capacity_bytes
+                / u64::from(config.shards.max(1)))
+            .max(BLOCK_CACHE_PER_SHARD_MIN_BYTES);
             let options = LsmOptions {
                 background_maintenance: true,
-                ..LsmOptions::default()
+                block_cache_capacity_bytes,
+                ..defaults
             };
             Arc::new(LsmEngine::open(store, options)?)
         }

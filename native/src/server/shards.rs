@@ -163,6 +163,10 @@ impl Shards {
             | ClientRequest::PutEventual { key, .. }
             | ClientRequest::DeleteEventual { key, .. } => key,
             ClientRequest::Admin(_) => return &self.handles[0],
+            // Any shard can coordinate a scan page: spread them by where they start.
+            ClientRequest::Scan { cursor, .. } => {
+                return &self.handles[(cursor % self.handles.len() as u64) as usize];
+            }
         };
         self.route_key(key)
     }

@@ -47,6 +47,12 @@ pub enum Request {
         value: Vec<u8>,
         context: Option<Vec<u8>>,
     },
+    /// A scan page (only where [`Hardware::supports_scans`]): keys from ring position
+    /// `cursor` on, about `count` of them.
+    Scan {
+        cursor: u64,
+        count: u32,
+    },
 }
 
 impl Request {
@@ -57,6 +63,7 @@ impl Request {
             | Request::Delete { key }
             | Request::GetEventual { key }
             | Request::PutEventual { key, .. } => key,
+            Request::Scan { .. } => &[],
         }
     }
 }
@@ -77,6 +84,11 @@ pub enum Reply {
     Siblings {
         values: Vec<Option<Vec<u8>>>,
         context: Vec<u8>,
+    },
+    /// A scan page's keys and the next cursor (`0`: the scan is complete).
+    Keys {
+        keys: Vec<Vec<u8>>,
+        cursor: u64,
     },
 }
 
@@ -276,6 +288,11 @@ pub trait Hardware {
     /// Whether the nodes serve eventual-mode requests ([`Request::GetEventual`],
     /// [`Request::PutEventual`]); the set workload runs only if so.
     fn supports_eventual(&self) -> bool {
+        false
+    }
+
+    /// Whether the nodes serve [`Request::Scan`]; the scan mix runs only if so.
+    fn supports_scans(&self) -> bool {
         false
     }
 

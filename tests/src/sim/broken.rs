@@ -242,6 +242,10 @@ where
         self.inner.supports_eventual()
     }
 
+    fn supports_scans(&self) -> bool {
+        self.inner.supports_scans()
+    }
+
     fn supports_processes(&self) -> bool {
         self.inner.supports_processes()
     }

@@ -131,6 +131,7 @@ fn to_node_request(request: Request) -> ClientRequest {
             consistency,
         },
         Request::Delete { key } => ClientRequest::Delete { key, consistency },
+        Request::Scan { cursor, count } => ClientRequest::Scan { cursor, count },
     }
 }
 
@@ -147,6 +148,7 @@ fn from_node_reply(reply: ClientReply) -> Reply {
             | ClientError::InvalidContext { .. }),
         ) => Reply::Rejected(e.to_string()),
         ClientReply::Siblings { values, context } => Reply::Siblings { values, context },
+        ClientReply::Keys { keys, cursor } => Reply::Keys { keys, cursor },
     }
 }
 
@@ -162,7 +164,10 @@ impl SimNode for SimulatedNode {
             _ if self.fail_stop.is_failed() => return,
             Input::Client { id, request } => self.fail_stop.took(
                 *id,
-                matches!(request, Request::Get { .. } | Request::GetEventual { .. }),
+                matches!(
+                    request,
+                    Request::Get { .. } | Request::GetEventual { .. } | Request::Scan { .. }
+                ),
             ),
             Input::Admin { id, .. } => self.fail_stop.took(*id, false),
             Input::Peer { .. } | Input::Tick => {}
@@ -562,6 +567,10 @@ impl Hardware for NodeHardware {
     }
 
     fn supports_eventual(&self) -> bool {
+        true
+    }
+
+    fn supports_scans(&self) -> bool {
         true
     }
 

@@ -88,6 +88,11 @@ pub struct SimConfig {
     /// (`faults.rs`). Lost-joiner seeds are left out (their shapes are 2–5 members);
     /// one shard seed in four loses a whole process instead (`loses_process`). 0: never.
     pub shards_every: u64,
+    /// One seed in `scans_every` (those with `seed % scans_every == scans_every - 1`)
+    /// runs the scan mix: a scanner walks the keyspace with scan pages during the
+    /// workload, each completed scan checked against the register history
+    /// (`scans.rs`). 0: never.
+    pub scans_every: u64,
     pub shard_members: usize,
     pub shard_spares: usize,
     /// Machines grouped into processes, in order: process k is the next `processes[k]`
@@ -104,6 +109,7 @@ impl SimConfig {
             delete_heavy_every: 1,
             // Calibrated for the purge mutation's test: the shapes it was measured on.
             shards_every: 0,
+            scans_every: 0,
             ..SimConfig::default()
         }
     }
@@ -169,6 +175,11 @@ impl SimConfig {
             ..self.clone()
         }
         .for_seed(seed)
+    }
+
+    /// Whether seed `seed` runs the scan mix (`scans_every`).
+    pub fn scanned(&self, seed: u64) -> bool {
+        self.scans_every > 0 && seed % self.scans_every == self.scans_every - 1
     }
 
     /// Whether seed `seed` runs the shard mix (`shards_every`).
@@ -272,6 +283,7 @@ impl Default for SimConfig {
             lost_settle_ms: 30_000,
             members_min: 0,
             shards_every: 4,
+            scans_every: 4,
             shard_members: 7,
             shard_spares: 2,
             processes: Vec::new(),
@@ -345,6 +357,7 @@ impl SimConfig {
             // Calibrated for its mutation tests: no lost machines, no shards.
             lose_joiner_every: 0,
             shards_every: 0,
+            scans_every: 0,
             ..SimConfig::default()
         }
     }
@@ -384,6 +397,7 @@ impl SimConfig {
             // Calibrated for its mutation tests: no lost machines, no shards.
             lose_joiner_every: 0,
             shards_every: 0,
+            scans_every: 0,
             ..SimConfig::default()
         }
     }

@@ -30,6 +30,7 @@ pub mod network;
 pub mod queue;
 pub mod report;
 pub mod run;
+pub mod scans;
 pub mod sets;
 pub mod toy;
 pub mod trace;

@@ -39,6 +39,12 @@ pub struct Summary {
     /// power losses they ran.
     pub shard_seeds: u64,
     pub process_crashes: u64,
+    /// The scan mix: seeds in it, scans completed and checked, pages asked, and what
+    /// the checks found (`scans.rs`).
+    pub scan_seeds: u64,
+    pub scans: u64,
+    pub scan_pages: u64,
+    pub scan_violations: u64,
 }
 
 impl Summary {
@@ -67,6 +73,10 @@ impl Summary {
         self.membership.force_removed += m.force_removed;
         self.membership.aborted += m.aborted;
         self.shard_seeds += u64::from(report.shard_processes > 0);
+        self.scan_seeds += u64::from(report.scan_counts.pages > 0);
+        self.scans += report.scan_counts.completed;
+        self.scan_pages += report.scan_counts.pages;
+        self.scan_violations += report.scan_findings.len() as u64;
         self.process_crashes += report.process_crashes;
         match report.converge_ms {
             Some(ms) => self.converge_ms.push(ms),
@@ -118,7 +128,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nshard seeds: {}, whole-process crashes: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nshard seeds: {}, whole-process crashes: {}\nscan seeds: {}, scans checked: {} ({} pages), scan violations: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -152,6 +162,10 @@ impl Summary {
             self.membership.force_removed,
             self.shard_seeds,
             self.process_crashes,
+            self.scan_seeds,
+            self.scans,
+            self.scan_pages,
+            self.scan_violations,
             p50,
             max,
             self.not_converged,
@@ -172,7 +186,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"shard_seeds\":{},\"process_crashes\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"shard_seeds\":{},\"process_crashes\":{},\"scan_seeds\":{},\"scans\":{},\"scan_violations\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -200,6 +214,9 @@ impl Summary {
             self.membership.force_removed,
             self.shard_seeds,
             self.process_crashes,
+            self.scan_seeds,
+            self.scans,
+            self.scan_violations,
             p50,
             max,
             self.not_converged,

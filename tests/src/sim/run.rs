@@ -8,6 +8,7 @@ use super::api::{Change, Hardware, Holders, NodeIndex, Request, SimNode};
 use super::config::SimConfig;
 use super::error::SimError;
 use super::layouts::LayoutFinding;
+use super::scans::{self, ScanCounts};
 use super::sets::{set_key, Element, ElementOutcome, Merged, SetCounts};
 use super::workload::{key, OpCounts};
 use super::world::MembershipCounts;
@@ -87,6 +88,10 @@ pub struct SeedReport {
     /// their whole-process power losses (`SimConfig::shards_every`).
     pub shard_processes: usize,
     pub process_crashes: u64,
+    /// The scan mix's pages and scans (all zero outside it), and what the completed
+    /// scans got wrong against the register history (`scans.rs`).
+    pub scan_counts: ScanCounts,
+    pub scan_findings: Vec<String>,
 }
 
 impl SeedReport {
@@ -111,6 +116,8 @@ impl SeedReport {
             || self.counts.protocol_errors > 0
             || self.set_counts.protocol_errors > 0
             || self.tombstones_left.is_some_and(|left| left > 0)
+            || !self.scan_findings.is_empty()
+            || self.scan_counts.protocol_errors > 0
     }
 
     /// The seed, every finding with its ops and trace, and how to rerun it.
@@ -138,6 +145,15 @@ impl SeedReport {
             for line in &f.trace {
                 out.push_str(&format!("    {line}\n"));
             }
+        }
+        for f in &self.scan_findings {
+            out.push_str(&format!("  [Scan] {f}\n"));
+        }
+        if self.scan_counts.protocol_errors > 0 {
+            out.push_str(&format!(
+                "  [Scan] {} page(s) answered with the wrong kind of reply or a cursor that did not move forward\n",
+                self.scan_counts.protocol_errors
+            ));
         }
         for f in &self.layout_findings {
             out.push_str(&format!(
@@ -631,6 +647,8 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
             },
         }
     }
+    let keys: Vec<Vec<u8>> = (0..config.workload.keys).map(key).collect();
+    let scan_findings = scans::check(&world.workload.history, &keys, &world.scans.completed);
     Ok(SeedReport {
         seed,
         histories: config.workload.keys,
@@ -655,5 +673,7 @@ pub fn run_seed<H: Hardware>(hw: H, config: &SimConfig, seed: u64) -> Result<See
         membership: world.membership,
         shard_processes: world.shard_processes.len(),
         process_crashes: world.process_crashes,
+        scan_counts: world.scans.counts,
+        scan_findings,
     })
 }

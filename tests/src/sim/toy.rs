@@ -199,7 +199,7 @@ impl ToyNode {
                 self.start_store(rid, stored, Reply::Done, now);
             }
             // Refused when received (see `handle`).
-            Request::GetEventual { .. } | Request::PutEventual { .. } => {}
+            Request::GetEventual { .. } | Request::PutEventual { .. } | Request::Scan { .. } => {}
         }
     }
 
@@ -270,9 +270,10 @@ impl SimNode for ToyNode {
             // not run against it (`supports_eventual` is false).
             Input::Client {
                 id,
-                request: Request::GetEventual { .. } | Request::PutEventual { .. },
+                request:
+                    Request::GetEventual { .. } | Request::PutEventual { .. } | Request::Scan { .. },
             } => {
-                let reply = Reply::Rejected("the toy has no eventual mode".into());
+                let reply = Reply::Rejected("the toy has no eventual mode or scans".into());
                 self.out.push_back(Output::Reply { id, reply });
             }
             Input::Client { id, request } => {

@@ -169,6 +169,8 @@ impl Workload {
                 Op::Write(value.clone())
             }
             Request::Delete { .. } => Op::Delete,
+            // The scan workload's (`scans.rs`), never this one's.
+            Request::Scan { .. } => Op::Read,
         };
         self.op_of_request.push(self.history.len());
         self.pending.insert(
@@ -300,7 +302,7 @@ impl Workload {
                 Outcome::Unknown
             }
             // A reply of the wrong kind: count it; `Unknown` keeps the checker sound.
-            (_, Reply::Value(_) | Reply::Done | Reply::Siblings { .. }) => {
+            (_, Reply::Value(_) | Reply::Done | Reply::Siblings { .. } | Reply::Keys { .. }) => {
                 self.counts.protocol_errors += 1;
                 Outcome::Unknown
             }

@@ -19,6 +19,7 @@ use super::midsend::Armed;
 use super::network::NetConfig;
 use super::network::{Fate, Network};
 use super::queue::EventQueue;
+use super::scans::{is_scan_request, ScanWorkload};
 use super::sets::{is_set_request, SetConfig, SetWorkload};
 use super::trace::{pretty_debug, Scope, Trace};
 use super::workload::Workload;
@@ -55,6 +56,8 @@ enum Event<M> {
     Wake(usize),
     /// Set client `n` may issue its next request.
     SetWake(usize),
+    /// The scanner may ask for its next page (`scans.rs`).
+    ScanWake,
     Deadline(RequestId),
 }
 
@@ -88,6 +91,8 @@ pub struct World<H: Hardware> {
     pub workload: Workload,
     /// The eventual-mode set workload (no clients unless the hardware supports it).
     pub sets: SetWorkload,
+    /// The scan mix's scanner (idle outside it).
+    pub scans: ScanWorkload,
     faults_active: bool,
     events: u64,
     /// `(time, n)`: the n-th history stamp taken at `time`.
@@ -171,6 +176,7 @@ impl<H: Hardware> World<H> {
             network: Network::new(machines, config.net),
             workload: Workload::new(config.workload, machines, rng_clients),
             sets: SetWorkload::new(set_config, machines, rng_sets),
+            scans: ScanWorkload::new(hw.supports_scans() && config.scanned(seed), machines, seed),
             trace: Trace::new(config.trace_lines_max, config.trace_echo),
             slots: skews
                 .into_iter()
@@ -244,6 +250,10 @@ impl<H: Hardware> World<H> {
         for c in 0..world.sets.clients() {
             let at = world.sets.think_ms();
             world.queue.push(at, Event::SetWake(c));
+        }
+        if world.scans.enabled() {
+            let at = world.scans.think_ms();
+            world.queue.push(at, Event::ScanWake);
         }
         Ok(world)
     }
@@ -558,6 +568,16 @@ impl<H: Hardware> World<H> {
                 );
                 self.record(Scope::Global, text);
             }
+            Event::Reply { from, id, reply } if is_scan_request(id) => {
+                let stamp = self.stamp();
+                let late = !self.scans.is_pending(id);
+                let go_on = self.scans.reply(id, &reply, stamp);
+                self.record_reply(from, id, &reply, None, late);
+                if go_on {
+                    let at = self.now + self.scans.think_ms();
+                    self.queue.push(at, Event::ScanWake);
+                }
+            }
             Event::Reply { from, id, reply } if is_set_request(id) => {
                 let key = self.sets.key_of(id);
                 let late = key.is_none();
@@ -597,6 +617,21 @@ impl<H: Hardware> World<H> {
                     if let Some((node, id, request)) = self.sets.next(client, self.now) {
                         self.submit(node, id, request);
                     }
+                }
+            }
+            Event::ScanWake => {
+                if self.now < self.config.workload_ms {
+                    let stamp = self.stamp();
+                    if let Some((node, id, request)) = self.scans.next(stamp) {
+                        self.submit(node, id, request);
+                    }
+                }
+            }
+            Event::Deadline(id) if is_scan_request(id) => {
+                if self.scans.expire(id) {
+                    self.record(label(None), format!("client gives up on req{id}: unknown"));
+                    let at = self.now + self.scans.think_ms();
+                    self.queue.push(at, Event::ScanWake);
                 }
             }
             Event::Deadline(id) if is_set_request(id) => {
@@ -844,7 +879,7 @@ impl<H: Hardware> World<H> {
 
     /// Whether a client request of either workload is in flight.
     pub fn clients_pending(&self) -> bool {
-        self.workload.has_pending() || self.sets.has_pending()
+        self.workload.has_pending() || self.sets.has_pending() || self.scans.has_pending()
     }
 }
 
@@ -870,6 +905,7 @@ fn show_request(r: &Request) -> String {
                 "blind"
             }
         ),
+        Request::Scan { cursor, count } => format!("scan from {cursor} count {count}"),
     }
 }
 
@@ -883,6 +919,10 @@ fn show_reply(r: &Reply) -> String {
                 .map(|v| v.as_deref().map_or("tombstone".to_string(), show_bytes))
                 .collect();
             format!("siblings [{}]", shown.join(", "))
+        }
+        Reply::Keys { keys, cursor } => {
+            let shown: Vec<String> = keys.iter().map(|k| show_bytes(k)).collect();
+            format!("keys [{}] next {cursor}", shown.join(", "))
         }
         other => format!("{other:?}"),
     }

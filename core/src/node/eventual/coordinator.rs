@@ -501,9 +501,10 @@ impl Eventual {
 
 fn reply_to_client(ctx: &mut EvCtx<'_>, client: RequestId, reply: ClientReply) {
     match &reply {
-        ClientReply::Value(_) | ClientReply::Done | ClientReply::Siblings { .. } => {
-            ctx.counters.succeeded += 1
-        }
+        ClientReply::Value(_)
+        | ClientReply::Done
+        | ClientReply::Siblings { .. }
+        | ClientReply::Keys { .. } => ctx.counters.succeeded += 1,
         ClientReply::Error(ClientError::Indeterminate { .. }) => ctx.counters.indeterminate += 1,
         ClientReply::Error(ClientError::TooLarge { .. } | ClientError::InvalidContext { .. }) => {
             ctx.counters.rejected += 1

@@ -227,8 +227,8 @@ impl Eventual {
             ClientRequest::DeleteEventual { key, context } => {
                 self.start_put(ctx, client, key, context, None)
             }
-            // The node routes membership changes elsewhere.
-            ClientRequest::Admin(_) => ctx.out.reply(
+            // The node routes membership changes and scans elsewhere.
+            ClientRequest::Admin(_) | ClientRequest::Scan { .. } => ctx.out.reply(
                 client,
                 crate::protocol::ClientReply::Error(crate::protocol::ClientError::Unsupported {
                     reason: "not an eventual-mode request".into(),
