@@ -77,6 +77,10 @@ pub struct ScaleArgs {
     /// Also write the run as an SVG chart here (ops/s against nodes; p50/p99 latency).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Instead of running: chart the rows an earlier `scale --json` printed (this file)
+    /// into `--plot`.
+    #[arg(long, requires = "plot")]
+    pub plot_from: Option<PathBuf>,
 }
 
 impl ScaleArgs {

@@ -55,14 +55,39 @@ fn series(rows: &[(u32, Row)]) -> Vec<(String, u32)> {
 }
 
 fn throughput(svg: &mut String, rows: &[(u32, Row)]) -> Result<()> {
-    let mut nodes: Vec<usize> = rows.iter().map(|(_, r)| r.nodes).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    let series = series(rows);
+    let distinct = |values: Vec<usize>| {
+        let mut values = values;
+        values.sort_unstable();
+        values.dedup();
+        values
+    };
+    // The x axis: the number of nodes, or, for one cluster size over several shard
+    // counts, the shards per process (one line per test then).
+    let by_shards = distinct(rows.iter().map(|(_, r)| r.nodes).collect()).len() == 1
+        && distinct(rows.iter().map(|(s, _)| *s as usize).collect()).len() > 1;
+    let x_value = |shards: u32, row: &Row| {
+        if by_shards {
+            shards as usize
+        } else {
+            row.nodes
+        }
+    };
+    let nodes = distinct(rows.iter().map(|(s, r)| x_value(*s, r)).collect());
+    let series: Vec<(String, u32)> = if by_shards {
+        let mut tests: Vec<(String, u32)> = Vec::new();
+        for (_, row) in rows {
+            if !tests.iter().any(|(t, _)| t == &row.test) {
+                tests.push((row.test.clone(), 1));
+            }
+        }
+        tests
+    } else {
+        series(rows)
+    };
     let points = |(test, shards): &(String, u32)| -> Vec<(usize, f64)> {
         rows.iter()
-            .filter(|(s, r)| s == shards && &r.test == test)
-            .map(|(_, r)| (r.nodes, r.ops_per_s))
+            .filter(|(s, r)| (by_shards || s == shards) && &r.test == test)
+            .map(|(s, r)| (x_value(*s, r), r.ops_per_s))
             .collect()
     };
     // The linear ideal of each series from its smallest cluster.
@@ -102,10 +127,15 @@ fn throughput(svg: &mut String, rows: &[(u32, Row)]) -> Result<()> {
             v / 1000.0
         )?;
     }
+    let unit = if by_shards {
+        "shard(s) per node"
+    } else {
+        "nodes"
+    };
     for &n in &nodes {
         writeln!(
             svg,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{n} nodes</text>"#,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{n} {unit}</text>"#,
             x_of(n),
             TOP + PLOT_H + 16.0
         )?;
@@ -154,7 +184,7 @@ fn throughput(svg: &mut String, rows: &[(u32, Row)]) -> Result<()> {
     }
     writeln!(
         svg,
-        r##"<text x="{}" y="{}" fill="#666">dashed: linear from the smallest cluster</text>"##,
+        r##"<text x="{}" y="{}" fill="#666">dashed: linear from the smallest</text>"##,
         L_X,
         TOP + PLOT_H + 34.0
     )?;
@@ -176,7 +206,7 @@ fn latency(svg: &mut String, rows: &[(u32, Row)]) -> Result<()> {
         .max(lo * 10.0);
     let (lo_exp, hi_exp) = (lo.log10().floor(), hi.log10().ceil());
     let y_of = |v: f64| {
-        let t = (v.max(lo).log10() - lo_exp) / (hi_exp - lo_exp).max(1.0);
+        let t = (v.max(10f64.powf(lo_exp)).log10() - lo_exp) / (hi_exp - lo_exp).max(1.0);
         TOP + PLOT_H - t * PLOT_H
     };
     let mut exp = lo_exp;

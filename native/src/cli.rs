@@ -42,6 +42,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Print every key and value as JSON Lines.
     Export(ClientArgs),
+    /// List the cluster's keys in ring order (scan pages; PATTERN: a Redis glob).
+    Keys(KeysArgs),
     /// Take an online, consistent backup of the whole cluster into a new or empty
     /// directory: every write acknowledged before it starts is in it.
     Backup(BackupArgs),
@@ -197,6 +199,14 @@ pub struct ClientArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// Only keys matching this Redis glob (`*`, `?`, `[a-z]`, `\x`).
+    pub pattern: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         Command::Abort(args) => cmd::admin::abort(args),
         Command::Import(args) => cmd::transfer::import(args),
         Command::Export(args) => cmd::transfer::export(args),
+        Command::Keys(args) => cmd::keys::run(args),
         Command::Backup(args) => cmd::backup::backup(args),
         Command::Restore(args) => cmd::backup::restore(args),
     };

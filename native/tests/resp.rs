@@ -221,6 +221,17 @@ fn scan_and_keys_list_the_cluster() {
             "{args:?} is refused"
         );
     }
+    // The CLI lists the same keys through the client protocol.
+    let out = std::process::Command::new(common::ringkv_bin())
+        .args(["keys", "user:*", "--node", &cluster.nodes[1].ws])
+        .output()
+        .expect("ringkv keys");
+    assert!(out.status.success(), "{out:?}");
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(listed, live, "ringkv keys");
     // redis-cli's own SCAN loop (a real client's cursor handling) sees the same keys.
     if have("redis-cli") {
         let port = cluster.nodes[0].resp.rsplit(':').next().expect("port");

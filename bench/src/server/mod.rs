@@ -185,6 +185,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 }
 
 pub fn scale(args: &ScaleArgs) -> Result<()> {
+    if let (Some(from), Some(plot)) = (&args.plot_from, &args.plot) {
+        return replot(args, from, plot);
+    }
     need_redis_tools()?;
     let binary = ringkv_binary()?;
     let tmp = tempfile::Builder::new()
@@ -318,6 +321,49 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
          through the shard that is a replica of the key when it has one (no forwarding \
          to another process yet)."
     );
+    Ok(())
+}
+
+/// Charts the rows of an earlier `scale --json` run (failed sizes skipped).
+fn replot(args: &ScaleArgs, from: &std::path::Path, plot: &std::path::Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("a row of {}", from.display()))?;
+        if v.get("failed").is_some() {
+            continue;
+        }
+        let number = |field: &str| {
+            v[field]
+                .as_f64()
+                .with_context(|| format!("row without {field}: {line}"))
+        };
+        let shards = v["shards"].as_u64().unwrap_or(1) as u32;
+        rows.push((
+            shards,
+            Row {
+                target: v["target"].as_str().unwrap_or("ringkv").to_string(),
+                nodes: number("nodes")? as usize,
+                test: v["test"].as_str().unwrap_or("?").to_string(),
+                pipeline: number("pipeline")? as u32,
+                ops_per_s: number("ops_per_s")?,
+                p50_ms: number("p50_ms")?,
+                p99_ms: number("p99_ms")?,
+                cpu_us_per_op: number("cpu_us_per_op")?,
+            },
+        ));
+    }
+    let title = format!(
+        "ringkv-bench scale: {} CPU per shard, {}, pipeline {}",
+        args.cpus,
+        args.load_description(),
+        args.pipeline
+    );
+    crate::plot_scale::write_svg(&rows, &title, plot)
+        .with_context(|| format!("writing {}", plot.display()))?;
+    eprintln!("chart of {} rows written to {}", rows.len(), plot.display());
     Ok(())
 }
 

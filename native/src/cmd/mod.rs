@@ -1,11 +1,12 @@
-//! Client-side commands (`put`, `get`, `del`, `status`, `import`, `export`, `backup`,
-//! `restore`) over the client WebSocket protocol, and `dev-cluster`.
+//! Client-side commands (`put`, `get`, `del`, `status`, `keys`, `import`, `export`,
+//! `backup`, `restore`) over the client WebSocket protocol, and `dev-cluster`.
 
 pub mod admin;
 pub mod backup;
 pub mod backup_format;
 pub mod client;
 pub mod dev_cluster;
+pub mod keys;
 pub mod kv;
 pub mod status;
 pub mod transfer;
