@@ -7,9 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ringkv_core::node::{
-    ClientError, ClientReply, ClientRequest, Consistency, MemberState, PeerMessage,
-};
+use ringkv_core::node::{ClientError, ClientReply, MemberState, PeerMessage};
 use ringkv_core::rand::SplitMix64;
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::blockstore::FaultStore;
@@ -25,28 +23,6 @@ impl Cluster {
 
     fn get(&mut self, at: usize, key: &str) -> ClientReply {
         self.call(at, get(key))
-    }
-}
-
-fn put(key: &str, value: &str) -> ClientRequest {
-    ClientRequest::Put {
-        key: key.into(),
-        value: value.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
-
-fn get(key: &str) -> ClientRequest {
-    ClientRequest::Get {
-        key: key.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
-
-fn delete(key: &str) -> ClientRequest {
-    ClientRequest::Delete {
-        key: key.into(),
-        consistency: Consistency::Linearizable,
     }
 }
 

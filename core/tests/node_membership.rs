@@ -4,27 +4,12 @@
 //! Linearizability under faults during changes is the simulator's job (tests/).
 #![cfg(not(target_arch = "wasm32"))]
 
-use ringkv_core::node::{AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Role};
+use ringkv_core::node::{AdminRequest, ClientError, ClientReply, ClientRequest, Role};
 use ringkv_core::ring::NodeId;
 use ringkv_core::storage::Engine;
 
 mod common;
 use common::*;
-
-fn put(key: &str, value: &str) -> ClientRequest {
-    ClientRequest::Put {
-        key: key.into(),
-        value: value.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
-
-fn get(key: &str) -> ClientRequest {
-    ClientRequest::Get {
-        key: key.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
 
 impl Cluster {
     /// Runs until every live member's committed layout has `version`, or panics.

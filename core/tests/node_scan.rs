@@ -6,26 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use ringkv_core::node::{AdminRequest, ClientError, ClientReply, ClientRequest, Consistency};
+use ringkv_core::node::{AdminRequest, ClientError, ClientReply, ClientRequest};
 use ringkv_core::ring::{key_position, NodeId};
 
 mod common;
 use common::*;
-
-fn put(key: &str, value: &str) -> ClientRequest {
-    ClientRequest::Put {
-        key: key.into(),
-        value: value.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
-
-fn delete(key: &str) -> ClientRequest {
-    ClientRequest::Delete {
-        key: key.into(),
-        consistency: Consistency::Linearizable,
-    }
-}
 
 /// One page: its keys and next cursor.
 fn page(cluster: &mut Cluster, at: usize, cursor: u64, count: u32) -> (Vec<Vec<u8>>, u64) {

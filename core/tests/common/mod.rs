@@ -19,6 +19,31 @@ use ringkv_core::versioning::Tag;
 
 pub type Filter = Box<dyn FnMut(NodeId, NodeId, &PeerMessage) -> bool>;
 
+/// A linearizable put of `key` (a test file may define its own `put` instead).
+pub fn put(key: &str, value: &str) -> ClientRequest {
+    ClientRequest::Put {
+        key: key.into(),
+        value: value.into(),
+        consistency: Consistency::Linearizable,
+    }
+}
+
+/// A linearizable get of `key`.
+pub fn get(key: &str) -> ClientRequest {
+    ClientRequest::Get {
+        key: key.into(),
+        consistency: Consistency::Linearizable,
+    }
+}
+
+/// A linearizable delete of `key`.
+pub fn delete(key: &str) -> ClientRequest {
+    ClientRequest::Delete {
+        key: key.into(),
+        consistency: Consistency::Linearizable,
+    }
+}
+
 /// Message faults applied on delivery.
 #[derive(Default, Clone, Copy)]
 pub struct Chaos {
