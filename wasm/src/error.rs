@@ -35,10 +35,15 @@ pub enum Code {
     /// The store cannot prove it is the cluster member its node id names (it lost its
     /// data, or the id is another store's): the replica must rejoin under a new id.
     Identity,
+    /// Concurrent conditional writes kept an update from completing; it did not take
+    /// effect: retry.
+    Contention,
+    /// `increment` found a value that is not a 64-bit integer, or the sum overflows.
+    NotAnInteger,
 }
 
 impl Code {
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 13] = [
         Code::Unavailable,
         Code::Indeterminate,
         Code::TooLarge,
@@ -50,6 +55,8 @@ impl Code {
         Code::Storage,
         Code::CorruptValue,
         Code::Identity,
+        Code::Contention,
+        Code::NotAnInteger,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +72,8 @@ impl Code {
             Code::Storage => "STORAGE",
             Code::CorruptValue => "CORRUPT_VALUE",
             Code::Identity => "IDENTITY",
+            Code::Contention => "CONTENTION",
+            Code::NotAnInteger => "NOT_AN_INTEGER",
         }
     }
 }
@@ -127,6 +136,8 @@ impl From<ClientError> for Error {
             ClientError::Overloaded => Error::new(Code::Overloaded, message),
             ClientError::Unsupported { .. } => Error::new(Code::Unsupported, message),
             ClientError::InvalidContext { .. } => Error::new(Code::InvalidContext, message),
+            ClientError::Contention { .. } => Error::new(Code::Contention, message),
+            ClientError::NotAnInteger => Error::new(Code::NotAnInteger, message),
         }
     }
 }

@@ -381,7 +381,8 @@ impl Coordinator {
             ClientReply::Value(_)
             | ClientReply::Done
             | ClientReply::Siblings { .. }
-            | ClientReply::Keys { .. } => ctx.counters.succeeded += 1,
+            | ClientReply::Keys { .. }
+            | ClientReply::Updated { .. } => ctx.counters.succeeded += 1,
             ClientReply::Error(ClientError::Indeterminate { .. }) => {
                 ctx.counters.indeterminate += 1
             }

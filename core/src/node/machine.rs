@@ -526,6 +526,13 @@ impl Node {
             }
         }
         let (key, kind) = match request {
+            ClientRequest::Update { .. } => {
+                let error = ClientError::Unsupported {
+                    reason: "conditional writes are not built yet".into(),
+                };
+                self.outbox.reply(id, ClientReply::Error(error));
+                return;
+            }
             ClientRequest::Scan { cursor, count } => {
                 self.scan_step(|coordinator, ctx, env| {
                     coordinator.start_scan(ctx, env, id, cursor, count);
@@ -758,9 +765,15 @@ impl Node {
                 coordinator.on_scan_reply(&mut ctx, from, reply);
                 return;
             }
+            PeerMessage::Prepare { .. } | PeerMessage::Accept { .. } => {
+                self.counters.messages_ignored += 1;
+                return;
+            }
             reply @ (PeerMessage::ReadTagAck { .. }
             | PeerMessage::ReadAck { .. }
-            | PeerMessage::WriteAck { .. }) => {
+            | PeerMessage::WriteAck { .. }
+            | PeerMessage::Promise { .. }
+            | PeerMessage::Refused { .. }) => {
                 let (coordinator, mut ctx) = self.ctx();
                 coordinator.on_reply(&mut ctx, from, reply);
                 return;

@@ -90,6 +90,52 @@ pub enum ClientRequest {
     /// returned at least once; a key deleted before the scan began never. Each page
     /// reads a majority of its arc's replicas.
     Scan { cursor: u64, count: u32 },
+    /// A conditional write or read-modify-write of `key` (compare-and-set, set if
+    /// absent or present, get-and-set, get-and-delete, increment): one single-decree
+    /// consensus round on the key's register (`node/coordinator/update.rs`),
+    /// linearizable together with every `Get`, `Put` and `Delete` of the key. Answered
+    /// by [`ClientReply::Updated`]; [`ClientError::Contention`] when concurrent
+    /// conditional writes kept it from a round (it did not take effect: retry).
+    Update { key: Vec<u8>, update: Update },
+}
+
+/// What a [`ClientRequest::Update`] does with the value it finds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Update {
+    /// Store `value` (`None`: delete the key) iff `condition` holds for the current
+    /// value. Answered `applied: false` (and nothing changed) when it does not.
+    Set {
+        condition: Condition,
+        value: Option<Vec<u8>>,
+    },
+    /// Read the value as a signed 64-bit decimal integer (absent: 0), add `delta` and
+    /// store the sum in decimal. [`ClientError::NotAnInteger`] when the value is not
+    /// such an integer or the sum overflows (nothing changed).
+    Add { delta: i64 },
+}
+
+/// The condition of an [`Update::Set`] on the key's current value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Condition {
+    Always,
+    /// The key is absent (never written, or deleted).
+    Absent,
+    /// The key has a value.
+    Present,
+    /// The key's value is exactly these bytes.
+    Equals(Vec<u8>),
+}
+
+impl Condition {
+    /// Whether the condition holds for `current` (`None`: absent).
+    pub fn holds(&self, current: Option<&[u8]>) -> bool {
+        match self {
+            Condition::Always => true,
+            Condition::Absent => current.is_none(),
+            Condition::Present => current.is_some(),
+            Condition::Equals(expected) => current == Some(expected.as_slice()),
+        }
+    }
 }
 
 /// Membership changes. One at a time cluster-wide: a change is refused while the
@@ -132,7 +178,8 @@ impl ClientRequest {
             | ClientRequest::Put { key, .. }
             | ClientRequest::Delete { key, .. }
             | ClientRequest::PutEventual { key, .. }
-            | ClientRequest::DeleteEventual { key, .. } => key,
+            | ClientRequest::DeleteEventual { key, .. }
+            | ClientRequest::Update { key, .. } => key,
             ClientRequest::Admin(_) | ClientRequest::Scan { .. } => &[],
         }
     }
@@ -145,15 +192,31 @@ impl ClientRequest {
             ClientRequest::PutEventual { .. } | ClientRequest::DeleteEventual { .. } => {
                 Consistency::Eventual
             }
-            ClientRequest::Admin(_) | ClientRequest::Scan { .. } => Consistency::Linearizable,
+            ClientRequest::Admin(_) | ClientRequest::Scan { .. } | ClientRequest::Update { .. } => {
+                Consistency::Linearizable
+            }
         }
     }
 
-    /// The value a put would write (`None` for gets and deletes).
+    /// The value a put would write (`None` for gets and deletes); for an update, the
+    /// largest value it names (checked against the value limit).
     pub fn value(&self) -> Option<&[u8]> {
         match self {
             ClientRequest::Put { value, .. } | ClientRequest::PutEventual { value, .. } => {
                 Some(value)
+            }
+            ClientRequest::Update {
+                update: Update::Set { condition, value },
+                ..
+            } => {
+                let expected = match condition {
+                    Condition::Equals(expected) => Some(expected.as_slice()),
+                    _ => None,
+                };
+                [value.as_deref(), expected]
+                    .into_iter()
+                    .flatten()
+                    .max_by_key(|bytes| bytes.len())
             }
             _ => None,
         }
@@ -181,6 +244,15 @@ pub enum ClientReply {
     Keys {
         keys: Vec<Vec<u8>>,
         cursor: u64,
+    },
+    /// An update's result ([`ClientRequest::Update`]): whether it stored its value
+    /// (`false`: the condition did not hold, nothing changed), the value it found
+    /// (`previous`) and the key's value after it (`current`: the sum for `Add`, the new
+    /// value if applied, else `previous`). `None` is absent.
+    Updated {
+        applied: bool,
+        previous: Option<Vec<u8>>,
+        current: Option<Vec<u8>>,
     },
 }
 
@@ -232,4 +304,12 @@ pub enum ClientError {
     /// effect.
     #[error("invalid causal context: {reason} (the write did not take effect)")]
     InvalidContext { reason: String },
+    /// Concurrent conditional writes on the key kept this one from completing a round
+    /// in its bounded number of tries; it did not take effect. Retry (after a pause).
+    #[error("contention: {reason} (the operation did not take effect; retry)")]
+    Contention { reason: String },
+    /// An `Add` found a value that is not a signed 64-bit decimal integer, or the sum
+    /// overflows; nothing changed.
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
 }

@@ -297,6 +297,40 @@ pub enum PeerMessage {
         entries: Vec<ScanEntry>,
         complete: bool,
     },
+    // ---- Conditional writes (`node/coordinator/update.rs`): one CASPaxos round per
+    // update, with register tags as ballots (ARCHITECTURE.md, "Conditional writes").
+    /// Phase 1: "refuse every store of `key` below `ballot` from now on, and send your
+    /// register". Answered by [`PeerMessage::Promise`] or [`PeerMessage::Refused`].
+    Prepare {
+        req: OpId,
+        epoch: u64,
+        key: Vec<u8>,
+        ballot: Tag,
+    },
+    /// The replica durably promised the ballot; its register.
+    Promise {
+        req: OpId,
+        tag: Tag,
+        value: Option<Vec<u8>>,
+    },
+    /// Phase 2: store `(ballot, value)` iff `ballot` is above the stored tag and not
+    /// below the promise. Answered by [`PeerMessage::WriteAck`] once stored (or if the
+    /// replica already holds exactly `ballot`), else [`PeerMessage::Refused`]. Unlike
+    /// `Write`, a larger stored tag is a refusal: an accept must not be acknowledged by
+    /// a replica where a later round may have replaced the value it was computed from.
+    Accept {
+        req: OpId,
+        epoch: u64,
+        key: Vec<u8>,
+        ballot: Tag,
+        value: Option<Vec<u8>>,
+    },
+    /// A `Prepare`, `Accept` or `Write` the replica will not take, because of its
+    /// promise or stored tag; `above`: the larger of the two (a retry's tag must exceed it).
+    Refused {
+        req: OpId,
+        above: Tag,
+    },
 }
 
 /// One register a replica holds, as a scan sees it: its tag decides between replicas,
@@ -354,6 +388,10 @@ impl PeerMessage {
             PeerMessage::PurgeReady { .. } => "PurgeReady",
             PeerMessage::ScanRange { .. } => "ScanRange",
             PeerMessage::ScanRangeAck { .. } => "ScanRangeAck",
+            PeerMessage::Prepare { .. } => "Prepare",
+            PeerMessage::Promise { .. } => "Promise",
+            PeerMessage::Accept { .. } => "Accept",
+            PeerMessage::Refused { .. } => "Refused",
         }
     }
 
@@ -363,7 +401,9 @@ impl PeerMessage {
             PeerMessage::ReadTag { req, epoch, .. }
             | PeerMessage::Read { req, epoch, .. }
             | PeerMessage::Write { req, epoch, .. }
-            | PeerMessage::ScanRange { req, epoch, .. } => Some((*req, *epoch)),
+            | PeerMessage::ScanRange { req, epoch, .. }
+            | PeerMessage::Prepare { req, epoch, .. }
+            | PeerMessage::Accept { req, epoch, .. } => Some((*req, *epoch)),
             _ => None,
         }
     }
@@ -386,6 +426,10 @@ impl PeerMessage {
             | PeerMessage::EventualRefused { req, .. }
             | PeerMessage::ScanRange { req, .. }
             | PeerMessage::ScanRangeAck { req, .. }
+            | PeerMessage::Prepare { req, .. }
+            | PeerMessage::Promise { req, .. }
+            | PeerMessage::Accept { req, .. }
+            | PeerMessage::Refused { req, .. }
             | PeerMessage::Stale { req, .. } => Some(*req),
             PeerMessage::Gossip { .. }
             | PeerMessage::AntiEntropy(_)

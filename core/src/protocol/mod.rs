@@ -23,7 +23,8 @@ mod tests;
 
 pub use antientropy::{KeyPage, KeyPageReply, KeyVersion};
 pub use client::{
-    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, Oversized, RequestId,
+    AdminRequest, ClientError, ClientReply, ClientRequest, Condition, Consistency, Oversized,
+    RequestId, Update,
 };
 pub use codec::{
     decode, decode_frame, encode, encode_batch, is_relay_envelope, BATCH_FORMAT_VERSION,

@@ -27,6 +27,8 @@ fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
                 ClientError::Overloaded => "overloaded",
                 ClientError::Unsupported { .. } => "unsupported",
                 ClientError::InvalidContext { .. } => "invalid_context",
+                ClientError::Contention { .. } => "contention",
+                ClientError::NotAnInteger => "not_an_integer",
             };
             if json {
                 println!(
@@ -81,7 +83,7 @@ fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         // Not an answer to a single-key command.
-        ClientReply::Keys { .. } => {
+        ClientReply::Keys { .. } | ClientReply::Updated { .. } => {
             eprintln!("error: unexpected reply to {key:?}");
             ExitCode::from(2)
         }

@@ -59,6 +59,10 @@ pub fn cluster_error(error: &ClientError) -> Vec<u8> {
         ClientError::Overloaded => {
             self::error("OVERLOADED too many requests in flight; retry later")
         }
+        ClientError::Contention { reason } => {
+            self::error(&format!("CONTENTION {reason} (did not take effect; retry)"))
+        }
+        ClientError::NotAnInteger => self::error("ERR value is not an integer or out of range"),
         ClientError::Unsupported { .. } | ClientError::InvalidContext { .. } => {
             self::error(&format!("ERR {error}"))
         }
@@ -70,9 +74,10 @@ pub fn value(reply: &ClientReply) -> Vec<u8> {
     match reply {
         ClientReply::Value(value) => bulk(value.as_deref()),
         ClientReply::Error(error) => cluster_error(error),
-        ClientReply::Done | ClientReply::Siblings { .. } | ClientReply::Keys { .. } => {
-            error("ERR unexpected reply")
-        }
+        ClientReply::Done
+        | ClientReply::Siblings { .. }
+        | ClientReply::Keys { .. }
+        | ClientReply::Updated { .. } => error("ERR unexpected reply"),
     }
 }
 
@@ -81,8 +86,9 @@ pub fn done(reply: &ClientReply) -> Vec<u8> {
     match reply {
         ClientReply::Done => ok(),
         ClientReply::Error(error) => cluster_error(error),
-        ClientReply::Value(_) | ClientReply::Siblings { .. } | ClientReply::Keys { .. } => {
-            error("ERR unexpected reply")
-        }
+        ClientReply::Value(_)
+        | ClientReply::Siblings { .. }
+        | ClientReply::Keys { .. }
+        | ClientReply::Updated { .. } => error("ERR unexpected reply"),
     }
 }

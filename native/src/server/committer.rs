@@ -142,7 +142,8 @@ fn release_group(
                     metrics.inc(&metrics.outputs_withheld);
                     ClientReply::Error(fail_stop.lost(true))
                 }
-                ClientReply::Done => {
+                // An update wrote (or may have): like a put, it may have happened.
+                ClientReply::Done | ClientReply::Updated { .. } => {
                     metrics.inc(&metrics.outputs_withheld);
                     ClientReply::Error(fail_stop.lost(false))
                 }

@@ -16,10 +16,18 @@ pub enum Op {
     Delete,
     Admin,
     Scan,
+    Update,
 }
 
 impl Op {
-    const ALL: [Op; 5] = [Op::Get, Op::Put, Op::Delete, Op::Admin, Op::Scan];
+    const ALL: [Op; 6] = [
+        Op::Get,
+        Op::Put,
+        Op::Delete,
+        Op::Admin,
+        Op::Scan,
+        Op::Update,
+    ];
     fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
@@ -27,6 +35,7 @@ impl Op {
             Op::Delete => "delete",
             Op::Admin => "admin",
             Op::Scan => "scan",
+            Op::Update => "update",
         }
     }
     pub fn of(request: &ClientRequest) -> Op {
@@ -36,6 +45,7 @@ impl Op {
             ClientRequest::Delete { .. } | ClientRequest::DeleteEventual { .. } => Op::Delete,
             ClientRequest::Admin(_) => Op::Admin,
             ClientRequest::Scan { .. } => Op::Scan,
+            ClientRequest::Update { .. } => Op::Update,
         }
     }
 }
@@ -75,15 +85,17 @@ impl Outcome {
             ClientReply::Value(_)
             | ClientReply::Done
             | ClientReply::Siblings { .. }
-            | ClientReply::Keys { .. } => Outcome::Ok,
+            | ClientReply::Keys { .. }
+            | ClientReply::Updated { .. } => Outcome::Ok,
             ClientReply::Error(error) => match error {
                 ClientError::Unavailable { .. } => Outcome::Unavailable,
                 ClientError::Indeterminate { .. } => Outcome::Indeterminate,
                 ClientError::TooLarge { .. } => Outcome::TooLarge,
                 ClientError::Overloaded => Outcome::Overloaded,
-                ClientError::Unsupported { .. } | ClientError::InvalidContext { .. } => {
-                    Outcome::Error
-                }
+                ClientError::Contention { .. } => Outcome::Unavailable,
+                ClientError::Unsupported { .. }
+                | ClientError::InvalidContext { .. }
+                | ClientError::NotAnInteger => Outcome::Error,
             },
         }
     }

@@ -161,7 +161,8 @@ impl Shards {
             | ClientRequest::Put { key, .. }
             | ClientRequest::Delete { key, .. }
             | ClientRequest::PutEventual { key, .. }
-            | ClientRequest::DeleteEventual { key, .. } => key,
+            | ClientRequest::DeleteEventual { key, .. }
+            | ClientRequest::Update { key, .. } => key,
             ClientRequest::Admin(_) => return &self.handles[0],
             // Any shard can coordinate a scan page: spread them by where they start.
             ClientRequest::Scan { cursor, .. } => {

@@ -90,6 +90,12 @@ pub enum Reply {
         keys: Vec<Vec<u8>>,
         cursor: u64,
     },
+    /// A conditional write's result (`ClientReply::Updated`).
+    Updated {
+        applied: bool,
+        previous: Option<Vec<u8>>,
+        current: Option<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Clone)]

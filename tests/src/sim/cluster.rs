@@ -145,10 +145,21 @@ fn from_node_reply(reply: ClientReply) -> Reply {
             e @ (ClientError::TooLarge { .. }
             | ClientError::Overloaded
             | ClientError::Unsupported { .. }
-            | ClientError::InvalidContext { .. }),
+            | ClientError::InvalidContext { .. }
+            | ClientError::NotAnInteger),
         ) => Reply::Rejected(e.to_string()),
+        ClientReply::Error(ClientError::Contention { .. }) => Reply::Unavailable,
         ClientReply::Siblings { values, context } => Reply::Siblings { values, context },
         ClientReply::Keys { keys, cursor } => Reply::Keys { keys, cursor },
+        ClientReply::Updated {
+            applied,
+            previous,
+            current,
+        } => Reply::Updated {
+            applied,
+            previous,
+            current,
+        },
     }
 }
 

@@ -145,7 +145,7 @@ impl ScanWorkload {
                 }
             }
             Reply::Unavailable | Reply::Rejected(_) | Reply::Indeterminate => self.page_failed(),
-            Reply::Value(_) | Reply::Done | Reply::Siblings { .. } => {
+            Reply::Value(_) | Reply::Done | Reply::Siblings { .. } | Reply::Updated { .. } => {
                 self.counts.protocol_errors += 1;
                 self.page_failed();
             }

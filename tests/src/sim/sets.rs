@@ -399,7 +399,14 @@ impl SetWorkload {
             (Step::Read | Step::Verify, Reply::Unavailable | Reply::Rejected(_)) => {}
             (Step::Read | Step::Verify, Reply::Indeterminate) => {}
             // A reply of the wrong kind: a node bug; the write may have happened.
-            (step, Reply::Value(_) | Reply::Done | Reply::Siblings { .. } | Reply::Keys { .. }) => {
+            (
+                step,
+                Reply::Value(_)
+                | Reply::Done
+                | Reply::Siblings { .. }
+                | Reply::Keys { .. }
+                | Reply::Updated { .. },
+            ) => {
                 self.counts.protocol_errors += 1;
                 if let Step::Write { element } = step {
                     self.settle(element, ElementOutcome::Unknown);

@@ -302,7 +302,14 @@ impl Workload {
                 Outcome::Unknown
             }
             // A reply of the wrong kind: count it; `Unknown` keeps the checker sound.
-            (_, Reply::Value(_) | Reply::Done | Reply::Siblings { .. } | Reply::Keys { .. }) => {
+            (
+                _,
+                Reply::Value(_)
+                | Reply::Done
+                | Reply::Siblings { .. }
+                | Reply::Keys { .. }
+                | Reply::Updated { .. },
+            ) => {
                 self.counts.protocol_errors += 1;
                 Outcome::Unknown
             }

@@ -504,7 +504,8 @@ fn reply_to_client(ctx: &mut EvCtx<'_>, client: RequestId, reply: ClientReply) {
         ClientReply::Value(_)
         | ClientReply::Done
         | ClientReply::Siblings { .. }
-        | ClientReply::Keys { .. } => ctx.counters.succeeded += 1,
+        | ClientReply::Keys { .. }
+        | ClientReply::Updated { .. } => ctx.counters.succeeded += 1,
         ClientReply::Error(ClientError::Indeterminate { .. }) => ctx.counters.indeterminate += 1,
         ClientReply::Error(ClientError::TooLarge { .. } | ClientError::InvalidContext { .. }) => {
             ctx.counters.rejected += 1

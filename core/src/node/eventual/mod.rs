@@ -227,13 +227,17 @@ impl Eventual {
             ClientRequest::DeleteEventual { key, context } => {
                 self.start_put(ctx, client, key, context, None)
             }
-            // The node routes membership changes and scans elsewhere.
-            ClientRequest::Admin(_) | ClientRequest::Scan { .. } => ctx.out.reply(
-                client,
-                crate::protocol::ClientReply::Error(crate::protocol::ClientError::Unsupported {
-                    reason: "not an eventual-mode request".into(),
-                }),
-            ),
+            // The node routes membership changes, scans and updates elsewhere.
+            ClientRequest::Admin(_) | ClientRequest::Scan { .. } | ClientRequest::Update { .. } => {
+                ctx.out.reply(
+                    client,
+                    crate::protocol::ClientReply::Error(
+                        crate::protocol::ClientError::Unsupported {
+                            reason: "not an eventual-mode request".into(),
+                        },
+                    ),
+                )
+            }
         }
     }
 
