@@ -32,8 +32,8 @@ pub enum Command {
     /// linearizable round: concurrent increments are never lost.
     Incr(IncrArgs),
     /// Compare-and-set: write KEY = VALUE (or delete it) only if its current value is
-    /// --expect's, or it is --absent, or --present; prints whether it was written and
-    /// the value now. Exit code 1 when the condition did not hold.
+    /// --expect's, or it is --absent, or --present, in one linearizable round; prints the
+    /// value now. Exit code 1 (and the value that stood) when the condition did not hold.
     Cas(CasArgs),
     /// Show a node's view of the cluster.
     Status(ClientArgs),
