@@ -705,11 +705,25 @@ fn redis_client_sees_redis_reply_types() {
 /// another coordinator's).
 #[test]
 fn redis_benchmark_incr_loses_no_increment() {
+    benchmark_hot_incr(1);
+}
+
+/// The same on a 3-node cluster, all 50 connections on one node and one key. Fails
+/// today: updates of one key from one coordinator outbid each other, and the first
+/// `-INDETERMINATE` stops redis-benchmark (even with 2 connections). Run with
+/// `--ignored` once the core serializes (or batches) a coordinator's updates per key.
+#[test]
+#[ignore = "hot-key updates on several replicas answer INDETERMINATE (core)"]
+fn redis_benchmark_incr_hot_key_on_three_nodes() {
+    benchmark_hot_incr(3);
+}
+
+fn benchmark_hot_incr(nodes: u64) {
     if !have("redis-benchmark") {
         println!("NOTICE: redis-benchmark not installed (apt-get install redis-tools); skipping");
         return;
     }
-    let cluster = Cluster::start(1, &[]);
+    let cluster = Cluster::start(nodes, &[]);
     let port = cluster.nodes[0].resp.rsplit(':').next().expect("port");
     let requests = 20_000;
     let out = std::process::Command::new("redis-benchmark")
@@ -717,7 +731,8 @@ fn redis_benchmark_incr_loses_no_increment() {
         .output()
         .expect("redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text} {errors}");
     assert!(text.contains("INCR:"), "{text}");
     // The last of its progress lines (separated by CR) is the result.
     println!("{}", text.rsplit('\r').next().unwrap_or_default().trim());
