@@ -209,3 +209,33 @@ fn an_update_whose_coordinator_crashed_mid_round_is_completed_or_fenced() {
     let again = cluster.get_linearizable(0, b"c");
     assert_eq!(again, value(&after.to_string()));
 }
+
+/// Many increments of one key through one node at once: they wait for the round in
+/// flight and go as batches, so none duels with another and every one succeeds, each
+/// with its own count.
+#[test]
+fn increments_of_one_key_through_one_node_are_batched_and_all_count() {
+    let mut cluster = Cluster::new(3);
+    cluster.run_for(300);
+    let requests: Vec<_> = (0..50)
+        .map(|_| cluster.request(1, add("hot", 1)))
+        .collect();
+    let mut counts = Vec::new();
+    for id in requests {
+        match cluster.wait(id, 60_000) {
+            ClientReply::Updated { current, .. } => counts.push(
+                String::from_utf8(current.expect("a sum"))
+                    .expect("utf-8")
+                    .parse::<i64>()
+                    .expect("integer"),
+            ),
+            other => panic!("a batched increment answered {other:?}"),
+        }
+    }
+    // Each increment's own count, in arrival order.
+    assert_eq!(counts, (1..=50).collect::<Vec<i64>>());
+    assert_eq!(cluster.get_linearizable(2, b"hot"), value("50"));
+    // Fewer rounds than increments: at least the first waited-for batch was joined.
+    let retries = cluster.node(1).status().counters.update_retries;
+    assert!(retries <= 2, "{retries} rounds retried");
+}

@@ -708,12 +708,11 @@ fn redis_benchmark_incr_loses_no_increment() {
     benchmark_hot_incr(1);
 }
 
-/// The same on a 3-node cluster, all 50 connections on one node and one key. Fails
-/// today: updates of one key from one coordinator outbid each other, and the first
-/// `-INDETERMINATE` stops redis-benchmark (even with 2 connections). Run with
-/// `--ignored` once the core serializes (or batches) a coordinator's updates per key.
+/// The same on a 3-node cluster, all 50 connections on one node and one key. Without
+/// the coordinator's per-key batches (`core/src/node/coordinator/update.rs`) updates of
+/// one key from one coordinator outbid each other, and the first `-INDETERMINATE`
+/// stops redis-benchmark (even with 2 connections).
 #[test]
-#[ignore = "hot-key updates on several replicas answer INDETERMINATE (core)"]
 fn redis_benchmark_incr_hot_key_on_three_nodes() {
     benchmark_hot_incr(3);
 }

@@ -65,6 +65,11 @@ pub(crate) struct Coordinator {
     scans: BTreeMap<u64, scan::ScanOp>,
     /// In-flight conditional writes by `OpId::seq` (`update.rs`; same sequence).
     updates: BTreeMap<u64, update::UpdateOp>,
+    /// Keys with an update round in flight here, and the updates of each that wait
+    /// for it (the next round takes them as one batch).
+    waiting_updates: BTreeMap<Vec<u8>, Vec<(RequestId, crate::protocol::Update)>>,
+    /// Updates in `waiting_updates`, in all.
+    waiting_count: usize,
     /// One wake-up per in-flight operation: its phase deadline or next resend.
     timers: TimerQueue<u64>,
     /// Deliberate bugs (test builds only; otherwise zero-sized and always off).
@@ -87,6 +92,8 @@ impl Coordinator {
             ops: BTreeMap::new(),
             scans: BTreeMap::new(),
             updates: BTreeMap::new(),
+            waiting_updates: BTreeMap::new(),
+            waiting_count: 0,
             timers: TimerQueue::default(),
             mutations: Mutations::NONE,
         }
@@ -99,7 +106,7 @@ impl Coordinator {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.ops.len() + self.scans.len() + self.updates.len()
+        self.ops.len() + self.scans.len() + self.updates.len() + self.waiting_count
     }
 
     /// Whether `req` was issued by this coordinator in this incarnation.
@@ -154,7 +161,9 @@ impl Coordinator {
         sets: &[Vec<NodeId>],
         believed_alive: impl Fn(NodeId) -> bool,
     ) -> bool {
-        if self.ops.len() + self.updates.len() >= self.settings.in_flight_requests_max {
+        if self.ops.len() + self.updates.len() + self.waiting_count
+            >= self.settings.in_flight_requests_max
+        {
             ctx.counters.overloaded += 1;
             ctx.out
                 .reply(client, ClientReply::Error(ClientError::Overloaded));

@@ -25,7 +25,16 @@
 //! (the new promises fence them on a majority) and the update is evaluated afresh; a
 //! higher foreign tag means a later write may have built on it: `Indeterminate`.
 //! Out of rounds: `Contention` if no accept was ever sent (nothing happened), else
-//! `Indeterminate`.
+//! `Indeterminate`. An accept every replica refused was stored nowhere (a refusal is
+//! final: tags and promises only grow), so it is forgotten before the next round.
+//!
+//! **Batches.** One coordinator runs one round per key at a time: updates of a key
+//! that arrive while a round on it is in flight wait, and the next round takes them
+//! all (up to [`UPDATE_BATCH_MAX`]), applies them in arrival order to the value it
+//! reads and accepts the final value. They are linearized one after the other at that
+//! round's ballot, each answered with its own result. A hot counter incremented
+//! through one node costs one round per batch, not one per increment, and its updates
+//! never duel with each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,16 +49,18 @@ use super::{Coordinator, Ctx, RESTARTS_MAX};
 
 /// Rounds one update tries before answering `Contention` (or `Indeterminate`).
 pub(crate) const UPDATE_ROUNDS_MAX: u32 = 8;
+/// Updates of one key one round applies at most.
+pub(crate) const UPDATE_BATCH_MAX: usize = 256;
 /// The longest pause between rounds, in resend intervals (the pause doubles per round
 /// up to this, and is drawn uniformly below it).
 const BACKOFF_INTERVALS_MAX: u64 = 8;
 
-/// An accept this update sent: its ballot, value and the reply it stands for.
+/// An accept this round sent: its ballot, value and the replies it stands for.
 #[derive(Debug, Clone)]
 struct Accepted {
     ballot: Tag,
     value: Option<Vec<u8>>,
-    reply: ClientReply,
+    replies: Vec<ClientReply>,
 }
 
 #[derive(Debug)]
@@ -64,7 +75,7 @@ enum Phase {
     Accept {
         ballot: Tag,
         value: Option<Vec<u8>>,
-        reply: ClientReply,
+        replies: Vec<ClientReply>,
         acked: BTreeSet<NodeId>,
         refused: BTreeSet<NodeId>,
     },
@@ -73,9 +84,9 @@ enum Phase {
 #[derive(Debug)]
 pub(crate) struct UpdateOp {
     id: OpId,
-    client: RequestId,
     key: Vec<u8>,
-    update: Update,
+    /// The updates this round applies, in order, with their clients.
+    batch: Vec<(RequestId, Update)>,
     /// The key's replica sets (two during a layout change): every phase needs a
     /// majority of each.
     sets: Vec<Vec<NodeId>>,
@@ -215,6 +226,24 @@ pub(crate) fn evaluate(update: &Update, current: Option<&[u8]>) -> (Option<Vec<u
     }
 }
 
+/// The value to store and each update's reply, for `batch` applied in order to
+/// `current`.
+fn evaluate_batch(
+    batch: &[(RequestId, Update)],
+    current: Option<Vec<u8>>,
+) -> (Option<Vec<u8>>, Vec<ClientReply>) {
+    let mut value = current;
+    let replies = batch
+        .iter()
+        .map(|(_, update)| {
+            let (next, reply) = evaluate(update, value.as_deref());
+            value = next;
+            reply
+        })
+        .collect();
+    (value, replies)
+}
+
 /// A value as `Add` reads it: absent is 0; otherwise the canonical decimal form of a
 /// signed 64-bit integer (what Redis's `INCR` accepts: no sign but `-`, no leading
 /// zeros or spaces), else `None`.
@@ -243,12 +272,29 @@ impl Coordinator {
         if !self.admit(ctx, client, &sets, believed_alive) {
             return;
         }
+        if let Some(waiting) = self.waiting_updates.get_mut(&key) {
+            waiting.push((client, update));
+            self.waiting_count += 1;
+            return;
+        }
+        self.waiting_updates.insert(key.clone(), Vec::new());
+        self.launch_update(ctx, key, vec![(client, update)], sets, epoch);
+    }
+
+    /// A round for `batch`, the updates of `key` this coordinator runs next.
+    fn launch_update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: Vec<u8>,
+        batch: Vec<(RequestId, Update)>,
+        sets: Vec<Vec<NodeId>>,
+        epoch: u64,
+    ) {
         let timeout_ms = self.settings.request_timeout_ms;
         let op = UpdateOp {
             id: self.fresh_id(),
-            client,
             key,
-            update,
+            batch,
             sets,
             epoch,
             rounds: 0,
@@ -299,10 +345,7 @@ impl Coordinator {
                     return;
                 }
             }
-            (
-                Phase::Prepare { refused, .. } | Phase::Accept { refused, .. },
-                PeerMessage::Refused { above, .. },
-            ) => {
+            (Phase::Prepare { refused, .. }, PeerMessage::Refused { above, .. }) => {
                 refused.insert(from);
                 let refused = refused.clone();
                 op.above = op.above.max(above);
@@ -312,20 +355,52 @@ impl Coordinator {
                     return;
                 }
             }
+            (Phase::Accept { refused, .. }, PeerMessage::Refused { above, .. }) => {
+                refused.insert(from);
+                op.above = op.above.max(above);
+                if let Some(op) = self.after_accept_refusal(ctx, op) {
+                    self.updates.insert(op.id.seq, op);
+                }
+                return;
+            }
             (Phase::Accept { acked, .. }, PeerMessage::WriteAck { .. }) => {
                 acked.insert(from);
-                let Phase::Accept { acked, reply, .. } = &op.phase else {
+                let Phase::Accept { acked, replies, .. } = &op.phase else {
                     return;
                 };
                 if op.majority(|id| acked.contains(id)) {
-                    let reply = reply.clone();
-                    self.finish_update(ctx, &op, reply);
+                    let replies = replies.clone();
+                    self.finish_update(ctx, &op, Outcome::Each(replies));
                     return;
                 }
             }
             _ => ctx.counters.stale_replies += 1,
         }
         self.updates.insert(req.seq, op);
+    }
+
+    /// An accept was refused. Once the refusals leave no possible majority: if every
+    /// replica refused, the accept was stored nowhere and is forgotten; if some
+    /// replica acknowledged it, it may surface; either way the next round decides.
+    /// While replicas that may still acknowledge have not answered, the round waits
+    /// for them until its next resend (`on_update_timer`). Returns the op if it waits.
+    fn after_accept_refusal(&mut self, ctx: &mut Ctx<'_>, mut op: UpdateOp) -> Option<UpdateOp> {
+        let Phase::Accept { acked, refused, .. } = &op.phase else {
+            return Some(op);
+        };
+        if !op.blocked(refused) {
+            return Some(op);
+        }
+        let everyone_refused = acked.is_empty() && op.pending().is_empty();
+        if acked.is_empty() && !everyone_refused {
+            return Some(op);
+        }
+        if everyone_refused {
+            op.accepted.pop();
+        }
+        ctx.counters.update_retries += 1;
+        self.next_round(ctx, op);
+        None
     }
 
     /// A majority promised: evaluate on the highest tag's value and accept.
@@ -346,41 +421,38 @@ impl Coordinator {
             .filter(|(_, (tag, _))| *tag == best_tag)
             .map(|(id, _)| *id)
             .collect();
-        let (value, reply) = if let Some(own) = op.accepted.iter().find(|a| a.ballot == best_tag) {
-            // This update's own accept is the current value: finish it.
-            (own.value.clone(), own.reply.clone())
+        let (value, replies) = if let Some(own) = op.accepted.iter().find(|a| a.ballot == best_tag)
+        {
+            // This round's own accept is the current value: finish it.
+            (own.value.clone(), own.replies.clone())
         } else if op.accepted.iter().any(|a| a.ballot < best_tag) {
             let reason = format!(
                 "a concurrent write replaced the key while this update's accept was \
-                 being stored ({})",
+                     being stored ({})",
                 op.progress()
             );
-            self.finish_update(
-                ctx,
-                &op,
-                ClientReply::Error(ClientError::Indeterminate { reason }),
-            );
+            let error = ClientReply::Error(ClientError::Indeterminate { reason });
+            self.finish_update(ctx, &op, Outcome::All(error));
             return;
         } else {
-            let (value, reply) = evaluate(&op.update, best_value.as_deref());
-            let unchanged = value == best_value;
+            let (value, replies) = evaluate_batch(&op.batch, best_value.clone());
             // Nothing to store and the value already on a majority: the round only
             // read, and what it read is linearizable as a get's answer would be.
-            if unchanged && op.majority(|id| holders.contains(id)) {
-                self.finish_update(ctx, &op, reply);
+            if value == best_value && op.majority(|id| holders.contains(id)) {
+                self.finish_update(ctx, &op, Outcome::Each(replies));
                 return;
             }
-            (value, reply)
+            (value, replies)
         };
         op.accepted.push(Accepted {
             ballot,
             value: value.clone(),
-            reply: reply.clone(),
+            replies: replies.clone(),
         });
         op.phase = Phase::Accept {
             ballot,
             value,
-            reply,
+            replies,
             acked: BTreeSet::new(),
             refused: BTreeSet::new(),
         };
@@ -400,7 +472,7 @@ impl Coordinator {
             } else {
                 ClientError::Indeterminate { reason }
             };
-            self.finish_update(ctx, &op, ClientReply::Error(error));
+            self.finish_update(ctx, &op, Outcome::All(ClientReply::Error(error)));
             return;
         }
         self.timers.cancel(op.id.seq);
@@ -444,7 +516,7 @@ impl Coordinator {
                     IssueError::Storage(cause) => cause,
                 };
                 let error = op.stopped(reason);
-                self.finish_update(ctx, &op, ClientReply::Error(error));
+                self.finish_update(ctx, &op, Outcome::All(ClientReply::Error(error)));
             }
         }
     }
@@ -470,6 +542,15 @@ impl Coordinator {
             self.begin_prepare(ctx, op);
             return true;
         }
+        if let Phase::Accept { refused, .. } = &op.phase {
+            if op.blocked(refused) {
+                // Refusals left no majority and the rest did not answer within a
+                // resend interval: they may hold the accept; the next round decides.
+                ctx.counters.update_retries += 1;
+                self.next_round(ctx, op);
+                return true;
+            }
+        }
         if ctx.now_ms >= op.phase_deadline_ms {
             let timeout_ms = self.settings.request_timeout_ms;
             let error = match &op.phase {
@@ -484,7 +565,7 @@ impl Coordinator {
                     op.progress()
                 )),
             };
-            self.finish_update(ctx, &op, ClientReply::Error(error));
+            self.finish_update(ctx, &op, Outcome::All(ClientReply::Error(error)));
             return true;
         }
         if let Some(message) = op.message() {
@@ -519,7 +600,7 @@ impl Coordinator {
         let reason = format!("the cluster layout changed (epoch {} to {epoch})", op.epoch);
         if !op.accepted.is_empty() || op.restarts >= RESTARTS_MAX {
             let error = op.stopped(reason);
-            self.finish_update(ctx, &op, ClientReply::Error(error));
+            self.finish_update(ctx, &op, Outcome::All(ClientReply::Error(error)));
             return true;
         }
         self.timers.cancel(op.id.seq);
@@ -539,11 +620,45 @@ impl Coordinator {
         self.updates.remove(&req.seq)
     }
 
-    fn finish_update(&mut self, ctx: &mut Ctx<'_>, op: &UpdateOp, reply: ClientReply) {
+    /// Answers every update of the round and starts the next round on the key with
+    /// the updates that waited for this one.
+    fn finish_update(&mut self, ctx: &mut Ctx<'_>, op: &UpdateOp, outcome: Outcome) {
         self.timers.cancel(op.id.seq);
-        self.count_reply(ctx, &reply);
-        ctx.out.reply(op.client, reply);
+        for (i, (client, _)) in op.batch.iter().enumerate() {
+            let reply = match &outcome {
+                Outcome::Each(replies) => replies.get(i).cloned(),
+                Outcome::All(reply) => Some(reply.clone()),
+            };
+            // `Each` holds one reply per update (`evaluate_batch`).
+            let reply = reply.unwrap_or_else(|| {
+                ClientReply::Error(ClientError::Indeterminate {
+                    reason: "internal: a batch reply is missing".into(),
+                })
+            });
+            self.count_reply(ctx, &reply);
+            ctx.out.reply(*client, reply);
+        }
+        let Some(mut waiting) = self.waiting_updates.remove(&op.key) else {
+            return;
+        };
+        if waiting.is_empty() {
+            return;
+        }
+        let rest = waiting.split_off(waiting.len().min(UPDATE_BATCH_MAX));
+        self.waiting_count -= waiting.len();
+        self.waiting_updates.insert(op.key.clone(), rest);
+        // The finished round's replica sets: after a layout change replicas answer
+        // `Stale` and the round starts over on the new ones.
+        self.launch_update(ctx, op.key.clone(), waiting, op.sets.clone(), op.epoch);
     }
+}
+
+/// How a round ends for its batch.
+enum Outcome {
+    /// One reply per update, in batch order.
+    Each(Vec<ClientReply>),
+    /// The same reply (an error) for every update.
+    All(ClientReply),
 }
 
 #[cfg(test)]
