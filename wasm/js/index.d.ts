@@ -199,7 +199,8 @@ export interface CasResult {
 }
 
 export interface CounterOptions {
-  consistency?: Consistency;
+  /** Counters are linearizable only (see `UpdateOptions`). */
+  consistency?: 'linearizable';
   /** A BigInt even when a number would be exact. */
   bigint?: boolean;
 }

@@ -257,15 +257,18 @@ pub fn increment(
     Ok(update(key, add, false, UpdateAnswer::Count { bigint }))
 }
 
-/// `getCounter(key, { bigint })`: a read of a counter's decimal bytes.
+/// `getCounter(key, { bigint })`: a linearizable read of a counter's decimal bytes.
 pub fn get_counter(
     key: &JsValue,
     opts: &JsValue,
     d: Defaults,
 ) -> Result<(ClientRequest, Kind), Error> {
     let key = options::key(key)?;
-    let (_, consistency, _) = parse(opts, d)?;
+    // Counters live in the linearizable keyspace (only updates write them): an eventual
+    // read would look in the other keyspace, so it is refused like an eventual update.
+    update_options(opts, d)?;
     let bigint = options::flag(opts, "bigint")?;
+    let consistency = Consistency::Linearizable;
     Ok((
         ClientRequest::Get { key, consistency },
         Kind::Counter { bigint },
