@@ -305,7 +305,9 @@ export declare class Replica {
    * Values compare by their encoding, so a value read with `get` and passed back
    * matches (objects compare with their key order; numbers bit for bit).
    * ContentionError: concurrent conditional writes kept it from completing; nothing
-   * changed, retry.
+   * changed, retry. IndeterminateError: its answer was lost, or under contention an
+   * accept of it was partly stored and a later write may have built on it; read the key
+   * to find out whether it happened (README, "Conditional writes").
    */
   cas(key: Key, expected: Value | undefined, next: Value | undefined, options?: UpdateOptions): Promise<CasResult>;
   /** Stores `value` iff the key is absent; whether it did. */

@@ -15,13 +15,15 @@
 /// `Number.MAX_SAFE_INTEGER`: every integer up to it is exact as an f64.
 pub const SAFE_INTEGER_MAX: i64 = (1 << 53) - 1;
 
-/// The integer in `bytes`, as the core writes it (ASCII decimal, optional leading `-`);
-/// `None` for anything else (a structured value, text, an overflow).
+/// The integer in `bytes` by the rule `Update::Add` applies (the core's
+/// `coordinator::update::parse_integer`, which is crate-private, and Redis's `INCR`):
+/// the canonical decimal form of an i64, no sign but `-`, no leading zeros or spaces;
+/// `None` for anything else. The same rule here keeps `getCounter` from reading a
+/// count out of a value that `increment` would refuse with NOT_AN_INTEGER.
 pub fn parse(bytes: &[u8]) -> Option<i64> {
-    // `i64::from_str` also takes a leading `+`; the core never writes one, but a RESP
-    // `SET k +5` followed by `INCR` is the core's call to make, not ours: reading is
-    // lenient, and the core decides what `Add` accepts.
-    std::str::from_utf8(bytes).ok()?.parse::<i64>().ok()
+    let text = std::str::from_utf8(bytes).ok()?;
+    let n: i64 = text.parse().ok()?;
+    (n.to_string() == text).then_some(n)
 }
 
 /// How a count is handed to JS.
@@ -58,7 +60,8 @@ mod tests {
         for n in [0, 1, -1, 42, i64::MAX, i64::MIN, SAFE_INTEGER_MAX + 1] {
             assert_eq!(parse(n.to_string().as_bytes()), Some(n));
         }
-        // An encoded value (version byte 1 first), text, overflow, empty.
+        // An encoded value (version byte 1 first), text, overflow, empty, and what
+        // Redis's INCR refuses: a `+`, leading zeros, `-0`, spaces.
         for bad in [
             &b"\x01\x04"[..],
             b"abc",
@@ -66,6 +69,9 @@ mod tests {
             b"",
             b"1.5",
             b" 1",
+            b"+5",
+            b"007",
+            b"-0",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
