@@ -38,6 +38,12 @@ pub struct ServerArgs {
     /// Fewer requests (20k at pipeline 1, 100k at 16, per test and target).
     #[arg(long)]
     pub quick: bool,
+    /// Tests to run, in order: `set`, `get` and `incr` (redis-benchmark's, random keys
+    /// of the keyspace), `setnx` (`SET key NX` on random keys: a conditional write
+    /// that mostly fails once keys exist) and `incr-hot` (`INCR` of one key from
+    /// every client: contention).
+    #[arg(long, value_delimiter = ',', default_values_t = ["set".to_string(), "get".to_string()])]
+    pub tests: Vec<String>,
     /// One JSON object per (target, test, pipeline).
     #[arg(long)]
     pub json: bool,

@@ -28,6 +28,13 @@ pub enum Command {
     Get(KeyArgs),
     /// Delete KEY.
     Del(KeyArgs),
+    /// Add N (default 1) to KEY's integer value (absent: 0) and print the sum, in one
+    /// linearizable round: concurrent increments are never lost.
+    Incr(IncrArgs),
+    /// Compare-and-set: write KEY = VALUE (or delete it) only if its current value is
+    /// --expect's, or it is --absent, or --present, in one linearizable round; prints the
+    /// value now. Exit code 1 (and the value that stood) when the condition did not hold.
+    Cas(CasArgs),
     /// Show a node's view of the cluster.
     Status(ClientArgs),
     /// Decommission a node (default: the one --node points at): its data moves to the
@@ -224,6 +231,39 @@ pub struct PutArgs {
     pub value: String,
     #[arg(long, value_enum, default_value = "linearizable")]
     pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IncrArgs {
+    pub key: String,
+    /// The amount to add (negative subtracts).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub by: i64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("condition").required(true)))]
+pub struct CasArgs {
+    pub key: String,
+    /// The value to write when the condition holds.
+    #[arg(required_unless_present = "delete", conflicts_with = "delete")]
+    pub value: Option<String>,
+    /// Delete the key (instead of writing VALUE) when the condition holds.
+    #[arg(long)]
+    pub delete: bool,
+    /// Only if the key's current value is exactly this.
+    #[arg(long, group = "condition", allow_hyphen_values = true)]
+    pub expect: Option<String>,
+    /// Only if the key is absent (never written, or deleted).
+    #[arg(long, group = "condition")]
+    pub absent: bool,
+    /// Only if the key has a value.
+    #[arg(long, group = "condition")]
+    pub present: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -16,6 +16,8 @@ fn main() -> std::process::ExitCode {
         Command::Put(args) => cmd::kv::put(args),
         Command::Get(args) => cmd::kv::get(args),
         Command::Del(args) => cmd::kv::del(args),
+        Command::Incr(args) => cmd::kv::incr(args),
+        Command::Cas(args) => cmd::kv::cas(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Leave(args) => cmd::admin::leave(args),
         Command::Remove(args) => cmd::admin::remove(args),

@@ -4,7 +4,10 @@
 //! partitions them, and changes membership under load (a sixth node joins through the
 //! seeds, later leaves). Afterwards: every key's history must be linearizable (checked with
 //! the simulator's checker), every acknowledged write-once key readable, and a node cut
-//! off from all others must have answered UNAVAILABLE.
+//! off from all others must have answered UNAVAILABLE. Meanwhile 8 more clients `INCR`
+//! one counter (`common/counter.rs`): it must end at the acknowledged increments plus
+//! at most the indeterminate ones, and no two acknowledged increments may return the
+//! same count.
 //!
 //! The same run with processes of two shards (`ringkv serve --shards 2`: ten ring
 //! members in five processes, a joiner of two): kills, pauses and partitions hit whole
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::counter::{counter_client, finish_counter};
 use common::load::{client, finish_run, Rng, CLIENT_TIMEOUT};
 use common::{plan, Cluster, Resp, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +32,8 @@ const NODES: usize = 5;
 /// Node index `NODES` joins and leaves during the run.
 const PLANNED: usize = NODES + 1;
 const CLIENTS: u64 = 4;
+/// Clients incrementing the shared counter.
+const COUNTER_CLIENTS: u64 = 8;
 const REGISTER_KEYS: u64 = 24;
 const RUN: Duration = Duration::from_secs(12);
 
@@ -170,6 +176,13 @@ fn run(shards: u32) {
             thread::spawn(move || client(i, resp, start, stop, client_seed, REGISTER_KEYS))
         })
         .collect();
+    let counters: Vec<_> = (0..COUNTER_CLIENTS)
+        .map(|i| {
+            let (resp, stop) = (resp.clone(), stop.clone());
+            let client_seed = seed.wrapping_add((CLIENTS + i) * 0x9e37_79b9);
+            thread::spawn(move || counter_client(resp, stop, client_seed))
+        })
+        .collect();
 
     // The nemesis: one fault at a time, cycling through the kinds, random victims.
     let mut rng = Rng(seed ^ 0xdead_beef | 1);
@@ -282,6 +295,10 @@ fn run(shards: u32) {
         ops.extend(log.ops);
         acked_once.extend(log.acked_once);
     }
+    let counter_logs: Vec<_> = counters
+        .into_iter()
+        .map(|handle| handle.join().expect("counter client"))
+        .collect();
 
     // Heal and check: final reads join the history; write-once keys must all be there.
     faults.set(HashSet::new());
@@ -289,6 +306,16 @@ fn run(shards: u32) {
         node.wait_healthy();
     }
     let end = finish_run(&resp, start, REGISTER_KEYS, &mut ops, &acked_once);
+    let counter = finish_counter(&resp, &counter_logs);
+    println!(
+        "chaos counter ({shards} shard(s) per process): {} increments acknowledged, {} \
+         indeterminate, {} refused; final value {}; duplicate counts {:?}",
+        counter.acked,
+        counter.indeterminate,
+        counter.refused,
+        counter.final_value,
+        counter.duplicates
+    );
     println!(
         "chaos ({shards} shard(s) per process): {} operations ({} ok, {} unavailable, {} indeterminate/timed out), \
          faults injected {:?}, minority checks {}, keys checked {}, violations = {}, \
@@ -312,6 +339,11 @@ fn run(shards: u32) {
         "the checker could not decide {undecided:?}"
     );
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    assert!(
+        counter.holds(),
+        "counter check failed (seed {seed}): {counter:?}"
+    );
+    assert!(counter.acked > 0, "no increment succeeded at all");
     assert!(minority_checks > 0, "no isolation happened");
     assert!(!acked_once.is_empty(), "no write succeeded at all");
 }

@@ -61,10 +61,11 @@ pub fn run(
         .iter()
         .map(|port| {
             Command::new("redis-benchmark")
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", test])
+                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
                 .args(["-n", &per_node.to_string(), "-c", &clients.to_string()])
                 .args(["-P", &pipeline.to_string(), "-d", &VALUE_BYTES.to_string()])
                 .args(["-r", &KEYSPACE.to_string(), "--csv"])
+                .args(test_args(test)?)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -96,6 +97,18 @@ pub fn run(
         p99_ms: p99,
         cpu_us_per_op: cpu_s * 1e6 / total,
     })
+}
+
+/// redis-benchmark's arguments for `test`: one of its own tests, or a command of ours.
+fn test_args(test: &str) -> Result<Vec<String>> {
+    let value = "v".repeat(VALUE_BYTES as usize);
+    let args: Vec<&str> = match test {
+        "set" | "get" | "incr" => vec!["-t", test],
+        "setnx" => vec!["SET", "key:__rand_int__", &value, "NX"],
+        "incr-hot" => vec!["INCR", "hot-counter"],
+        other => bail!("unknown test {other:?} (set, get, incr, setnx, incr-hot)"),
+    };
+    Ok(args.into_iter().map(str::to_string).collect())
 }
 
 /// The p50 and p99 of one benchmark process's CSV.

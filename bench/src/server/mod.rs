@@ -50,16 +50,17 @@ fn need_redis_tools() -> Result<()> {
     Ok(())
 }
 
-/// SET then GET (GET reads what SET wrote) at `pipeline`, `clients_per_node`
-/// connections to each node.
+/// `tests` in order (by default SET then GET: GET reads what SET wrote) at
+/// `pipeline`, `clients_per_node` connections to each node.
 fn set_get(
     target: &Target,
+    tests: &[String],
     pipeline: u32,
     requests: u32,
     clients_per_node: u32,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    for test in ["set", "get"] {
+    for test in tests {
         let row = load::run(target, test, pipeline, requests, clients_per_node)?;
         eprintln!(
             "  {:<16} {} P{:<2} {:>9.0} ops/s  {:>6.1} µs CPU/op",
@@ -83,6 +84,7 @@ fn redis_target(
     dir: &Path,
     name: &str,
     fsync: Fsync,
+    tests: &[String],
     quick: bool,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
@@ -95,7 +97,14 @@ fn redis_target(
         pids: &pids,
     };
     for pipeline in [1, 16] {
-        set_get(&target, pipeline, requests(quick, pipeline), CLIENTS, rows)?;
+        set_get(
+            &target,
+            tests,
+            pipeline,
+            requests(quick, pipeline),
+            CLIENTS,
+            rows,
+        )?;
     }
     Ok(())
 }
@@ -111,11 +120,20 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         tmp.path().display()
     );
     let mut rows = Vec::new();
-    redis_target(tmp.path(), "redis", Fsync::EverySec, args.quick, &mut rows)?;
+    let tests = &args.tests;
+    redis_target(
+        tmp.path(),
+        "redis",
+        Fsync::EverySec,
+        tests,
+        args.quick,
+        &mut rows,
+    )?;
     redis_target(
         tmp.path(),
         "redis-always",
         Fsync::Always,
+        tests,
         args.quick,
         &mut rows,
     )?;
@@ -131,6 +149,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             let clients_per_node = (CLIENTS / n as u32).max(1);
             set_get(
                 &target,
+                tests,
                 pipeline,
                 requests(args.quick, pipeline),
                 clients_per_node,
@@ -159,12 +178,12 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "target          test  P      ops/s   p50 ms   p99 ms  CPU µs/op  ÷ redis  ÷ redis-always"
+        "target          test      P      ops/s   p50 ms   p99 ms  CPU µs/op  ÷ redis  ÷ redis-always"
     );
     let show = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_default();
     for r in &rows {
         println!(
-            "{:<15} {:<4} {:>2} {:>10.0} {:>8.3} {:>8.3} {:>10.1} {:>8} {:>15}",
+            "{:<15} {:<8} {:>2} {:>10.0} {:>8.3} {:>8.3} {:>10.1} {:>8} {:>15}",
             r.target,
             r.test,
             r.pipeline,
@@ -234,6 +253,7 @@ pub fn scale(args: &ScaleArgs) -> Result<()> {
                 let clients_per_node = args.clients_per_node(n);
                 if let Err(error) = set_get(
                     &target,
+                    &["set".to_string(), "get".to_string()],
                     pipeline,
                     requests_per_node * n as u32,
                     clients_per_node,

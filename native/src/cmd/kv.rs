@@ -1,12 +1,13 @@
-//! `ringkv put|get|del`.
+//! `ringkv put|get|del|incr|cas`.
 
 use std::process::ExitCode;
 
 use ringkv_core::node::{ClientError, ClientReply, ClientRequest, Consistency};
+use ringkv_core::protocol::{Condition, Update};
 use serde_json::json;
 
 use super::client::{Client, ConnectOptions};
-use crate::cli::{ConsistencyArg, KeyArgs, PutArgs};
+use crate::cli::{CasArgs, ConsistencyArg, IncrArgs, KeyArgs, PutArgs};
 use crate::error::Result;
 
 fn consistency(arg: ConsistencyArg) -> Consistency {
@@ -16,7 +17,12 @@ fn consistency(arg: ConsistencyArg) -> Consistency {
     }
 }
 
-/// Exit codes: 0 done, 1 not found (get), 2 a cluster error (the reply says which).
+fn text(value: Option<&[u8]>) -> Option<String> {
+    value.map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Exit codes: 0 done, 1 not found (get) or not written (cas: the condition did not
+/// hold), 2 a cluster error (the reply says which).
 fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
     match reply {
         ClientReply::Error(error) => {
@@ -82,8 +88,33 @@ fn report(key: &str, reply: &ClientReply, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        ClientReply::Updated {
+            applied,
+            previous,
+            current,
+        } => {
+            let (previous, current) = (text(previous.as_deref()), text(current.as_deref()));
+            if json {
+                println!(
+                    "{}",
+                    json!({ "key": key, "applied": applied, "previous": previous, "current": current })
+                );
+            } else {
+                // The value now: the sum (incr), the value written, or the value that kept
+                // the condition from holding (for the next try).
+                println!("{}", current.as_deref().unwrap_or("(nil)"));
+                if !applied {
+                    eprintln!("not written: the condition did not hold");
+                }
+            }
+            if *applied {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         // Not an answer to a single-key command.
-        ClientReply::Keys { .. } | ClientReply::Updated { .. } => {
+        ClientReply::Keys { .. } => {
             eprintln!("error: unexpected reply to {key:?}");
             ExitCode::from(2)
         }
@@ -117,6 +148,31 @@ pub fn del(args: KeyArgs) -> Result<ExitCode> {
     let request = ClientRequest::Delete {
         key: args.key.clone().into_bytes(),
         consistency: consistency(args.consistency),
+    };
+    super::block_on(one(&args.client, &args.key, request))?
+}
+
+pub fn incr(args: IncrArgs) -> Result<ExitCode> {
+    let request = ClientRequest::Update {
+        key: args.key.clone().into_bytes(),
+        update: Update::Add { delta: args.by },
+    };
+    super::block_on(one(&args.client, &args.key, request))?
+}
+
+pub fn cas(args: CasArgs) -> Result<ExitCode> {
+    let condition = match (args.expect, args.absent) {
+        (Some(expected), _) => Condition::Equals(expected.into_bytes()),
+        (None, true) => Condition::Absent,
+        // clap requires one of --expect, --absent, --present.
+        (None, false) => Condition::Present,
+    };
+    let request = ClientRequest::Update {
+        key: args.key.clone().into_bytes(),
+        update: Update::Set {
+            condition,
+            value: args.value.map(String::into_bytes),
+        },
     };
     super::block_on(one(&args.client, &args.key, request))?
 }

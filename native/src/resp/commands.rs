@@ -1,4 +1,6 @@
-//! What each RESP command does. Data commands become `ClientRequest`s (linearizable);
+//! What each RESP command does. Data commands become `ClientRequest`s (linearizable;
+//! the conditional ones, `SET` with options, `SETNX`, `GETSET`, `GETDEL`, `INCR`... are
+//! in `update.rs`);
 //! multi-key commands run their keys concurrently, at most `max_in_flight_per_connection`
 //! at once, and are **not atomic** (MSET writes each key separately; DEL and EXISTS read
 //! each key first). DBSIZE is approximate: the live keys this node replicates, scaled
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt};
 use ringkv_core::node::{ClientReply, ClientRequest, Consistency};
 
-use super::{reply, scan};
+use super::{reply, scan, update};
 use crate::server::context::Context;
 use crate::server::exec;
 
@@ -39,10 +41,7 @@ fn upper(arg: &[u8]) -> String {
 }
 
 fn wrong_args(name: &str) -> Action {
-    Action::Now(reply::error(&format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    )))
+    Action::Now(reply::wrong_args(name))
 }
 
 pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -> Action {
@@ -93,19 +92,12 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
                 reply::value(&exec::execute(ctx.route(&request), &ctx.metrics, request).await)
             })
         }
-        "SET" if argc == 3 => {
-            let request = ClientRequest::Put {
-                key: args[1].clone(),
-                value: args[2].clone(),
-                consistency: Consistency::Linearizable,
-            };
-            later(ctx, move |ctx| async move {
-                reply::done(&exec::execute(ctx.route(&request), &ctx.metrics, request).await)
-            })
+        "SET" | "SETNX" | "GETSET" | "GETDEL" | "INCR" | "DECR" | "INCRBY" | "DECRBY" => {
+            match update::parse(&name, &args) {
+                Ok(command) => later(ctx, move |ctx| update::run(ctx, command)),
+                Err(error) => Action::Now(error),
+            }
         }
-        "SET" if argc > 3 => Action::Now(reply::error(
-            "ERR SET options (EX, PX, NX, XX, GET, KEEPTTL) are not supported by ringkv",
-        )),
         "MGET" if argc >= 2 => {
             let requests = args[1..].iter().map(|k| get_request(k)).collect();
             later(ctx, move |ctx| async move {
@@ -159,13 +151,15 @@ pub fn dispatch(args: Vec<Vec<u8>>, session: &mut Session, ctx: &Arc<Context>) -
                 first_error(&deletes).unwrap_or_else(|| reply::integer(count))
             })
         }
-        "ECHO" | "SELECT" | "DBSIZE" | "GET" | "SET" | "MGET" | "MSET" | "EXISTS" | "DEL"
-        | "UNLINK" => wrong_args(&name),
+        "ECHO" | "SELECT" | "DBSIZE" | "GET" | "MGET" | "MSET" | "EXISTS" | "DEL" | "UNLINK" => {
+            wrong_args(&name)
+        }
         _ => {
             let shown: String = String::from_utf8_lossy(&args[0]).chars().take(64).collect();
             Action::Now(reply::error(&format!(
-                "ERR unknown or unsupported command '{shown}' (ringkv supports GET, SET, DEL, \
-                 EXISTS, MGET, MSET, PING, INFO, DBSIZE)"
+                "ERR unknown or unsupported command '{shown}' (ringkv supports GET, SET, SETNX, \
+                 GETSET, GETDEL, INCR, DECR, INCRBY, DECRBY, DEL, EXISTS, MGET, MSET, SCAN, KEYS, \
+                 PING, INFO, DBSIZE)"
             )))
         }
     }
@@ -282,12 +276,18 @@ fn client(args: &[Vec<u8>]) -> Action {
     })
 }
 
+/// Commands answered here besides [`update::COMMANDS`] (for `COMMAND COUNT`).
+const COMMANDS: &[&str] = &[
+    "PING", "ECHO", "QUIT", "AUTH", "HELLO", "CLIENT", "SELECT", "COMMAND", "INFO", "DBSIZE",
+    "SCAN", "KEYS", "GET", "MGET", "MSET", "EXISTS", "DEL", "UNLINK",
+];
+
 /// Enough for redis-cli: `COMMAND DOCS` (hints) and `COMMAND` get an empty array.
 fn command(args: &[Vec<u8>]) -> Action {
     let sub = args.get(1).map(|a| upper(a)).unwrap_or_default();
     Action::Now(match sub.as_str() {
         "" | "DOCS" | "INFO" => reply::array(&[]),
-        "COUNT" => reply::integer(17),
+        "COUNT" => reply::integer(COMMANDS.len() as i64 + update::COMMANDS.len() as i64),
         _ => reply::error("ERR unsupported COMMAND subcommand"),
     })
 }

@@ -19,6 +19,23 @@ pub fn error(text: &str) -> Vec<u8> {
     format!("-{clean}\r\n").into_bytes()
 }
 
+/// Redis's arity error, with the command name in lower case as Redis writes it.
+pub fn wrong_args(name: &str) -> Vec<u8> {
+    error(&format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    ))
+}
+
+pub fn syntax_error() -> Vec<u8> {
+    error("ERR syntax error")
+}
+
+/// Redis's reply to an integer argument (or stored value) that is not one.
+pub fn not_an_integer() -> Vec<u8> {
+    error("ERR value is not an integer or out of range")
+}
+
 pub fn integer(n: i64) -> Vec<u8> {
     format!(":{n}\r\n").into_bytes()
 }
@@ -62,7 +79,7 @@ pub fn cluster_error(error: &ClientError) -> Vec<u8> {
         ClientError::Contention { reason } => {
             self::error(&format!("CONTENTION {reason} (did not take effect; retry)"))
         }
-        ClientError::NotAnInteger => self::error("ERR value is not an integer or out of range"),
+        ClientError::NotAnInteger => not_an_integer(),
         ClientError::Unsupported { .. } | ClientError::InvalidContext { .. } => {
             self::error(&format!("ERR {error}"))
         }
@@ -75,18 +92,6 @@ pub fn value(reply: &ClientReply) -> Vec<u8> {
         ClientReply::Value(value) => bulk(value.as_deref()),
         ClientReply::Error(error) => cluster_error(error),
         ClientReply::Done
-        | ClientReply::Siblings { .. }
-        | ClientReply::Keys { .. }
-        | ClientReply::Updated { .. } => error("ERR unexpected reply"),
-    }
-}
-
-/// The reply for a write.
-pub fn done(reply: &ClientReply) -> Vec<u8> {
-    match reply {
-        ClientReply::Done => ok(),
-        ClientReply::Error(error) => cluster_error(error),
-        ClientReply::Value(_)
         | ClientReply::Siblings { .. }
         | ClientReply::Keys { .. }
         | ClientReply::Updated { .. } => error("ERR unexpected reply"),

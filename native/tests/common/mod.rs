@@ -3,6 +3,7 @@
 //! nothing asserts on timing.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod counter;
 pub mod load;
 pub mod peer;
 
