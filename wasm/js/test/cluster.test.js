@@ -156,6 +156,12 @@ test('a wasm replica joins a native cluster through the relay and shares its rin
         assert.equal(await replica.increment('visits', 8), 50);
         assert.equal(await resp(cluster.node(1).resp, 'GET', 'visits'), '50');
         assert.equal(await client.getCounter('visits', { bigint: true }), 50n);
+        // Redis's own INCR and the package's increment count on the same key.
+        assert.equal(await resp(cluster.node(3).resp, 'INCR', 'visits'), ':51');
+        assert.equal(await replica.increment('visits', -1), 50);
+        assert.equal(await resp(cluster.node(2).resp, 'INCRBY', 'visits', '9007199254740990'), ':9007199254741040');
+        assert.equal(await client.getCounter('visits'), 9007199254741040n, 'a BigInt past 2^53');
+        assert.equal(await client.increment('visits', -9007199254741000n), 40n);
         assert.equal(await resp(cluster.node(1).resp, 'SET', 'not-a-number', 'abc'), 'OK');
         await assert.rejects(client.increment('not-a-number'), NotAnIntegerError);
 
