@@ -73,6 +73,45 @@ export function makeApi(bindings, ready, stores = {}) {
       return settle(Promise.resolve().then(() => this.#live().delete(key, options)));
     }
 
+    cas(key, expected, next, options) {
+      return settle(Promise.resolve().then(() => this.#live().cas(key, expected, next, options)));
+    }
+
+    setIfAbsent(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#live().setIfAbsent(key, value, options)));
+    }
+
+    setIfPresent(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#live().setIfPresent(key, value, options)));
+    }
+
+    getAndSet(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#live().getAndSet(key, value, options)));
+    }
+
+    increment(key, by, options) {
+      return settle(Promise.resolve().then(() => this.#live().increment(key, by, options)));
+    }
+
+    getCounter(key, options) {
+      return settle(Promise.resolve().then(() => this.#live().getCounter(key, options)));
+    }
+
+    /** One page of a scan: `{ keys, cursor }`; pass `cursor` back for the next (0n: done). */
+    scanPage(cursor, options) {
+      return settle(Promise.resolve().then(() => this.#live().scanPage(cursor, options)));
+    }
+
+    /** Every key, page by page (`scanPage` until the cursor is 0n). */
+    async *scan(options) {
+      let cursor = 0n;
+      do {
+        const page = await this.scanPage(cursor, options);
+        yield* page.keys;
+        cursor = page.cursor;
+      } while (cursor !== 0n);
+    }
+
     status() {
       return sync(() => this.#live().status());
     }
@@ -162,6 +201,45 @@ export function makeApi(bindings, ready, stores = {}) {
 
     delete(key, options) {
       return settle(Promise.resolve().then(() => this.#inner.delete(key, options)));
+    }
+
+    cas(key, expected, next, options) {
+      return settle(Promise.resolve().then(() => this.#inner.cas(key, expected, next, options)));
+    }
+
+    setIfAbsent(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#inner.setIfAbsent(key, value, options)));
+    }
+
+    setIfPresent(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#inner.setIfPresent(key, value, options)));
+    }
+
+    getAndSet(key, value, options) {
+      return settle(Promise.resolve().then(() => this.#inner.getAndSet(key, value, options)));
+    }
+
+    increment(key, by, options) {
+      return settle(Promise.resolve().then(() => this.#inner.increment(key, by, options)));
+    }
+
+    getCounter(key, options) {
+      return settle(Promise.resolve().then(() => this.#inner.getCounter(key, options)));
+    }
+
+    /** One page of a scan: `{ keys, cursor }`; pass `cursor` back for the next (0n: done). */
+    scanPage(cursor, options) {
+      return settle(Promise.resolve().then(() => this.#inner.scanPage(cursor, options)));
+    }
+
+    /** Every key, page by page (`scanPage` until the cursor is 0n). */
+    async *scan(options) {
+      let cursor = 0n;
+      do {
+        const page = await this.scanPage(cursor, options);
+        yield* page.keys;
+        cursor = page.cursor;
+      } while (cursor !== 0n);
     }
 
     status() {

@@ -34,6 +34,8 @@ export const ClosedError = make('ClosedError', 'CLOSED');
 export const StorageError = make('StorageError', 'STORAGE');
 export const CorruptValueError = make('CorruptValueError', 'CORRUPT_VALUE');
 export const IdentityError = make('IdentityError', 'IDENTITY');
+export const ContentionError = make('ContentionError', 'CONTENTION');
+export const NotAnIntegerError = make('NotAnIntegerError', 'NOT_AN_INTEGER');
 
 const BY_CODE = {
   UNAVAILABLE: UnavailableError,
@@ -47,6 +49,8 @@ const BY_CODE = {
   STORAGE: StorageError,
   CORRUPT_VALUE: CorruptValueError,
   IDENTITY: IdentityError,
+  CONTENTION: ContentionError,
+  NOT_AN_INTEGER: NotAnIntegerError,
 };
 
 /** Converts an error thrown by the wasm bindings; anything else passes through. */
@@ -55,6 +59,7 @@ export function toRingkvError(e) {
   const C = BY_CODE[e.code];
   if (!C) return new RingkvError(e.message, String(e.code));
   const details = {};
-  for (const k of ['what', 'sizeBytes', 'limitBytes']) if (k in e) details[k] = e[k];
+  // `applied`: an update whose result could not be decoded says whether it took effect.
+  for (const k of ['what', 'sizeBytes', 'limitBytes', 'applied']) if (k in e) details[k] = e[k];
   return new C(e.message, details);
 }

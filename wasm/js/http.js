@@ -10,6 +10,7 @@
 //
 // Errors: 503 UNAVAILABLE (no quorum: nothing changed), 504 INDETERMINATE (may have
 // applied), 413 TOO_LARGE, 400 bad input, 409 UNSUPPORTED (concurrent eventual values),
+// 503 CONTENTION (concurrent conditional writes: nothing changed), 409 NOT_AN_INTEGER,
 // 500 STORAGE and anything unexpected; the body is `CODE: message`.
 //
 // Values are raw bytes: open the replica with `valueEncoding: 'raw'`, so RESP clients
@@ -30,6 +31,8 @@ export const HTTP_STATUS = {
   STORAGE: 500,
   CORRUPT_VALUE: 500,
   IDENTITY: 500,
+  CONTENTION: 503, // concurrent conditional writes: nothing changed, retry
+  NOT_AN_INTEGER: 409, // the key holds something other than a counter
 };
 
 /** A plain answer: `{ status, type, body }` (body: string or Uint8Array). */

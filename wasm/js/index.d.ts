@@ -179,6 +179,51 @@ export interface OperationOptions {
   context?: Uint8Array;
 }
 
+/**
+ * Options of the conditional writes (`cas`, `setIfAbsent`, `setIfPresent`, `getAndSet`,
+ * `increment`). They are always linearizable (one consensus round on the key): an
+ * eventual `consistency` (given, or the replica's or client's default) is refused with
+ * INVALID_ARGUMENT, so on an eventual-default handle pass `'linearizable'` explicitly.
+ */
+export interface UpdateOptions {
+  consistency?: 'linearizable';
+  /** Override `valueEncoding` for this call (values, `expected` and `previous`). */
+  encoding?: ValueEncoding;
+}
+
+export interface CasResult {
+  /** Whether `next` was stored (false: the key did not hold `expected`; nothing changed). */
+  applied: boolean;
+  /** What the key held when the update ran (undefined: absent). */
+  previous: Value;
+}
+
+export interface CounterOptions {
+  /** Counters are linearizable only (see `UpdateOptions`). */
+  consistency?: 'linearizable';
+  /** A BigInt even when a number would be exact. */
+  bigint?: boolean;
+}
+
+export interface ScanOptions {
+  /** Keys to ask for per page (default 100, at most 1000); a page may hold fewer, even none. */
+  count?: number;
+  /** A Redis glob (`*`, `?`, `[a-z]`, `[^a]`, `\x`) keys must match, as RESP `SCAN MATCH`; applied per page. */
+  match?: string | Uint8Array;
+  /**
+   * 'utf8' (default): keys as strings, or Uint8Array for keys that are not valid UTF-8
+   * (only keys written as bytes can be). 'raw': always Uint8Array.
+   */
+  keyEncoding?: 'utf8' | 'raw';
+}
+
+export interface ScanPage {
+  /** The page's keys (matching `match`), in ring order. */
+  keys: Key[];
+  /** Pass to the next `scanPage`; `0n` when the scan is complete. */
+  cursor: bigint;
+}
+
 export interface Siblings {
   /** Every concurrent value; a concurrent delete shows as undefined. */
   values: Value[];
@@ -254,6 +299,47 @@ export declare class Replica {
   /** Eventual mode: all concurrent values and the context to write back with. */
   getSiblings(key: Key, options?: OperationOptions): Promise<Siblings>;
   delete(key: Key, options?: OperationOptions): Promise<void>;
+  /**
+   * Compare-and-set: stores `next` iff the key holds `expected`, in one linearizable
+   * step. `expected` undefined: the key must be absent; `next` undefined: delete it.
+   * Values compare by their encoding, so a value read with `get` and passed back
+   * matches (objects compare with their key order; numbers bit for bit).
+   * ContentionError: concurrent conditional writes kept it from completing; nothing
+   * changed, retry. IndeterminateError: its answer was lost, or under contention an
+   * accept of it was partly stored and a later write may have built on it; read the key
+   * to find out whether it happened (README, "Conditional writes").
+   */
+  cas(key: Key, expected: Value | undefined, next: Value | undefined, options?: UpdateOptions): Promise<CasResult>;
+  /** Stores `value` iff the key is absent; whether it did. */
+  setIfAbsent(key: Key, value: Value, options?: UpdateOptions): Promise<boolean>;
+  /** Stores `value` (undefined: deletes) iff the key has a value; whether it did. */
+  setIfPresent(key: Key, value: Value | undefined, options?: UpdateOptions): Promise<boolean>;
+  /** Stores `value` (undefined: deletes) and returns what it replaced (undefined: absent). */
+  getAndSet(key: Key, value: Value | undefined, options?: UpdateOptions): Promise<Value>;
+  /**
+   * Adds `by` (default 1; may be negative) to the key's counter and returns the new
+   * count. A counter is stored as Redis stores one, a signed 64-bit integer in ASCII
+   * decimal (absent counts as 0), so RESP `INCR`/`GET` and this agree on a key. The
+   * count is a number while |n| ≤ 2^53 − 1 and a BigInt beyond (a BigInt `by`: always a
+   * BigInt). NotAnIntegerError: the key holds something else (e.g. a value `put`
+   * stored) or the sum overflows; nothing changed. `get` of a counter key throws
+   * CorruptValueError (it is not in the value encoding): read it with `getCounter`.
+   */
+  increment(key: Key, by?: number, options?: UpdateOptions): Promise<number | bigint>;
+  increment(key: Key, by: bigint, options?: UpdateOptions): Promise<bigint>;
+  /** A counter's value (see `increment`), or undefined; NotAnIntegerError if the key holds something else. */
+  getCounter(key: Key, options?: CounterOptions & { bigint?: false }): Promise<number | bigint | undefined>;
+  getCounter(key: Key, options: CounterOptions & { bigint: true }): Promise<bigint | undefined>;
+  /**
+   * One page of a scan of the linearizable keyspace in ring order, from `cursor` (`0n`
+   * starts). Each page reads a majority of its ranges' replicas: a key present for the
+   * whole scan is listed (at least once; pages follow each other by ring position), a
+   * key deleted before the scan began never; keys written or deleted meanwhile may or
+   * may not be.
+   */
+  scanPage(cursor: bigint, options?: ScanOptions): Promise<ScanPage>;
+  /** Every key (see `scanPage`), fetched page by page: `for await (const key of replica.scan())`. */
+  scan(options?: ScanOptions): AsyncGenerator<Key, void, undefined>;
   status(): ReplicaStatus;
   /** A frame from node `from` on the JS network (replicas opened with `transport`). */
   deliver(from: number, frame: Uint8Array): void;
@@ -304,6 +390,17 @@ export declare class Client {
   get(key: Key, options?: OperationOptions): Promise<Value>;
   getSiblings(key: Key, options?: OperationOptions): Promise<Siblings>;
   delete(key: Key, options?: OperationOptions): Promise<void>;
+  /** As `Replica.cas`; the request travels to the connected node as is. */
+  cas(key: Key, expected: Value | undefined, next: Value | undefined, options?: UpdateOptions): Promise<CasResult>;
+  setIfAbsent(key: Key, value: Value, options?: UpdateOptions): Promise<boolean>;
+  setIfPresent(key: Key, value: Value | undefined, options?: UpdateOptions): Promise<boolean>;
+  getAndSet(key: Key, value: Value | undefined, options?: UpdateOptions): Promise<Value>;
+  increment(key: Key, by?: number, options?: UpdateOptions): Promise<number | bigint>;
+  increment(key: Key, by: bigint, options?: UpdateOptions): Promise<bigint>;
+  getCounter(key: Key, options?: CounterOptions & { bigint?: false }): Promise<number | bigint | undefined>;
+  getCounter(key: Key, options: CounterOptions & { bigint: true }): Promise<bigint | undefined>;
+  scanPage(cursor: bigint, options?: ScanOptions): Promise<ScanPage>;
+  scan(options?: ScanOptions): AsyncGenerator<Key, void, undefined>;
   /** The connected node's status document (as its HTTP `/status`). */
   status(): Promise<Record<string, unknown>>;
   close(): void;
@@ -320,7 +417,9 @@ export type ErrorCode =
   | 'CLOSED'
   | 'STORAGE'
   | 'CORRUPT_VALUE'
-  | 'IDENTITY';
+  | 'IDENTITY'
+  | 'CONTENTION'
+  | 'NOT_AN_INTEGER';
 
 export declare class RingkvError extends Error {
   readonly code: ErrorCode;
@@ -342,12 +441,27 @@ export declare class InvalidArgumentError extends RingkvError { readonly code: '
 export declare class ClosedError extends RingkvError { readonly code: 'CLOSED'; }
 /** The store failed; the replica stops and must be reopened. */
 export declare class StorageError extends RingkvError { readonly code: 'STORAGE'; }
-export declare class CorruptValueError extends RingkvError { readonly code: 'CORRUPT_VALUE'; }
+/**
+ * A stored value is not in the value encoding. From a conditional write whose
+ * `previous` could not be decoded (the key held a counter or raw bytes), `applied`
+ * says whether the write took effect all the same.
+ */
+export declare class CorruptValueError extends RingkvError {
+  readonly code: 'CORRUPT_VALUE';
+  readonly applied?: boolean;
+}
 /**
  * The store cannot prove it is the cluster member its node id names (it lost its data,
  * or the id is another store's): refused at once; rejoin under a new id.
  */
 export declare class IdentityError extends RingkvError { readonly code: 'IDENTITY'; }
+/**
+ * Concurrent conditional writes on the key kept this one from completing its round; it
+ * did not take effect: retry (after a short, randomised pause).
+ */
+export declare class ContentionError extends RingkvError { readonly code: 'CONTENTION'; }
+/** `increment`: the key holds no 64-bit decimal integer, or the sum overflows; nothing changed. */
+export declare class NotAnIntegerError extends RingkvError { readonly code: 'NOT_AN_INTEGER'; }
 
 /** The package's value encoding (README, "Value encoding"). */
 export declare function encodeValue(value: Value): Uint8Array;

@@ -43,7 +43,7 @@ struct Pending {
     deadline_ms: u64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Answer {
     Reply(Kind),
     Status,
@@ -267,7 +267,7 @@ impl Conn {
 /// The error for a request whose answer will never come.
 fn lost_answer(p: &Pending, why: String) -> Error {
     match p.kind {
-        Answer::Reply(Kind::Write) if p.unsent.is_none() => Error::new(
+        Answer::Reply(ref kind) if kind.is_write() && p.unsent.is_none() => Error::new(
             Code::Indeterminate,
             format!("{why}; the write may or may not have been applied"),
         ),
@@ -501,6 +501,70 @@ impl Client {
 
     pub fn delete(&self, key: JsValue, opts: JsValue) -> Promise {
         self.run(request::delete(&key, &opts, self.options.defaults))
+    }
+
+    /// Stores `next` (`undefined`: deletes) iff the key holds `expected` (`undefined`:
+    /// is absent): `{ applied, previous }`, one linearizable step.
+    pub fn cas(&self, key: JsValue, expected: JsValue, next: JsValue, opts: JsValue) -> Promise {
+        self.run(request::cas(
+            &key,
+            &expected,
+            &next,
+            &opts,
+            self.options.defaults,
+        ))
+    }
+
+    /// Stores `value` iff the key is absent; whether it did.
+    #[wasm_bindgen(js_name = setIfAbsent)]
+    pub fn set_if_absent(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::set_if(
+            &key,
+            &value,
+            false,
+            &opts,
+            self.options.defaults,
+        ))
+    }
+
+    /// Stores `value` iff the key has a value; whether it did.
+    #[wasm_bindgen(js_name = setIfPresent)]
+    pub fn set_if_present(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::set_if(
+            &key,
+            &value,
+            true,
+            &opts,
+            self.options.defaults,
+        ))
+    }
+
+    /// Stores `value` (`undefined`: deletes) and returns the value it replaced.
+    #[wasm_bindgen(js_name = getAndSet)]
+    pub fn get_and_set(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::get_and_set(
+            &key,
+            &value,
+            &opts,
+            self.options.defaults,
+        ))
+    }
+
+    /// Adds `by` (default 1) to the key's decimal counter (absent: 0); the new count.
+    pub fn increment(&self, key: JsValue, by: JsValue, opts: JsValue) -> Promise {
+        self.run(request::increment(&key, &by, &opts, self.options.defaults))
+    }
+
+    /// The key's counter (its decimal bytes) as a number or BigInt, or `undefined`.
+    #[wasm_bindgen(js_name = getCounter)]
+    pub fn get_counter(&self, key: JsValue, opts: JsValue) -> Promise {
+        self.run(request::get_counter(&key, &opts, self.options.defaults))
+    }
+
+    /// One scan page from `cursor`: `{ keys, cursor }` (the JS `scan()` pages with it).
+    #[wasm_bindgen(js_name = scanPage)]
+    pub fn scan_page(&self, cursor: JsValue, opts: JsValue) -> Promise {
+        self.run(request::scan_page(&cursor, &opts))
     }
 
     /// The connected node's status document (as `GET /status` on it).

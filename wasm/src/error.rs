@@ -85,6 +85,9 @@ pub struct Error {
     pub message: String,
     /// For `TooLarge`: (what, size, limit).
     pub size: Option<(String, u64, u64)>,
+    /// For an update whose reply could not be turned into JS (`CorruptValue`): whether
+    /// the update took effect all the same, so the caller knows not to redo it.
+    pub applied: Option<bool>,
 }
 
 impl Error {
@@ -93,7 +96,14 @@ impl Error {
             code,
             message: message.into(),
             size: None,
+            applied: None,
         }
+    }
+
+    /// The same error, saying whether the update it came from took effect.
+    pub fn with_applied(mut self, applied: bool) -> Self {
+        self.applied = Some(applied);
+        self
     }
 
     pub fn closed() -> Self {
@@ -132,6 +142,7 @@ impl From<ClientError> for Error {
                 code: Code::TooLarge,
                 message,
                 size: Some((what.to_string(), size_bytes, limit_bytes)),
+                applied: None,
             },
             ClientError::Overloaded => Error::new(Code::Overloaded, message),
             ClientError::Unsupported { .. } => Error::new(Code::Unsupported, message),
@@ -155,6 +166,7 @@ impl From<ValueError> for Error {
                     "value encodes to more than {limit_bytes} bytes (at least {size_bytes})"
                 ),
                 size: Some(("value".into(), size_bytes, limit_bytes)),
+                applied: None,
             },
             ValueError::Corrupt(m) => Error::new(Code::CorruptValue, m),
         }
@@ -192,6 +204,9 @@ impl From<Error> for wasm_bindgen::JsValue {
             set("what", what.into());
             set("sizeBytes", JsValue::from_f64(size as f64));
             set("limitBytes", JsValue::from_f64(limit as f64));
+        }
+        if let Some(applied) = e.applied {
+            set("applied", applied.into());
         }
         err.into()
     }

@@ -35,6 +35,7 @@ use crate::error::{Code, Error};
 use crate::image::ImageStore;
 use crate::timer::{queue_microtask, Timer};
 use crate::transport::Transport;
+use crate::updates::{self, UpdateAnswer};
 use crate::value;
 
 /// Requests a replica accepts before answering OVERLOADED (the node's own in-flight
@@ -46,7 +47,7 @@ pub const HELD_SENDS_MAX: usize = 16 << 10;
 
 /// What a pending request's reply is turned into. `raw`: values are returned as the
 /// stored bytes (`Uint8Array`) instead of decoded from the value encoding.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Kind {
     /// A get: the value, `undefined` when absent.
     Get { raw: bool },
@@ -54,6 +55,25 @@ pub enum Kind {
     Write,
     /// An eventual get: `{ values, context }`.
     Siblings { raw: bool },
+    /// A conditional write (`ClientRequest::Update`): the part of `Updated` the call
+    /// returns (`updates::settle_update`).
+    Update { raw: bool, answer: UpdateAnswer },
+    /// A get of a counter: its decimal bytes as a number or BigInt (`crate::counter`).
+    Counter { bigint: bool },
+    /// A scan page: `{ keys, cursor }`, keys matching `pattern` only (a Redis glob,
+    /// applied to each page as RESP `SCAN MATCH` does).
+    Keys {
+        raw: bool,
+        pattern: Option<Rc<[u8]>>,
+    },
+}
+
+impl Kind {
+    /// Whether a request whose answer is lost may have changed data (INDETERMINATE)
+    /// rather than certainly not (UNAVAILABLE).
+    pub fn is_write(&self) -> bool {
+        matches!(self, Kind::Write | Kind::Update { .. })
+    }
 }
 
 struct Pending {
@@ -311,15 +331,16 @@ impl Host {
             .pending
             .drain()
             .map(|(_, p)| {
-                let lost = match p.kind {
-                    Kind::Write => Error::new(
+                let lost = if p.kind.is_write() {
+                    Error::new(
                         Code::Indeterminate,
                         format!("the replica failed before answering ({}); the write may or may not have been applied", e.message),
-                    ),
-                    Kind::Get { .. } | Kind::Siblings { .. } => Error::new(
+                    )
+                } else {
+                    Error::new(
                         Code::Unavailable,
                         format!("the replica failed before answering ({}); nothing was changed", e.message),
-                    ),
+                    )
                 };
                 Action::Call(p.reject, lost.into())
             })
@@ -384,7 +405,7 @@ fn run(shared: &Shared, actions: Vec<Action>) {
 }
 
 /// A stored value as JS: its bytes when `raw`, else decoded from the value encoding.
-fn js_value(raw: bool, bytes: &[u8]) -> Result<JsValue, Error> {
+pub fn js_value(raw: bool, bytes: &[u8]) -> Result<JsValue, Error> {
     if raw {
         return Ok(js_sys::Uint8Array::from(bytes).into());
     }
@@ -427,6 +448,15 @@ pub fn settle(kind: Kind, reply: ClientReply) -> Result<JsValue, Error> {
             let ctx = js_sys::Uint8Array::from(context.as_slice());
             let _ = js_sys::Reflect::set(&obj, &"context".into(), &ctx);
             Ok(obj.into())
+        }
+        (Kind::Update { raw, answer }, reply @ ClientReply::Updated { .. }) => {
+            updates::settle_update(raw, answer, reply)
+        }
+        (Kind::Counter { bigint }, ClientReply::Value(value)) => {
+            updates::settle_counter(bigint, value)
+        }
+        (Kind::Keys { raw, pattern }, ClientReply::Keys { keys, cursor }) => {
+            Ok(updates::scan_page(raw, pattern.as_deref(), keys, cursor))
         }
         (_, other) => Err(Error::new(
             Code::Unsupported,

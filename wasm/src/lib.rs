@@ -16,9 +16,13 @@
 //! - `transport`: where peer frames go (none, a JS network, the relay); `ws`: one
 //!   WebSocket; `client`: the `Client` class (client protocol), also used to join.
 //! - `error`: error codes and their JS form.
+//! - `updates`: results of conditional writes, counters and scan pages; `counter`: how
+//!   a counter's decimal bytes reach JS; `glob`: `scan({ match })` patterns.
 #![deny(clippy::unwrap_used)]
 
+pub mod counter;
 pub mod error;
+pub mod glob;
 pub mod image;
 pub mod value;
 
@@ -38,6 +42,8 @@ pub mod request;
 mod timer;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
+#[cfg(target_arch = "wasm32")]
+mod updates;
 #[cfg(target_arch = "wasm32")]
 mod wait;
 #[cfg(target_arch = "wasm32")]

@@ -273,6 +273,70 @@ pub fn parse_op(opts: &JsValue) -> Result<OpOptions, Error> {
     })
 }
 
+/// An optional boolean option `name` of `opts` (absent: false).
+pub fn flag(opts: &JsValue, name: &str) -> Result<bool, Error> {
+    match field(opts, name) {
+        f if f.is_undefined() => Ok(false),
+        f => f
+            .as_bool()
+            .ok_or_else(|| invalid(format!("option {name} must be a boolean"))),
+    }
+}
+
+/// A scan cursor: the BigInt (or safe-integer number) a page returned; `0` starts.
+pub fn cursor(v: &JsValue) -> Result<u64, Error> {
+    if v.is_undefined() {
+        return Ok(0);
+    }
+    let from_number = v
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(n))
+        .map(|n| n as u64);
+    let from_bigint = || {
+        v.is_bigint()
+            .then(|| u64::try_from(v.clone()).ok())
+            .flatten()
+    };
+    from_number.or_else(from_bigint).ok_or_else(|| {
+        invalid("a scan cursor must be the BigInt a page returned (0n starts a scan)")
+    })
+}
+
+/// `scan`/`scanPage` options.
+pub struct ScanOptions {
+    /// Keys to ask for per page (the core clamps to `SCAN_COUNT_MAX`).
+    pub count: Option<u32>,
+    /// `match`: a Redis glob pattern (string or bytes) keys must match.
+    pub pattern: Option<Vec<u8>>,
+    /// `keyEncoding: 'raw'`: keys as `Uint8Array` always (default `'utf8'`: strings,
+    /// bytes only for keys that are not valid UTF-8).
+    pub raw_keys: bool,
+}
+
+pub fn parse_scan(opts: &JsValue) -> Result<ScanOptions, Error> {
+    if !(opts.is_undefined() || opts.is_null() || opts.is_object()) {
+        return Err(invalid("scan options must be an object"));
+    }
+    // Beyond u32 is "as many as a page may hold": the core clamps to SCAN_COUNT_MAX.
+    let count = positive_integer(&field(opts, "count"), "scan count")?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let pattern = match field(opts, "match") {
+        m if m.is_undefined() || m.is_null() => None,
+        m => Some(key(&m).map_err(|_| invalid("match must be a glob pattern string"))?),
+    };
+    let raw_keys = match field(opts, "keyEncoding").as_string().as_deref() {
+        _ if field(opts, "keyEncoding").is_undefined() => false,
+        Some("utf8") => false,
+        Some("raw") => true,
+        _ => return Err(invalid("keyEncoding must be 'utf8' or 'raw'")),
+    };
+    Ok(ScanOptions {
+        count,
+        pattern,
+        raw_keys,
+    })
+}
+
 /// `remove`'s options: `{ force?: boolean }`.
 pub fn remove_force(opts: &JsValue) -> Result<bool, Error> {
     if !(opts.is_undefined() || opts.is_null() || opts.is_object()) {

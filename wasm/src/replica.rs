@@ -595,6 +595,47 @@ impl Replica {
         self.run(request::delete(&key, &opts, self.defaults))
     }
 
+    /// Stores `next` (`undefined`: deletes) iff the key holds `expected` (`undefined`:
+    /// is absent): `{ applied, previous }`, one linearizable step.
+    pub fn cas(&self, key: JsValue, expected: JsValue, next: JsValue, opts: JsValue) -> Promise {
+        self.run(request::cas(&key, &expected, &next, &opts, self.defaults))
+    }
+
+    /// Stores `value` iff the key is absent; whether it did.
+    #[wasm_bindgen(js_name = setIfAbsent)]
+    pub fn set_if_absent(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::set_if(&key, &value, false, &opts, self.defaults))
+    }
+
+    /// Stores `value` iff the key has a value; whether it did.
+    #[wasm_bindgen(js_name = setIfPresent)]
+    pub fn set_if_present(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::set_if(&key, &value, true, &opts, self.defaults))
+    }
+
+    /// Stores `value` (`undefined`: deletes) and returns the value it replaced.
+    #[wasm_bindgen(js_name = getAndSet)]
+    pub fn get_and_set(&self, key: JsValue, value: JsValue, opts: JsValue) -> Promise {
+        self.run(request::get_and_set(&key, &value, &opts, self.defaults))
+    }
+
+    /// Adds `by` (default 1) to the key's decimal counter (absent: 0); the new count.
+    pub fn increment(&self, key: JsValue, by: JsValue, opts: JsValue) -> Promise {
+        self.run(request::increment(&key, &by, &opts, self.defaults))
+    }
+
+    /// The key's counter (its decimal bytes) as a number or BigInt, or `undefined`.
+    #[wasm_bindgen(js_name = getCounter)]
+    pub fn get_counter(&self, key: JsValue, opts: JsValue) -> Promise {
+        self.run(request::get_counter(&key, &opts, self.defaults))
+    }
+
+    /// One scan page from `cursor`: `{ keys, cursor }` (the JS `scan()` pages with it).
+    #[wasm_bindgen(js_name = scanPage)]
+    pub fn scan_page(&self, cursor: JsValue, opts: JsValue) -> Promise {
+        self.run(request::scan_page(&cursor, &opts))
+    }
+
     /// Hands the replica a peer frame that arrived from node `from` over the JS network
     /// given as `transport`.
     pub fn deliver(&self, from: JsValue, frame: &[u8]) -> Result<(), JsValue> {

@@ -15,6 +15,8 @@ import {
   StorageError,
   CorruptValueError,
   IdentityError,
+  ContentionError,
+  NotAnIntegerError,
   encodeValue,
   decodeValue,
   frameKind,
@@ -33,6 +35,9 @@ import {
   type ReplicaOptions,
   type ReplicaStatus,
   type Value,
+  type CasResult,
+  type ScanPage,
+  type ScanOptions,
 } from 'ringkv';
 
 class MapStore implements BlockStore {
@@ -82,14 +87,39 @@ async function main(): Promise<void> {
     if (e instanceof TooLargeError) console.log(e.what, e.sizeBytes, e.limitBytes);
     const classes = [UnavailableError, IndeterminateError, OverloadedError, UnsupportedError,
       InvalidContextError, InvalidArgumentError, ClosedError, StorageError, CorruptValueError,
-      IdentityError];
+      IdentityError, ContentionError, NotAnIntegerError];
     if (e instanceof RingkvError) {
       const code: ErrorCode = e.code;
       console.log(code, classes.some((C) => e instanceof C));
     }
   }
+  await updates(replica);
   await files.close();
   await replica.close();
+}
+
+/** Conditional writes, counters and scans. */
+async function updates(replica: Replica): Promise<void> {
+  const first: CasResult = await replica.cas('doc', undefined, { v: 1 });
+  const again = await replica.cas('doc', first.previous, undefined, { encoding: 'structured' });
+  const won: boolean = await replica.setIfAbsent('lock', 'me');
+  const had: boolean = await replica.setIfPresent('lock', undefined);
+  const old: Value = await replica.getAndSet('doc', [1, 2], { consistency: 'linearizable' });
+  const n: number | bigint = await replica.increment('hits');
+  const exact: bigint = await replica.increment('hits', 1n);
+  const read: number | bigint | undefined = await replica.getCounter('hits');
+  const big: bigint | undefined = await replica.getCounter('hits', { bigint: true });
+  console.log(again.applied, won, had, old, n, exact, read, big);
+  const opts: ScanOptions = { count: 50, match: 'user:*', keyEncoding: 'utf8' };
+  for await (const key of replica.scan(opts)) console.log(typeof key === 'string' ? key : key.length);
+  let page: ScanPage = await replica.scanPage(0n, { keyEncoding: 'raw' });
+  while (page.cursor !== 0n) page = await replica.scanPage(page.cursor);
+  try {
+    await replica.increment('doc', -5);
+  } catch (e) {
+    if (e instanceof NotAnIntegerError || e instanceof ContentionError) console.log(e.code);
+    if (e instanceof CorruptValueError) console.log(e.applied);
+  }
 }
 
 /** A cluster over a JS network, a relay member, and a thin client. */
@@ -151,6 +181,9 @@ async function cluster(): Promise<void> {
   await client.put('k', 1);
   await client.get('k');
   await client.delete('k');
+  const swapped: CasResult = await client.cas('k', undefined, 'v');
+  const count: bigint = await client.increment('c', 10n);
+  for await (const key of client.scan({ match: 'k*' })) console.log(key, swapped.applied, count);
   client.close();
   await edge.close();
 }

@@ -4,7 +4,8 @@
 // the replica survives a restart from its file store; with one native node killed its
 // linearizable reads and writes still succeed; with two of a key's three replicas
 // killed, that key's linearizable operations fail with UNAVAILABLE. `Client` talks to
-// the same cluster over the client protocol.
+// the same cluster over the client protocol, conditional writes and scans included
+// (counters agree with RESP: decimal strings either way).
 //
 // Needs the ringkv binary (RINGKV_BIN, default target/proc-test/ringkv; the cluster
 // comes from scripts/lib/native-cluster.mjs) and a global
@@ -21,7 +22,8 @@ import { join } from 'node:path';
 import { NativeCluster, freePort, resp } from '../../../scripts/lib/native-cluster.mjs';
 
 const pkg = process.env.RINGKV_PKG ?? new URL('../../pkg/node.js', import.meta.url).href;
-const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError, IdentityError } = await import(pkg);
+const { Replica, Client, FileBlockStore, UnavailableError, InvalidArgumentError, IdentityError, NotAnIntegerError } =
+  await import(pkg);
 /** An IDENTITY refusal: an IdentityError that says what to do. */
 const identityRefusal = (e) =>
   typeof IdentityError === 'function' && e instanceof IdentityError && e.code === 'IDENTITY' &&
@@ -139,6 +141,48 @@ test('a wasm replica joins a native cluster through the relay and shares its rin
         assert.deepEqual(await client.get('structured', { encoding: 'structured' }), { a: [1, 2n] });
         const status = await client.status();
         assert.equal(status.role, 'member');
+      } finally {
+        client.close();
+      }
+    });
+
+    await t.test('conditional writes, counters and scans through a Client and the replica', async () => {
+      const client = await Client.connect([cluster.seed(3)], { valueEncoding: 'raw' });
+      try {
+        // A counter is what RESP keeps: a decimal string. The package counts on from one
+        // RESP wrote, and RESP reads the sum.
+        assert.equal(await resp(cluster.node(2).resp, 'SET', 'visits', '41'), 'OK');
+        assert.equal(await client.increment('visits'), 42);
+        assert.equal(await replica.increment('visits', 8), 50);
+        assert.equal(await resp(cluster.node(1).resp, 'GET', 'visits'), '50');
+        assert.equal(await client.getCounter('visits', { bigint: true }), 50n);
+        // Redis's own INCR and the package's increment count on the same key.
+        assert.equal(await resp(cluster.node(3).resp, 'INCR', 'visits'), ':51');
+        assert.equal(await replica.increment('visits', -1), 50);
+        assert.equal(await resp(cluster.node(2).resp, 'INCRBY', 'visits', '9007199254740990'), ':9007199254741040');
+        assert.equal(await client.getCounter('visits'), 9007199254741040n, 'a BigInt past 2^53');
+        assert.equal(await client.increment('visits', -9007199254741000n), 40n);
+        assert.equal(await resp(cluster.node(1).resp, 'SET', 'not-a-number', 'abc'), 'OK');
+        await assert.rejects(client.increment('not-a-number'), NotAnIntegerError);
+
+        // Compare-and-set over the client protocol and on the relayed replica, raw values.
+        assert.deepEqual(await client.cas('cas-key', undefined, 'one'), { applied: true, previous: undefined });
+        const lost = await replica.cas('cas-key', 'two', 'three');
+        assert.equal(lost.applied, false);
+        assert.equal(text(lost.previous), 'one');
+        assert.equal(await client.setIfAbsent('cas-key', 'x'), false);
+        assert.equal(text(await replica.getAndSet('cas-key', 'two')), 'one');
+        assert.equal(await resp(cluster.node(2).resp, 'GET', 'cas-key'), 'two');
+
+        // One keyspace: the client's scan lists what RESP, the replica and clients wrote.
+        const keys = new Set();
+        for await (const key of client.scan({ count: 5 })) keys.add(key);
+        for (const key of ['from-resp', 'from-replica', 'from-client', 'visits', 'cas-key']) {
+          assert.ok(keys.has(key), `${key} in ${[...keys]}`);
+        }
+        const matched = [];
+        for await (const key of replica.scan({ match: 'from-*' })) matched.push(key);
+        assert.deepEqual(matched.sort(), ['from-client', 'from-replica', 'from-resp']);
       } finally {
         client.close();
       }
