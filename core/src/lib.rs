@@ -16,6 +16,7 @@ mod alloc_count;
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 pub mod antientropy;
+pub mod glob;
 pub mod hash;
 pub mod node;
 pub mod protocol;

@@ -217,9 +217,7 @@ fn an_update_whose_coordinator_crashed_mid_round_is_completed_or_fenced() {
 fn increments_of_one_key_through_one_node_are_batched_and_all_count() {
     let mut cluster = Cluster::new(3);
     cluster.run_for(300);
-    let requests: Vec<_> = (0..50)
-        .map(|_| cluster.request(1, add("hot", 1)))
-        .collect();
+    let requests: Vec<_> = (0..50).map(|_| cluster.request(1, add("hot", 1))).collect();
     let mut counts = Vec::new();
     for id in requests {
         match cluster.wait(id, 60_000) {

@@ -17,12 +17,12 @@
 //!   WebSocket; `client`: the `Client` class (client protocol), also used to join.
 //! - `error`: error codes and their JS form.
 //! - `updates`: results of conditional writes, counters and scan pages; `counter`: how
-//!   a counter's decimal bytes reach JS; `glob`: `scan({ match })` patterns.
+//!   a counter's decimal bytes reach JS (`scan({ match })` patterns use
+//!   `ringkv_core::glob`, as RESP's `SCAN … MATCH` does).
 #![deny(clippy::unwrap_used)]
 
 pub mod counter;
 pub mod error;
-pub mod glob;
 pub mod image;
 pub mod value;
 

@@ -8,8 +8,8 @@ use wasm_bindgen::JsValue;
 
 use crate::counter::{self, Count};
 use crate::error::{Code, Error};
-use crate::glob;
 use crate::host::js_value;
+use ringkv_core::glob;
 
 /// Which part of `ClientReply::Updated` a call returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::client::{Client, ConnectOptions};
 use crate::cli::KeysArgs;
 use crate::error::{io, Error, Result};
-use crate::resp::glob;
+use ringkv_core::glob;
 
 pub fn run(args: KeysArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();

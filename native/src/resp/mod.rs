@@ -8,7 +8,6 @@
 
 pub mod commands;
 pub mod conn;
-pub mod glob;
 pub mod parse;
 pub mod reply;
 pub mod scan;

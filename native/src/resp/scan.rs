@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use ringkv_core::node::{ClientReply, ClientRequest, SCAN_COUNT_MAX};
 
-use super::glob;
 use super::reply;
 use crate::server::context::Context;
 use crate::server::exec;
+use ringkv_core::glob;
 
 /// Keys `KEYS` returns at most; past that it answers an error (use `SCAN`).
 pub const KEYS_MAX: usize = 100_000;

@@ -1,7 +1,9 @@
 //! Redis glob patterns (`MATCH`, `KEYS`): `*` any run, `?` one byte, `[abc]`, `[^a]`,
 //! `[a-z]` classes, `\x` a literal `x`; on bytes, as Redis's `stringmatchlen`. Matching
 //! backtracks only to the last `*` (linear-time per `*`), so a hostile pattern costs at
-//! most `pattern × key` steps, both bounded by the frame size.
+//! most `pattern × key` steps, both bounded by the frame size. In the core because both
+//! hosts filter scan pages with it (RESP `SCAN … MATCH`, the npm package's `scan({ match })`),
+//! so a pattern selects the same keys from either client.
 
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
