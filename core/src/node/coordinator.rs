@@ -67,7 +67,7 @@ pub(crate) struct Coordinator {
     updates: BTreeMap<u64, update::UpdateOp>,
     /// Keys with an update round in flight here, and the updates of each that wait
     /// for it (the next round takes them as one batch).
-    waiting_updates: BTreeMap<Vec<u8>, Vec<(RequestId, crate::protocol::Update)>>,
+    waiting_updates: BTreeMap<Vec<u8>, Vec<(RequestId, Option<crate::protocol::Update>)>>,
     /// Updates in `waiting_updates`, in all.
     waiting_count: usize,
     /// One wake-up per in-flight operation: its phase deadline or next resend.
@@ -308,7 +308,9 @@ impl Coordinator {
     }
 
     /// Replicas under a conditional write's promise refused phase 2 and no majority
-    /// can acknowledge it any more. A read starts over (it changes nothing; bounded).
+    /// can acknowledge it any more. A read becomes a consensus read (`update.rs`): the
+    /// promise may belong to a round whose coordinator is gone, and only a round
+    /// above it lifts it.
     /// A put refused by every replica stored nothing anywhere and starts over too; one
     /// that some replica acknowledged may become visible later: `Indeterminate`. Until
     /// every replica answered, a put waits (the rest may still acknowledge).
@@ -317,8 +319,13 @@ impl Coordinator {
         let refused_by_all = op.pending().is_empty() && !any_acked;
         let reason = "conditional writes on the key refused the write".to_string();
         let error = match op.kind {
-            OpKind::Get if op.restarts < RESTARTS_MAX => None,
-            OpKind::Get => Some(ClientError::Unavailable { reason }),
+            OpKind::Get => {
+                self.timers.cancel(op.id.seq);
+                ctx.counters.write_refusals += 1;
+                let item = Some((op.client, None));
+                self.enqueue_update(ctx, op.key, item, op.sets, op.epoch);
+                return;
+            }
             OpKind::Put { .. } if any_acked => Some(ClientError::Indeterminate { reason }),
             OpKind::Put { .. } if !refused_by_all => {
                 self.ops.insert(op.id.seq, op);

@@ -854,12 +854,32 @@ impl Node {
                 if let Err(error) = result {
                     self.storage_failed(error);
                 }
+                self.lift_fences();
                 return;
             }
         };
         match answer {
             Ok(reply) => self.outbox.send(from, reply),
             Err(error) => self.storage_failed(error),
+        }
+    }
+
+    /// A round with an empty batch on each key whose anti-entropy push a promise
+    /// refused (`coordinator/update.rs`, "Consensus reads and repair").
+    fn lift_fences(&mut self) {
+        for key in self.anti_entropy.take_fenced() {
+            let history = self.membership.history();
+            let (sets, epoch) = (history.replica_sets(&key), history.epoch());
+            let (coordinator, mut ctx) = (
+                &mut self.coordinator,
+                Ctx {
+                    now_ms: self.now_ms,
+                    out: &mut self.outbox,
+                    engine: self.engine.as_ref(),
+                    counters: &mut self.counters,
+                },
+            );
+            coordinator.enqueue_update(&mut ctx, key, None, sets, epoch);
         }
     }
 

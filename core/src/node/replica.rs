@@ -120,18 +120,7 @@ pub(crate) fn on_prepare(
         });
     }
     if ballot > state.promise {
-        // Only the `d/` record: the index holds the register's version, which a
-        // promise does not change.
-        let record = Stored::Promised {
-            tag: state.tag,
-            value: state.value.clone(),
-            promise: ballot,
-        }
-        .encode()
-        .map_err(ReplicaError::Encode)?;
-        let mut batch = WriteBatch::new();
-        batch.put(data_key(key), record);
-        engine.write(&batch, WriteOptions::DURABLE)?;
+        write_record(engine, key, state.tag, state.value.clone(), ballot)?;
     }
     Ok(PeerMessage::Promise {
         req,
@@ -154,6 +143,10 @@ pub(crate) fn on_accept(
 ) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
     let state = read_state(engine, key)?;
     if state.tag == ballot {
+        // Held already (a read wrote it back): the fence must hold here too.
+        if state.promise < ballot {
+            write_record(engine, key, state.tag, state.value, ballot)?;
+        }
         return Ok((PeerMessage::WriteAck { req }, None));
     }
     if ballot < state.tag || ballot < state.promise {
@@ -163,7 +156,7 @@ pub(crate) fn on_accept(
         };
         return Ok((refused, None));
     }
-    let change = write_register(engine, key, &state, ballot, value)?;
+    let change = write_register(engine, key, &state, ballot, value, ballot)?;
     Ok((PeerMessage::WriteAck { req }, Some(change)))
 }
 
@@ -234,9 +227,12 @@ pub(crate) fn on_write(
     if value.is_none() && tag.counter <= purge_floor && state.tag == Tag::ZERO {
         return Ok((PeerMessage::WriteAck { req }, None));
     }
-    if tag <= state.tag {
+    if tag == state.tag {
         return Ok((PeerMessage::WriteAck { req }, None));
     }
+    // Below the fence, refused even where a larger tag is held: that version may be a
+    // conditional round's, computed from a read that did not see this write, so
+    // acknowledging the write as superseded would lose it (found by the simulator).
     if tag < state.promise {
         let refused = PeerMessage::Refused {
             req,
@@ -244,7 +240,10 @@ pub(crate) fn on_write(
         };
         return Ok((refused, None));
     }
-    let change = write_register(engine, key, &state, tag, value)?;
+    if tag < state.tag {
+        return Ok((PeerMessage::WriteAck { req }, None));
+    }
+    let change = write_register(engine, key, &state, tag, value, state.promise)?;
     Ok((PeerMessage::WriteAck { req }, Some(change)))
 }
 
@@ -281,52 +280,75 @@ pub(crate) fn apply_register(
     if tag <= state.tag || (promises == Promises::Respect && tag < state.promise) {
         return Ok(None);
     }
-    write_register(engine, key, &state, tag, value).map(Some)
+    write_register(engine, key, &state, tag, value, state.promise).map(Some)
 }
 
-/// Stores `(tag, value)` over `state` (`tag > state.tag`, checked by the callers),
-/// keeping a promise above `tag`.
+/// Stores `(tag, value)` over `state` (`tag > state.tag`, checked by the callers) with
+/// the fence `promise` (kept iff `>= tag`: an accept keeps its own ballot as the fence,
+/// so a late lower `Write` is refused rather than acknowledged as superseded).
 fn write_register(
     engine: &dyn Engine,
     key: &[u8],
     state: &Register,
     tag: Tag,
     value: Option<Vec<u8>>,
+    promise: Tag,
 ) -> Result<RegisterChange, ReplicaError> {
     debug_assert!(tag > state.tag);
     // Stored tags are > Tag::ZERO (only larger tags are ever stored), so ZERO = absent.
     let old =
         (state.tag != Tag::ZERO).then(|| RegisterVersion::of(state.tag, state.value.as_deref()));
     let new = RegisterVersion::of(tag, value.as_deref());
-    let record = if state.promise > tag {
-        Stored::Promised {
-            tag,
-            value,
-            promise: state.promise,
-        }
-    } else {
-        Stored::Register { tag, value }
-    };
-    let record = record.encode().map_err(ReplicaError::Encode)?;
     let mut batch = WriteBatch::new();
-    batch.put(data_key(key), record);
+    batch.put(data_key(key), encode_record(tag, value, promise)?);
     index::put_in_batch(&mut batch, key, &new);
     engine.write(&batch, WriteOptions::DURABLE)?;
     Ok(RegisterChange { old, new })
 }
 
+/// `key`'s record alone (its version unchanged, so the index is too), durably.
+fn write_record(
+    engine: &dyn Engine,
+    key: &[u8],
+    tag: Tag,
+    value: Option<Vec<u8>>,
+    promise: Tag,
+) -> Result<(), ReplicaError> {
+    let mut batch = WriteBatch::new();
+    batch.put(data_key(key), encode_record(tag, value, promise)?);
+    engine.write(&batch, WriteOptions::DURABLE)?;
+    Ok(())
+}
+
+/// A plain `Register` when the promise is below the tag (no fence beyond the tag).
+fn encode_record(tag: Tag, value: Option<Vec<u8>>, promise: Tag) -> Result<Vec<u8>, ReplicaError> {
+    let record = if promise >= tag && promise != Tag::ZERO {
+        Stored::Promised {
+            tag,
+            value,
+            promise,
+        }
+    } else {
+        Stored::Register { tag, value }
+    };
+    record.encode().map_err(ReplicaError::Encode)
+}
+
 /// Drops `key`'s register iff it is still the tombstone `tag` (`node/purge/`): its
 /// `d/` record and index entry in one batch. Not synced: a purge lost in a crash is
 /// only a tombstone kept a while longer (the next scan drops it). Returns the removed
-/// version, for the Merkle trees. A tombstone under a promise stays: the promise
-/// still fences stores of its round.
+/// version, for the Merkle trees. A tombstone under a promise above `purge_floor`
+/// stays: the promise still fences stores of its round (one at or below the floor
+/// belongs to an epoch whose messages every replica refuses).
 pub(crate) fn purge_tombstone(
     engine: &dyn Engine,
     key: &[u8],
     tag: Tag,
+    purge_floor: u64,
 ) -> Result<Option<RegisterVersion>, ReplicaError> {
     let state = read_state(engine, key)?;
-    if state.tag != tag || state.value.is_some() || state.promise > state.tag {
+    let fenced = state.promise > state.tag && state.promise.counter > purge_floor;
+    if state.tag != tag || state.value.is_some() || fenced {
         return Ok(None);
     }
     let mut batch = WriteBatch::new();
@@ -451,6 +473,9 @@ mod tests {
         assert!(accept(tag(5)).1.is_some());
         assert_eq!(accept(tag(5)).0, PeerMessage::WriteAck { req });
         assert_eq!(read_state(&engine, b"k").expect("state").fence(), tag(5));
+        // A late lower write is refused, not acknowledged as superseded: the accepted
+        // value was computed from a read that did not see it (simulator, seed 243).
+        assert_eq!(write(tag(3), b"late"), refused(tag(5)));
         // A later write above it, then the late accept of an older round: refused.
         assert_eq!(write(tag(9), b"nine"), PeerMessage::WriteAck { req });
         assert_eq!(accept(tag(7)).0, refused(tag(9)));
@@ -478,7 +503,7 @@ mod tests {
             refused(tag(3))
         );
         assert_eq!(
-            purge_tombstone(&engine, b"fresh", Tag::ZERO).expect("purge"),
+            purge_tombstone(&engine, b"fresh", Tag::ZERO, 0).expect("purge"),
             None
         );
     }

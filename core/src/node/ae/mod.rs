@@ -161,7 +161,14 @@ pub(crate) struct AntiEntropy {
     /// One deadline per session: its response timeout.
     timers: TimerQueue<ExchangeId>,
     counters: AntiEntropyCounters,
+    /// Keys whose pushed newer register a conditional write's promise refused: the
+    /// node runs a round on each to lift the fence (`coordinator/update.rs`), since
+    /// the promise's own round may never finish. At most [`FENCED_KEYS_MAX`].
+    fenced: Vec<Vec<u8>>,
 }
+
+/// Keys waiting for a fence-lifting round, at most (more wait for the next exchange).
+const FENCED_KEYS_MAX: usize = 64;
 
 #[derive(Debug, Clone)]
 struct RangeSlot {
@@ -317,6 +324,7 @@ impl AntiEntropy {
             sessions: BTreeMap::new(),
             timers: TimerQueue::default(),
             counters: AntiEntropyCounters::default(),
+            fenced: Vec::new(),
         })
     }
 
@@ -1124,8 +1132,22 @@ impl AntiEntropy {
         {
             ctx.counters.keys_repaired += 1;
             self.on_applied(key, &change);
+        } else {
+            let state = replica::read_state(ctx.engine, key)?;
+            let fenced = tag > state.tag && tag < state.promise;
+            if fenced
+                && self.fenced.len() < FENCED_KEYS_MAX
+                && !self.fenced.iter().any(|k| k == key)
+            {
+                self.fenced.push(key.to_vec());
+            }
         }
         Ok(())
+    }
+
+    /// The keys pushes found fenced since the last call (`fenced`).
+    pub(crate) fn take_fenced(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.fenced)
     }
 
     /// A pushed eventual state: merged into this replica's copy iff this node

@@ -35,6 +35,14 @@
 //! round's ballot, each answered with its own result. A hot counter incremented
 //! through one node costs one round per batch, not one per increment, and its updates
 //! never duel with each other.
+//!
+//! **Consensus reads and repair.** A get whose write-back a promise refused, or a
+//! replica whose anti-entropy push a promise refused, cannot make progress through
+//! ABD while that promise stands (its round's coordinator may be gone). Such a get
+//! joins the key's batch as a read (answered the round's value), and the replica
+//! starts a round with an empty batch: both rounds always end with an accept at a
+//! ballot above the promise (a round with an empty batch skips the read-only
+//! shortcut), which lifts the fence on a majority; anti-entropy spreads the rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,8 +93,9 @@ enum Phase {
 pub(crate) struct UpdateOp {
     id: OpId,
     key: Vec<u8>,
-    /// The updates this round applies, in order, with their clients.
-    batch: Vec<(RequestId, Update)>,
+    /// What this round does, in order, with the clients to answer: an update, or a
+    /// read (`None`). Empty for a repair round.
+    batch: Vec<(RequestId, Option<Update>)>,
     /// The key's replica sets (two during a layout change): every phase needs a
     /// majority of each.
     sets: Vec<Vec<NodeId>>,
@@ -229,16 +238,19 @@ pub(crate) fn evaluate(update: &Update, current: Option<&[u8]>) -> (Option<Vec<u
 /// The value to store and each update's reply, for `batch` applied in order to
 /// `current`.
 fn evaluate_batch(
-    batch: &[(RequestId, Update)],
+    batch: &[(RequestId, Option<Update>)],
     current: Option<Vec<u8>>,
 ) -> (Option<Vec<u8>>, Vec<ClientReply>) {
     let mut value = current;
     let replies = batch
         .iter()
-        .map(|(_, update)| {
-            let (next, reply) = evaluate(update, value.as_deref());
-            value = next;
-            reply
+        .map(|(_, update)| match update {
+            Some(update) => {
+                let (next, reply) = evaluate(update, value.as_deref());
+                value = next;
+                reply
+            }
+            None => ClientReply::Value(value.clone()),
         })
         .collect();
     (value, replies)
@@ -272,13 +284,29 @@ impl Coordinator {
         if !self.admit(ctx, client, &sets, believed_alive) {
             return;
         }
+        self.enqueue_update(ctx, key, Some((client, Some(update))), sets, epoch);
+    }
+
+    /// Runs `item` in the key's next round: a new round if none is in flight here,
+    /// else the batch of the one after it. `None`: a repair round (only if none is in
+    /// flight: any round lifts the fence).
+    pub(crate) fn enqueue_update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: Vec<u8>,
+        item: Option<(RequestId, Option<Update>)>,
+        sets: Vec<Vec<NodeId>>,
+        epoch: u64,
+    ) {
         if let Some(waiting) = self.waiting_updates.get_mut(&key) {
-            waiting.push((client, update));
-            self.waiting_count += 1;
+            if let Some(item) = item {
+                waiting.push(item);
+                self.waiting_count += 1;
+            }
             return;
         }
         self.waiting_updates.insert(key.clone(), Vec::new());
-        self.launch_update(ctx, key, vec![(client, update)], sets, epoch);
+        self.launch_update(ctx, key, item.into_iter().collect(), sets, epoch);
     }
 
     /// A round for `batch`, the updates of `key` this coordinator runs next.
@@ -286,7 +314,7 @@ impl Coordinator {
         &mut self,
         ctx: &mut Ctx<'_>,
         key: Vec<u8>,
-        batch: Vec<(RequestId, Update)>,
+        batch: Vec<(RequestId, Option<Update>)>,
         sets: Vec<Vec<NodeId>>,
         epoch: u64,
     ) {
@@ -438,7 +466,8 @@ impl Coordinator {
             let (value, replies) = evaluate_batch(&op.batch, best_value.clone());
             // Nothing to store and the value already on a majority: the round only
             // read, and what it read is linearizable as a get's answer would be.
-            if value == best_value && op.majority(|id| holders.contains(id)) {
+            let read_only = value == best_value && !op.batch.is_empty();
+            if read_only && op.majority(|id| holders.contains(id)) {
                 self.finish_update(ctx, &op, Outcome::Each(replies));
                 return;
             }
@@ -624,9 +653,17 @@ impl Coordinator {
     /// the updates that waited for this one.
     fn finish_update(&mut self, ctx: &mut Ctx<'_>, op: &UpdateOp, outcome: Outcome) {
         self.timers.cancel(op.id.seq);
-        for (i, (client, _)) in op.batch.iter().enumerate() {
+        for (i, (client, update)) in op.batch.iter().enumerate() {
             let reply = match &outcome {
                 Outcome::Each(replies) => replies.get(i).cloned(),
+                // A read changes nothing, whatever became of the round's accept.
+                Outcome::All(ClientReply::Error(ClientError::Indeterminate { reason }))
+                    if update.is_none() =>
+                {
+                    Some(ClientReply::Error(ClientError::Unavailable {
+                        reason: reason.clone(),
+                    }))
+                }
                 Outcome::All(reply) => Some(reply.clone()),
             };
             // `Each` holds one reply per update (`evaluate_batch`).

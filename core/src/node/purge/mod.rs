@@ -304,7 +304,7 @@ impl Purge {
             }
             let replicas = layout.preference_list(&entry.key);
             if tag.counter <= floor {
-                if let Some(removed) = replica::purge_tombstone(ctx.engine, &entry.key, tag)
+                if let Some(removed) = replica::purge_tombstone(ctx.engine, &entry.key, tag, floor)
                     .map_err(|error| error.to_string())?
                 {
                     self.purged += 1;
