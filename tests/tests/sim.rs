@@ -161,6 +161,7 @@ fn regression_seeds_pass() {
     let config = SimConfig {
         shards_every: 0,
         scans_every: 0,
+        updates_every: 0,
         ..SimConfig::default()
     };
     for &seed in REGRESSION_SEEDS {

@@ -1,7 +1,8 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes N] [--trace] [--profile default|small|hot|membership|deletes|shards]
+//!       [--nodes N] [--trace]
+//!       [--profile default|small|hot|membership|deletes|shards|updates]
 //!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
@@ -11,7 +12,8 @@
 //! default, `small` (shorter), `hot` and `membership` (the mutation tests' sharp
 //! profiles, `SimConfig::hot` and `SimConfig::membership`); `--nodes` overrides the
 //! profile's member count (not the shard mix's: `SimConfig::shard_members`). `shards`:
-//! every seed in the shard mix (`SimConfig::shards`).
+//! every seed in the shard mix (`SimConfig::shards`). `updates`: every seed in the update
+//! mix (`SimConfig::updates`; by default, odd seeds).
 //!
 //! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
 //! `ack-put-after-one`, `tags-without-lease`, `layout-without-quorum`;
@@ -79,7 +81,7 @@ fn parse() -> Result<Args, String> {
             "--profile" => {
                 let name = value("--profile")?;
                 args.profile = Some(profile(&name).ok_or(format!(
-                    "unknown --profile {name} (known: default, small, hot, membership, deletes, shards)"
+                    "unknown --profile {name} (known: default, small, hot, membership, deletes, shards, updates)"
                 ))?);
             }
             "--impl" => {
@@ -120,6 +122,7 @@ fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
         "membership" => ("membership", SimConfig::membership()),
         "deletes" => ("deletes", SimConfig::deletes()),
         "shards" => ("shards", SimConfig::shards()),
+        "updates" => ("updates", SimConfig::updates()),
         _ => return None,
     })
 }

@@ -93,6 +93,13 @@ pub struct SimConfig {
     /// workload, each completed scan checked against the register history
     /// (`scans.rs`). 0: never.
     pub scans_every: u64,
+    /// One seed in `updates_every` (those with `seed % updates_every == 1`, or all of
+    /// them when it is 1) runs the update mix: `update_pct` % of the register workload's
+    /// requests are conditional sets and adds on the same keys as its puts, and some
+    /// puts write decimal integers (`WorkloadConfig::update_pct`). Only on hardware
+    /// that serves updates (`Hardware::supports_updates`). 0: never.
+    pub updates_every: u64,
+    pub update_pct: u64,
     pub shard_members: usize,
     pub shard_spares: usize,
     /// Machines grouped into processes, in order: process k is the next `processes[k]`
@@ -110,6 +117,7 @@ impl SimConfig {
             // Calibrated for the purge mutation's test: the shapes it was measured on.
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }
@@ -118,6 +126,14 @@ impl SimConfig {
     pub fn shards() -> Self {
         SimConfig {
             shards_every: 1,
+            ..SimConfig::default()
+        }
+    }
+
+    /// Every seed in the update mix (`updates_every`).
+    pub fn updates() -> Self {
+        SimConfig {
+            updates_every: 1,
             ..SimConfig::default()
         }
     }
@@ -180,6 +196,11 @@ impl SimConfig {
     /// Whether seed `seed` runs the scan mix (`scans_every`).
     pub fn scanned(&self, seed: u64) -> bool {
         self.scans_every > 0 && seed % self.scans_every == self.scans_every - 1
+    }
+
+    /// Whether seed `seed` runs the update mix (`updates_every`).
+    pub fn updated(&self, seed: u64) -> bool {
+        self.updates_every > 0 && seed % self.updates_every == 1 % self.updates_every
     }
 
     /// Whether seed `seed` runs the shard mix (`shards_every`).
@@ -284,6 +305,8 @@ impl Default for SimConfig {
             members_min: 0,
             shards_every: 4,
             scans_every: 4,
+            updates_every: 2,
+            update_pct: 30,
             shard_members: 7,
             shard_spares: 2,
             processes: Vec::new(),
@@ -340,6 +363,7 @@ impl SimConfig {
                 write_sticky_pct: 80,
                 retry_broken_writes: true,
                 client_timeout_ms: 1_100,
+                update_pct: 0,
             },
             sets: SetConfig {
                 clients: 0,
@@ -358,6 +382,7 @@ impl SimConfig {
             lose_joiner_every: 0,
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }
@@ -398,6 +423,7 @@ impl SimConfig {
             lose_joiner_every: 0,
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }

@@ -34,6 +34,7 @@ pub mod scans;
 pub mod sets;
 pub mod toy;
 pub mod trace;
+pub mod updates;
 pub mod workload;
 pub mod world;
 
