@@ -4,6 +4,7 @@
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::cluster::NodeHardware;
+use ringkv_tests::sim::racy::RacyUpdateHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SetFindingKind, SimConfig, Summary};
 
 fn run(config: &SimConfig, seed: u64) -> SeedReport {
@@ -73,6 +74,24 @@ fn broken_coordinator_is_caught() {
         violations += report.violations();
     }
     assert!(violations >= 1);
+}
+
+#[test]
+fn non_atomic_updates_are_caught() {
+    // Each node answers an update by a get and then a put: both linearizable, the pair
+    // not atomic, so concurrent adds and compare-and-sets lose updates.
+    let config = SimConfig::small();
+    let mut caught = 0;
+    for seed in [1, 3, 5, 7] {
+        assert!(config.updated(seed), "seed {seed} runs the update mix");
+        let hw = RacyUpdateHardware::new(NodeHardware::new(&config.for_seed(seed)));
+        let report = run_seed(hw, &config, seed).unwrap();
+        assert_eq!(report.counts.protocol_errors, 0);
+        assert!(report.counts.applied > 0 && report.counts.not_applied > 0);
+        assert!(report.counts.not_an_integer > 0);
+        caught += usize::from(report.violations() > 0);
+    }
+    assert!(caught >= 2, "{caught} of 4 seeds caught it");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
 //!       [--nodes N] [--trace]
 //!       [--profile default|small|hot|membership|deletes|shards|updates]
-//!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
+//!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node|racy-update-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
@@ -27,6 +27,7 @@ use std::process::ExitCode;
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::mutations::{profile_of, CatchRate, Mutation};
+use ringkv_tests::sim::racy::RacyUpdateHardware;
 use ringkv_tests::sim::toy::ToyHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, SimError, Summary};
 
@@ -38,6 +39,8 @@ enum Impl {
     BrokenNode,
     EarlyAckNode,
     W1Node,
+    /// Updates as a get then a put (`sim::racy`): lost updates for the checker.
+    RacyUpdateNode,
 }
 
 struct Args {
@@ -92,6 +95,7 @@ fn parse() -> Result<Args, String> {
                     "broken-node" => Impl::BrokenNode,
                     "early-ack-node" => Impl::EarlyAckNode,
                     "w1-node" => Impl::W1Node,
+                    "racy-update-node" => Impl::RacyUpdateNode,
                     other => return Err(format!("unknown --impl {other}")),
                 }
             }
@@ -144,6 +148,7 @@ fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimErro
         Impl::BrokenNode => run_seed(BrokenHardware::new(node()), config, seed),
         Impl::EarlyAckNode => run_seed(EarlyAckHardware::new(node()), config, seed),
         Impl::W1Node => run_seed(node().eventual_quorums(2, 1), config, seed),
+        Impl::RacyUpdateNode => run_seed(RacyUpdateHardware::new(node()), config, seed),
     }
 }
 

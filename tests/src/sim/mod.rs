@@ -28,6 +28,7 @@ pub mod midsend;
 pub mod mutations;
 pub mod network;
 pub mod queue;
+pub mod racy;
 pub mod report;
 pub mod run;
 pub mod scans;
