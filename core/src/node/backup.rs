@@ -100,12 +100,14 @@ pub fn backup_page(
             limit,
             &mut entries,
             &mut bytes,
+            // A promise-only record (`Stored::Promised` of a key never written) is
+            // not a key: nothing to back up.
             |key, record| match Stored::decode(record) {
-                Ok(Stored::Register { tag, value }) => Ok(SyncEntry::Register {
+                Ok(stored) => Ok(stored.register().map(|(tag, value)| SyncEntry::Register {
                     key: key.to_vec(),
                     tag,
-                    value,
-                }),
+                    value: value.map(<[u8]>::to_vec),
+                })),
                 Err(error) => Err(BackupError::Corrupt {
                     key: key.to_vec(),
                     error,
@@ -139,10 +141,10 @@ pub fn backup_page(
         &mut entries,
         &mut bytes,
         |key, record| match EventualRecord::decode(record) {
-            Ok(record) => Ok(SyncEntry::Eventual {
+            Ok(record) => Ok(Some(SyncEntry::Eventual {
                 key: key.to_vec(),
                 state: record.into_state(),
-            }),
+            })),
             Err(error) => Err(BackupError::Corrupt {
                 key: key.to_vec(),
                 error,
@@ -167,7 +169,7 @@ fn scan(
     limit: usize,
     out: &mut Vec<SyncEntry>,
     bytes: &mut usize,
-    decode: impl Fn(&[u8], &[u8]) -> Result<SyncEntry, BackupError>,
+    decode: impl Fn(&[u8], &[u8]) -> Result<Option<SyncEntry>, BackupError>,
 ) -> Result<(bool, Option<Vec<u8>>), BackupError> {
     let start_key = after.map(|key| [prefix, key].concat());
     let start = match &start_key {
@@ -189,7 +191,7 @@ fn scan(
             break;
         }
         *bytes = bytes.saturating_add(size);
-        out.push(decode(key, &record)?);
+        out.extend(decode(key, &record)?);
         last = Some(key.to_vec());
     }
     Ok((stopped, last))

@@ -14,6 +14,7 @@
 //! resent every `resend_interval_ms` (loss is expected; replicas are idempotent).
 
 mod scan;
+mod update;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +63,8 @@ pub(crate) struct Coordinator {
     ops: BTreeMap<u64, Op>,
     /// In-flight scan pages by `OpId::seq` (`scan.rs`; one sequence with `ops`).
     scans: BTreeMap<u64, scan::ScanOp>,
+    /// In-flight conditional writes by `OpId::seq` (`update.rs`; same sequence).
+    updates: BTreeMap<u64, update::UpdateOp>,
     /// One wake-up per in-flight operation: its phase deadline or next resend.
     timers: TimerQueue<u64>,
     /// Deliberate bugs (test builds only; otherwise zero-sized and always off).
@@ -83,6 +86,7 @@ impl Coordinator {
             tags,
             ops: BTreeMap::new(),
             scans: BTreeMap::new(),
+            updates: BTreeMap::new(),
             timers: TimerQueue::default(),
             mutations: Mutations::NONE,
         }
@@ -95,7 +99,12 @@ impl Coordinator {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.ops.len() + self.scans.len()
+        self.ops.len() + self.scans.len() + self.updates.len()
+    }
+
+    /// Whether `req` was issued by this coordinator in this incarnation.
+    fn is_mine(&self, req: OpId) -> bool {
+        req.coordinator == self.me && req.incarnation == self.incarnation
     }
 
     /// A new operation id: never reused within this incarnation (`OpId`).
@@ -127,13 +136,31 @@ impl Coordinator {
         epoch: u64,
         believed_alive: impl Fn(NodeId) -> bool,
     ) {
-        if self.ops.len() >= self.settings.in_flight_requests_max {
+        if !self.admit(ctx, client, &sets, believed_alive) {
+            return;
+        }
+        let id = self.fresh_id();
+        let mut op = Op::new(id, client, key, kind, sets, epoch);
+        self.begin_phase(ctx, &mut op);
+        self.ops.insert(id.seq, op);
+    }
+
+    /// Refuses (and answers) an operation this node cannot start: too many in flight,
+    /// or too few of a replica set believed alive for a majority (nothing is sent).
+    fn admit(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: RequestId,
+        sets: &[Vec<NodeId>],
+        believed_alive: impl Fn(NodeId) -> bool,
+    ) -> bool {
+        if self.ops.len() + self.updates.len() >= self.settings.in_flight_requests_max {
             ctx.counters.overloaded += 1;
             ctx.out
                 .reply(client, ClientReply::Error(ClientError::Overloaded));
-            return;
+            return false;
         }
-        for set in &sets {
+        for set in sets {
             let alive = set.iter().filter(|id| believed_alive(**id)).count();
             let quorum = quorum_of(set.len());
             if set.is_empty() || alive < quorum {
@@ -148,13 +175,10 @@ impl Coordinator {
                     client,
                     ClientReply::Error(ClientError::Unavailable { reason }),
                 );
-                return;
+                return false;
             }
         }
-        let id = self.fresh_id();
-        let mut op = Op::new(id, client, key, kind, sets, epoch);
-        self.begin_phase(ctx, &mut op);
-        self.ops.insert(id.seq, op);
+        true
     }
 
     /// A replica refused operation `req` because it knows layout epoch `epoch`, newer
@@ -172,8 +196,15 @@ impl Coordinator {
         epoch: u64,
         sets: impl Fn(&[u8]) -> Vec<Vec<NodeId>>,
     ) {
-        let mine = req.coordinator == self.me && req.incarnation == self.incarnation;
-        let Some(mut op) = mine.then(|| self.ops.remove(&req.seq)).flatten() else {
+        if self.is_update(req) {
+            self.on_update_stale(ctx, req, epoch, sets);
+            return;
+        }
+        let Some(op) = self
+            .is_mine(req)
+            .then(|| self.ops.remove(&req.seq))
+            .flatten()
+        else {
             ctx.counters.stale_replies += 1;
             return;
         };
@@ -185,19 +216,8 @@ impl Coordinator {
         let reason = format!("the cluster layout changed (epoch {} to {epoch})", op.epoch);
         match (&op.phase, &op.kind) {
             (Phase::Query { .. }, _) if op.restarts < RESTARTS_MAX => {
-                // A fresh id: answers to the earlier attempt (possibly produced before
-                // the replica synced, in flight or duplicated) must never count toward
-                // the new replica sets' quorums.
-                self.timers.cancel(req.seq);
-                op.id = self.fresh_id();
-                op.restart(sets(&op.key), epoch);
-                // Same deadline: a request still answers within two phase timeouts.
-                let message = op.phase_message();
-                for to in op.pending() {
-                    ctx.out.send(to, message.clone());
-                }
-                self.timers.schedule(op.id.seq, op.wake_ms());
-                self.ops.insert(op.id.seq, op);
+                let sets = sets(&op.key);
+                self.restart(ctx, op, sets, epoch);
             }
             (Phase::Propagate { .. }, OpKind::Put { .. }) => {
                 let reason = format!("{reason} while the write was being stored");
@@ -218,13 +238,37 @@ impl Coordinator {
         }
     }
 
-    /// A `ReadTagAck`, `ReadAck` or `WriteAck` from `from`.
+    /// Phase 1 again, on `sets` at `epoch` (bounded by the caller with `op.restarts`).
+    /// A fresh id: answers to the earlier attempt (possibly produced before the replica
+    /// synced, in flight or duplicated) must never count toward the new attempt's
+    /// quorums. Same deadline: a request still answers within two phase timeouts.
+    fn restart(&mut self, ctx: &mut Ctx<'_>, mut op: Op, sets: Vec<Vec<NodeId>>, epoch: u64) {
+        self.timers.cancel(op.id.seq);
+        op.id = self.fresh_id();
+        op.restart(sets, epoch);
+        let message = op.phase_message();
+        for to in op.pending() {
+            ctx.out.send(to, message.clone());
+        }
+        self.timers.schedule(op.id.seq, op.wake_ms());
+        self.ops.insert(op.id.seq, op);
+    }
+
+    /// A `ReadTagAck`, `ReadAck`, `WriteAck` or `Refused` from `from` (updates' answers
+    /// go to `update.rs`).
     pub fn on_reply(&mut self, ctx: &mut Ctx<'_>, from: NodeId, message: PeerMessage) {
         let Some(req) = message.op_id() else {
             return;
         };
-        let mine = req.coordinator == self.me && req.incarnation == self.incarnation;
-        let Some(mut op) = mine.then(|| self.ops.remove(&req.seq)).flatten() else {
+        if self.is_update(req) {
+            self.on_update_reply(ctx, from, message);
+            return;
+        }
+        let Some(mut op) = self
+            .is_mine(req)
+            .then(|| self.ops.remove(&req.seq))
+            .flatten()
+        else {
             ctx.counters.stale_replies += 1;
             return;
         };
@@ -232,6 +276,14 @@ impl Coordinator {
             PeerMessage::ReadTagAck { tag, .. } => op.record_query(from, tag, None, false),
             PeerMessage::ReadAck { tag, value, .. } => op.record_query(from, tag, value, true),
             PeerMessage::WriteAck { .. } => op.record_ack(from),
+            PeerMessage::Refused { .. } => {
+                let counted = op.record_refusal(from);
+                if counted && op.refusals_block() {
+                    self.on_refused(ctx, op);
+                    return;
+                }
+                counted
+            }
             _ => false,
         };
         if !counted {
@@ -246,11 +298,45 @@ impl Coordinator {
         }
     }
 
+    /// Replicas under a conditional write's promise refused phase 2 and no majority
+    /// can acknowledge it any more. A read starts over (it changes nothing; bounded).
+    /// A put refused by every replica stored nothing anywhere and starts over too; one
+    /// that some replica acknowledged may become visible later: `Indeterminate`. Until
+    /// every replica answered, a put waits (the rest may still acknowledge).
+    fn on_refused(&mut self, ctx: &mut Ctx<'_>, op: Op) {
+        let any_acked = matches!(&op.phase, Phase::Propagate { acked, .. } if !acked.is_empty());
+        let refused_by_all = op.pending().is_empty() && !any_acked;
+        let reason = "conditional writes on the key refused the write".to_string();
+        let error = match op.kind {
+            OpKind::Get if op.restarts < RESTARTS_MAX => None,
+            OpKind::Get => Some(ClientError::Unavailable { reason }),
+            OpKind::Put { .. } if any_acked => Some(ClientError::Indeterminate { reason }),
+            OpKind::Put { .. } if !refused_by_all => {
+                self.ops.insert(op.id.seq, op);
+                return;
+            }
+            OpKind::Put { .. } if op.restarts < RESTARTS_MAX => None,
+            OpKind::Put { .. } => Some(ClientError::Unavailable {
+                reason: format!("{reason}; nothing was written"),
+            }),
+        };
+        match error {
+            Some(error) => self.finish(ctx, &op, ClientReply::Error(error)),
+            None => {
+                ctx.counters.write_refusals += 1;
+                let (sets, epoch) = (op.sets.clone(), op.epoch);
+                self.restart(ctx, op, sets, epoch);
+            }
+        }
+    }
+
     /// Fails operations whose phase deadline passed; resends for the others that are due.
     pub fn on_timers(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(seq) = self.timers.pop_due(ctx.now_ms) {
             let Some(mut op) = self.ops.remove(&seq) else {
-                self.on_scan_timer(ctx, seq);
+                if !self.on_update_timer(ctx, seq) {
+                    self.on_scan_timer(ctx, seq);
+                }
                 continue;
             };
             if ctx.now_ms >= op.phase_deadline_ms {
@@ -377,18 +463,24 @@ impl Coordinator {
     /// Replies and forgets the operation (its late replies become stale).
     fn finish(&mut self, ctx: &mut Ctx<'_>, op: &Op, reply: ClientReply) {
         self.timers.cancel(op.id.seq);
-        match &reply {
+        self.count_reply(ctx, &reply);
+        ctx.out.reply(op.client, reply);
+    }
+
+    fn count_reply(&self, ctx: &mut Ctx<'_>, reply: &ClientReply) {
+        match reply {
             ClientReply::Value(_)
             | ClientReply::Done
             | ClientReply::Siblings { .. }
             | ClientReply::Keys { .. }
-            | ClientReply::Updated { .. } => ctx.counters.succeeded += 1,
+            | ClientReply::Updated { .. }
+            // The update completed: it found a value `Add` cannot use.
+            | ClientReply::Error(ClientError::NotAnInteger) => ctx.counters.succeeded += 1,
             ClientReply::Error(ClientError::Indeterminate { .. }) => {
                 ctx.counters.indeterminate += 1
             }
             ClientReply::Error(_) => ctx.counters.unavailable += 1,
         }
-        ctx.out.reply(op.client, reply);
     }
 }
 

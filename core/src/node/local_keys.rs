@@ -34,10 +34,10 @@ pub fn local_keys(
     let keys = entries
         .into_iter()
         .filter(|(_, value)| {
-            matches!(
-                Stored::decode(value),
-                Ok(Stored::Register { value: Some(_), .. })
-            )
+            Stored::decode(value)
+                .ok()
+                .and_then(|stored| stored.register().map(|(_, value)| value.is_some()))
+                .unwrap_or(false)
         })
         .map(|(key, _)| key[DATA_PREFIX.len()..].to_vec())
         .collect();

@@ -526,11 +526,22 @@ impl Node {
             }
         }
         let (key, kind) = match request {
-            ClientRequest::Update { .. } => {
-                let error = ClientError::Unsupported {
-                    reason: "conditional writes are not built yet".into(),
-                };
-                self.outbox.reply(id, ClientReply::Error(error));
+            ClientRequest::Update { key, update } => {
+                let history = self.membership.history();
+                let (sets, epoch) = (history.replica_sets(&key), history.epoch());
+                let (detector, now_ms) = (&self.detector, self.now_ms);
+                let (coordinator, mut ctx) = (
+                    &mut self.coordinator,
+                    Ctx {
+                        now_ms,
+                        out: &mut self.outbox,
+                        engine: self.engine.as_ref(),
+                        counters: &mut self.counters,
+                    },
+                );
+                coordinator.start_update(&mut ctx, id, key, update, sets, epoch, |node| {
+                    detector.believed_alive(node, now_ms)
+                });
                 return;
             }
             ClientRequest::Scan { cursor, count } => {
@@ -765,10 +776,22 @@ impl Node {
                 coordinator.on_scan_reply(&mut ctx, from, reply);
                 return;
             }
-            PeerMessage::Prepare { .. } | PeerMessage::Accept { .. } => {
-                self.counters.messages_ignored += 1;
-                return;
-            }
+            PeerMessage::Prepare {
+                req, key, ballot, ..
+            } => replica::on_prepare(engine, req, &key, ballot),
+            PeerMessage::Accept {
+                req,
+                key,
+                ballot,
+                value,
+                ..
+            } => replica::on_accept(engine, req, &key, ballot, value).map(|(answer, change)| {
+                self.counters.writes_applied += u64::from(change.is_some());
+                if let Some(change) = &change {
+                    self.anti_entropy.on_applied(&key, change);
+                }
+                answer
+            }),
             reply @ (PeerMessage::ReadTagAck { .. }
             | PeerMessage::ReadAck { .. }
             | PeerMessage::WriteAck { .. }
@@ -877,7 +900,15 @@ impl Node {
             match entry {
                 SyncEntry::Register { key, tag, value } => {
                     let change =
-                        replica::apply_register(self.engine.as_ref(), key, *tag, value.clone())
+                        // `Keep`: a new owner must hold every register the old ones
+                        // hold, promise or not (ARCHITECTURE.md, "Conditional writes").
+                        replica::apply_register(
+                            self.engine.as_ref(),
+                            key,
+                            *tag,
+                            value.clone(),
+                            replica::Promises::Keep,
+                        )
                             .map_err(|error| error.to_string())?;
                     if let Some(change) = &change {
                         self.counters.writes_applied += 1;
@@ -901,8 +932,10 @@ impl Node {
         let (key, value) = match message {
             PeerMessage::ReadTag { key, .. }
             | PeerMessage::Read { key, .. }
+            | PeerMessage::Prepare { key, .. }
             | PeerMessage::AntiEntropyPushEventual { key, .. } => (key, None),
             PeerMessage::Write { key, value, .. }
+            | PeerMessage::Accept { key, value, .. }
             | PeerMessage::AntiEntropyPush { key, value, .. } => (key, value.as_ref()),
             _ => return true,
         };

@@ -61,6 +61,6 @@ pub use status::{MemberStatus, NodeCounters, NodeStatus};
 pub use stored::Stored;
 
 pub use crate::protocol::{
-    AdminRequest, ClientError, ClientReply, ClientRequest, Consistency, OpId, Oversized,
-    PeerMessage, RequestId,
+    AdminRequest, ClientError, ClientReply, ClientRequest, Condition, Consistency, OpId, Oversized,
+    PeerMessage, RequestId, Update,
 };

@@ -56,8 +56,10 @@ pub(crate) struct Op {
     pub replicas: Vec<NodeId>,
     /// The layout epoch the operation's messages carry.
     pub epoch: u64,
-    /// Phase-1 restarts after a `Stale` answer.
+    /// Phase-1 restarts after a `Stale` answer or refusals.
     pub restarts: u32,
+    /// Replicas that refused the current phase-2 write (a conditional write's promise).
+    pub refused: BTreeSet<NodeId>,
     pub phase: Phase,
     pub phase_deadline_ms: u64,
     pub next_resend_ms: u64,
@@ -81,6 +83,7 @@ impl Op {
             sets,
             epoch,
             restarts: 0,
+            refused: BTreeSet::new(),
             phase: Phase::Query {
                 answered: BTreeMap::new(),
                 best_tag: Tag::ZERO,
@@ -102,7 +105,7 @@ impl Op {
             .copied()
             .filter(|id| match &self.phase {
                 Phase::Query { answered, .. } => !answered.contains_key(id),
-                Phase::Propagate { acked, .. } => !acked.contains(id),
+                Phase::Propagate { acked, .. } => !acked.contains(id) && !self.refused.contains(id),
             })
             .collect()
     }
@@ -157,9 +160,30 @@ impl Op {
     /// Records a `WriteAck`; same rules as [`Op::record_query`].
     pub fn record_ack(&mut self, from: NodeId) -> bool {
         match &mut self.phase {
-            Phase::Propagate { acked, .. } if self.replicas.contains(&from) => acked.insert(from),
+            Phase::Propagate { acked, .. }
+                if self.replicas.contains(&from) && !self.refused.contains(&from) =>
+            {
+                acked.insert(from)
+            }
             _ => false,
         }
+    }
+
+    /// Records a phase-2 `Refused` (a replica under a conditional write's promise).
+    pub fn record_refusal(&mut self, from: NodeId) -> bool {
+        match &self.phase {
+            Phase::Propagate { acked, .. }
+                if self.replicas.contains(&from) && !acked.contains(&from) =>
+            {
+                self.refused.insert(from)
+            }
+            _ => false,
+        }
+    }
+
+    /// The refusals leave some replica set without a possible majority of acks.
+    pub fn refusals_block(&self) -> bool {
+        !self.is_quorum(|id| !self.refused.contains(id))
     }
 
     pub fn has_quorum(&self) -> bool {
@@ -190,6 +214,7 @@ impl Op {
         self.sets = sets;
         self.epoch = epoch;
         self.restarts += 1;
+        self.refused.clear();
         self.phase = Phase::Query {
             answered: BTreeMap::new(),
             best_tag: Tag::ZERO,

@@ -6,9 +6,15 @@
 //! Invariant: a `WriteAck` is produced only after the engine durably holds a tag at
 //! least as large as the write's.
 //!
-//! [`apply_register`] is the one write path for registers: `Write` (puts, deletes,
-//! read write-backs) and anti-entropy pushes both go through it, and it writes the
-//! key's position-index entry (`ae/index.rs`) in the same batch as the record.
+//! [`store`] is the one write path for registers: `Write` (puts, deletes, read
+//! write-backs), conditional writes' `Accept`, anti-entropy pushes and range streaming
+//! all go through it, and it writes the key's position-index entry (`ae/index.rs`) in
+//! the same batch as the record.
+//!
+//! Conditional writes (`coordinator/update.rs`) add a durable per-key promise: after
+//! `Prepare(b)` no store below `b` lands, except range streaming to a new owner
+//! ([`Promises::Keep`], argued in ARCHITECTURE.md "Conditional writes"). A `Write`
+//! below the promise is answered [`PeerMessage::Refused`], never acknowledged.
 
 use thiserror::Error;
 
@@ -33,26 +39,132 @@ pub(crate) enum ReplicaError {
     Index(String),
 }
 
+/// A replica's whole state for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Register {
+    /// `Tag::ZERO` if never written.
+    pub tag: Tag,
+    pub value: Option<Vec<u8>>,
+    /// The largest conditional-write ballot promised; `<= tag` means none is in force.
+    pub promise: Tag,
+}
+
+impl Register {
+    /// What a new store must exceed to land: the tag, and the promise if higher.
+    pub fn fence(&self) -> Tag {
+        self.tag.max(self.promise)
+    }
+}
+
+/// The state of `key`: tag `Tag::ZERO`, no value, no promise if never written.
+pub(crate) fn read_state(engine: &dyn Engine, key: &[u8]) -> Result<Register, ReplicaError> {
+    match engine.get(&data_key(key))? {
+        None => Ok(Register {
+            tag: Tag::ZERO,
+            value: None,
+            promise: Tag::ZERO,
+        }),
+        Some(bytes) => match Stored::decode(&bytes).map_err(ReplicaError::CorruptRecord)? {
+            Stored::Register { tag, value } => Ok(Register {
+                tag,
+                value,
+                promise: Tag::ZERO,
+            }),
+            Stored::Promised {
+                tag,
+                value,
+                promise,
+            } => Ok(Register {
+                tag,
+                value,
+                promise,
+            }),
+        },
+    }
+}
+
 /// The register of `key`: `(Tag::ZERO, None)` if never written.
 pub(crate) fn read_register(
     engine: &dyn Engine,
     key: &[u8],
 ) -> Result<(Tag, Option<Vec<u8>>), ReplicaError> {
-    match engine.get(&data_key(key))? {
-        None => Ok((Tag::ZERO, None)),
-        Some(bytes) => match Stored::decode(&bytes).map_err(ReplicaError::CorruptRecord)? {
-            Stored::Register { tag, value } => Ok((tag, value)),
-        },
-    }
+    let state = read_state(engine, key)?;
+    Ok((state.tag, state.value))
 }
 
+/// A put's phase 1. The answer is the register's fence (its tag, or its promise if
+/// higher): the put's tag must exceed both, or its `Write` would be refused here.
 pub(crate) fn on_read_tag(
     engine: &dyn Engine,
     req: OpId,
     key: &[u8],
 ) -> Result<PeerMessage, ReplicaError> {
-    let (tag, _) = read_register(engine, key)?;
+    let tag = read_state(engine, key)?.fence();
     Ok(PeerMessage::ReadTagAck { req, tag })
+}
+
+/// Conditional write, phase 1: promises `ballot` (durably, before answering) iff it
+/// is above the stored tag and not below the promise; the same ballot again (a resend)
+/// is promised again. Otherwise refused with the fence a retry must exceed.
+pub(crate) fn on_prepare(
+    engine: &dyn Engine,
+    req: OpId,
+    key: &[u8],
+    ballot: Tag,
+) -> Result<PeerMessage, ReplicaError> {
+    let state = read_state(engine, key)?;
+    if ballot <= state.tag || ballot < state.promise {
+        return Ok(PeerMessage::Refused {
+            req,
+            above: state.fence(),
+        });
+    }
+    if ballot > state.promise {
+        // Only the `d/` record: the index holds the register's version, which a
+        // promise does not change.
+        let record = Stored::Promised {
+            tag: state.tag,
+            value: state.value.clone(),
+            promise: ballot,
+        }
+        .encode()
+        .map_err(ReplicaError::Encode)?;
+        let mut batch = WriteBatch::new();
+        batch.put(data_key(key), record);
+        engine.write(&batch, WriteOptions::DURABLE)?;
+    }
+    Ok(PeerMessage::Promise {
+        req,
+        tag: state.tag,
+        value: state.value,
+    })
+}
+
+/// Conditional write, phase 2: stored iff `ballot` is above the stored tag and not
+/// below the promise; acknowledged if stored or already held exactly. A larger stored
+/// tag is a refusal, unlike `Write`: that version may come from a later round that
+/// read a value older than this accept, so acknowledging would let two rounds both
+/// succeed on the same input (a lost increment).
+pub(crate) fn on_accept(
+    engine: &dyn Engine,
+    req: OpId,
+    key: &[u8],
+    ballot: Tag,
+    value: Option<Vec<u8>>,
+) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
+    let state = read_state(engine, key)?;
+    if state.tag == ballot {
+        return Ok((PeerMessage::WriteAck { req }, None));
+    }
+    if ballot < state.tag || ballot < state.promise {
+        let refused = PeerMessage::Refused {
+            req,
+            above: state.fence(),
+        };
+        return Ok((refused, None));
+    }
+    let change = write_register(engine, key, &state, ballot, value)?;
+    Ok((PeerMessage::WriteAck { req }, Some(change)))
 }
 
 pub(crate) fn on_read(
@@ -107,6 +219,9 @@ const SCAN_REPLY_KEY_BYTES_MAX: usize = 512 << 10;
 /// `purge_floor` for a key this replica holds nothing of is acknowledged unstored: the
 /// replica purged it (`node/purge/`), and absent reads and shadows the same (a read's
 /// write-back must not bring purged tombstones back).
+///
+/// A `tag` above the stored tag but below the key's promise is refused
+/// ([`PeerMessage::Refused`]): a conditional write may already have read this replica.
 pub(crate) fn on_write(
     engine: &dyn Engine,
     req: OpId,
@@ -115,11 +230,32 @@ pub(crate) fn on_write(
     value: Option<Vec<u8>>,
     purge_floor: u64,
 ) -> Result<(PeerMessage, Option<RegisterChange>), ReplicaError> {
-    if value.is_none() && tag.counter <= purge_floor && read_register(engine, key)?.0 == Tag::ZERO {
+    let state = read_state(engine, key)?;
+    if value.is_none() && tag.counter <= purge_floor && state.tag == Tag::ZERO {
         return Ok((PeerMessage::WriteAck { req }, None));
     }
-    let change = apply_register(engine, key, tag, value)?;
-    Ok((PeerMessage::WriteAck { req }, change))
+    if tag <= state.tag {
+        return Ok((PeerMessage::WriteAck { req }, None));
+    }
+    if tag < state.promise {
+        let refused = PeerMessage::Refused {
+            req,
+            above: state.promise,
+        };
+        return Ok((refused, None));
+    }
+    let change = write_register(engine, key, &state, tag, value)?;
+    Ok((PeerMessage::WriteAck { req }, Some(change)))
+}
+
+/// Whether a store respects the key's promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Promises {
+    /// Below the promise nothing lands (writes, accepts, anti-entropy pushes).
+    Respect,
+    /// Lands below the promise and keeps it: range streaming to a new owner, which
+    /// must end up with every register the old owners hold.
+    Keep,
 }
 
 /// A register write that took effect: the version it replaced (`None`: the key was
@@ -130,44 +266,67 @@ pub(crate) struct RegisterChange {
     pub new: RegisterVersion,
 }
 
-/// `Write` semantics: stores `(tag, value)` iff `tag` is larger than the stored tag,
-/// with the key's position-index entry in the same batch, durably. Idempotent, and a
-/// register never moves backwards.
+/// `Write` semantics: stores `(tag, value)` iff `tag` is larger than the stored tag
+/// (and, with [`Promises::Respect`], not below the promise), with the key's
+/// position-index entry in the same batch, durably. Idempotent, and a register never
+/// moves backwards.
 pub(crate) fn apply_register(
     engine: &dyn Engine,
     key: &[u8],
     tag: Tag,
     value: Option<Vec<u8>>,
+    promises: Promises,
 ) -> Result<Option<RegisterChange>, ReplicaError> {
-    let (stored_tag, stored_value) = read_register(engine, key)?;
-    if tag <= stored_tag {
+    let state = read_state(engine, key)?;
+    if tag <= state.tag || (promises == Promises::Respect && tag < state.promise) {
         return Ok(None);
     }
+    write_register(engine, key, &state, tag, value).map(Some)
+}
+
+/// Stores `(tag, value)` over `state` (`tag > state.tag`, checked by the callers),
+/// keeping a promise above `tag`.
+fn write_register(
+    engine: &dyn Engine,
+    key: &[u8],
+    state: &Register,
+    tag: Tag,
+    value: Option<Vec<u8>>,
+) -> Result<RegisterChange, ReplicaError> {
+    debug_assert!(tag > state.tag);
     // Stored tags are > Tag::ZERO (only larger tags are ever stored), so ZERO = absent.
     let old =
-        (stored_tag != Tag::ZERO).then(|| RegisterVersion::of(stored_tag, stored_value.as_deref()));
+        (state.tag != Tag::ZERO).then(|| RegisterVersion::of(state.tag, state.value.as_deref()));
     let new = RegisterVersion::of(tag, value.as_deref());
-    let record = Stored::Register { tag, value }
-        .encode()
-        .map_err(ReplicaError::Encode)?;
+    let record = if state.promise > tag {
+        Stored::Promised {
+            tag,
+            value,
+            promise: state.promise,
+        }
+    } else {
+        Stored::Register { tag, value }
+    };
+    let record = record.encode().map_err(ReplicaError::Encode)?;
     let mut batch = WriteBatch::new();
     batch.put(data_key(key), record);
     index::put_in_batch(&mut batch, key, &new);
     engine.write(&batch, WriteOptions::DURABLE)?;
-    Ok(Some(RegisterChange { old, new }))
+    Ok(RegisterChange { old, new })
 }
 
 /// Drops `key`'s register iff it is still the tombstone `tag` (`node/purge/`): its
 /// `d/` record and index entry in one batch. Not synced: a purge lost in a crash is
 /// only a tombstone kept a while longer (the next scan drops it). Returns the removed
-/// version, for the Merkle trees.
+/// version, for the Merkle trees. A tombstone under a promise stays: the promise
+/// still fences stores of its round.
 pub(crate) fn purge_tombstone(
     engine: &dyn Engine,
     key: &[u8],
     tag: Tag,
 ) -> Result<Option<RegisterVersion>, ReplicaError> {
-    let (stored_tag, stored_value) = read_register(engine, key)?;
-    if stored_tag != tag || stored_value.is_some() {
+    let state = read_state(engine, key)?;
+    if state.tag != tag || state.value.is_some() || state.promise > state.tag {
         return Ok(None);
     }
     let mut batch = WriteBatch::new();
@@ -234,6 +393,94 @@ mod tests {
             PeerMessage::ReadTagAck { req, tag: tag(3) }
         );
         assert_eq!(read_register(&engine, b"k").expect("read").1, None);
+    }
+
+    /// A promise fences every store below it except range streaming; an accept is
+    /// acknowledged only for its exact ballot or a store, never because a larger tag is
+    /// held (that tag may come from a later round built on an older value).
+    #[test]
+    fn promises_fence_lower_stores_and_accepts_need_their_own_ballot() {
+        let engine =
+            LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
+        let req = OpId::default();
+        let refused = |above: Tag| PeerMessage::Refused { req, above };
+        let write = |t: Tag, v: &[u8]| {
+            on_write(&engine, req, b"k", t, Some(v.to_vec()), 0)
+                .expect("write")
+                .0
+        };
+        assert_eq!(write(tag(2), b"two"), PeerMessage::WriteAck { req });
+        // A ballot at or below the tag is refused; above it, promised with the register.
+        assert_eq!(
+            on_prepare(&engine, req, b"k", tag(2)).expect("prepare"),
+            refused(tag(2))
+        );
+        assert_eq!(
+            on_prepare(&engine, req, b"k", tag(5)).expect("prepare"),
+            PeerMessage::Promise {
+                req,
+                tag: tag(2),
+                value: Some(b"two".to_vec())
+            }
+        );
+        // The promise survives as the fence puts read, and refuses lower writes.
+        assert_eq!(
+            on_read_tag(&engine, req, b"k").expect("read tag"),
+            PeerMessage::ReadTagAck { req, tag: tag(5) }
+        );
+        assert_eq!(write(tag(3), b"three"), refused(tag(5)));
+        assert_eq!(write(tag(2), b"two"), PeerMessage::WriteAck { req }, "held");
+        let pushed = apply_register(&engine, b"k", tag(4), None, Promises::Respect);
+        assert_eq!(
+            pushed.expect("push"),
+            None,
+            "anti-entropy respects the promise"
+        );
+        assert_eq!(read_register(&engine, b"k").expect("read").0, tag(2));
+        // Range streaming lands below the promise and keeps it.
+        let streamed = apply_register(&engine, b"k", tag(4), Some(b"4".to_vec()), Promises::Keep);
+        assert!(streamed.expect("stream").is_some());
+        assert_eq!(read_state(&engine, b"k").expect("state").promise, tag(5));
+        assert_eq!(
+            on_prepare(&engine, req, b"k", tag(4)).expect("prepare"),
+            refused(tag(5))
+        );
+        // The accept of the promised ballot lands; again is acknowledged (a resend).
+        let accept =
+            |b: Tag| on_accept(&engine, req, b"k", b, Some(b"acc".to_vec())).expect("accept");
+        assert!(accept(tag(5)).1.is_some());
+        assert_eq!(accept(tag(5)).0, PeerMessage::WriteAck { req });
+        assert_eq!(read_state(&engine, b"k").expect("state").fence(), tag(5));
+        // A later write above it, then the late accept of an older round: refused.
+        assert_eq!(write(tag(9), b"nine"), PeerMessage::WriteAck { req });
+        assert_eq!(accept(tag(7)).0, refused(tag(9)));
+        assert_eq!(
+            read_register(&engine, b"k").expect("read"),
+            (tag(9), Some(b"nine".to_vec()))
+        );
+        // A promise on a key never written is no key, but still a fence.
+        assert!(matches!(
+            on_prepare(&engine, req, b"fresh", tag(3)).expect("prepare"),
+            PeerMessage::Promise {
+                tag: Tag::ZERO,
+                value: None,
+                ..
+            }
+        ));
+        assert_eq!(
+            read_register(&engine, b"fresh").expect("read"),
+            (Tag::ZERO, None)
+        );
+        assert_eq!(
+            on_write(&engine, req, b"fresh", tag(2), Some(b"x".to_vec()), 0)
+                .expect("write")
+                .0,
+            refused(tag(3))
+        );
+        assert_eq!(
+            purge_tombstone(&engine, b"fresh", Tag::ZERO).expect("purge"),
+            None
+        );
     }
 
     #[test]

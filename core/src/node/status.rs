@@ -102,6 +102,12 @@ pub struct NodeCounters {
     /// Registers this replica took from anti-entropy pushes (its tag was older, or it
     /// lacked the key). Not included in `writes_applied`.
     pub keys_repaired: u64,
+    /// Puts and reads whose phase-2 write replicas refused under a conditional
+    /// write's promise, and that started over.
+    pub write_refusals: u64,
+    /// Conditional-write rounds started again after refusals (contention, or a
+    /// ballot below a replica's tag).
+    pub update_retries: u64,
 }
 
 impl NodeStatus {

@@ -15,6 +15,17 @@ pub enum Stored {
     /// `value: None` is a delete (a tombstone: kept, so that its tag still orders later
     /// writes and wins over stale copies).
     Register { tag: Tag, value: Option<Vec<u8>> },
+    /// A register that promised a conditional write's ballot above its tag
+    /// (`promise > tag`; `node/coordinator/update.rs`): no store below `promise` may
+    /// land. `tag == Tag::ZERO` (and no value) when the key was never written: such a
+    /// promise-only record is not a key (no index entry, not listed, not streamed).
+    /// A store at a tag `>= promise` writes a plain `Register` again: the tag then
+    /// fences everything the promise did.
+    Promised {
+        tag: Tag,
+        value: Option<Vec<u8>>,
+        promise: Tag,
+    },
 }
 
 impl Stored {
@@ -24,6 +35,16 @@ impl Stored {
 
     pub fn decode(bytes: &[u8]) -> Result<Stored, postcard::Error> {
         postcard::from_bytes(bytes)
+    }
+
+    /// The register's version, `None` for a promise-only record (a key never written).
+    pub fn register(&self) -> Option<(Tag, Option<&[u8]>)> {
+        match self {
+            Stored::Register { tag, value } => Some((*tag, value.as_deref())),
+            Stored::Promised { tag, value, .. } => {
+                (*tag != Tag::ZERO).then_some((*tag, value.as_deref()))
+            }
+        }
     }
 }
 

@@ -374,9 +374,9 @@ impl Cluster {
         let mut engine_key = b"d/".to_vec();
         engine_key.extend_from_slice(key);
         let bytes = self.engines[i].get(&engine_key).expect("engine get")?;
-        match Stored::decode(&bytes).expect("record decodes") {
-            Stored::Register { tag, value } => Some((tag, value)),
-        }
+        let stored = Stored::decode(&bytes).expect("record decodes");
+        let (tag, value) = stored.register()?;
+        Some((tag, value.map(<[u8]>::to_vec)))
     }
 
     /// A linearizable put through node `at`, which must succeed.

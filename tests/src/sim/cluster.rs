@@ -444,11 +444,28 @@ impl Hardware for NodeHardware {
         let Some(engine) = self.engines.get(i).and_then(Option::as_ref) else {
             return Ok(None);
         };
-        // `postcard(Stored)`: equal bytes iff equal tag and value.
-        engine.get(&data_key(key)).map_err(|e| SimError::Storage {
-            node: i,
-            reason: e.to_string(),
-        })
+        let storage = |reason: String| SimError::Storage { node: i, reason };
+        let Some(bytes) = engine
+            .get(&data_key(key))
+            .map_err(|e| storage(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        // The register's version alone (a conditional write's promise is not part of
+        // it, and a promise-only record is no register), as `postcard(Stored)` of a
+        // plain register: equal bytes iff equal tag and value.
+        let stored = Stored::decode(&bytes).map_err(|e| storage(e.to_string()))?;
+        let Some((tag, value)) = stored.register() else {
+            return Ok(None);
+        };
+        let register = Stored::Register {
+            tag,
+            value: value.map(<[u8]>::to_vec),
+        };
+        register
+            .encode()
+            .map(Some)
+            .map_err(|e| storage(e.to_string()))
     }
 
     fn tombstone_tag(&self, i: NodeIndex, key: &[u8]) -> Result<Option<u64>, SimError> {
@@ -459,9 +476,9 @@ impl Hardware for NodeHardware {
             node: i,
             reason: e.to_string(),
         })?;
-        Ok(match stored {
-            Stored::Register { tag, value: None } => Some(tag.counter),
-            Stored::Register { .. } => None,
+        Ok(match stored.register() {
+            Some((tag, None)) => Some(tag.counter),
+            _ => None,
         })
     }
 

@@ -377,9 +377,10 @@ pub(crate) fn ensure(engine: &dyn Engine, kind: Kind) -> Result<EnsureReport, In
             };
             let indexed_ok = match kind {
                 Kind::Registers => match Stored::decode(record) {
-                    Ok(Stored::Register { tag, value }) => {
-                        let version = RegisterVersion::of(tag, value.as_deref());
-                        put_in_batch(&mut batch, key, &version);
+                    Ok(stored) => {
+                        if let Some((tag, value)) = stored.register() {
+                            put_in_batch(&mut batch, key, &RegisterVersion::of(tag, value));
+                        }
                         true
                     }
                     Err(_) => false,

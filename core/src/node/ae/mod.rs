@@ -1119,7 +1119,9 @@ impl AntiEntropy {
         {
             return Ok(());
         }
-        if let Some(change) = replica::apply_register(ctx.engine, key, tag, value)? {
+        if let Some(change) =
+            replica::apply_register(ctx.engine, key, tag, value, replica::Promises::Respect)?
+        {
             ctx.counters.keys_repaired += 1;
             self.on_applied(key, &change);
         }

@@ -344,7 +344,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::node::replica::apply_register;
+    use crate::node::replica::{apply_register, Promises};
     use crate::protocol::{encode, PeerMessage, FRAME_SIZE_BYTES_MAX};
     use crate::storage::blockstore::MemoryStore;
     use crate::storage::lsm::{LsmEngine, LsmOptions};
@@ -363,7 +363,14 @@ mod tests {
                 counter: i + 1,
                 node: NodeId(1),
             };
-            apply_register(&engine, &key, tag, Some(vec![i as u8; size])).expect("write");
+            apply_register(
+                &engine,
+                &key,
+                tag,
+                Some(vec![i as u8; size]),
+                Promises::Respect,
+            )
+            .expect("write");
             written.push(key);
         }
         let ranges = [TokenRange::new(0, 0)];
