@@ -53,6 +53,12 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     assert!(c.ok > c.issued / 2, "{}", summary.text());
     assert!(c.unavailable > 0, "{}", summary.text());
     assert!(c.indeterminate + c.timed_out > 0, "{}", summary.text());
+    // Odd seeds run the update mix: conditional sets that apply and that do not, adds
+    // that count and that meet a value that is not an integer.
+    assert_eq!(summary.update_seeds, 150, "{}", summary.text());
+    assert!(c.applied > c.adds / 2, "{}", summary.text());
+    assert!(c.not_applied > 0, "{}", summary.text());
+    assert!(c.not_an_integer > 0, "{}", summary.text());
 }
 
 #[test]
