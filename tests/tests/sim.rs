@@ -53,9 +53,9 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     assert!(c.ok > c.issued / 2, "{}", summary.text());
     assert!(c.unavailable > 0, "{}", summary.text());
     assert!(c.indeterminate + c.timed_out > 0, "{}", summary.text());
-    // Odd seeds run the update mix: conditional sets that apply and that do not, adds
-    // that count and that meet a value that is not an integer.
-    assert_eq!(summary.update_seeds, 150, "{}", summary.text());
+    // One seed in three runs the update mix: conditional sets that apply and that do
+    // not, adds that count and that meet a value that is not an integer.
+    assert_eq!(summary.update_seeds, 100, "{}", summary.text());
     assert!(c.applied > c.adds / 2, "{}", summary.text());
     assert!(c.not_applied > 0, "{}", summary.text());
     assert!(c.not_an_integer > 0, "{}", summary.text());
@@ -88,7 +88,7 @@ fn non_atomic_updates_are_caught() {
     // not atomic, so concurrent adds and compare-and-sets lose updates.
     let config = SimConfig::small();
     let mut caught = 0;
-    for seed in [1, 3, 5, 7] {
+    for seed in [1, 4, 7, 10] {
         assert!(config.updated(seed), "seed {seed} runs the update mix");
         let hw = RacyUpdateHardware::new(NodeHardware::new(&config.for_seed(seed)));
         let report = run_seed(hw, &config, seed).unwrap();
@@ -212,7 +212,11 @@ const SHARD_REGRESSION_SEEDS: &[u64] = &[694];
 
 #[test]
 fn shard_regression_seeds_pass() {
-    let config = SimConfig::default();
+    // Without the update mix, which came later: the seed runs as it was found.
+    let config = SimConfig {
+        updates_every: 0,
+        ..SimConfig::default()
+    };
     for &seed in SHARD_REGRESSION_SEEDS {
         assert!(config.sharded(seed), "seed {seed} is in the shard mix");
         let report = run(&config, seed);

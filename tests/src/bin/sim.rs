@@ -13,7 +13,7 @@
 //! profiles, `SimConfig::hot` and `SimConfig::membership`); `--nodes` overrides the
 //! profile's member count (not the shard mix's: `SimConfig::shard_members`). `shards`:
 //! every seed in the shard mix (`SimConfig::shards`). `updates`: every seed in the update
-//! mix (`SimConfig::updates`; by default, odd seeds).
+//! mix (`SimConfig::updates`; by default, one seed in three).
 //!
 //! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
 //! `ack-put-after-one`, `tags-without-lease`, `layout-without-quorum`;

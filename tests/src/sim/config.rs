@@ -94,7 +94,8 @@ pub struct SimConfig {
     /// (`scans.rs`). 0: never.
     pub scans_every: u64,
     /// One seed in `updates_every` (those with `seed % updates_every == 1`, or all of
-    /// them when it is 1) runs the update mix: `update_pct` % of the register workload's
+    /// them when it is 1) runs the update mix (3, by default: coprime with the other
+    /// mixes' 4 and 8, so it meets each of them): `update_pct` % of the register workload's
     /// requests are conditional sets and adds on the same keys as its puts, and some
     /// puts write decimal integers (`WorkloadConfig::update_pct`). Only on hardware
     /// that serves updates (`Hardware::supports_updates`). 0: never.
@@ -305,7 +306,7 @@ impl Default for SimConfig {
             members_min: 0,
             shards_every: 4,
             scans_every: 4,
-            updates_every: 2,
+            updates_every: 3,
             update_pct: 30,
             shard_members: 7,
             shard_spares: 2,
@@ -458,6 +459,27 @@ impl SimConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_update_mix_takes_one_seed_in_three_and_meets_every_other_mix() {
+        let config = SimConfig::default();
+        let updated: Vec<u64> = (0..13).filter(|&s| config.updated(s)).collect();
+        assert_eq!(updated, vec![1, 4, 7, 10]);
+        let meets = |mix: &dyn Fn(u64) -> bool| (0..24).any(|s| config.updated(s) && mix(s));
+        assert!(meets(&|s| config.delete_heavy(s)));
+        assert!(meets(&|s| config.sharded(s)));
+        assert!(meets(&|s| config.scanned(s)));
+        assert!(meets(&|s| config.loses_joiner(s)));
+        assert!((0..10).all(|s| SimConfig::updates().updated(s)));
+        // The mutation profiles keep their streams.
+        for profile in [
+            SimConfig::hot(),
+            SimConfig::membership(),
+            SimConfig::deletes(),
+        ] {
+            assert!((0..100).all(|s| !profile.updated(s)));
+        }
+    }
 
     #[test]
     fn the_shard_mix_takes_one_seed_in_four_and_groups_every_machine() {
