@@ -232,7 +232,12 @@ fn shard_regression_seeds_pass() {
 /// acknowledged is lost.
 #[test]
 fn shard_seeds_lose_whole_processes_and_no_acknowledged_write() {
-    let config = SimConfig::small();
+    // Without the update mix (the 300 seeds above combine it with shards): the seeds
+    // run as they were calibrated.
+    let config = SimConfig {
+        updates_every: 0,
+        ..SimConfig::small()
+    };
     let mut summary = Summary::default();
     for seed in (2..40).step_by(4) {
         assert!(config.sharded(seed));
