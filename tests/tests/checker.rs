@@ -392,7 +392,9 @@ fn impossible_values(ops: &[Operation], r: &Operation) -> Vec<Option<String>> {
         let impossible = match w.outcome {
             Outcome::Failed => true,
             _ if w.invoke > r_ret => true,
-            Outcome::Ok { at, .. } => shadowed(at),
+            Outcome::Ok { at, .. } | Outcome::Updated { at, .. } | Outcome::NotAnInteger { at } => {
+                shadowed(at)
+            }
             Outcome::Unknown => false,
         };
         if impossible {

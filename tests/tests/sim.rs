@@ -4,6 +4,7 @@
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::cluster::NodeHardware;
+use ringkv_tests::sim::racy::RacyUpdateHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SetFindingKind, SimConfig, Summary};
 
 fn run(config: &SimConfig, seed: u64) -> SeedReport {
@@ -52,6 +53,12 @@ fn cluster_is_linearizable_and_keeps_acknowledged_writes() {
     assert!(c.ok > c.issued / 2, "{}", summary.text());
     assert!(c.unavailable > 0, "{}", summary.text());
     assert!(c.indeterminate + c.timed_out > 0, "{}", summary.text());
+    // One seed in three runs the update mix: conditional sets that apply and that do
+    // not, adds that count and that meet a value that is not an integer.
+    assert_eq!(summary.update_seeds, 100, "{}", summary.text());
+    assert!(c.applied > c.adds / 2, "{}", summary.text());
+    assert!(c.not_applied > 0, "{}", summary.text());
+    assert!(c.not_an_integer > 0, "{}", summary.text());
 }
 
 #[test]
@@ -73,6 +80,24 @@ fn broken_coordinator_is_caught() {
         violations += report.violations();
     }
     assert!(violations >= 1);
+}
+
+#[test]
+fn non_atomic_updates_are_caught() {
+    // Each node answers an update by a get and then a put: both linearizable, the pair
+    // not atomic, so concurrent adds and compare-and-sets lose updates.
+    let config = SimConfig::small();
+    let mut caught = 0;
+    for seed in [1, 4, 7, 10] {
+        assert!(config.updated(seed), "seed {seed} runs the update mix");
+        let hw = RacyUpdateHardware::new(NodeHardware::new(&config.for_seed(seed)));
+        let report = run_seed(hw, &config, seed).unwrap();
+        assert_eq!(report.counts.protocol_errors, 0);
+        assert!(report.counts.applied > 0 && report.counts.not_applied > 0);
+        assert!(report.counts.not_an_integer > 0);
+        caught += usize::from(report.violations() > 0);
+    }
+    assert!(caught >= 2, "{caught} of 4 seeds caught it");
 }
 
 #[test]
@@ -161,6 +186,7 @@ fn regression_seeds_pass() {
     let config = SimConfig {
         shards_every: 0,
         scans_every: 0,
+        updates_every: 0,
         ..SimConfig::default()
     };
     for &seed in REGRESSION_SEEDS {
@@ -186,7 +212,11 @@ const SHARD_REGRESSION_SEEDS: &[u64] = &[694];
 
 #[test]
 fn shard_regression_seeds_pass() {
-    let config = SimConfig::default();
+    // Without the update mix, which came later: the seed runs as it was found.
+    let config = SimConfig {
+        updates_every: 0,
+        ..SimConfig::default()
+    };
     for &seed in SHARD_REGRESSION_SEEDS {
         assert!(config.sharded(seed), "seed {seed} is in the shard mix");
         let report = run(&config, seed);
@@ -202,7 +232,12 @@ fn shard_regression_seeds_pass() {
 /// acknowledged is lost.
 #[test]
 fn shard_seeds_lose_whole_processes_and_no_acknowledged_write() {
-    let config = SimConfig::small();
+    // Without the update mix (the 300 seeds above combine it with shards): the seeds
+    // run as they were calibrated.
+    let config = SimConfig {
+        updates_every: 0,
+        ..SimConfig::small()
+    };
     let mut summary = Summary::default();
     for seed in (2..40).step_by(4) {
         assert!(config.sharded(seed));

@@ -1,8 +1,9 @@
 //! `sim`: runs the deterministic cluster simulator over a range of seeds.
 //!
 //!   cargo run --release -p ringkv-tests --bin sim -- --seeds N [--start S] [--json]
-//!       [--nodes N] [--trace] [--profile default|small|hot|membership|deletes|shards]
-//!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node]
+//!       [--nodes N] [--trace]
+//!       [--profile default|small|hot|membership|deletes|shards|updates]
+//!       [--impl node|toy|broken-toy|broken-node|early-ack-node|w1-node|racy-update-node]
 //!       [--mutation NAME] [--catch-rates]
 //!
 //! Prints totals (the last line is one JSON object with `--json`) and, for each failing
@@ -11,7 +12,8 @@
 //! default, `small` (shorter), `hot` and `membership` (the mutation tests' sharp
 //! profiles, `SimConfig::hot` and `SimConfig::membership`); `--nodes` overrides the
 //! profile's member count (not the shard mix's: `SimConfig::shard_members`). `shards`:
-//! every seed in the shard mix (`SimConfig::shards`).
+//! every seed in the shard mix (`SimConfig::shards`). `updates`: every seed in the update
+//! mix (`SimConfig::updates`; by default, one seed in three).
 //!
 //! `--mutation NAME` runs `Node` with that deliberate bug on (`skip-write-back`,
 //! `ack-put-after-one`, `tags-without-lease`, `layout-without-quorum`;
@@ -25,6 +27,7 @@ use std::process::ExitCode;
 
 use ringkv_tests::sim::broken::{BrokenHardware, EarlyAckHardware};
 use ringkv_tests::sim::mutations::{profile_of, CatchRate, Mutation};
+use ringkv_tests::sim::racy::RacyUpdateHardware;
 use ringkv_tests::sim::toy::ToyHardware;
 use ringkv_tests::sim::{run_seed, SeedReport, SimConfig, SimError, Summary};
 
@@ -36,6 +39,8 @@ enum Impl {
     BrokenNode,
     EarlyAckNode,
     W1Node,
+    /// Updates as a get then a put (`sim::racy`): lost updates for the checker.
+    RacyUpdateNode,
 }
 
 struct Args {
@@ -79,7 +84,7 @@ fn parse() -> Result<Args, String> {
             "--profile" => {
                 let name = value("--profile")?;
                 args.profile = Some(profile(&name).ok_or(format!(
-                    "unknown --profile {name} (known: default, small, hot, membership, deletes, shards)"
+                    "unknown --profile {name} (known: default, small, hot, membership, deletes, shards, updates)"
                 ))?);
             }
             "--impl" => {
@@ -90,6 +95,7 @@ fn parse() -> Result<Args, String> {
                     "broken-node" => Impl::BrokenNode,
                     "early-ack-node" => Impl::EarlyAckNode,
                     "w1-node" => Impl::W1Node,
+                    "racy-update-node" => Impl::RacyUpdateNode,
                     other => return Err(format!("unknown --impl {other}")),
                 }
             }
@@ -120,6 +126,7 @@ fn profile(name: &str) -> Option<(&'static str, SimConfig)> {
         "membership" => ("membership", SimConfig::membership()),
         "deletes" => ("deletes", SimConfig::deletes()),
         "shards" => ("shards", SimConfig::shards()),
+        "updates" => ("updates", SimConfig::updates()),
         _ => return None,
     })
 }
@@ -141,6 +148,7 @@ fn run(args: &Args, config: &SimConfig, seed: u64) -> Result<SeedReport, SimErro
         Impl::BrokenNode => run_seed(BrokenHardware::new(node()), config, seed),
         Impl::EarlyAckNode => run_seed(EarlyAckHardware::new(node()), config, seed),
         Impl::W1Node => run_seed(node().eventual_quorums(2, 1), config, seed),
+        Impl::RacyUpdateNode => run_seed(RacyUpdateHardware::new(node()), config, seed),
     }
 }
 

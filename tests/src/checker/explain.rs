@@ -3,17 +3,20 @@
 //! Shrinking only removes operations whose removal cannot turn a linearizable history
 //! into a non-linearizable one, so the core is a genuine witness: the full history
 //! contains it, and it is already not linearizable.
-//! - Any read can go (reads change nothing).
-//! - A write (or delete) can go when no remaining read returned its value (resp.
-//!   "absent"): in a linearization, no read sits between it and the next write.
+//! - Any op whose effect nothing remaining consumes can go (`effects::removable`):
+//!   reads and other pure observations always.
 //! - Everything that starts after the blocked op returned can go, together with every
-//!   read that returned after that: such writes take effect after every remaining read.
+//!   pure observation that returned after that: such writes take effect after every
+//!   remaining observation. Not when an answered update straddles that point: placed
+//!   before it, it must stay; placed after, its `previous` may have come from a write
+//!   that went.
 
 use std::fmt::Write as _;
 
-use super::model::{prepare, relevant};
+use super::effects::{relevant, removable};
+use super::model::{observed, prepare, step, State};
 use super::search::{search, Outcome, Stuck};
-use super::{CheckOptions, Op, Operation, Outcome as OpOutcome};
+use super::{CheckOptions, Condition, Op, Operation, Outcome as OpOutcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -41,34 +44,47 @@ impl Violation {
 }
 
 fn returned(op: &Operation) -> Option<u64> {
-    match op.outcome {
-        OpOutcome::Ok { at, .. } => Some(at),
-        _ => None,
-    }
+    op.outcome.at()
 }
 
 fn stuck_of(ops: &[Operation], budget: &mut u64) -> Option<Stuck> {
-    match search(&prepare(&relevant(ops)), budget) {
+    match search(&prepare(&relevant(ops)).ops, budget) {
         Outcome::Violation(stuck) => Some(stuck),
         Outcome::Linearizable | Outcome::Exhausted => None,
     }
 }
 
-fn read_value(op: &Operation) -> Option<Option<&[u8]>> {
+/// Whether `op` only observes the register (changes nothing wherever it is placed).
+fn pure_observer(op: &Operation) -> bool {
     match (&op.op, &op.outcome) {
-        (Op::Read, OpOutcome::Ok { read, .. }) => Some(read.as_deref()),
-        _ => None,
+        (Op::Read, _) | (_, OpOutcome::NotAnInteger { .. }) => true,
+        (Op::Update { .. }, OpOutcome::Updated { applied, .. }) => !applied,
+        _ => false,
     }
 }
 
-/// Whether removing `ops[i]` keeps every non-linearizable history non-linearizable.
-fn removable(ops: &[Operation], i: usize) -> bool {
-    let observed = |v: Option<&[u8]>| ops.iter().any(|o| read_value(o) == Some(v));
-    match &ops[i].op {
-        Op::Read => true,
-        Op::Write(v) => !observed(Some(v)),
-        Op::Delete => !observed(None),
+/// `ops` without what starts after `cut`, and without the observations that returned
+/// after it; `None` if an answered update straddles `cut` (see the module docs).
+fn truncate(ops: &[Operation], cut: u64) -> Option<Vec<Operation>> {
+    let mut kept = Vec::new();
+    for o in ops {
+        let answered = observed(o).is_some() || matches!(o.outcome, OpOutcome::NotAnInteger { .. });
+        let keep = if pure_observer(o) {
+            returned(o).is_some_and(|at| at <= cut)
+        } else if answered && !matches!(o.op, Op::Read) {
+            match returned(o) {
+                Some(at) if at <= cut => true,
+                _ if o.invoke > cut => false,
+                _ => return None,
+            }
+        } else {
+            o.invoke <= cut
+        };
+        if keep {
+            kept.push(o.clone());
+        }
     }
+    Some(kept)
 }
 
 /// `ops` (relevant, non-linearizable) shrunk within `budget` steps.
@@ -77,15 +93,8 @@ fn shrink(mut ops: Vec<Operation>, budget: &mut u64) -> Vec<Operation> {
         return ops;
     };
     // The search works on `relevant(ops)`, which is `ops` itself here.
-    if let Some(cut) = stuck.blocked.and_then(|b| returned(&ops[b])) {
-        let truncated: Vec<Operation> = ops
-            .iter()
-            .filter(|o| match read_value(o) {
-                Some(_) => returned(o).is_some_and(|at| at <= cut),
-                None => o.invoke <= cut,
-            })
-            .cloned()
-            .collect();
+    let cut = stuck.blocked.and_then(|b| returned(&ops[b]));
+    if let Some(truncated) = cut.and_then(|cut| truncate(&ops, cut)) {
         let truncated = relevant(&truncated);
         if truncated.len() < ops.len() && stuck_of(&truncated, budget).is_some() {
             ops = truncated;
@@ -169,12 +178,43 @@ pub fn show_op(op: &Operation, scale: u64) -> String {
         Op::Write(v) => format!("write {}", show_bytes(v)),
         Op::Delete => "delete".to_string(),
         Op::Read => "read".to_string(),
+        Op::Update { condition, value } => {
+            let when = match condition {
+                Condition::Always => "always".to_string(),
+                Condition::Absent => "if absent".to_string(),
+                Condition::Present => "if present".to_string(),
+                Condition::Equals(e) => format!("if {}", show_bytes(e)),
+            };
+            match value {
+                Some(v) => format!("set {} {when}", show_bytes(v)),
+                None => format!("delete {when}"),
+            }
+        }
+        Op::Add { delta } => format!("add {delta}"),
     };
     let (end, result) = match (&op.op, &op.outcome) {
         (Op::Read, OpOutcome::Ok { at, read }) => {
             (show_time(*at, scale), show_value(read.as_deref()))
         }
         (_, OpOutcome::Ok { at, .. }) => (show_time(*at, scale), "ok".to_string()),
+        (
+            _,
+            OpOutcome::Updated {
+                at,
+                applied,
+                previous,
+            },
+        ) => (
+            show_time(*at, scale),
+            format!(
+                "{}, found {}",
+                if *applied { "applied" } else { "not applied" },
+                show_value(previous.as_deref())
+            ),
+        ),
+        (_, OpOutcome::NotAnInteger { at }) => {
+            (show_time(*at, scale), "not an integer".to_string())
+        }
         (_, OpOutcome::Unknown) => ("?".to_string(), "unknown".to_string()),
         (_, OpOutcome::Failed) => ("-".to_string(), "failed".to_string()),
     };
@@ -218,18 +258,16 @@ fn render(
         }
     );
     if let Some(b) = stuck.blocked {
+        // Replay the prefix (valid by construction) for the state it leaves.
+        let prepared = prepare(core);
+        let state = stuck.prefix.iter().try_fold(State::Absent, |state, &i| {
+            step(state, prepared.ops.get(i)?.op)
+        });
         let _ = write!(
             out,
             "; then #{b} must take effect before it returns, but no remaining op can \
              (the register would hold {})",
-            match stuck.prefix.last().map(|&i| &core[i].op) {
-                Some(Op::Write(v)) => show_bytes(v),
-                Some(Op::Read) => match stuck.prefix.last().and_then(|&i| read_value(&core[i])) {
-                    Some(v) => show_value(v),
-                    None => "?".to_string(),
-                },
-                Some(Op::Delete) | None => "absent".to_string(),
-            }
+            state.map_or_else(|| "?".to_string(), |s| prepared.show(s))
         );
     }
     out.push('\n');

@@ -1,4 +1,5 @@
-//! Linearizability checker for a per-key register (put / get / delete).
+//! Linearizability checker for a per-key register (put / get / delete, conditional
+//! set, add).
 //!
 //! Design after Porcupine (Athalye) and Lowe's refinement of Wing & Gong: a history is
 //! partitioned by key (linearizability is compositional, so each register is checked
@@ -11,15 +12,21 @@
 //! - `Ok`: the op took effect between its invoke and return time.
 //! - `Unknown` (timed out, `Indeterminate`): it may have taken effect at any point after
 //!   its invoke, or never. Modelled as a return time of +∞ that may be left out.
-//! - `Failed` (`Unavailable`): it did not take effect; dropped before the search.
+//! - `Failed` (`Unavailable`, `Contention`): it did not take effect; dropped before the
+//!   search.
+//! - `Updated`, `NotAnInteger`: a conditional set or add answered; like a read, the
+//!   answer says what the register held when the op took effect (`update.rs`).
 
+mod effects;
 mod explain;
 mod model;
 mod search;
+mod update;
 
 use std::collections::BTreeMap;
 
 pub use explain::{show_bytes, show_op, Violation};
+pub use update::integer;
 
 /// A register value. `None` in reads means "absent" (never written or deleted).
 pub type Value = Vec<u8>;
@@ -29,12 +36,43 @@ pub enum Op {
     Write(Value),
     Delete,
     Read,
+    /// Store `value` (`None`: delete) iff `condition` holds for the current value.
+    Update {
+        condition: Condition,
+        value: Option<Value>,
+    },
+    /// Read the value as a decimal `i64` (absent: 0), store the sum with `delta` in
+    /// decimal; "not an integer" (nothing changed) for any other value or an overflow.
+    /// Only canonical decimal (what `i64::to_string` prints) counts as an integer.
+    Add {
+        delta: i64,
+    },
+}
+
+/// The condition of an [`Op::Update`] on the register's current value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    Absent,
+    Present,
+    Equals(Value),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Returned at `at`. `read` is what a `Read` returned; ignored for writes.
+    /// Returned at `at`. `read` is what a `Read` returned; ignored for writes. For an
+    /// update or add, a return without its result (it took effect, result unknown).
     Ok { at: u64, read: Option<Value> },
+    /// An update or add answered at `at`: whether it applied (an add always does) and
+    /// the value it found (`None`: absent).
+    Updated {
+        at: u64,
+        applied: bool,
+        previous: Option<Value>,
+    },
+    /// An add answered at `at` that the value was not an integer (or the sum would
+    /// overflow): nothing changed.
+    NotAnInteger { at: u64 },
     /// No answer or `Indeterminate`: may have taken effect after invoke, or never.
     Unknown,
     /// Definitely not applied (`Unavailable`, rejected).
@@ -45,6 +83,25 @@ impl Outcome {
     /// A completed write or delete.
     pub fn done(at: u64) -> Self {
         Outcome::Ok { at, read: None }
+    }
+
+    /// When the op returned, if it did.
+    pub fn at(&self) -> Option<u64> {
+        match self {
+            Outcome::Ok { at, .. } | Outcome::Updated { at, .. } | Outcome::NotAnInteger { at } => {
+                Some(*at)
+            }
+            Outcome::Unknown | Outcome::Failed => None,
+        }
+    }
+
+    /// An answered update or add.
+    pub fn updated(at: u64, applied: bool, previous: Option<&[u8]>) -> Self {
+        Outcome::Updated {
+            at,
+            applied,
+            previous: previous.map(<[u8]>::to_vec),
+        }
     }
 
     /// A completed read that returned `value`.
@@ -127,7 +184,7 @@ pub fn check_history(history: &[Operation], options: &CheckOptions) -> Vec<(Vec<
 
 /// Checks the history of one register (all `ops` must share a key).
 pub fn check_key(ops: &[Operation], options: &CheckOptions) -> Verdict {
-    let relevant = model::relevant(ops);
+    let relevant = effects::relevant(ops);
     let max = options.max_ops_per_key.min(search::OPS_MAX);
     if relevant.len() > max {
         return Verdict::Unknown(Inconclusive::TooManyOps {
@@ -137,7 +194,7 @@ pub fn check_key(ops: &[Operation], options: &CheckOptions) -> Verdict {
     }
     let prepared = model::prepare(&relevant);
     let mut budget = options.step_budget;
-    match search::search(&prepared, &mut budget) {
+    match search::search(&prepared.ops, &mut budget) {
         search::Outcome::Linearizable => Verdict::Linearizable,
         search::Outcome::Exhausted => Verdict::Unknown(Inconclusive::BudgetExceeded {
             steps: options.step_budget,

@@ -1,18 +1,36 @@
-//! The register model and the reduction of a key's history to what the search needs.
+//! The register model and the conversion of a key's history to what the search needs.
 
 use std::collections::HashMap;
 
-use super::{Op, Operation, Outcome};
+use super::update::{self, Cond, Seen};
+use super::{Condition, Op, Operation, Outcome};
 
-/// Register contents as an interned value id; `None` = absent.
-pub(crate) type State = Option<u32>;
+/// Register contents. Values are interned: a canonical decimal `i64` becomes `Int` (so
+/// adds are arithmetic, and the same bytes always give the same state), anything else
+/// an id into [`Prepared::values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum State {
+    Absent,
+    Value(u32),
+    Int(i64),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ModelOp {
-    /// Write (`Some`) or delete (`None`).
+    /// Write (a value) or delete (`Absent`).
     Write(State),
     /// A read that returned this.
     Read(State),
+    /// A conditional set: `value` if `cond` holds.
+    Set {
+        cond: Cond,
+        value: State,
+        seen: Seen,
+    },
+    Add {
+        delta: i64,
+        seen: Seen,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,89 +48,140 @@ pub(crate) fn step(state: State, op: ModelOp) -> Option<State> {
         ModelOp::Write(v) => Some(v),
         ModelOp::Read(r) if r == state => Some(state),
         ModelOp::Read(_) => None,
+        ModelOp::Set { cond, value, seen } => update::set(state, cond, value, seen),
+        ModelOp::Add { delta, seen } => update::add(state, delta, seen),
     }
 }
 
-fn returned(op: &Operation) -> Option<u64> {
-    match op.outcome {
-        Outcome::Ok { at, .. } => Some(at),
-        Outcome::Unknown | Outcome::Failed => None,
-    }
-}
-
-/// The value a read returned, if `op` is a completed read.
-fn read_result(op: &Operation) -> Option<Option<&[u8]>> {
+/// What `op` reported the register held when it took effect: a completed read's
+/// result, an answered update's or add's `previous`. `None`: it reported no value.
+pub(crate) fn observed(op: &Operation) -> Option<Option<&[u8]>> {
     match (&op.op, &op.outcome) {
         (Op::Read, Outcome::Ok { read, .. }) => Some(read.as_deref()),
+        (Op::Read | Op::Update { .. } | Op::Add { .. }, Outcome::Updated { previous, .. }) => {
+            Some(previous.as_deref())
+        }
         _ => None,
     }
 }
 
-/// The operations that constrain linearizability, in input order.
-///
-/// Dropped, each without changing the verdict:
-/// - failed ops: they did not happen;
-/// - reads without a result: a read changes nothing, and one that never returned
-///   constrains nothing;
-/// - unknown writes whose value no read returning after the write's invoke observed:
-///   if the rest is linearizable the write can be placed last (after every other op),
-///   and if the whole is, removing it leaves no read between it and the next write.
-///   Keeping them would make the search branch on where each of them went.
-pub(crate) fn relevant(ops: &[Operation]) -> Vec<Operation> {
-    let reads: Vec<(u64, Option<&[u8]>)> = ops
-        .iter()
-        .filter_map(|op| Some((returned(op)?, read_result(op)?)))
-        .collect();
-    ops.iter()
-        .filter(|op| match (&op.op, &op.outcome) {
-            (_, Outcome::Failed) | (Op::Read, Outcome::Unknown) => false,
-            (Op::Write(v), Outcome::Unknown) => reads
-                .iter()
-                .any(|(at, r)| *at > op.invoke && *r == Some(v.as_slice())),
-            (Op::Delete, Outcome::Unknown) => {
-                reads.iter().any(|(at, r)| *at > op.invoke && r.is_none())
-            }
-            _ => true,
-        })
-        .cloned()
-        .collect()
+/// The value an op that may write stores if it does (`None`: absent); `None` for ops
+/// that write nothing or whose stored value is not known in advance (adds).
+pub(crate) fn written(op: &Operation) -> Option<Option<&[u8]>> {
+    match &op.op {
+        Op::Write(v) => Some(Some(v)),
+        Op::Delete => Some(None),
+        Op::Update { value, .. } => Some(value.as_deref()),
+        Op::Read | Op::Add { .. } => None,
+    }
+}
+
+/// The search's ops and the value of each interned id.
+pub(crate) struct Prepared {
+    pub ops: Vec<SearchOp>,
+    pub values: Vec<Vec<u8>>,
+}
+
+impl Prepared {
+    /// `state` for people: `absent`, or the value's bytes.
+    pub fn show(&self, state: State) -> String {
+        match state {
+            State::Absent => "absent".to_string(),
+            State::Int(n) => format!("\"{n}\""),
+            State::Value(id) => self
+                .values
+                .get(id as usize)
+                .map_or_else(|| "?".to_string(), |v| super::show_bytes(v)),
+        }
+    }
+}
+
+struct Interner {
+    ids: HashMap<Vec<u8>, u32>,
+    values: Vec<Vec<u8>>,
+}
+
+impl Interner {
+    fn state(&mut self, v: Option<&[u8]>) -> State {
+        let Some(v) = v else {
+            return State::Absent;
+        };
+        if let Some(n) = update::integer(v) {
+            return State::Int(n);
+        }
+        let next = self.values.len() as u32;
+        let id = *self.ids.entry(v.to_vec()).or_insert(next);
+        if id == next {
+            self.values.push(v.to_vec());
+        }
+        State::Value(id)
+    }
 }
 
 /// Interns values and converts `ops` (already `relevant`) for the search.
 ///
-/// An unknown write whose value is written by no other op and was read must take
-/// effect before the first read of that value took effect, hence before that read
-/// returned: it gets that return time. Same linearizations, but the search no longer
-/// carries the write as pending to the end of the history (which doubled its states).
-pub(crate) fn prepare(ops: &[Operation]) -> Vec<SearchOp> {
+/// An unknown write (or update) whose value is written by no other op and was observed
+/// must take effect before the first observation of that value took effect, hence
+/// before that observer returned: it gets that return time. Same linearizations, but
+/// the search no longer carries the write as pending to the end of the history (which
+/// doubled its states). Not for integers while the history has adds: an add may have
+/// produced the value instead.
+pub(crate) fn prepare(ops: &[Operation]) -> Prepared {
     let mut writers: HashMap<&[u8], usize> = HashMap::new();
-    let mut first_read: HashMap<&[u8], u64> = HashMap::new();
+    let mut first_seen: HashMap<&[u8], u64> = HashMap::new();
+    let adds = ops.iter().any(|op| matches!(op.op, Op::Add { .. }));
     for op in ops {
-        if let Op::Write(v) = &op.op {
+        if let Some(Some(v)) = written(op) {
             *writers.entry(v).or_default() += 1;
         }
-        if let (Some(at), Some(Some(v))) = (returned(op), read_result(op)) {
-            let first = first_read.entry(v).or_insert(at);
+        if let (Some(at), Some(Some(v))) = (op.outcome.at(), observed(op)) {
+            let first = first_seen.entry(v).or_insert(at);
             *first = (*first).min(at);
         }
     }
-    let bound = |op: &Operation| match (&op.op, &op.outcome) {
-        (Op::Write(v), Outcome::Unknown) if writers.get(v.as_slice()) == Some(&1) => {
-            first_read.get(v.as_slice()).copied()
+    let bound = |op: &Operation| match (written(op), &op.outcome) {
+        (Some(Some(v)), Outcome::Unknown)
+            if writers.get(v) == Some(&1) && !(adds && update::integer(v).is_some()) =>
+        {
+            first_seen.get(v).copied()
         }
-        _ => returned(op),
+        _ => op.outcome.at(),
     };
-    let mut ids: HashMap<Vec<u8>, u32> = HashMap::new();
-    let mut intern = |v: Option<&[u8]>| -> State {
-        let next = ids.len() as u32;
-        Some(*ids.entry(v?.to_vec()).or_insert(next))
+    let mut interner = Interner {
+        ids: HashMap::new(),
+        values: Vec::new(),
     };
-    ops.iter()
+    let search_ops = ops
+        .iter()
         .map(|op| {
+            let seen = match &op.outcome {
+                Outcome::Updated {
+                    applied, previous, ..
+                } => Seen::Found {
+                    applied: *applied,
+                    previous: interner.state(previous.as_deref()),
+                },
+                Outcome::NotAnInteger { .. } => Seen::NotAnInteger,
+                Outcome::Ok { .. } | Outcome::Unknown | Outcome::Failed => Seen::Unknown,
+            };
             let model_op = match &op.op {
-                Op::Write(v) => ModelOp::Write(intern(Some(v))),
-                Op::Delete => ModelOp::Write(None),
-                Op::Read => ModelOp::Read(intern(read_result(op).flatten())),
+                Op::Write(v) => ModelOp::Write(interner.state(Some(v))),
+                Op::Delete => ModelOp::Write(State::Absent),
+                Op::Read => ModelOp::Read(interner.state(observed(op).flatten())),
+                Op::Update { condition, value } => ModelOp::Set {
+                    cond: match condition {
+                        Condition::Always => Cond::Always,
+                        Condition::Absent => Cond::Absent,
+                        Condition::Present => Cond::Present,
+                        Condition::Equals(v) => Cond::Equals(interner.state(Some(v))),
+                    },
+                    value: interner.state(value.as_deref()),
+                    seen,
+                },
+                Op::Add { delta } => ModelOp::Add {
+                    delta: *delta,
+                    seen,
+                },
             };
             SearchOp {
                 op: model_op,
@@ -120,5 +189,9 @@ pub(crate) fn prepare(ops: &[Operation]) -> Vec<SearchOp> {
                 ret: bound(op),
             }
         })
-        .collect()
+        .collect();
+    Prepared {
+        ops: search_ops,
+        values: interner.values,
+    }
 }

@@ -126,7 +126,7 @@ pub(crate) fn search(ops: &[SearchOp], budget: &mut u64) -> Outcome {
     let tail = list.tail();
     let mut memo: HashSet<(Bits, State)> = HashSet::new();
     let mut linearized: Bits = [0; WORDS];
-    let mut state: State = None;
+    let mut state = State::Absent;
     // Ops placed so far, with the state before each.
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut best = Stuck {

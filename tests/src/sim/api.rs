@@ -8,6 +8,8 @@ use std::fmt::Debug;
 
 use super::error::SimError;
 
+pub use ringkv_core::protocol::client::{Condition, Update};
+
 /// Nodes are numbered `0..n` in the simulator.
 pub type NodeIndex = usize;
 /// How traces name node `i`: `n1`, `n2`, ... (1-based, like `ringkv` node ids).
@@ -53,6 +55,12 @@ pub enum Request {
         cursor: u64,
         count: u32,
     },
+    /// A conditional set or an add (only where [`Hardware::supports_updates`]),
+    /// linearizable together with the key's gets, puts and deletes.
+    Update {
+        key: Vec<u8>,
+        update: Update,
+    },
 }
 
 impl Request {
@@ -62,7 +70,8 @@ impl Request {
             | Request::Put { key, .. }
             | Request::Delete { key }
             | Request::GetEventual { key }
-            | Request::PutEventual { key, .. } => key,
+            | Request::PutEventual { key, .. }
+            | Request::Update { key, .. } => key,
             Request::Scan { .. } => &[],
         }
     }
@@ -90,6 +99,11 @@ pub enum Reply {
         keys: Vec<Vec<u8>>,
         cursor: u64,
     },
+    /// An add found a value that is not an integer (or the sum overflows); nothing
+    /// changed. An observation of the register, unlike `Rejected`.
+    NotAnInteger,
+    /// Concurrent conditional writes kept an update from its round: not applied.
+    Contention,
     /// A conditional write's result (`ClientReply::Updated`).
     Updated {
         applied: bool,
@@ -299,6 +313,11 @@ pub trait Hardware {
 
     /// Whether the nodes serve [`Request::Scan`]; the scan mix runs only if so.
     fn supports_scans(&self) -> bool {
+        false
+    }
+
+    /// Whether the nodes serve [`Request::Update`]; the update mix runs only if so.
+    fn supports_updates(&self) -> bool {
         false
     }
 

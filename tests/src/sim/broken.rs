@@ -246,6 +246,10 @@ where
         self.inner.supports_scans()
     }
 
+    fn supports_updates(&self) -> bool {
+        self.inner.supports_updates()
+    }
+
     fn supports_processes(&self) -> bool {
         self.inner.supports_processes()
     }

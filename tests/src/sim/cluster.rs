@@ -132,6 +132,7 @@ fn to_node_request(request: Request) -> ClientRequest {
         },
         Request::Delete { key } => ClientRequest::Delete { key, consistency },
         Request::Scan { cursor, count } => ClientRequest::Scan { cursor, count },
+        Request::Update { key, update } => ClientRequest::Update { key, update },
     }
 }
 
@@ -145,10 +146,10 @@ fn from_node_reply(reply: ClientReply) -> Reply {
             e @ (ClientError::TooLarge { .. }
             | ClientError::Overloaded
             | ClientError::Unsupported { .. }
-            | ClientError::InvalidContext { .. }
-            | ClientError::NotAnInteger),
+            | ClientError::InvalidContext { .. }),
         ) => Reply::Rejected(e.to_string()),
-        ClientReply::Error(ClientError::Contention { .. }) => Reply::Unavailable,
+        ClientReply::Error(ClientError::NotAnInteger) => Reply::NotAnInteger,
+        ClientReply::Error(ClientError::Contention { .. }) => Reply::Contention,
         ClientReply::Siblings { values, context } => Reply::Siblings { values, context },
         ClientReply::Keys { keys, cursor } => Reply::Keys { keys, cursor },
         ClientReply::Updated {
@@ -574,7 +575,9 @@ impl Hardware for NodeHardware {
             | PeerMessage::Write { req, key, .. }
             | PeerMessage::EventualRead { req, key }
             | PeerMessage::EventualUpdate { req, key, .. }
-            | PeerMessage::EventualMerge { req, key, .. } => {
+            | PeerMessage::EventualMerge { req, key, .. }
+            | PeerMessage::Prepare { req, key, .. }
+            | PeerMessage::Accept { req, key, .. } => {
                 self.op_keys.insert(*req, key.clone());
                 Some(key.clone())
             }
@@ -590,11 +593,17 @@ impl Hardware for NodeHardware {
     fn is_replica_write(&self, message: &PeerMessage) -> bool {
         matches!(
             message,
-            PeerMessage::Write { .. } | PeerMessage::EventualUpdate { .. }
+            PeerMessage::Write { .. }
+                | PeerMessage::EventualUpdate { .. }
+                | PeerMessage::Accept { .. }
         )
     }
 
     fn supports_eventual(&self) -> bool {
+        true
+    }
+
+    fn supports_updates(&self) -> bool {
         true
     }
 

@@ -93,6 +93,14 @@ pub struct SimConfig {
     /// workload, each completed scan checked against the register history
     /// (`scans.rs`). 0: never.
     pub scans_every: u64,
+    /// One seed in `updates_every` (those with `seed % updates_every == 1`, or all of
+    /// them when it is 1) runs the update mix (3, by default: coprime with the other
+    /// mixes' 4 and 8, so it meets each of them): `update_pct` % of the register workload's
+    /// requests are conditional sets and adds on the same keys as its puts, and some
+    /// puts write decimal integers (`WorkloadConfig::update_pct`). Only on hardware
+    /// that serves updates (`Hardware::supports_updates`). 0: never.
+    pub updates_every: u64,
+    pub update_pct: u64,
     pub shard_members: usize,
     pub shard_spares: usize,
     /// Machines grouped into processes, in order: process k is the next `processes[k]`
@@ -110,6 +118,7 @@ impl SimConfig {
             // Calibrated for the purge mutation's test: the shapes it was measured on.
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }
@@ -118,6 +127,14 @@ impl SimConfig {
     pub fn shards() -> Self {
         SimConfig {
             shards_every: 1,
+            ..SimConfig::default()
+        }
+    }
+
+    /// Every seed in the update mix (`updates_every`).
+    pub fn updates() -> Self {
+        SimConfig {
+            updates_every: 1,
             ..SimConfig::default()
         }
     }
@@ -180,6 +197,11 @@ impl SimConfig {
     /// Whether seed `seed` runs the scan mix (`scans_every`).
     pub fn scanned(&self, seed: u64) -> bool {
         self.scans_every > 0 && seed % self.scans_every == self.scans_every - 1
+    }
+
+    /// Whether seed `seed` runs the update mix (`updates_every`).
+    pub fn updated(&self, seed: u64) -> bool {
+        self.updates_every > 0 && seed % self.updates_every == 1 % self.updates_every
     }
 
     /// Whether seed `seed` runs the shard mix (`shards_every`).
@@ -284,6 +306,8 @@ impl Default for SimConfig {
             members_min: 0,
             shards_every: 4,
             scans_every: 4,
+            updates_every: 3,
+            update_pct: 30,
             shard_members: 7,
             shard_spares: 2,
             processes: Vec::new(),
@@ -340,6 +364,7 @@ impl SimConfig {
                 write_sticky_pct: 80,
                 retry_broken_writes: true,
                 client_timeout_ms: 1_100,
+                update_pct: 0,
             },
             sets: SetConfig {
                 clients: 0,
@@ -358,6 +383,7 @@ impl SimConfig {
             lose_joiner_every: 0,
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }
@@ -398,6 +424,7 @@ impl SimConfig {
             lose_joiner_every: 0,
             shards_every: 0,
             scans_every: 0,
+            updates_every: 0,
             ..SimConfig::default()
         }
     }
@@ -432,6 +459,27 @@ impl SimConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_update_mix_takes_one_seed_in_three_and_meets_every_other_mix() {
+        let config = SimConfig::default();
+        let updated: Vec<u64> = (0..13).filter(|&s| config.updated(s)).collect();
+        assert_eq!(updated, vec![1, 4, 7, 10]);
+        let meets = |mix: &dyn Fn(u64) -> bool| (0..24).any(|s| config.updated(s) && mix(s));
+        assert!(meets(&|s| config.delete_heavy(s)));
+        assert!(meets(&|s| config.sharded(s)));
+        assert!(meets(&|s| config.scanned(s)));
+        assert!(meets(&|s| config.loses_joiner(s)));
+        assert!((0..10).all(|s| SimConfig::updates().updated(s)));
+        // The mutation profiles keep their streams.
+        for profile in [
+            SimConfig::hot(),
+            SimConfig::membership(),
+            SimConfig::deletes(),
+        ] {
+            assert!((0..100).all(|s| !profile.updated(s)));
+        }
+    }
 
     #[test]
     fn the_shard_mix_takes_one_seed_in_four_and_groups_every_machine() {

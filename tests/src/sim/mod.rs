@@ -28,12 +28,14 @@ pub mod midsend;
 pub mod mutations;
 pub mod network;
 pub mod queue;
+pub mod racy;
 pub mod report;
 pub mod run;
 pub mod scans;
 pub mod sets;
 pub mod toy;
 pub mod trace;
+pub mod updates;
 pub mod workload;
 pub mod world;
 

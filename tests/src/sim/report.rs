@@ -45,6 +45,8 @@ pub struct Summary {
     pub scans: u64,
     pub scan_pages: u64,
     pub scan_violations: u64,
+    /// Seeds that ran the update mix (`updates.rs`); its counts are in `counts`.
+    pub update_seeds: u64,
 }
 
 impl Summary {
@@ -77,6 +79,7 @@ impl Summary {
         self.scans += report.scan_counts.completed;
         self.scan_pages += report.scan_counts.pages;
         self.scan_violations += report.scan_findings.len() as u64;
+        self.update_seeds += u64::from(report.counts.updates + report.counts.adds > 0);
         self.process_crashes += report.process_crashes;
         match report.converge_ms {
             Some(ms) => self.converge_ms.push(ms),
@@ -128,7 +131,7 @@ impl Summary {
             .converge_ms_max()
             .map_or("null".to_string(), |v| v.to_string());
         format!(
-            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nshard seeds: {}, whole-process crashes: {}\nscan seeds: {}, scans checked: {} ({} pages), scan violations: {}\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
+            "seeds: {}\nhistories checked: {}\noperations: {} (ok {}, unavailable {}, indeterminate {}, timed out {}, rejected {})\nviolations: {}\nlost_acked: {}\nset_elements_acked: {} (set writes {}: failed {}, unknown {}; set reads {}, ok {})\nset_elements_lost: {}\nset seeds unsettled before the final read: {}\nlayout conflicts: {}\ndelete-heavy seeds checked for purge: {}, tombstones left: {}\ninconclusive: {}\nunreadable after heal: {}\nprotocol errors: {}\nmembership changes: asked {}, chosen {}, refused {}, unknown {}; aborted {}; machines lost for good {}, force-removed {}\nshard seeds: {}, whole-process crashes: {}\nscan seeds: {}, scans checked: {} ({} pages), scan violations: {}\nupdate seeds: {}, conditional sets: {}, adds: {} (applied {}, not applied {}, not an integer {}, contention {})\nconverge_ms_p50: {} (max {}; {} seeds did not converge within the cap, counted as infinite: {:?})\nerrors: {}\nfailed seeds: {:?}",
             self.seeds,
             self.histories,
             c.issued,
@@ -166,6 +169,13 @@ impl Summary {
             self.scans,
             self.scan_pages,
             self.scan_violations,
+            self.update_seeds,
+            c.updates,
+            c.adds,
+            c.applied,
+            c.not_applied,
+            c.not_an_integer,
+            c.contention,
             p50,
             max,
             self.not_converged,
@@ -186,7 +196,7 @@ impl Summary {
             .map_or("null".to_string(), |v| v.to_string());
         let seeds: Vec<String> = self.failed_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"shard_seeds\":{},\"process_crashes\":{},\"scan_seeds\":{},\"scans\":{},\"scan_violations\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
+            "{{\"seeds\":{},\"histories\":{},\"operations\":{},\"ok\":{},\"violations\":{},\"lost_acked\":{},\"set_elements_acked\":{},\"set_elements_lost\":{},\"set_writes\":{},\"set_unsettled\":{},\"layout_conflicts\":{},\"purge_checked\":{},\"tombstones_left\":{},\"indeterminate\":{},\"timed_out\":{},\"unavailable\":{},\"rejected\":{},\"inconclusive\":{},\"verify_failures\":{},\"protocol_errors\":{},\"membership_asked\":{},\"membership_chosen\":{},\"membership_aborted\":{},\"machines_lost\":{},\"force_removed\":{},\"shard_seeds\":{},\"process_crashes\":{},\"scan_seeds\":{},\"scans\":{},\"scan_violations\":{},\"update_seeds\":{},\"updates\":{},\"adds\":{},\"updates_applied\":{},\"updates_not_applied\":{},\"not_an_integer\":{},\"contention\":{},\"converge_ms_p50\":{},\"converge_ms_max\":{},\"not_converged\":{},\"errors\":{},\"failed_seeds\":[{}]}}",
             self.seeds,
             self.histories,
             c.issued,
@@ -217,6 +227,13 @@ impl Summary {
             self.scan_seeds,
             self.scans,
             self.scan_violations,
+            self.update_seeds,
+            c.updates,
+            c.adds,
+            c.applied,
+            c.not_applied,
+            c.not_an_integer,
+            c.contention,
             p50,
             max,
             self.not_converged,

@@ -133,6 +133,12 @@ impl SeedReport {
             self.counts.protocol_errors + self.set_counts.protocol_errors,
             self.seed
         );
+        // A failure the header does not count.
+        if let Some(left) = self.tombstones_left.filter(|&left| left > 0) {
+            out.push_str(&format!(
+                "  {left} tombstone(s) of workload keys left after the purge settle\n"
+            ));
+        }
         for f in &self.findings {
             out.push_str(&format!("  [{:?}] {}", f.kind, f.violation.explanation));
             out.push_str("  trace of the key and of faults in that window (ms):\n");

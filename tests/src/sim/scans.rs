@@ -145,7 +145,12 @@ impl ScanWorkload {
                 }
             }
             Reply::Unavailable | Reply::Rejected(_) | Reply::Indeterminate => self.page_failed(),
-            Reply::Value(_) | Reply::Done | Reply::Siblings { .. } | Reply::Updated { .. } => {
+            Reply::Value(_)
+            | Reply::Done
+            | Reply::Siblings { .. }
+            | Reply::Updated { .. }
+            | Reply::NotAnInteger
+            | Reply::Contention => {
                 self.counts.protocol_errors += 1;
                 self.page_failed();
             }
@@ -177,14 +182,16 @@ impl ScanWorkload {
 
 /// The end of `op` (`u64::MAX` if it may still take effect at any time).
 fn end_of(op: &Operation) -> u64 {
-    match op.outcome {
-        Outcome::Ok { at, .. } => at,
-        _ => u64::MAX,
-    }
+    op.outcome.at().unwrap_or(u64::MAX)
 }
 
+/// Whether `op` may have changed the register (an update answered "not applied" or
+/// "not an integer" did not).
 fn may_apply(op: &Operation) -> bool {
-    !matches!(op.outcome, Outcome::Failed)
+    !matches!(
+        op.outcome,
+        Outcome::Failed | Outcome::Updated { applied: false, .. } | Outcome::NotAnInteger { .. }
+    )
 }
 
 /// What a completed scan must show of `key`, from the key's register history:
@@ -193,7 +200,8 @@ fn may_apply(op: &Operation) -> bool {
 ///
 /// Present: a put acknowledged before the scan began, and every delete that may apply
 /// ended before that put was invoked (so the put's tag is above it) or was invoked after
-/// the scan ended. Deleted: the same with a delete and puts.
+/// the scan ended. Deleted: the same with a delete and puts. Updates count as puts (an
+/// add, a set of a value) or deletes (a set of `None`), never as the settling write.
 fn must_show(history: &[&Operation], scan: &CompletedScan) -> Option<bool> {
     let settled = |write: &Operation, others: &dyn Fn(&Operation) -> bool| {
         matches!(write.outcome, Outcome::Ok { at, .. } if at < scan.start)
@@ -204,15 +212,22 @@ fn must_show(history: &[&Operation], scan: &CompletedScan) -> Option<bool> {
     };
     let is_put = |op: &Operation| matches!(op.op, Op::Write(_));
     let is_delete = |op: &Operation| matches!(op.op, Op::Delete);
+    let may_create = |op: &Operation| {
+        matches!(
+            op.op,
+            Op::Write(_) | Op::Add { .. } | Op::Update { value: Some(_), .. }
+        )
+    };
+    let may_delete = |op: &Operation| matches!(op.op, Op::Delete | Op::Update { value: None, .. });
     if history
         .iter()
-        .any(|op| is_put(op) && settled(op, &is_delete))
+        .any(|op| is_put(op) && settled(op, &may_delete))
     {
         return Some(true);
     }
     if history
         .iter()
-        .any(|op| is_delete(op) && settled(op, &is_put))
+        .any(|op| is_delete(op) && settled(op, &may_create))
     {
         return Some(false);
     }
@@ -297,6 +312,24 @@ mod tests {
         let history = vec![put(10, 20), delete(21, Outcome::done(25))];
         assert!(!check(&history, &keys, &[scan(30, 40, &["a"])]).is_empty());
         assert!(check(&history, &keys, &[scan(30, 40, &[])]).is_empty());
+        // An update that may delete it during the scan: anything goes; not if it did
+        // not apply.
+        let get_and_delete = |outcome| {
+            let update = Op::Update {
+                condition: crate::checker::Condition::Always,
+                value: None,
+            };
+            op("a", update, 35, outcome)
+        };
+        let history = vec![put(10, 20), get_and_delete(Outcome::Unknown)];
+        assert!(check(&history, &keys, &[scan(30, 40, &[])]).is_empty());
+        let refused = Outcome::updated(36, false, Some(b"v"));
+        let history = vec![put(10, 20), get_and_delete(refused)];
+        assert!(!check(&history, &keys, &[scan(30, 40, &[])]).is_empty());
+        // An add during the scan may bring a deleted key back.
+        let add = op("a", Op::Add { delta: 1 }, 35, Outcome::Unknown);
+        let history = vec![delete(5, Outcome::done(8)), add];
+        assert!(check(&history, &keys, &[scan(30, 40, &["a"])]).is_empty());
         // A put concurrent with the delete may win: anything goes.
         let history = vec![put(10, 22), delete(21, Outcome::done(25))];
         assert!(check(&history, &keys, &[scan(30, 40, &["a"])]).is_empty());

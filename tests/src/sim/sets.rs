@@ -405,7 +405,9 @@ impl SetWorkload {
                 | Reply::Done
                 | Reply::Siblings { .. }
                 | Reply::Keys { .. }
-                | Reply::Updated { .. },
+                | Reply::Updated { .. }
+                | Reply::NotAnInteger
+                | Reply::Contention,
             ) => {
                 self.counts.protocol_errors += 1;
                 if let Step::Write { element } = step {

@@ -199,7 +199,10 @@ impl ToyNode {
                 self.start_store(rid, stored, Reply::Done, now);
             }
             // Refused when received (see `handle`).
-            Request::GetEventual { .. } | Request::PutEventual { .. } | Request::Scan { .. } => {}
+            Request::GetEventual { .. }
+            | Request::PutEventual { .. }
+            | Request::Scan { .. }
+            | Request::Update { .. } => {}
         }
     }
 
@@ -271,9 +274,13 @@ impl SimNode for ToyNode {
             Input::Client {
                 id,
                 request:
-                    Request::GetEventual { .. } | Request::PutEventual { .. } | Request::Scan { .. },
+                    Request::GetEventual { .. }
+                    | Request::PutEventual { .. }
+                    | Request::Scan { .. }
+                    | Request::Update { .. },
             } => {
-                let reply = Reply::Rejected("the toy has no eventual mode or scans".into());
+                let reply =
+                    Reply::Rejected("the toy has no eventual mode, scans or updates".into());
                 self.out.push_back(Output::Reply { id, reply });
             }
             Input::Client { id, request } => {

@@ -1,6 +1,7 @@
 //! Clients and their history: each client issues one request at a time (get, put or
-//! delete of a small key set, unique values) to a random node, and the outcome of every
-//! request is recorded for the checker.
+//! delete of a small key set, unique values; in the update mix also conditional sets
+//! and adds, `updates.rs`) to a random node, and the outcome of every request is
+//! recorded for the checker.
 //!
 //! A client that gets no answer by its deadline records `Unknown` and continues under a
 //! fresh identity (its old request may still take effect later; the checker allows it).
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 
 use ringkv_core::rand::SplitMix64;
 
-use super::api::{NodeIndex, Reply, Request, RequestId};
+use super::api::{NodeIndex, Reply, Request, RequestId, Update};
+use super::updates;
 use crate::checker::{Op, Operation, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,10 @@ pub struct WorkloadConfig {
     /// a coordinator that restarts soon after a crash is asked to write that key again
     /// at once. Off in the default runs; the hot profile uses it.
     pub retry_broken_writes: bool,
+    /// The update mix (`updates.rs`): this % of requests are conditional sets and adds,
+    /// and some written values are decimal integers. 0 (default): none, and no random
+    /// draw for them, so runs without the mix keep their streams.
+    pub update_pct: u64,
 }
 
 impl Default for WorkloadConfig {
@@ -49,6 +55,7 @@ impl Default for WorkloadConfig {
             delete_pct: 15,
             write_sticky_pct: 0,
             retry_broken_writes: false,
+            update_pct: 0,
         }
     }
 }
@@ -72,6 +79,15 @@ pub struct OpCounts {
     pub late_replies: u64,
     /// Replies of the wrong kind (a value for a put, `Done` for a get): node bugs.
     pub protocol_errors: u64,
+    /// The update mix: conditional sets and adds issued; answers that applied (adds
+    /// always do) or did not; adds answered "not an integer"; updates that lost to
+    /// contention (not applied, also counted `unavailable`).
+    pub updates: u64,
+    pub adds: u64,
+    pub applied: u64,
+    pub not_applied: u64,
+    pub not_an_integer: u64,
+    pub contention: u64,
 }
 
 impl OpCounts {
@@ -84,6 +100,12 @@ impl OpCounts {
         self.rejected += o.rejected;
         self.late_replies += o.late_replies;
         self.protocol_errors += o.protocol_errors;
+        self.updates += o.updates;
+        self.adds += o.adds;
+        self.applied += o.applied;
+        self.not_applied += o.not_applied;
+        self.not_an_integer += o.not_an_integer;
+        self.contention += o.contention;
     }
 }
 
@@ -99,6 +121,9 @@ struct Client {
     issued: u64,
     /// A write to retry (key index, node) after a broken connection.
     retry: Option<(usize, NodeIndex)>,
+    /// Per key, the value this client last saw (`None`: absent): what its
+    /// compare-and-sets expect.
+    seen: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 #[derive(Debug)]
@@ -169,6 +194,7 @@ impl Workload {
                 Op::Write(value.clone())
             }
             Request::Delete { .. } => Op::Delete,
+            Request::Update { update, .. } => updates::op_of(update),
             // The scan workload's (`scans.rs`), never this one's.
             Request::Scan { .. } => Op::Read,
         };
@@ -199,8 +225,7 @@ impl Workload {
         }
         c.issued += 1;
         if let Some((k, node)) = c.retry.take() {
-            self.next_value += 1;
-            let value = format!("c{client}-{}", self.next_value).into_bytes();
+            let value = self.fresh_value(client);
             let request = Request::Put { key: key(k), value };
             self.last_writer[k] = Some(node);
             self.counts.issued += 1;
@@ -209,15 +234,11 @@ impl Workload {
         }
         let k = self.rng.below(self.config.keys as u64) as usize;
         let key = key(k);
-        let roll = self.rng.below(100);
-        let request = if roll < self.config.get_pct {
-            Request::Get { key }
-        } else if roll < self.config.get_pct + self.config.delete_pct {
-            Request::Delete { key }
+        // Short-circuits: no draw without the mix.
+        let request = if self.config.update_pct > 0 && self.rng.chance(self.config.update_pct) {
+            self.update_request(client, key)
         } else {
-            self.next_value += 1;
-            let value = format!("c{client}-{}", self.next_value).into_bytes();
-            Request::Put { key, value }
+            self.plain_request(client, key)
         };
         let node = match (&request, self.last_writer[k]) {
             // No draw unless asked for: runs without it keep their streams.
@@ -235,6 +256,37 @@ impl Workload {
         self.counts.issued += 1;
         let id = self.start(client, &request, stamp);
         Some((node, id, request))
+    }
+
+    /// A new value, unique in the run (`fresh`).
+    fn fresh_value(&mut self, client: usize) -> Vec<u8> {
+        let integers = self.config.update_pct > 0;
+        fresh(&mut self.next_value, &mut self.rng, client, integers)
+    }
+
+    fn plain_request(&mut self, client: usize, key: Vec<u8>) -> Request {
+        let roll = self.rng.below(100);
+        if roll < self.config.get_pct {
+            Request::Get { key }
+        } else if roll < self.config.get_pct + self.config.delete_pct {
+            Request::Delete { key }
+        } else {
+            let value = self.fresh_value(client);
+            Request::Put { key, value }
+        }
+    }
+
+    fn update_request(&mut self, client: usize, key: Vec<u8>) -> Request {
+        let seen = self.clients[client].seen.get(&key).cloned();
+        let next_value = &mut self.next_value;
+        let mut value = |rng: &mut SplitMix64| fresh(next_value, rng, client, true);
+        let seen = seen.as_ref().map(Option::as_deref);
+        let update = updates::choose(&mut self.rng, seen, &mut value);
+        match update {
+            Update::Add { .. } => self.counts.adds += 1,
+            Update::Set { .. } => self.counts.updates += 1,
+        }
+        Request::Update { key, update }
     }
 
     /// A verification read of `key`; its result joins the history.
@@ -274,6 +326,20 @@ impl Workload {
         };
         let is_workload = p.client != self.verifier();
         let entry = &mut self.history[p.op];
+        // What the client now knows the key held: what its compare-and-sets expect.
+        match reply {
+            Reply::Value(v) => {
+                self.clients[p.client]
+                    .seen
+                    .insert(entry.key.clone(), v.clone());
+            }
+            Reply::Updated { current, .. } => {
+                self.clients[p.client]
+                    .seen
+                    .insert(entry.key.clone(), current.clone());
+            }
+            _ => {}
+        }
         let counts = &mut self.counts;
         let mut count = |f: fn(&mut OpCounts)| {
             if is_workload {
@@ -301,6 +367,25 @@ impl Workload {
                 count(|c| c.indeterminate += 1);
                 Outcome::Unknown
             }
+            (_, Reply::Contention) => {
+                count(|c| c.unavailable += 1);
+                count(|c| c.contention += 1);
+                Outcome::Failed
+            }
+            (Op::Update { .. } | Op::Add { .. }, Reply::Updated { .. } | Reply::NotAnInteger) => {
+                let outcome = updates::outcome_of(&entry.op, reply, stamp);
+                match &outcome {
+                    Some(Outcome::Updated { applied: true, .. }) => count(|c| c.applied += 1),
+                    Some(Outcome::Updated { applied: false, .. }) => count(|c| c.not_applied += 1),
+                    Some(_) => count(|c| c.not_an_integer += 1),
+                    // Inconsistent in itself: a node bug (`Unknown` keeps the checker sound).
+                    None => count(|c| c.protocol_errors += 1),
+                }
+                if outcome.is_some() {
+                    count(|c| c.ok += 1);
+                }
+                outcome.unwrap_or(Outcome::Unknown)
+            }
             // A reply of the wrong kind: count it; `Unknown` keeps the checker sound.
             (
                 _,
@@ -308,7 +393,8 @@ impl Workload {
                 | Reply::Done
                 | Reply::Siblings { .. }
                 | Reply::Keys { .. }
-                | Reply::Updated { .. },
+                | Reply::Updated { .. }
+                | Reply::NotAnInteger,
             ) => {
                 self.counts.protocol_errors += 1;
                 Outcome::Unknown
@@ -354,6 +440,16 @@ impl Workload {
         self.clients[p.client].incarnation += 1;
         Some(p.client)
     }
+}
+
+/// The next unique value: `c{client}-{n}`, or with `integers` sometimes a decimal
+/// integer (a multiple of 1000: adds of small deltas rarely reach another one).
+fn fresh(next_value: &mut u64, rng: &mut SplitMix64, client: usize, integers: bool) -> Vec<u8> {
+    *next_value += 1;
+    if integers && rng.below(1000) < updates::INTEGER_PERMILLE {
+        return (*next_value * 1000).to_string().into_bytes();
+    }
+    format!("c{client}-{next_value}").into_bytes()
 }
 
 #[cfg(test)]
@@ -436,6 +532,66 @@ mod tests {
         let (retry_node, _, retry) = w.next(0, 0).unwrap();
         assert_eq!(retry_node, 4, "after a write to {node}");
         assert!(matches!(retry, Request::Put { key, .. } if key == b"key-0"));
+    }
+
+    #[test]
+    fn the_update_mix_expects_what_the_client_saw_and_records_answers() {
+        let config = WorkloadConfig {
+            clients: 1,
+            keys: 1,
+            ops_per_client: 400,
+            update_pct: 50,
+            ..WorkloadConfig::default()
+        };
+        let mut w = Workload::new(config, 3, SplitMix64::new(4));
+        let mut values = std::collections::BTreeSet::new();
+        let (mut cas, mut integers) = (0, 0);
+        let mut seen: Option<Vec<u8>> = None;
+        while let Some((_, id, req)) = w.next(0, 0) {
+            let reply = match &req {
+                Request::Get { .. } => Reply::Value(Some(b"c0-x".to_vec())),
+                Request::Put { value, .. } => {
+                    assert!(values.insert(value.clone()));
+                    integers += usize::from(crate::checker::integer(value).is_some());
+                    Reply::Done
+                }
+                Request::Update {
+                    update: Update::Set { condition, value },
+                    ..
+                } => {
+                    if let Some(v) = value {
+                        assert!(values.insert(v.clone()));
+                    }
+                    if let crate::sim::api::Condition::Equals(expected) = condition {
+                        assert_eq!(Some(expected), seen.as_ref(), "expects what it saw");
+                        cas += 1;
+                    }
+                    Reply::Updated {
+                        applied: true,
+                        previous: seen.clone(),
+                        current: value.clone(),
+                    }
+                }
+                Request::Update { .. } => Reply::NotAnInteger,
+                _ => Reply::Done,
+            };
+            seen = match &reply {
+                Reply::Value(v) => v.clone(),
+                Reply::Updated { current, .. } => current.clone(),
+                _ => seen,
+            };
+            w.reply(id, &reply, 1);
+        }
+        let c = w.counts;
+        assert!(c.updates > 100 && c.adds > 50, "{c:?}");
+        assert_eq!(c.applied, c.updates);
+        assert_eq!(c.not_an_integer, c.adds);
+        assert_eq!(c.protocol_errors, 0);
+        assert!(cas > 20 && integers > 10, "{cas} {integers}");
+        assert!(w
+            .history
+            .iter()
+            .any(|o| matches!(o.outcome, Outcome::NotAnInteger { .. })));
     }
 
     #[test]

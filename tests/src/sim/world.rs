@@ -7,7 +7,8 @@
 use ringkv_core::rand::SplitMix64;
 
 use super::api::{
-    Change, Hardware, Input, Name, NodeIndex, Output, Reply, Request, RequestId, SimNode,
+    Change, Condition, Hardware, Input, Name, NodeIndex, Output, Reply, Request, RequestId,
+    SimNode, Update,
 };
 use super::clock::Skew;
 use super::config::SimConfig;
@@ -22,7 +23,7 @@ use super::queue::EventQueue;
 use super::scans::{is_scan_request, ScanWorkload};
 use super::sets::{is_set_request, SetConfig, SetWorkload};
 use super::trace::{pretty_debug, Scope, Trace};
-use super::workload::Workload;
+use super::workload::{Workload, WorkloadConfig};
 use crate::checker::show_bytes;
 
 type Msg<H> = <<H as Hardware>::Node as SimNode>::Message;
@@ -174,7 +175,20 @@ impl<H: Hardware> World<H> {
         let skews = Skew::draw(machines, lo, hi, &mut rng_skew);
         let mut world = World {
             network: Network::new(machines, config.net),
-            workload: Workload::new(config.workload, machines, rng_clients),
+            workload: Workload::new(
+                WorkloadConfig {
+                    // The update mix only where the nodes serve updates
+                    // (`SimConfig::updates_every`); other seeds keep their streams.
+                    update_pct: if hw.supports_updates() && config.updated(seed) {
+                        config.update_pct
+                    } else {
+                        0
+                    },
+                    ..config.workload
+                },
+                machines,
+                rng_clients,
+            ),
             sets: SetWorkload::new(set_config, machines, rng_sets),
             scans: ScanWorkload::new(hw.supports_scans() && config.scanned(seed), machines, seed),
             trace: Trace::new(config.trace_lines_max, config.trace_echo),
@@ -906,6 +920,26 @@ fn show_request(r: &Request) -> String {
             }
         ),
         Request::Scan { cursor, count } => format!("scan from {cursor} count {count}"),
+        Request::Update { key, update } => {
+            format!("update {} {}", show_bytes(key), show_update(update))
+        }
+    }
+}
+
+fn show_update(update: &Update) -> String {
+    match update {
+        Update::Add { delta } => format!("add {delta}"),
+        Update::Set { condition, value } => {
+            let what = value
+                .as_deref()
+                .map_or("delete".to_string(), |v| format!("set {}", show_bytes(v)));
+            match condition {
+                Condition::Always => what,
+                Condition::Absent => format!("{what} if absent"),
+                Condition::Present => format!("{what} if present"),
+                Condition::Equals(e) => format!("{what} if {}", show_bytes(e)),
+            }
+        }
     }
 }
 
@@ -923,6 +957,19 @@ fn show_reply(r: &Reply) -> String {
         Reply::Keys { keys, cursor } => {
             let shown: Vec<String> = keys.iter().map(|k| show_bytes(k)).collect();
             format!("keys [{}] next {cursor}", shown.join(", "))
+        }
+        Reply::Updated {
+            applied,
+            previous,
+            current,
+        } => {
+            let show = |v: &Option<Vec<u8>>| v.as_deref().map_or("absent".to_string(), show_bytes);
+            format!(
+                "updated ({}) {} -> {}",
+                if *applied { "applied" } else { "not applied" },
+                show(previous),
+                show(current)
+            )
         }
         other => format!("{other:?}"),
     }
