@@ -285,8 +285,8 @@ impl Coordinator {
             PeerMessage::ReadTagAck { tag, .. } => op.record_query(from, tag, None, false),
             PeerMessage::ReadAck { tag, value, .. } => op.record_query(from, tag, value, true),
             PeerMessage::WriteAck { .. } => op.record_ack(from),
-            PeerMessage::Refused { .. } => {
-                let counted = op.record_refusal(from);
+            PeerMessage::Refused { tag, .. } => {
+                let counted = op.record_refusal(from, tag);
                 if counted && op.refusals_block() {
                     self.on_refused(ctx, op);
                     return;
@@ -310,13 +310,12 @@ impl Coordinator {
     /// Replicas under a conditional write's promise refused phase 2 and no majority
     /// can acknowledge it any more. A read becomes a consensus read (`update.rs`): the
     /// promise may belong to a round whose coordinator is gone, and only a round
-    /// above it lifts it.
-    /// A put refused by every replica stored nothing anywhere and starts over too; one
-    /// that some replica acknowledged may become visible later: `Indeterminate`. Until
-    /// every replica answered, a put waits (the rest may still acknowledge).
+    /// above it lifts it. A put starts over only if every replica refused it while
+    /// holding a smaller tag (then no copy of it was ever stored); one that some replica
+    /// acknowledged, or that a replica holding a larger tag refused, may become visible
+    /// later: `Indeterminate`. Until every replica answered, a put waits.
     fn on_refused(&mut self, ctx: &mut Ctx<'_>, op: Op) {
         let any_acked = matches!(&op.phase, Phase::Propagate { acked, .. } if !acked.is_empty());
-        let refused_by_all = op.pending().is_empty() && !any_acked;
         let reason = "conditional writes on the key refused the write".to_string();
         let error = match op.kind {
             OpKind::Get => {
@@ -327,10 +326,17 @@ impl Coordinator {
                 return;
             }
             OpKind::Put { .. } if any_acked => Some(ClientError::Indeterminate { reason }),
-            OpKind::Put { .. } if !refused_by_all => {
+            // The rest may still acknowledge.
+            OpKind::Put { .. } if !op.pending().is_empty() => {
                 self.ops.insert(op.id.seq, op);
                 return;
             }
+            // A replica refused holding a larger tag: an earlier copy of the write may
+            // have landed there (acknowledgement lost) before that tag replaced it.
+            OpKind::Put { .. } if op.refused_maybe_held => {
+                Some(ClientError::Indeterminate { reason })
+            }
+            // Every replica refused holding a smaller tag: stored nowhere, ever.
             OpKind::Put { .. } if op.restarts < RESTARTS_MAX => None,
             OpKind::Put { .. } => Some(ClientError::Unavailable {
                 reason: format!("{reason}; nothing was written"),

@@ -60,6 +60,9 @@ pub(crate) struct Op {
     pub restarts: u32,
     /// Replicas that refused the current phase-2 write (a conditional write's promise).
     pub refused: BTreeSet<NodeId>,
+    /// Some refusal came from a replica holding a larger tag: it may have stored an
+    /// earlier copy of the write (acknowledgement lost) before that tag replaced it.
+    pub refused_maybe_held: bool,
     pub phase: Phase,
     pub phase_deadline_ms: u64,
     pub next_resend_ms: u64,
@@ -84,6 +87,7 @@ impl Op {
             epoch,
             restarts: 0,
             refused: BTreeSet::new(),
+            refused_maybe_held: false,
             phase: Phase::Query {
                 answered: BTreeMap::new(),
                 best_tag: Tag::ZERO,
@@ -169,12 +173,14 @@ impl Op {
         }
     }
 
-    /// Records a phase-2 `Refused` (a replica under a conditional write's promise).
-    pub fn record_refusal(&mut self, from: NodeId) -> bool {
+    /// Records a phase-2 `Refused` (a replica under a conditional write's promise)
+    /// from a replica whose stored tag is `stored`.
+    pub fn record_refusal(&mut self, from: NodeId, stored: Tag) -> bool {
         match &self.phase {
-            Phase::Propagate { acked, .. }
+            Phase::Propagate { acked, tag, .. }
                 if self.replicas.contains(&from) && !acked.contains(&from) =>
             {
+                self.refused_maybe_held |= stored > *tag;
                 self.refused.insert(from)
             }
             _ => false,
@@ -215,6 +221,7 @@ impl Op {
         self.epoch = epoch;
         self.restarts += 1;
         self.refused.clear();
+        self.refused_maybe_held = false;
         self.phase = Phase::Query {
             answered: BTreeMap::new(),
             best_tag: Tag::ZERO,

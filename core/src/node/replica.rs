@@ -117,6 +117,7 @@ pub(crate) fn on_prepare(
         return Ok(PeerMessage::Refused {
             req,
             above: state.fence(),
+            tag: state.tag,
         });
     }
     if ballot > state.promise {
@@ -153,6 +154,7 @@ pub(crate) fn on_accept(
         let refused = PeerMessage::Refused {
             req,
             above: state.fence(),
+            tag: state.tag,
         };
         return Ok((refused, None));
     }
@@ -237,6 +239,7 @@ pub(crate) fn on_write(
         let refused = PeerMessage::Refused {
             req,
             above: state.promise,
+            tag: state.tag,
         };
         return Ok((refused, None));
     }
@@ -425,7 +428,11 @@ mod tests {
         let engine =
             LsmEngine::open(Arc::new(MemoryStore::new()), LsmOptions::tiny()).expect("open");
         let req = OpId::default();
-        let refused = |above: Tag| PeerMessage::Refused { req, above };
+        let refused = |above: Tag, stored: Tag| PeerMessage::Refused {
+            req,
+            above,
+            tag: stored,
+        };
         let write = |t: Tag, v: &[u8]| {
             on_write(&engine, req, b"k", t, Some(v.to_vec()), 0)
                 .expect("write")
@@ -435,7 +442,7 @@ mod tests {
         // A ballot at or below the tag is refused; above it, promised with the register.
         assert_eq!(
             on_prepare(&engine, req, b"k", tag(2)).expect("prepare"),
-            refused(tag(2))
+            refused(tag(2), tag(2))
         );
         assert_eq!(
             on_prepare(&engine, req, b"k", tag(5)).expect("prepare"),
@@ -450,7 +457,7 @@ mod tests {
             on_read_tag(&engine, req, b"k").expect("read tag"),
             PeerMessage::ReadTagAck { req, tag: tag(5) }
         );
-        assert_eq!(write(tag(3), b"three"), refused(tag(5)));
+        assert_eq!(write(tag(3), b"three"), refused(tag(5), tag(2)));
         assert_eq!(write(tag(2), b"two"), PeerMessage::WriteAck { req }, "held");
         let pushed = apply_register(&engine, b"k", tag(4), None, Promises::Respect);
         assert_eq!(
@@ -465,7 +472,7 @@ mod tests {
         assert_eq!(read_state(&engine, b"k").expect("state").promise, tag(5));
         assert_eq!(
             on_prepare(&engine, req, b"k", tag(4)).expect("prepare"),
-            refused(tag(5))
+            refused(tag(5), tag(4))
         );
         // The accept of the promised ballot lands; again is acknowledged (a resend).
         let accept =
@@ -475,10 +482,10 @@ mod tests {
         assert_eq!(read_state(&engine, b"k").expect("state").fence(), tag(5));
         // A late lower write is refused, not acknowledged as superseded: the accepted
         // value was computed from a read that did not see it (simulator, seed 243).
-        assert_eq!(write(tag(3), b"late"), refused(tag(5)));
+        assert_eq!(write(tag(3), b"late"), refused(tag(5), tag(5)));
         // A later write above it, then the late accept of an older round: refused.
         assert_eq!(write(tag(9), b"nine"), PeerMessage::WriteAck { req });
-        assert_eq!(accept(tag(7)).0, refused(tag(9)));
+        assert_eq!(accept(tag(7)).0, refused(tag(9), tag(9)));
         assert_eq!(
             read_register(&engine, b"k").expect("read"),
             (tag(9), Some(b"nine".to_vec()))
@@ -500,7 +507,7 @@ mod tests {
             on_write(&engine, req, b"fresh", tag(2), Some(b"x".to_vec()), 0)
                 .expect("write")
                 .0,
-            refused(tag(3))
+            refused(tag(3), Tag::ZERO)
         );
         assert_eq!(
             purge_tombstone(&engine, b"fresh", Tag::ZERO, 0).expect("purge"),

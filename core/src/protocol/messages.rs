@@ -326,10 +326,14 @@ pub enum PeerMessage {
         value: Option<Vec<u8>>,
     },
     /// A `Prepare`, `Accept` or `Write` the replica will not take, because of its
-    /// promise or stored tag; `above`: the larger of the two (a retry's tag must exceed it).
+    /// promise or stored tag; `above`: the larger of the two (a retry's tag must exceed
+    /// it); `tag`: the stored tag. A stored tag below the refused one proves the
+    /// replica never stored it (tags only grow); a larger one does not: an earlier copy
+    /// may have landed and been superseded, its acknowledgement lost.
     Refused {
         req: OpId,
         above: Tag,
+        tag: Tag,
     },
 }
 

@@ -7,7 +7,8 @@
 //! majority of promises (of every replica set), the highest tag's value is the
 //! current value; the update is evaluated on it and `Accept(b, v)` stores the result
 //! (or the current value again when the condition fails, so what the update reports
-//! is on a majority, as a read's write-back would make it). A majority of acks: done.
+//! is on a majority, as a read's write-back would make it; a round that changes
+//! nothing still accepts, so no promise outlives its round). A majority of acks: done.
 //!
 //! Why this is linearizable with puts and gets (ARCHITECTURE.md, "Conditional writes"):
 //! a replica that promised `b` refuses every store below `b` (puts' `Write`s, reads'
@@ -25,8 +26,10 @@
 //! (the new promises fence them on a majority) and the update is evaluated afresh; a
 //! higher foreign tag means a later write may have built on it: `Indeterminate`.
 //! Out of rounds: `Contention` if no accept was ever sent (nothing happened), else
-//! `Indeterminate`. An accept every replica refused was stored nowhere (a refusal is
-//! final: tags and promises only grow), so it is forgotten before the next round.
+//! `Indeterminate`. An accept that every replica refused while holding a smaller tag
+//! was stored nowhere (tags only grow, and a refused ballot is refused forever), so it
+//! is forgotten before the next round. A refusal from a replica holding a larger tag
+//! proves nothing: an earlier copy may have landed there, its acknowledgement lost.
 //!
 //! **Batches.** One coordinator runs one round per key at a time: updates of a key
 //! that arrive while a round on it is in flight wait, and the next round takes them
@@ -40,9 +43,9 @@
 //! replica whose anti-entropy push a promise refused, cannot make progress through
 //! ABD while that promise stands (its round's coordinator may be gone). Such a get
 //! joins the key's batch as a read (answered the round's value), and the replica
-//! starts a round with an empty batch: both rounds always end with an accept at a
-//! ballot above the promise (a round with an empty batch skips the read-only
-//! shortcut), which lifts the fence on a majority; anti-entropy spreads the rest.
+//! starts a round with an empty batch: both rounds end with an accept at a ballot
+//! above the promise, which lifts the fence on a majority; anti-entropy spreads the
+//! rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,6 +89,9 @@ enum Phase {
         replies: Vec<ClientReply>,
         acked: BTreeSet<NodeId>,
         refused: BTreeSet<NodeId>,
+        /// A refusing replica held a larger tag: it may have stored an earlier copy
+        /// of this accept (acknowledgement lost) before that tag replaced it.
+        maybe_held: bool,
     },
 }
 
@@ -383,8 +389,17 @@ impl Coordinator {
                     return;
                 }
             }
-            (Phase::Accept { refused, .. }, PeerMessage::Refused { above, .. }) => {
+            (
+                Phase::Accept {
+                    refused,
+                    maybe_held,
+                    ballot,
+                    ..
+                },
+                PeerMessage::Refused { above, tag, .. },
+            ) => {
                 refused.insert(from);
+                *maybe_held |= tag > *ballot;
                 op.above = op.above.max(above);
                 if let Some(op) = self.after_accept_refusal(ctx, op) {
                     self.updates.insert(op.id.seq, op);
@@ -408,22 +423,28 @@ impl Coordinator {
     }
 
     /// An accept was refused. Once the refusals leave no possible majority: if every
-    /// replica refused, the accept was stored nowhere and is forgotten; if some
-    /// replica acknowledged it, it may surface; either way the next round decides.
+    /// replica refused it holding a smaller tag, it was stored nowhere and is
+    /// forgotten; otherwise it may surface; either way the next round decides.
     /// While replicas that may still acknowledge have not answered, the round waits
     /// for them until its next resend (`on_update_timer`). Returns the op if it waits.
     fn after_accept_refusal(&mut self, ctx: &mut Ctx<'_>, mut op: UpdateOp) -> Option<UpdateOp> {
-        let Phase::Accept { acked, refused, .. } = &op.phase else {
+        let Phase::Accept {
+            acked,
+            refused,
+            maybe_held,
+            ..
+        } = &op.phase
+        else {
             return Some(op);
         };
         if !op.blocked(refused) {
             return Some(op);
         }
-        let everyone_refused = acked.is_empty() && op.pending().is_empty();
-        if acked.is_empty() && !everyone_refused {
+        if acked.is_empty() && !op.pending().is_empty() {
             return Some(op);
         }
-        if everyone_refused {
+        // Every replica refused, each holding a smaller tag: stored nowhere, ever.
+        if acked.is_empty() && !maybe_held {
             op.accepted.pop();
         }
         ctx.counters.update_retries += 1;
@@ -444,11 +465,6 @@ impl Coordinator {
         else {
             return;
         };
-        let holders: BTreeSet<NodeId> = promised
-            .iter()
-            .filter(|(_, (tag, _))| *tag == best_tag)
-            .map(|(id, _)| *id)
-            .collect();
         let (value, replies) = if let Some(own) = op.accepted.iter().find(|a| a.ballot == best_tag)
         {
             // This round's own accept is the current value: finish it.
@@ -463,15 +479,11 @@ impl Coordinator {
             self.finish_update(ctx, &op, Outcome::All(error));
             return;
         } else {
-            let (value, replies) = evaluate_batch(&op.batch, best_value.clone());
-            // Nothing to store and the value already on a majority: the round only
-            // read, and what it read is linearizable as a get's answer would be.
-            let read_only = value == best_value && !op.batch.is_empty();
-            if read_only && op.majority(|id| holders.contains(id)) {
-                self.finish_update(ctx, &op, Outcome::Each(replies));
-                return;
-            }
-            (value, replies)
+            // Always accepted, even when nothing changes: a round that only read
+            // would leave its promise above the tag on a majority, fencing lower
+            // writes and keeping tombstones from purge for no round's sake (the
+            // simulator found both). The accept turns the promise into the tag.
+            evaluate_batch(&op.batch, best_value.clone())
         };
         op.accepted.push(Accepted {
             ballot,
@@ -484,6 +496,7 @@ impl Coordinator {
             replies,
             acked: BTreeSet::new(),
             refused: BTreeSet::new(),
+            maybe_held: false,
         };
         self.begin_update_phase(ctx, op);
     }
