@@ -15,16 +15,9 @@
 /// `Number.MAX_SAFE_INTEGER`: every integer up to it is exact as an f64.
 pub const SAFE_INTEGER_MAX: i64 = (1 << 53) - 1;
 
-/// The integer in `bytes` by the rule `Update::Add` applies (the core's
-/// `coordinator::update::parse_integer`, which is crate-private, and Redis's `INCR`):
-/// the canonical decimal form of an i64, no sign but `-`, no leading zeros or spaces;
-/// `None` for anything else. The same rule here keeps `getCounter` from reading a
-/// count out of a value that `increment` would refuse with NOT_AN_INTEGER.
-pub fn parse(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let n: i64 = text.parse().ok()?;
-    (n.to_string() == text).then_some(n)
-}
+/// The integer in `bytes` by the rule `Update::Add` applies (the core's, so that
+/// `getCounter` never reads a count out of a value `increment` would refuse).
+pub use ringkv_core::node::parse_integer as parse;
 
 /// How a count is handed to JS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

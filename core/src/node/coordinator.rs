@@ -36,6 +36,7 @@ use super::timers::TimerQueue;
 
 pub(crate) use scan::ScanEnv;
 pub use scan::SCAN_COUNT_MAX;
+pub use update::parse_integer;
 
 /// What coordinator steps act on besides the coordinator itself.
 pub(crate) struct Ctx<'a> {

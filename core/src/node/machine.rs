@@ -527,20 +527,8 @@ impl Node {
         }
         let (key, kind) = match request {
             ClientRequest::Update { key, update } => {
-                let history = self.membership.history();
-                let (sets, epoch) = (history.replica_sets(&key), history.epoch());
-                let (detector, now_ms) = (&self.detector, self.now_ms);
-                let (coordinator, mut ctx) = (
-                    &mut self.coordinator,
-                    Ctx {
-                        now_ms,
-                        out: &mut self.outbox,
-                        engine: self.engine.as_ref(),
-                        counters: &mut self.counters,
-                    },
-                );
-                coordinator.start_update(&mut ctx, id, key, update, sets, epoch, |node| {
-                    detector.believed_alive(node, now_ms)
+                self.coordinate(key, |coordinator, ctx, key, sets, epoch, alive| {
+                    coordinator.start_update(ctx, id, key, update, sets, epoch, alive)
                 });
                 return;
             }
@@ -578,20 +566,38 @@ impl Node {
                 return;
             }
         };
+        self.coordinate(key, |coordinator, ctx, key, sets, epoch, alive| {
+            coordinator.start(ctx, id, key, kind, sets, epoch, alive)
+        });
+    }
+
+    /// Runs `start` with the coordinator, the key's replica sets and layout epoch, and
+    /// the failure detector's view of who is alive.
+    fn coordinate(
+        &mut self,
+        key: Vec<u8>,
+        start: impl FnOnce(
+            &mut Coordinator,
+            &mut Ctx<'_>,
+            Vec<u8>,
+            Vec<Vec<NodeId>>,
+            u64,
+            &dyn Fn(NodeId) -> bool,
+        ),
+    ) {
         let history = self.membership.history();
-        let sets = history.replica_sets(&key);
-        let epoch = history.epoch();
+        let (sets, epoch) = (history.replica_sets(&key), history.epoch());
         let (detector, now_ms) = (&self.detector, self.now_ms);
         let (coordinator, mut ctx) = (
             &mut self.coordinator,
             Ctx {
-                now_ms: self.now_ms,
+                now_ms,
                 out: &mut self.outbox,
                 engine: self.engine.as_ref(),
                 counters: &mut self.counters,
             },
         );
-        coordinator.start(&mut ctx, id, key, kind, sets, epoch, |node| {
+        start(coordinator, &mut ctx, key, sets, epoch, &|node| {
             detector.believed_alive(node, now_ms)
         });
     }
@@ -870,15 +876,7 @@ impl Node {
         for key in self.anti_entropy.take_fenced() {
             let history = self.membership.history();
             let (sets, epoch) = (history.replica_sets(&key), history.epoch());
-            let (coordinator, mut ctx) = (
-                &mut self.coordinator,
-                Ctx {
-                    now_ms: self.now_ms,
-                    out: &mut self.outbox,
-                    engine: self.engine.as_ref(),
-                    counters: &mut self.counters,
-                },
-            );
+            let (coordinator, mut ctx) = self.ctx();
             coordinator.enqueue_update(&mut ctx, key, None, sets, epoch);
         }
     }

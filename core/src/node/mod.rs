@@ -51,7 +51,7 @@ mod timers;
 
 pub use ae::{AntiEntropyCounters, AntiEntropyStatus, LastExchange, RangeStatus};
 pub use config::NodeConfig;
-pub use coordinator::SCAN_COUNT_MAX;
+pub use coordinator::{parse_integer, SCAN_COUNT_MAX};
 pub use error::NodeError;
 pub use gossip::MemberState;
 pub use io::{Input, Output};

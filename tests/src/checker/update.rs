@@ -43,7 +43,8 @@ pub(crate) enum Seen {
 
 /// `bytes` as an integer if they are one in canonical decimal form (`-12`, not `+12`,
 /// `012` or `-0`): exactly the values `i64::to_string` prints, so interning by value
-/// and by integer agree.
+/// and by integer agree. Written here again rather than taken from the core on purpose:
+/// the checker is the specification the node is held to.
 pub fn integer(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let n: i64 = text.parse().ok()?;

@@ -226,7 +226,10 @@ pub(crate) fn evaluate(update: &Update, current: Option<&[u8]>) -> (Option<Vec<u
                 (unchanged, reply)
             }
         }
-        Update::Add { delta } => match parse_integer(current).and_then(|n| n.checked_add(*delta)) {
+        Update::Add { delta } => match current
+            .map_or(Some(0), parse_integer)
+            .and_then(|n| n.checked_add(*delta))
+        {
             Some(sum) => {
                 let sum = Some(sum.to_string().into_bytes());
                 let reply = ClientReply::Updated {
@@ -262,13 +265,11 @@ fn evaluate_batch(
     (value, replies)
 }
 
-/// A value as `Add` reads it: absent is 0; otherwise the canonical decimal form of a
-/// signed 64-bit integer (what Redis's `INCR` accepts: no sign but `-`, no leading
-/// zeros or spaces), else `None`.
-pub(crate) fn parse_integer(value: Option<&[u8]>) -> Option<i64> {
-    let Some(bytes) = value else {
-        return Some(0);
-    };
+/// The integer in `bytes` as `Add` reads a value (absent is 0, checked by the caller):
+/// the canonical decimal form of a signed 64-bit integer, what Redis's `INCR` accepts
+/// (no sign but `-`, no leading zeros or spaces); `None` for anything else. Public so
+/// hosts read counters by the same rule (the npm package's `getCounter`).
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let n: i64 = text.parse().ok()?;
     (n.to_string() == text).then_some(n)
@@ -718,10 +719,13 @@ mod tests {
 
     #[test]
     fn integers_parse_as_redis_incr_reads_them() {
-        assert_eq!(parse_integer(None), Some(0));
-        assert_eq!(parse_integer(Some(b"42")), Some(42));
-        assert_eq!(parse_integer(Some(b"-7")), Some(-7));
-        assert_eq!(parse_integer(Some(b"0")), Some(0));
+        assert_eq!(parse_integer(b"42"), Some(42));
+        assert_eq!(parse_integer(b"-7"), Some(-7));
+        assert_eq!(parse_integer(b"0"), Some(0));
+        assert_eq!(
+            parse_integer(i64::MIN.to_string().as_bytes()),
+            Some(i64::MIN)
+        );
         for bad in [
             &b"007"[..],
             b"+1",
@@ -732,7 +736,7 @@ mod tests {
             b"x",
             b"99999999999999999999",
         ] {
-            assert_eq!(parse_integer(Some(bad)), None, "{bad:?}");
+            assert_eq!(parse_integer(bad), None, "{bad:?}");
         }
     }
 
