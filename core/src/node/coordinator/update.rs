@@ -24,9 +24,11 @@
 //! value (it is completed at the new ballot with the result it computed then); a
 //! highest tag below every earlier ballot means none of them can ever become visible
 //! (the new promises fence them on a majority) and the update is evaluated afresh; a
-//! higher foreign tag means a later write may have built on it: `Indeterminate`.
-//! Out of rounds: `Contention` if no accept was ever sent (nothing happened), else
-//! `Indeterminate`. An accept that every replica refused while holding a smaller tag
+//! higher foreign tag means a later write may have built on it: `Indeterminate`,
+//! unless every earlier accept stored the value its round read (a read, a failed
+//! condition: the same whether it landed or not), when it is evaluated afresh too.
+//! Out of rounds: `Contention` if no accept that changes the value was ever sent
+//! (nothing happened), else `Indeterminate`. An accept that every replica refused while holding a smaller tag
 //! was stored nowhere (tags only grow, and a refused ballot is refused forever), so it
 //! is forgotten before the next round. A refusal from a replica holding a larger tag
 //! proves nothing: an earlier copy may have landed there, its acknowledgement lost.
@@ -72,6 +74,9 @@ struct Accepted {
     ballot: Tag,
     value: Option<Vec<u8>>,
     replies: Vec<ClientReply>,
+    /// The value differs from what the round read. An accept that changes nothing is
+    /// the same whether or not it landed, so it never makes a later round uncertain.
+    changes: bool,
 }
 
 #[derive(Debug)]
@@ -191,10 +196,15 @@ impl UpdateOp {
         })
     }
 
+    /// Whether an accept that changes the value went out (it may have landed).
+    fn may_have_changed(&self) -> bool {
+        self.accepted.iter().any(|a| a.changes)
+    }
+
     /// The error for an update that stops now: nothing happened unless an accept
-    /// went out.
+    /// that changes the value went out.
     fn stopped(&self, reason: String) -> ClientError {
-        if self.accepted.is_empty() {
+        if !self.may_have_changed() {
             ClientError::Unavailable {
                 reason: format!("{reason}; nothing was written"),
             }
@@ -470,7 +480,7 @@ impl Coordinator {
         {
             // This round's own accept is the current value: finish it.
             (own.value.clone(), own.replies.clone())
-        } else if op.accepted.iter().any(|a| a.ballot < best_tag) {
+        } else if op.accepted.iter().any(|a| a.changes && a.ballot < best_tag) {
             let reason = format!(
                 "a concurrent write replaced the key while this update's accept was \
                      being stored ({})",
@@ -488,6 +498,7 @@ impl Coordinator {
         };
         op.accepted.push(Accepted {
             ballot,
+            changes: value != best_value,
             value: value.clone(),
             replies: replies.clone(),
         });
@@ -510,7 +521,7 @@ impl Coordinator {
                 "{} rounds met concurrent conditional writes on the key",
                 op.rounds
             );
-            let error = if op.accepted.is_empty() {
+            let error = if !op.may_have_changed() {
                 ClientError::Contention { reason }
             } else {
                 ClientError::Indeterminate { reason }
@@ -641,7 +652,7 @@ impl Coordinator {
             return true;
         }
         let reason = format!("the cluster layout changed (epoch {} to {epoch})", op.epoch);
-        if !op.accepted.is_empty() || op.restarts >= RESTARTS_MAX {
+        if op.may_have_changed() || op.restarts >= RESTARTS_MAX {
             let error = op.stopped(reason);
             self.finish_update(ctx, &op, Outcome::All(ClientReply::Error(error)));
             return true;
