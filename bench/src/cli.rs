@@ -41,7 +41,8 @@ pub struct ServerArgs {
     /// Tests to run, in order: `set`, `get` and `incr` (redis-benchmark's, random keys
     /// of the keyspace), `setnx` (`SET key NX` on random keys: a conditional write
     /// that mostly fails once keys exist) and `incr-hot` (`INCR` of one key from
-    /// every client: contention).
+    /// every client). The three update tests send everything through the target's
+    /// first node (updates of one key through several nodes can contend).
     #[arg(long, value_delimiter = ',', default_values_t = ["set".to_string(), "get".to_string()])]
     pub tests: Vec<String>,
     /// One JSON object per (target, test, pipeline).
